@@ -1,0 +1,141 @@
+// Package configs reads and validates the environment. Every variable is
+// checked up front, and an error names the variable that is wrong and what
+// it should look like.
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"tenancy/strategy"
+)
+
+// Config is everything the commands read from the environment.
+type Config struct {
+	Strategy strategy.Options
+	// SecretKey is required by serve (SECRET_KEY).
+	SecretKey string
+	// BaseDomain is the domain below which tenants live: tenant-3.<BaseDomain>.
+	BaseDomain string
+}
+
+// Defaults that work against a local trust-auth PostgreSQL.
+const (
+	DefaultHost         = "127.0.0.1"
+	DefaultPort         = 5432
+	DefaultUser         = "postgres"
+	DefaultDatabase     = "tenancy"
+	DefaultStrategy     = strategy.SingleSchema
+	DefaultTenantCount  = 5
+	DefaultBaseDomain   = "localhost"
+	DefaultMaxConns     = 16
+	MinSecretKeyLength  = 16
+	maxTenantCount      = 10000
+	maxIdentifierLength = 63
+)
+
+var (
+	databaseName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	roleName     = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	domainName   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+)
+
+// Load reads the environment through getenv (os.Getenv in main, a map in
+// tests) and returns every problem at once.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, value, want string) {
+		errs = append(errs, fmt.Errorf("%s=%q: %s", name, value, want))
+	}
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	num := func(name string, def, lo, hi int) int {
+		raw := strings.TrimSpace(getenv(name))
+		if raw == "" {
+			return def
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < lo || n > hi {
+			bad(name, raw, fmt.Sprintf("want a whole number from %d to %d", lo, hi))
+			return def
+		}
+		return n
+	}
+
+	o := strategy.Options{
+		Strategy:      str("STRATEGY", DefaultStrategy),
+		Host:          str("PGHOST", DefaultHost),
+		Port:          num("PGPORT", DefaultPort, 1, 65535),
+		SSLMode:       str("PGSSLMODE", "prefer"),
+		TimeZone:      str("TZ", ""),
+		AdminUser:     str("PGUSER", DefaultUser),
+		AdminPassword: getenv("PGPASSWORD"),
+		Database:      str("PGDATABASE", DefaultDatabase),
+		TenantCount:   num("MULTIDB_COUNT", DefaultTenantCount, 1, maxTenantCount),
+		MaxConns:      num("DB_MAX_CONNS", DefaultMaxConns, 2, 1000),
+	}
+	o.AppUser = str("APP_DB_USER", o.Database+"_app")
+	o.AppPassword = getenv("APP_DB_PASSWORD")
+	o.ReaderUser = str("READER_DB_USER", o.Database+"_reader")
+	o.ReaderPassword = getenv("READER_DB_PASSWORD")
+
+	if o.Strategy != strategy.MultiDB && o.Strategy != strategy.SingleSchema {
+		bad("STRATEGY", o.Strategy, "want multidb or singleschema")
+	}
+	switch o.SSLMode {
+	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		bad("PGSSLMODE", o.SSLMode, "want disable, allow, prefer, require, verify-ca or verify-full")
+	}
+	// Tenant database names append "_tenant-<i>", which must still fit
+	// PostgreSQL's 63-byte identifiers.
+	if maxLen := maxIdentifierLength - len("_tenant-") - len(strconv.Itoa(maxTenantCount)); !databaseName.MatchString(o.Database) || len(o.Database) > maxLen {
+		bad("PGDATABASE", o.Database, fmt.Sprintf("want lower-case letters, digits and _, not starting with a digit, at most %d characters", maxLen))
+	}
+	for _, r := range []struct{ name, value string }{{"APP_DB_USER", o.AppUser}, {"READER_DB_USER", o.ReaderUser}} {
+		if !roleName.MatchString(r.value) || len(r.value) > maxIdentifierLength {
+			bad(r.name, r.value, "want lower-case letters, digits and _, not starting with a digit, at most 63 characters")
+		}
+	}
+	if o.AppUser == o.AdminUser {
+		bad("APP_DB_USER", o.AppUser, "must differ from PGUSER: the server must not connect as the owner of the tables")
+	}
+	if o.ReaderUser == o.AppUser || o.ReaderUser == o.AdminUser {
+		bad("READER_DB_USER", o.ReaderUser, "must differ from APP_DB_USER and PGUSER")
+	}
+	if o.TimeZone != "" {
+		if _, err := time.LoadLocation(o.TimeZone); err != nil {
+			bad("TZ", o.TimeZone, "want an IANA time zone such as UTC or Australia/Adelaide")
+		}
+	}
+
+	c := Config{
+		Strategy:   o,
+		SecretKey:  getenv("SECRET_KEY"),
+		BaseDomain: strings.ToLower(str("BASE_DOMAIN", DefaultBaseDomain)),
+	}
+	if !domainName.MatchString(c.BaseDomain) || len(c.BaseDomain) > 200 {
+		bad("BASE_DOMAIN", c.BaseDomain, "want a domain name such as localhost or example.com")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("invalid environment:\n%w", err)
+	}
+	return c, nil
+}
+
+// RequireSecretKey checks SECRET_KEY, which serve needs and other commands
+// do not.
+func (c Config) RequireSecretKey() error {
+	if len(c.SecretKey) < MinSecretKeyLength {
+		return fmt.Errorf("SECRET_KEY: set it to a random string of at least %d characters (e.g. export SECRET_KEY=$(head -c 32 /dev/urandom | base64))", MinSecretKeyLength)
+	}
+	return nil
+}

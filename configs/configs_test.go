@@ -1,0 +1,93 @@
+package configs
+
+import (
+	"strings"
+	"testing"
+
+	"tenancy/strategy"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load(empty) error: %v", err)
+	}
+	o := c.Strategy
+	checks := []struct{ name, got, want string }{
+		{"Strategy", o.Strategy, strategy.SingleSchema},
+		{"Host", o.Host, DefaultHost},
+		{"AdminUser", o.AdminUser, "postgres"},
+		{"Database", o.Database, "tenancy"},
+		{"AppUser", o.AppUser, "tenancy_app"},
+		{"ReaderUser", o.ReaderUser, "tenancy_reader"},
+		{"BaseDomain", c.BaseDomain, "localhost"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("Load(empty).%s = %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if o.Port != 5432 || o.TenantCount != 5 {
+		t.Errorf("Load(empty) port, tenant count = %d, %d, want 5432, 5", o.Port, o.TenantCount)
+	}
+	if err := c.RequireSecretKey(); err == nil {
+		t.Error("RequireSecretKey() with no SECRET_KEY = nil, want an error")
+	}
+}
+
+func TestLoadDerivesRoleNamesFromDatabase(t *testing.T) {
+	c, err := Load(env(map[string]string{"PGDATABASE": "acme", "STRATEGY": "multidb", "MULTIDB_COUNT": "7", "SECRET_KEY": strings.Repeat("k", 16)}))
+	if err != nil {
+		t.Fatalf("Load error: %v", err)
+	}
+	if c.Strategy.AppUser != "acme_app" || c.Strategy.ReaderUser != "acme_reader" || c.Strategy.TenantCount != 7 {
+		t.Errorf("Load = %+v, want acme_app, acme_reader, 7 tenants", c.Strategy)
+	}
+	if err := c.RequireSecretKey(); err != nil {
+		t.Errorf("RequireSecretKey() = %v, want nil", err)
+	}
+}
+
+func TestLoadNamesTheWrongVariable(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"STRATEGY": "schemas"}, "STRATEGY"},
+		{map[string]string{"PGPORT": "five"}, "PGPORT"},
+		{map[string]string{"PGPORT": "70000"}, "PGPORT"},
+		{map[string]string{"MULTIDB_COUNT": "0"}, "MULTIDB_COUNT"},
+		{map[string]string{"MULTIDB_COUNT": "-3"}, "MULTIDB_COUNT"},
+		{map[string]string{"PGDATABASE": "Tenancy; drop"}, "PGDATABASE"},
+		{map[string]string{"PGDATABASE": strings.Repeat("x", 60)}, "PGDATABASE"},
+		{map[string]string{"APP_DB_USER": "postgres"}, "APP_DB_USER"},
+		{map[string]string{"APP_DB_USER": "bad-name"}, "APP_DB_USER"},
+		{map[string]string{"READER_DB_USER": "tenancy_app"}, "READER_DB_USER"},
+		{map[string]string{"TZ": "Mars/Olympus"}, "TZ"},
+		{map[string]string{"BASE_DOMAIN": "exa mple.com"}, "BASE_DOMAIN"},
+		{map[string]string{"PGSSLMODE": "sometimes"}, "PGSSLMODE"},
+		{map[string]string{"DB_MAX_CONNS": "1"}, "DB_MAX_CONNS"},
+	}
+	for _, tt := range tests {
+		_, err := Load(env(tt.env))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Load(%v) error = %v, want one naming %s", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	_, err := Load(env(map[string]string{"STRATEGY": "x", "PGPORT": "y", "TZ": "z"}))
+	if err == nil {
+		t.Fatal("Load with three bad variables = nil error")
+	}
+	for _, name := range []string{"STRATEGY", "PGPORT", "TZ"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("Load error %q does not name %s", err, name)
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"tenancy/strategy"
+)
+
+// userError is an error whose message is safe, and meant, to show a user.
+type userError struct {
+	status  int
+	message string
+}
+
+func (e *userError) Error() string { return e.message }
+
+func notFound(msg string) error   { return &userError{http.StatusNotFound, msg} }
+func badRequest(msg string) error { return &userError{http.StatusBadRequest, msg} }
+
+// statusOf maps an error to what the user is told: one place, so that no
+// handler shows a database error's text or turns a bad request into a 500.
+func statusOf(err error) (int, string) {
+	var ue *userError
+	switch {
+	case errors.As(err, &ue):
+		return ue.status, ue.message
+	case errors.Is(err, strategy.ErrTenantNotFound):
+		return http.StatusNotFound, "There is no such tenant here. Check the address, or open the base domain for the list of tenants."
+	case errors.Is(err, strategy.ErrPageNotFound):
+		return http.StatusNotFound, "There is no such page. Page numbers run from 1 to the last page shown in the list."
+	case errors.Is(err, strategy.ErrUnavailable):
+		return http.StatusServiceUnavailable, "The database is not reachable right now. Try again in a few seconds; if it persists, check that PostgreSQL is running."
+	default:
+		return http.StatusInternalServerError, "Something went wrong on our side. It has been logged; try again later."
+	}
+}
+
+// renderError writes the error page, or a JSON error when the client asked
+// for JSON, and logs everything that is not the client's fault.
+func renderError(c *gin.Context, log *slog.Logger, err error) {
+	status, msg := statusOf(err)
+	if status >= 500 {
+		log.ErrorContext(c.Request.Context(), "request failed", "host", c.Request.Host, "path", c.Request.URL.Path, "status", status, "err", err)
+		if status == http.StatusServiceUnavailable {
+			c.Header("Retry-After", "5")
+		}
+	}
+	if wantsJSON(c) {
+		c.AbortWithStatusJSON(status, gin.H{"error": msg, "status": status})
+		return
+	}
+	c.Abort()
+	c.HTML(status, "error.html", gin.H{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
+}
+
+func wantsJSON(c *gin.Context) bool {
+	return c.NegotiateFormat(gin.MIMEHTML, gin.MIMEJSON) == gin.MIMEJSON
+}

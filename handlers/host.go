@@ -1,0 +1,48 @@
+package handlers
+
+import (
+	"net"
+	"strings"
+)
+
+// hostKind is what a request's Host header addresses.
+type hostKind int
+
+const (
+	hostInvalid hostKind = iota // not this site
+	hostBase                    // the bare base domain: the all-tenants view
+	hostTenant                  // <slug>.<base domain>
+)
+
+// maxHostLength is DNS's limit on a name.
+const maxHostLength = 253
+
+// parseHost splits a Host header into what it addresses and, for a tenant,
+// its slug. It only looks at the shape: whether the slug exists is the
+// strategy's business. Host names are case-insensitive, so they are
+// compared in lower case, and a trailing dot (an absolute name) is allowed.
+func parseHost(host, baseDomain string) (hostKind, string) {
+	if len(host) == 0 || len(host) > maxHostLength+6 { // room for ":65535"
+		return hostInvalid, ""
+	}
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if port == "" || strings.Trim(port, "0123456789") != "" {
+			return hostInvalid, ""
+		}
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == baseDomain {
+		return hostBase, ""
+	}
+	label, ok := strings.CutSuffix(host, "."+baseDomain)
+	if !ok || label == "" || strings.Contains(label, ".") || len(label) > 63 {
+		return hostInvalid, ""
+	}
+	for _, r := range label {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return hostInvalid, ""
+		}
+	}
+	return hostTenant, label
+}

@@ -1,0 +1,93 @@
+// Package handlers is the web application: the tenant-from-subdomain
+// middleware, the subtask list per tenant, the all-tenants view and the
+// health check, over any strategy.Strategy.
+package handlers
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tenancy/strategy"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// Options configure the router.
+type Options struct {
+	// BaseDomain: tenant-3.<BaseDomain> is tenant-3; <BaseDomain> itself is
+	// the all-tenants view.
+	BaseDomain string
+	// PerPage is the subtask list's page size (10 when zero).
+	PerPage int
+	Logger  *slog.Logger
+}
+
+// New returns the application's routes over s.
+func New(s strategy.Strategy, o Options) (http.Handler, error) {
+	if s == nil {
+		return nil, errors.New("handlers: strategy must not be nil")
+	}
+	if o.BaseDomain == "" {
+		return nil, errors.New("handlers: base domain must not be empty")
+	}
+	if o.PerPage <= 0 {
+		o.PerPage = 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	tmpl, err := template.ParseFS(templateFiles, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.SetHTMLTemplate(tmpl)
+	r.Use(logRequests(log), gin.CustomRecovery(func(c *gin.Context, v any) {
+		renderError(c, log, errors.New("panic while serving request"))
+		log.Error("panic", "value", v)
+	}))
+	r.NoRoute(func(c *gin.Context) { renderError(c, log, notFound("There is no page at this address.")) })
+	r.NoMethod(func(c *gin.Context) {
+		renderError(c, log, &userError{http.StatusMethodNotAllowed, "This address only answers GET."})
+	})
+
+	// The health check answers on any host, so probes can use an IP address.
+	r.GET("/healthz", healthz(s))
+
+	site := r.Group("/", tenantFromHost(s, o.BaseDomain, log))
+	site.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
+	site.GET("/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	site.GET("/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	return r, nil
+}
+
+func healthz(s strategy.Strategy) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := s.Ping(c.Request.Context()); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": "unreachable", "strategy": s.Name()})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "reachable", "strategy": s.Name()})
+	}
+}
+
+func logRequests(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+			slog.String("method", c.Request.Method), slog.String("host", c.Request.Host),
+			slog.String("path", c.Request.URL.Path), slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)))
+	}
+}

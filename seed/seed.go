@@ -1,0 +1,214 @@
+package seed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"tenancy/models"
+	"tenancy/strategy"
+)
+
+// Options are createtestdata's options.
+type Options struct {
+	Accounts                 int
+	MinUsers, MaxUsers       int
+	MinProjects, MaxProjects int
+	// MinTasks..MaxTasks is the range of the per-account tasks-per-project
+	// multiplier; likewise subtasks per task.
+	MinTasks, MaxTasks       int
+	MinSubtasks, MaxSubtasks int
+	// Rollback does all the work and commits none of it.
+	Rollback bool
+	// IfEmpty skips seeding, successfully, when any of the accounts exists.
+	IfEmpty bool
+	Seed    int64
+}
+
+// DefaultOptions are the talk's defaults.
+func DefaultOptions() Options {
+	return Options{
+		Accounts: 1,
+		MinUsers: 1, MaxUsers: 5,
+		MinProjects: 1, MaxProjects: 30,
+		MinTasks: 1, MaxTasks: 10,
+		MinSubtasks: 1, MaxSubtasks: 10,
+		Seed: DefaultSeed,
+	}
+}
+
+// Validate checks the options before anything is written. tenantCount is
+// MULTIDB_COUNT for multidb and 0 otherwise.
+func (o Options) Validate(strategyName string, tenantCount int) error {
+	var errs []error
+	if o.Accounts < 1 {
+		errs = append(errs, fmt.Errorf("--accounts %d: want at least 1", o.Accounts))
+	}
+	if strategyName == strategy.MultiDB && o.Accounts > tenantCount {
+		errs = append(errs, fmt.Errorf("--accounts %d: multidb has %d tenant databases (MULTIDB_COUNT); raise MULTIDB_COUNT and run setup, or seed fewer", o.Accounts, tenantCount))
+	}
+	for _, r := range []struct {
+		name     string
+		min, max int
+	}{
+		{"users", o.MinUsers, o.MaxUsers},
+		{"projects", o.MinProjects, o.MaxProjects},
+		{"tasks", o.MinTasks, o.MaxTasks},
+		{"subtasks", o.MinSubtasks, o.MaxSubtasks},
+	} {
+		switch {
+		case r.min < 0 || r.max < 0:
+			errs = append(errs, fmt.Errorf("--min-%s %d, --max-%s %d: want numbers of at least 0", r.name, r.min, r.name, r.max))
+		case r.min > r.max:
+			errs = append(errs, fmt.Errorf("--min-%s %d is greater than --max-%s %d", r.name, r.min, r.name, r.max))
+		}
+	}
+	if o.Seed == 0 {
+		errs = append(errs, errors.New("seed 0 would make gofakeit pick a random seed; use a fixed non-zero seed"))
+	}
+	return errors.Join(errs...)
+}
+
+// Counts are rows written (or, with Rollback, rows that would have been).
+type Counts struct {
+	Accounts, Users, Projects, Tasks, Subtasks int
+}
+
+func (c *Counts) add(a Account) {
+	c.Accounts++
+	c.Users += len(a.Users)
+	c.Projects += len(a.Projects)
+	c.Tasks += len(a.Tasks)
+	c.Subtasks += len(a.Subtasks)
+}
+
+func (c Counts) String() string {
+	return fmt.Sprintf("%d accounts, %d users, %d projects, %d tasks, %d subtasks", c.Accounts, c.Users, c.Projects, c.Tasks, c.Subtasks)
+}
+
+// ErrAccountsExist: some of the accounts to seed are already there.
+var ErrAccountsExist = errors.New("accounts already exist")
+
+// Seeder writes generated accounts through a strategy.Admin.
+type Seeder struct {
+	admin       strategy.Admin
+	tenantCount int
+	progress    io.Writer
+}
+
+// NewSeeder returns a Seeder. tenantCount is MULTIDB_COUNT (ignored by
+// singleschema); progress receives one line per account and may be nil.
+func NewSeeder(admin strategy.Admin, tenantCount int, progress io.Writer) (*Seeder, error) {
+	if admin == nil {
+		return nil, errors.New("seed: admin must not be nil")
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	return &Seeder{admin: admin, tenantCount: tenantCount, progress: progress}, nil
+}
+
+// Result says what a run did.
+type Result struct {
+	Counts  Counts
+	Skipped bool // IfEmpty found existing accounts
+	Elapsed time.Duration
+}
+
+// Run validates o, refuses to touch existing accounts, then writes each
+// account in its own transaction: an account is written whole or not at
+// all, and on an error or cancellation Result.Counts says how many were.
+func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
+	start := time.Now()
+	if err := o.Validate(s.admin.Name(), s.tenantCount); err != nil {
+		return Result{}, fmt.Errorf("invalid options:\n%w", err)
+	}
+	slugs := make([]string, o.Accounts)
+	for i := range slugs {
+		slugs[i] = strategy.Slug(i)
+	}
+	existing, err := s.admin.ExistingSlugs(ctx, slugs)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(existing) > 0 {
+		if o.IfEmpty {
+			fmt.Fprintf(s.progress, "%d of the %d accounts already exist (%s); nothing seeded\n", len(existing), o.Accounts, listSlugs(existing))
+			return Result{Skipped: true, Elapsed: time.Since(start)}, nil
+		}
+		return Result{}, fmt.Errorf("%w: %s; seed writes only new accounts, so nothing was written (start from fresh databases: drop them and run `tenancy setup`)", ErrAccountsExist, listSlugs(existing))
+	}
+	hash, err := HashPassword(SamplePassword, o.Seed)
+	if err != nil {
+		return Result{}, err
+	}
+
+	var res Result
+	for i := range o.Accounts {
+		a := Generate(o, i, hash)
+		if err := s.admin.CreateTenant(ctx, a.Account, !o.Rollback, writeRows(a)); err != nil {
+			res.Elapsed = time.Since(start)
+			return res, fmt.Errorf("seed %s (after %d of %d accounts were written): %w", a.Account.Slug, res.Counts.Accounts, o.Accounts, err)
+		}
+		res.Counts.add(a)
+		fmt.Fprintf(s.progress, "[%d/%d] %s %q: %d users, %d projects, %d tasks, %d subtasks\n",
+			i+1, o.Accounts, a.Account.Slug, a.Account.Name, len(a.Users), len(a.Projects), len(a.Tasks), len(a.Subtasks))
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+func listSlugs(slugs []string) string {
+	const shown = 5
+	if len(slugs) <= shown {
+		return strings.Join(slugs, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(slugs[:shown], ", "), len(slugs)-shown)
+}
+
+// batchSize keeps each INSERT well under PostgreSQL's 65535 bind parameters.
+const batchSize = 1000
+
+// writeRows inserts an account's rows with gorm, parents first, wiring each
+// child to the id its parent got. tx carries the tenant, so the tenant
+// scope fills in account_id where the strategy has the column.
+func writeRows(a Account) func(tx *gorm.DB) error {
+	return func(tx *gorm.DB) error {
+		if len(a.Users) > 0 {
+			if err := tx.CreateInBatches(a.Users, batchSize).Error; err != nil {
+				return fmt.Errorf("create users: %w", err)
+			}
+		}
+		if len(a.Projects) > 0 {
+			if err := tx.CreateInBatches(a.Projects, batchSize).Error; err != nil {
+				return fmt.Errorf("create projects: %w", err)
+			}
+		}
+		tasks := make([]models.Task, len(a.Tasks))
+		for i, t := range a.Tasks {
+			tasks[i] = t.Task
+			tasks[i].ProjectID = a.Projects[t.Project].ID
+		}
+		if len(tasks) > 0 {
+			if err := tx.CreateInBatches(tasks, batchSize).Error; err != nil {
+				return fmt.Errorf("create tasks: %w", err)
+			}
+		}
+		subtasks := make([]models.Subtask, len(a.Subtasks))
+		for i, s := range a.Subtasks {
+			subtasks[i] = s.Subtask
+			subtasks[i].TaskID = tasks[s.Task].ID
+		}
+		if len(subtasks) > 0 {
+			if err := tx.CreateInBatches(subtasks, batchSize).Error; err != nil {
+				return fmt.Errorf("create subtasks: %w", err)
+			}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,126 @@
+package strategy
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// newGorm returns a gorm root over pool. Callbacks and the schema cache live
+// on the root, so each strategy keeps one root per role and swaps only the
+// connection pool per tenant.
+func newGorm(pool gorm.ConnPool, log *slog.Logger) (*gorm.DB, error) {
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), &gorm.Config{
+		Logger:                 logger.NewSlogLogger(log, logger.Config{SlowThreshold: 500 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true}),
+		SkipDefaultTransaction: true, // every unit of tenant work is already one explicit transaction
+		DisableAutomaticPing:   true, // pools are opened lazily; Ping reports reachability
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open gorm: %w", err)
+	}
+	return db, nil
+}
+
+// openPool opens a database/sql pool; it does not connect until first use.
+func openPool(dsn string, maxOpen, maxIdle int) (*sql.DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxIdle)
+	db.SetConnMaxIdleTime(time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	return db, nil
+}
+
+// classify marks errors that mean "the database is not reachable right now"
+// with ErrUnavailable, so the web layer can answer 503 instead of 500.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	if isUnavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+func isUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "08": // connection exceptions
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutting down, crash, starting up
+			return true
+		case pgErr.Code == "3D000": // database does not exist
+			return true
+		case pgErr.Code == "53300": // too many connections
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+// IsPgError reports whether err carries the PostgreSQL error code code
+// (e.g. "23503" foreign-key violation, "42501" insufficient privilege).
+func IsPgError(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
+
+var slugPattern = regexp.MustCompile(`^tenant-(0|[1-9][0-9]{0,8})$`)
+
+// Slug is the slug of the i-th sample tenant.
+func Slug(i int) string { return "tenant-" + strconv.Itoa(i) }
+
+// ParseSlug returns i for a canonical slug "tenant-i": no sign, no leading
+// zeros, so each tenant has exactly one spelling.
+func ParseSlug(slug string) (int, bool) {
+	m := slugPattern.FindStringSubmatch(slug)
+	if m == nil {
+		return 0, false
+	}
+	i, err := strconv.Atoi(m[1])
+	return i, err == nil
+}
+
+// quoteIdent quotes a PostgreSQL identifier (database and role names come
+// from configuration and may contain '-').
+func quoteIdent(name string) string {
+	return pgx.Identifier{name}.Sanitize()
+}
+
+// quoteLiteral quotes a string literal for the few statements that cannot
+// take bind parameters (CREATE ROLE ... PASSWORD). PostgreSQL's default
+// standard_conforming_strings=on makes doubling quotes sufficient.
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// withTimeout bounds administrative statements that could otherwise hang.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 2*time.Minute)
+}

@@ -1,0 +1,107 @@
+package strategy
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/pressly/goose/v3"
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Migrations returns the versioned migrations of a strategy, for tools that
+// want to inspect them.
+func Migrations(strategyName string) (fs.FS, error) {
+	return fs.Sub(migrationFiles, path.Join("migrations", strategyName))
+}
+
+// DatabaseReport is what setup or migrate did to one database.
+type DatabaseReport struct {
+	Database string
+	Created  bool
+	From, To int64    // schema version before and after
+	Applied  []string // migration files applied
+	Err      error
+}
+
+func (d DatabaseReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: ", d.Database)
+	if d.Created {
+		b.WriteString("created, ")
+	}
+	switch {
+	case d.Err != nil:
+		fmt.Fprintf(&b, "FAILED at version %d: %v", d.To, d.Err)
+	case len(d.Applied) == 0:
+		fmt.Fprintf(&b, "up to date at version %d", d.To)
+	default:
+		fmt.Fprintf(&b, "migrated %d -> %d (%s)", d.From, d.To, strings.Join(d.Applied, ", "))
+	}
+	return b.String()
+}
+
+// Report lists what happened to each database, failures included, so one
+// failing tenant does not hide the state of the others.
+type Report struct {
+	Databases []DatabaseReport
+}
+
+// Err is nil when every database succeeded, and otherwise names each
+// failed database.
+func (r Report) Err() error {
+	var errs []error
+	for _, d := range r.Databases {
+		if d.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.Database, d.Err))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d databases failed: %w", len(errs), len(r.Databases), errors.Join(errs...))
+}
+
+// migrate runs the pending migrations of one strategy on db. Each call has
+// its own goose Provider, so tenant databases can migrate concurrently.
+func migrate(ctx context.Context, db *sql.DB, strategyName string, rep *DatabaseReport) error {
+	fsys, err := Migrations(strategyName)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if rep.From, err = p.GetDBVersion(ctx); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	rep.To = rep.From
+	results, err := p.Up(ctx)
+	var partial *goose.PartialError
+	if errors.As(err, &partial) {
+		results = partial.Applied
+	}
+	for _, r := range results {
+		rep.Applied = append(rep.Applied, r.Source.Path)
+		rep.To = r.Source.Version
+	}
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, d DatabaseReport) {
+	if w != nil {
+		fmt.Fprintln(w, d.String())
+	}
+}

@@ -1,0 +1,131 @@
+package strategy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Options says where PostgreSQL is and which roles and databases to use.
+// Package configs fills it from the environment.
+type Options struct {
+	Strategy string
+
+	Host     string // host name, IP address, or Unix socket directory
+	Port     int
+	SSLMode  string
+	TimeZone string
+
+	// AdminUser owns the tables and runs migrations and seeding.
+	AdminUser     string
+	AdminPassword string
+	// Database is PGDATABASE: the singleschema database, or the name multidb
+	// tenant databases are derived from.
+	Database string
+
+	// AppUser is the role the web server connects as; it must not be a
+	// superuser, have BYPASSRLS, or own (or be a member of an owner of) a
+	// tenanted table.
+	AppUser     string
+	AppPassword string
+	// ReaderUser serves the singleschema all-tenants view, read-only.
+	ReaderUser     string
+	ReaderPassword string
+
+	// TenantCount is MULTIDB_COUNT: tenant databases 0..TenantCount-1.
+	TenantCount int
+	// MaxConns is the connection budget of the server's pools.
+	MaxConns int
+
+	Logger *slog.Logger
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.Strategy != MultiDB && o.Strategy != SingleSchema {
+		errs = append(errs, fmt.Errorf("strategy %q: want %s or %s", o.Strategy, MultiDB, SingleSchema))
+	}
+	for _, f := range []struct{ name, value string }{
+		{"host", o.Host}, {"admin user", o.AdminUser}, {"database", o.Database},
+		{"app user", o.AppUser}, {"reader user", o.ReaderUser},
+	} {
+		if f.value == "" {
+			errs = append(errs, fmt.Errorf("%s must not be empty", f.name))
+		}
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d out of range", o.Port))
+	}
+	if o.Strategy == MultiDB && o.TenantCount < 1 {
+		errs = append(errs, fmt.Errorf("tenant count %d: want at least 1", o.TenantCount))
+	}
+	if o.AppUser != "" && o.AppUser == o.AdminUser {
+		errs = append(errs, fmt.Errorf("app user %q is the admin user: the server must not connect as the owner of the tables", o.AppUser))
+	}
+	return errors.Join(errs...)
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (o Options) maxConns() int {
+	if o.MaxConns > 0 {
+		return o.MaxConns
+	}
+	return 16
+}
+
+// dsn builds a pgx connection URL for one role and database. Query values
+// are escaped by net/url, so names and passwords need no quoting.
+func (o Options) dsn(user, password, database string) string {
+	u := url.URL{Scheme: "postgres", Path: "/" + database}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	} else {
+		u.User = url.User(user)
+	}
+	q := url.Values{}
+	if strings.HasPrefix(o.Host, "/") {
+		q.Set("host", o.Host)
+		q.Set("port", strconv.Itoa(o.Port))
+	} else {
+		u.Host = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	}
+	if o.SSLMode != "" {
+		q.Set("sslmode", o.SSLMode)
+	}
+	if o.TimeZone != "" {
+		q.Set("timezone", o.TimeZone)
+	}
+	q.Set("application_name", "tenancy")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (o Options) adminDSN(database string) string {
+	return o.dsn(o.AdminUser, o.AdminPassword, database)
+}
+
+func (o Options) appDSN(database string) string {
+	return o.dsn(o.AppUser, o.AppPassword, database)
+}
+
+func (o Options) readerDSN(database string) string {
+	return o.dsn(o.ReaderUser, o.ReaderPassword, database)
+}
+
+// TenantDatabase is the multidb database that holds tenant i.
+func (o Options) TenantDatabase(i int) string {
+	return fmt.Sprintf("%s_tenant-%d", o.Database, i)
+}
+
+// maintenanceDatabase is where CREATE DATABASE and CREATE ROLE run.
+const maintenanceDatabase = "postgres"

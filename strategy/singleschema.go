@@ -1,0 +1,323 @@
+package strategy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"sync"
+
+	"gorm.io/gorm"
+
+	"tenancy/models"
+)
+
+// singleSchema serves every tenant from one database. Tenant work runs as
+// the app role inside a transaction that first sets app.tenant_id
+// transaction-locally; the all-tenants view runs as the read-only reader
+// role, on its own pool.
+type singleSchema struct {
+	opts   Options
+	app    *gorm.DB
+	reader *gorm.DB
+	pools  []*sql.DB
+}
+
+func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) {
+	s := &singleSchema{opts: opts}
+	budget := opts.maxConns()
+	appPool, err := openPool(opts.appDSN(opts.Database), budget, budget)
+	if err != nil {
+		return nil, err
+	}
+	s.pools = append(s.pools, appPool)
+	readerPool, err := openPool(opts.readerDSN(opts.Database), max(2, budget/4), max(2, budget/4))
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.pools = append(s.pools, readerPool)
+	if err := checkRuntimeRole(ctx, appPool); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.app, err = newScopedGorm(appPool, opts); err == nil {
+		s.reader, err = newScopedGorm(readerPool, opts)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newScopedGorm is a gorm root on which the tenant scope is mandatory.
+func newScopedGorm(pool gorm.ConnPool, opts Options) (*gorm.DB, error) {
+	db, err := newGorm(pool, opts.logger())
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Use(tenantScope{}); err != nil {
+		return nil, fmt.Errorf("register tenant scope: %w", err)
+	}
+	return db, nil
+}
+
+func (s *singleSchema) Name() string { return SingleSchema }
+
+// setTenant binds the transaction to a tenant for row-level security. The
+// third argument (is_local = true) ends the setting with the transaction, so
+// it never survives on a pooled connection; the value is a bind parameter.
+func setTenant(tx *gorm.DB, id int64) error {
+	if err := tx.Exec("SELECT set_config('app.tenant_id', ?, true)", strconv.FormatInt(id, 10)).Error; err != nil {
+		return fmt.Errorf("set tenant: %w", err)
+	}
+	return nil
+}
+
+func (s *singleSchema) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return ErrNoTenant
+	}
+	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := setTenant(tx, t.ID); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))
+	}
+	return nil
+}
+
+// allTenantsTx runs fn read-only as the reader role with the explicit
+// all-tenants scope.
+func (s *singleSchema) allTenantsTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	ctx = models.NewContextForAllTenants(ctx)
+	err := s.reader.WithContext(ctx).Transaction(fn, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("all tenants: %w", classify(err))
+	}
+	return nil
+}
+
+// slugSyntax keeps obviously invalid slugs away from the database.
+var slugSyntax = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+func (s *singleSchema) TenantBySlug(ctx context.Context, slug string) (models.Account, error) {
+	if len(slug) > 63 || !slugSyntax.MatchString(slug) {
+		return models.Account{}, fmt.Errorf("%w: %q", ErrTenantNotFound, slug)
+	}
+	var acct models.Account
+	err := s.allTenantsTx(ctx, func(tx *gorm.DB) error {
+		return tx.Where("slug = ?", slug).Take(&acct).Error
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return models.Account{}, fmt.Errorf("%w: %q", ErrTenantNotFound, slug)
+	}
+	return acct, err
+}
+
+func (s *singleSchema) Tenants(ctx context.Context) ([]models.Account, error) {
+	var accts []models.Account
+	err := s.allTenantsTx(ctx, func(tx *gorm.DB) error {
+		return tx.Order("id").Find(&accts).Error
+	})
+	return accts, err
+}
+
+func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskPage, error) {
+	var out SubtaskPage
+	var err error
+	if models.IsAllTenants(ctx) {
+		err = s.allTenantsTx(ctx, func(tx *gorm.DB) error {
+			out, err = listSubtasks(tx, subtaskQuery{denormalised: true, allTenants: true}, page, perPage)
+			return err
+		})
+		return out, err
+	}
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return out, ErrNoTenant
+	}
+	err = s.Tx(ctx, func(tx *gorm.DB) error {
+		out, err = listSubtasks(tx, subtaskQuery{denormalised: true, account: t}, page, perPage)
+		return err
+	})
+	return out, err
+}
+
+func (s *singleSchema) Ping(ctx context.Context) error {
+	for _, p := range s.pools {
+		if err := p.PingContext(ctx); err != nil {
+			return classify(fmt.Errorf("ping %s: %w", s.opts.Database, err))
+		}
+	}
+	return nil
+}
+
+func (s *singleSchema) Close() error {
+	var errs []error
+	for _, p := range s.pools {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// singleSchemaAdmin sets up and fills the shared database as the admin role.
+type singleSchemaAdmin struct {
+	opts Options
+
+	mu   sync.Mutex
+	pool *sql.DB
+	db   *gorm.DB
+}
+
+func (a *singleSchemaAdmin) Name() string { return SingleSchema }
+
+// conn opens the admin pool on the (by now existing) database.
+func (a *singleSchemaAdmin) conn() (*sql.DB, *gorm.DB, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pool != nil {
+		return a.pool, a.db, nil
+	}
+	pool, err := openPool(a.opts.adminDSN(a.opts.Database), 4, 4)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := newScopedGorm(pool, a.opts)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	a.pool, a.db = pool, db
+	return pool, db, nil
+}
+
+func (a *singleSchemaAdmin) Setup(ctx context.Context, progress io.Writer) (Report, error) {
+	rep := DatabaseReport{Database: a.opts.Database}
+	err := withMaintenance(ctx, a.opts, func(m *sql.DB) error {
+		for _, r := range []roleSpec{
+			{name: a.opts.AppUser, password: a.opts.AppPassword},
+			{name: a.opts.ReaderUser, password: a.opts.ReaderPassword, bypassRLS: true},
+		} {
+			created, err := ensureRole(ctx, m, r)
+			if err != nil {
+				return err
+			}
+			if created && progress != nil {
+				fmt.Fprintf(progress, "role %s: created\n", r.name)
+			}
+		}
+		var err error
+		rep.Created, err = ensureDatabase(ctx, m, a.opts.Database)
+		return err
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	rep.Err = a.migrate(ctx, &rep)
+	printReport(progress, rep)
+	out := Report{Databases: []DatabaseReport{rep}}
+	return out, out.Err()
+}
+
+func (a *singleSchemaAdmin) Migrate(ctx context.Context, progress io.Writer) (Report, error) {
+	rep := DatabaseReport{Database: a.opts.Database}
+	rep.Err = a.migrate(ctx, &rep)
+	printReport(progress, rep)
+	out := Report{Databases: []DatabaseReport{rep}}
+	return out, out.Err()
+}
+
+func (a *singleSchemaAdmin) migrate(ctx context.Context, rep *DatabaseReport) error {
+	pool, _, err := a.conn()
+	if err != nil {
+		return err
+	}
+	if err := migrate(ctx, pool, SingleSchema, rep); err != nil {
+		return classify(err)
+	}
+	return classify(grants(ctx, pool, a.opts.Database, a.opts.AppUser, a.opts.ReaderUser))
+}
+
+func (a *singleSchemaAdmin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {
+	_, db, err := a.conn()
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	err = db.WithContext(ctx).Model(&models.Account{}).Where("slug IN ?", slugs).Order("id").Pluck("slug", &found).Error
+	if err != nil {
+		return nil, fmt.Errorf("look up existing accounts: %w", classify(err))
+	}
+	return found, nil
+}
+
+// errRollback ends a transaction that was run only to be undone.
+var errRollback = errors.New("rolled back on request")
+
+func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Account, commit bool, fill func(tx *gorm.DB) error) error {
+	_, db, err := a.conn()
+	if err != nil {
+		return err
+	}
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Take the id first so that the whole account, its own row included,
+		// is written under its tenant setting (the owner is subject to the
+		// policies too unless it is a superuser).
+		if err := tx.Raw("SELECT nextval(pg_get_serial_sequence('accounts', 'id'))").Scan(&acct.ID).Error; err != nil {
+			return fmt.Errorf("allocate account id: %w", err)
+		}
+		if err := setTenant(tx, acct.ID); err != nil {
+			return err
+		}
+		if err := tx.Create(&acct).Error; err != nil {
+			return fmt.Errorf("create account: %w", err)
+		}
+		if err := fill(tx.WithContext(models.NewContextWithTenant(ctx, acct))); err != nil {
+			return err
+		}
+		if !commit {
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRollback) {
+		return fmt.Errorf("tenant %s: %w", acct.Slug, classify(err))
+	}
+	return nil
+}
+
+func (a *singleSchemaAdmin) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pool == nil {
+		return nil
+	}
+	err := a.pool.Close()
+	a.pool, a.db = nil, nil
+	return err
+}
+
+// withMaintenance runs fn on a short-lived admin connection to the
+// maintenance database, where roles and databases are created.
+func withMaintenance(ctx context.Context, opts Options, fn func(*sql.DB) error) error {
+	m, err := openPool(opts.adminDSN(maintenanceDatabase), 1, 1)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if err := m.PingContext(ctx); err != nil {
+		return classify(fmt.Errorf("connect to PostgreSQL at %s:%d as %q: %w (is the server running? `make db` starts it)", opts.Host, opts.Port, opts.AdminUser, err))
+	}
+	return fn(m)
+}

@@ -1,0 +1,104 @@
+// Package strategy keeps tenants' data apart in PostgreSQL, in one of two
+// ways behind one interface:
+//
+//   - multidb: one database per tenant, a pool per tenant database opened on
+//     demand within a shared connection budget;
+//   - singleschema: one shared schema with account_id on every table, a gorm
+//     tenant scope that every query on a tenanted model must carry, and
+//     row-level security set per transaction as the fail-safe.
+//
+// The tenant travels on the context.Context (models.NewContextWithTenant).
+// All SQL and all knowledge of roles, policies and databases lives here; the
+// package imports only models, so another gorm application can use it alone.
+package strategy
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"gorm.io/gorm"
+
+	"tenancy/models"
+)
+
+// Names of the strategies, as given in STRATEGY.
+const (
+	MultiDB      = "multidb"
+	SingleSchema = "singleschema"
+)
+
+// Names lists the strategies in a stable order.
+func Names() []string { return []string{MultiDB, SingleSchema} }
+
+// Errors a caller can tell apart with errors.Is.
+var (
+	// ErrTenantNotFound: no tenant has that slug.
+	ErrTenantNotFound = errors.New("tenant not found")
+	// ErrNoTenant: work that needs a tenant was given a context without one.
+	ErrNoTenant = errors.New("no tenant in context")
+	// ErrNoTenantScope: a statement on a tenanted model had neither a tenant
+	// nor an explicit request for all tenants.
+	ErrNoTenantScope = errors.New("query on a tenanted model without a tenant scope")
+	// ErrCrossTenantWrite: a row being created belongs to another tenant.
+	ErrCrossTenantWrite = errors.New("row belongs to another tenant")
+	// ErrNotSupported: the strategy cannot do this (e.g. multidb has no
+	// all-tenants query).
+	ErrNotSupported = errors.New("not supported by this strategy")
+	// ErrUnavailable: the database could not be reached; retrying later may
+	// work.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrPageNotFound: a page number past the last page.
+	ErrPageNotFound = errors.New("page not found")
+	// ErrUnsafeRole: the runtime role could bypass row-level security or owns
+	// tenant data.
+	ErrUnsafeRole = errors.New("unsafe database role")
+)
+
+// Strategy is what the web application needs at run time. It connects as the
+// unprivileged application role, never as the owner.
+type Strategy interface {
+	// Name is MultiDB or SingleSchema.
+	Name() string
+	// TenantBySlug resolves a slug such as "tenant-3" to its account.
+	TenantBySlug(ctx context.Context, slug string) (models.Account, error)
+	// Tenants lists the tenants known to this deployment, by slug.
+	Tenants(ctx context.Context) ([]models.Account, error)
+	// Tx runs fn in one transaction scoped to the tenant carried by ctx. tx
+	// carries ctx, so gorm queries inside fn are scoped to that tenant.
+	Tx(ctx context.Context, fn func(tx *gorm.DB) error) error
+	// ListSubtasks returns one page (1-based) of the subtasks of the tenant
+	// carried by ctx, or of every tenant when ctx was made by
+	// models.NewContextForAllTenants (ErrNotSupported in multidb).
+	ListSubtasks(ctx context.Context, page, perPage int) (SubtaskPage, error)
+	// Ping reports whether the databases the server needs are reachable.
+	Ping(ctx context.Context) error
+	// Close releases every connection.
+	Close() error
+}
+
+// Admin is what setup, migrate and seed need. It connects as the admin/owner
+// role (PGUSER) and is never used by the web server.
+type Admin interface {
+	Name() string
+	// Setup creates missing roles and databases and runs pending migrations;
+	// running it again changes nothing.
+	Setup(ctx context.Context, progress io.Writer) (Report, error)
+	// Migrate runs pending migrations on every database the strategy uses.
+	Migrate(ctx context.Context, progress io.Writer) (Report, error)
+	// ExistingSlugs returns those of slugs that already have an account.
+	ExistingSlugs(ctx context.Context, slugs []string) ([]string, error)
+	// CreateTenant writes the account and whatever fill writes in one
+	// transaction; with commit false it rolls everything back.
+	CreateTenant(ctx context.Context, account models.Account, commit bool, fill func(tx *gorm.DB) error) error
+	// Close releases every connection.
+	Close() error
+}
+
+// SubtaskPage is one page of the subtask list.
+type SubtaskPage struct {
+	Page  int                 `json:"page"`
+	Pages int                 `json:"pages"`
+	Total int64               `json:"total"`
+	Rows  []models.SubtaskRow `json:"rows"`
+}
