@@ -136,17 +136,13 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 	var err error
 	if models.IsAllTenants(ctx) {
 		err = s.allTenantsTx(ctx, func(tx *gorm.DB) error {
-			out, err = listSubtasks(tx, subtaskQuery{denormalised: true, allTenants: true}, page, perPage)
+			out, err = listSubtasks(tx, subtaskQuery{denormalised: true}, page, perPage)
 			return err
 		})
 		return out, err
 	}
-	t, ok := models.TenantFromContext(ctx)
-	if !ok {
-		return out, ErrNoTenant
-	}
 	err = s.Tx(ctx, func(tx *gorm.DB) error {
-		out, err = listSubtasks(tx, subtaskQuery{denormalised: true, account: t}, page, perPage)
+		out, err = listSubtasks(tx, subtaskQuery{denormalised: true}, page, perPage)
 		return err
 	})
 	return out, err

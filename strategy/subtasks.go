@@ -13,10 +13,6 @@ type subtaskQuery struct {
 	// denormalised joins parents through (account_id, id), as the
 	// singleschema keys and indexes are built; multidb joins on id alone.
 	denormalised bool
-	// allTenants joins accounts to name each row's tenant; otherwise every
-	// row belongs to account.
-	allTenants bool
-	account    models.Account
 }
 
 // listSubtasks reads one page of subtasks, ordered by name then id, in two
@@ -38,20 +34,18 @@ func listSubtasks(tx *gorm.DB, q subtaskQuery, page, perPage int) (SubtaskPage, 
 		return out, ErrPageNotFound
 	}
 
-	cols := "subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details, tasks.name AS task_name, projects.name AS project_name"
-	if q.allTenants {
-		cols += ", accounts.slug AS account_slug, accounts.name AS account_name"
-	}
-	sel := tx.Model(&models.Subtask{}).Select(cols)
+	// Each row names its account as stored, not as the request assumed, so
+	// that a leak would show in the row itself.
+	sel := tx.Model(&models.Subtask{}).Select("subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details, " +
+		"tasks.name AS task_name, projects.name AS project_name, accounts.slug AS account_slug, accounts.name AS account_name")
 	if q.denormalised {
 		sel = sel.Joins("JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id").
-			Joins("JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id")
+			Joins("JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id").
+			Joins("JOIN accounts ON accounts.id = subtasks.account_id")
 	} else {
 		sel = sel.Joins("JOIN tasks ON tasks.id = subtasks.task_id").
-			Joins("JOIN projects ON projects.id = tasks.project_id")
-	}
-	if q.allTenants {
-		sel = sel.Joins("JOIN accounts ON accounts.id = subtasks.account_id")
+			Joins("JOIN projects ON projects.id = tasks.project_id").
+			Joins("JOIN accounts ON accounts.id = projects.account_id")
 	}
 	rows := make([]models.SubtaskRow, 0, perPage)
 	err := sel.Order("subtasks.name, subtasks.id").
@@ -59,11 +53,6 @@ func listSubtasks(tx *gorm.DB, q subtaskQuery, page, perPage int) (SubtaskPage, 
 		Scan(&rows).Error
 	if err != nil {
 		return SubtaskPage{}, fmt.Errorf("read subtask page %d: %w", page, err)
-	}
-	if !q.allTenants {
-		for i := range rows {
-			rows[i].AccountSlug, rows[i].AccountName = q.account.Slug, q.account.Name
-		}
 	}
 	out.Rows = rows
 	return out, nil

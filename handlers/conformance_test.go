@@ -1,0 +1,321 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"tenancy/configs"
+	"tenancy/handlers"
+	"tenancy/internal/pgtest"
+	"tenancy/seed"
+	"tenancy/strategy"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
+
+const accounts = 3
+
+func seedOptions() seed.Options {
+	o := seed.DefaultOptions()
+	o.Accounts = accounts
+	o.MaxProjects, o.MaxTasks, o.MaxSubtasks = 8, 4, 4
+	return o
+}
+
+// app is a seeded deployment of one strategy behind the web handlers.
+type app struct {
+	name string
+	h    http.Handler
+}
+
+func newApp(t *testing.T, name string) app {
+	t.Helper()
+	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, name, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	admin, err := strategy.OpenAdmin(cfg.Strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Setup(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	seeder, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seeder.Run(ctx, seedOptions()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := strategy.Open(ctx, cfg.Strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app{name: name, h: h}
+}
+
+func (a app) get(host, path string, json bool) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, "http://placeholder"+path, nil)
+	req.Host = host
+	if json {
+		req.Header.Set("Accept", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	return rec
+}
+
+type row struct {
+	ID         int64  `json:"id"`
+	Name       string `json:"name"`
+	IsComplete bool   `json:"is_complete"`
+	Details    string `json:"details"`
+	Account    string `json:"account"`
+	Project    string `json:"project"`
+	Task       string `json:"task"`
+}
+
+type page struct {
+	Page  int   `json:"page"`
+	Pages int   `json:"pages"`
+	Total int   `json:"total"`
+	Rows  []row `json:"rows"`
+}
+
+func (a app) page(t *testing.T, host string, n int) page {
+	t.Helper()
+	rec := a.get(host, fmt.Sprintf("/subtasks/%d/", n), true)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s GET %s /subtasks/%d/ = %d %s", a.name, host, n, rec.Code, rec.Body)
+	}
+	var p page
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatalf("%s: decode page: %v\n%s", a.name, err, rec.Body)
+	}
+	return p
+}
+
+// allPages walks every page of host's list.
+func (a app) allPages(t *testing.T, host string) []page {
+	t.Helper()
+	first := a.page(t, host, 1)
+	out := []page{first}
+	for n := 2; n <= first.Pages; n++ {
+		out = append(out, a.page(t, host, n))
+	}
+	return out
+}
+
+// TestStrategiesServeTheSamePages runs one behavioural suite against both
+// strategies and then compares what they served.
+func TestStrategiesServeTheSamePages(t *testing.T) {
+	t.Parallel()
+	served := map[string]map[string][]page{}
+	for _, name := range strategy.Names() {
+		a := newApp(t, name)
+		served[name] = map[string][]page{}
+		t.Run(name, func(t *testing.T) {
+			for i := range accounts {
+				slug := strategy.Slug(i)
+				pages := a.allPages(t, slug+".localhost:8080")
+				served[name][slug] = pages
+				checkTenantPages(t, name, slug, pages, seed.Generate(seedOptions(), i, ""))
+			}
+			checkHTML(t, a)
+			checkBadRequests(t, a)
+			checkBaseDomain(t, a)
+		})
+	}
+
+	// Same seed, same pages: everything but the ids, which each multidb
+	// database numbers from 1.
+	for i := range accounts {
+		slug := strategy.Slug(i)
+		m, s := withoutIDs(served[strategy.MultiDB][slug]), withoutIDs(served[strategy.SingleSchema][slug])
+		if !reflect.DeepEqual(m, s) {
+			t.Errorf("%s: multidb and singleschema served different pages:\n%+v\n---\n%+v", slug, m, s)
+		}
+	}
+}
+
+func withoutIDs(pages []page) []page {
+	out := make([]page, len(pages))
+	for i, p := range pages {
+		out[i] = p
+		out[i].Rows = make([]row, len(p.Rows))
+		for j, r := range p.Rows {
+			r.ID = 0
+			out[i].Rows[j] = r
+		}
+	}
+	return out
+}
+
+// checkTenantPages: every row is the tenant's, every one of its subtasks
+// appears once, ten to a page, in name then id order.
+func checkTenantPages(t *testing.T, name, slug string, pages []page, generated seed.Account) {
+	t.Helper()
+	want := map[string]int{}
+	for _, s := range generated.Subtasks {
+		want[s.Name]++
+	}
+	got := map[string]int{}
+	seen := map[int64]bool{}
+	var order []row
+	for _, p := range pages {
+		if p.Total != len(generated.Subtasks) || p.Pages != (p.Total+9)/10 {
+			t.Errorf("%s %s page %d: total %d of %d pages, want %d subtasks", name, slug, p.Page, p.Total, p.Pages, len(generated.Subtasks))
+		}
+		if p.Page < p.Pages && len(p.Rows) != 10 {
+			t.Errorf("%s %s page %d has %d rows, want 10", name, slug, p.Page, len(p.Rows))
+		}
+		for _, r := range p.Rows {
+			if r.Account != slug {
+				t.Errorf("%s: tenant %s was served a row of %s: %+v", name, slug, r.Account, r)
+			}
+			if seen[r.ID] {
+				t.Errorf("%s %s: subtask %d served twice", name, slug, r.ID)
+			}
+			seen[r.ID] = true
+			got[r.Name]++
+			order = append(order, r)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s %s: served subtask names differ from the generated ones", name, slug)
+	}
+	if !sort.SliceIsSorted(order, func(i, j int) bool {
+		return order[i].Name < order[j].Name || order[i].Name == order[j].Name && order[i].ID < order[j].ID
+	}) {
+		t.Errorf("%s %s: rows are not ordered by name, then id", name, slug)
+	}
+}
+
+func checkHTML(t *testing.T, a app) {
+	t.Helper()
+	rec := a.get("tenant-1.localhost:8080", "/subtasks/2/", false)
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("%s HTML page: %d %s", a.name, rec.Code, rec.Header().Get("Content-Type"))
+	}
+	for _, want := range []string{"<th>Account</th>", "<th>Project</th>", "<th>Task</th>", "<th>Subtask</th>", "<th>Name</th>", "<th>Complete?</th>", "<th>Details</th>", "tenant-1 · ", `href="/subtasks/1/"`, "Page 2 of"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("%s HTML page 2 lacks %q", a.name, want)
+		}
+	}
+	if rec := a.get("tenant-1.localhost:8080", "/", false); rec.Code != http.StatusFound || rec.Header().Get("Location") != "/subtasks/" {
+		t.Errorf("%s GET / = %d to %q, want 302 to /subtasks/", a.name, rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := a.get("127.0.0.1:8080", "/healthz", true); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"ok"`) {
+		t.Errorf("%s GET /healthz = %d %s", a.name, rec.Code, rec.Body)
+	}
+}
+
+func checkBadRequests(t *testing.T, a app) {
+	t.Helper()
+	tests := []struct {
+		host, path string
+		want       int
+	}{
+		{"tenant-1.localhost.evil.com", "/subtasks/", 400},
+		{"evil.com", "/subtasks/", 400},
+		{"", "/subtasks/", 400},
+		{"127.0.0.1:8080", "/subtasks/", 400},
+		{"tenant-1'; drop table x;--.localhost", "/subtasks/", 400},
+		{"tenаnt-1.localhost", "/subtasks/", 400},
+		{strings.Repeat("t", 300) + ".localhost", "/subtasks/", 400},
+		{"tenant-01.localhost", "/subtasks/", 404},
+		{"tenant--1.localhost", "/subtasks/", 404},
+		{"tenant-99.localhost", "/subtasks/", 404},
+		{"tenant-1.localhost", "/subtasks/0/", 404},
+		{"tenant-1.localhost", "/subtasks/-1/", 404},
+		{"tenant-1.localhost", "/subtasks/1e9/", 404},
+		{"tenant-1.localhost", "/subtasks/abc/", 404},
+		{"tenant-1.localhost", "/subtasks/%00/", 404},
+		{"tenant-1.localhost", "/subtasks/01/", 404},
+		{"tenant-1.localhost", "/subtasks/999999/", 404},
+		{"tenant-1.localhost", "/nowhere", 404},
+	}
+	for _, tt := range tests {
+		for _, asJSON := range []bool{false, true} {
+			rec := a.get(tt.host, tt.path, asJSON)
+			if rec.Code != tt.want {
+				t.Errorf("%s GET %q %s (json %v) = %d, want %d", a.name, tt.host, tt.path, asJSON, rec.Code, tt.want)
+			}
+			body, _ := io.ReadAll(rec.Body)
+			if strings.Contains(string(body), "SQLSTATE") || strings.Contains(string(body), "ERROR:") {
+				t.Errorf("%s GET %q %s shows a database error: %s", a.name, tt.host, tt.path, body)
+			}
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, "/subtasks/", nil)
+	req.Host = "tenant-1.localhost"
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("%s POST /subtasks/ = %d, want 405", a.name, rec.Code)
+	}
+}
+
+func checkBaseDomain(t *testing.T, a app) {
+	t.Helper()
+	rec := a.get("localhost:8080", "/subtasks/", true)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s base domain = %d %s", a.name, rec.Code, rec.Body)
+	}
+	switch a.name {
+	case strategy.SingleSchema:
+		var p page
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for i := range accounts {
+			want += len(seed.Generate(seedOptions(), i, "").Subtasks)
+		}
+		tenants := map[string]bool{}
+		for _, pg := range a.allPages(t, "localhost:8080") {
+			for _, r := range pg.Rows {
+				tenants[r.Account] = true
+			}
+		}
+		if p.Total != want || len(tenants) != accounts {
+			t.Errorf("all-tenants view: total %d from %d tenants, want %d from %d", p.Total, len(tenants), want, accounts)
+		}
+	case strategy.MultiDB:
+		var body struct {
+			Tenants []struct{ Slug, URL string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatal(err)
+		}
+		if len(body.Tenants) != 3 || body.Tenants[1].URL != "http://tenant-1.localhost:8080/subtasks/" {
+			t.Errorf("multidb tenant list = %+v, want 3 tenants linking to their subtasks", body.Tenants)
+		}
+		if rec := a.get("localhost:8080", "/subtasks/", false); !strings.Contains(rec.Body.String(), `href="http://tenant-2.localhost:8080/subtasks/"`) {
+			t.Errorf("multidb tenant list page lacks a link to tenant-2")
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package seed_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"tenancy/configs"
+	"tenancy/internal/pgtest"
+	"tenancy/seed"
+	"tenancy/strategy"
+)
+
+// setUp creates a fresh deployment and returns its config and a seeder.
+func setUp(t *testing.T, strategyName string) (configs.Config, *seed.Seeder) {
+	t.Helper()
+	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, strategyName, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := strategy.OpenAdmin(cfg.Strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	if _, err := admin.Setup(context.Background(), nil); err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, s
+}
+
+func small(accounts int) seed.Options {
+	o := seed.DefaultOptions()
+	o.Accounts = accounts
+	o.MaxProjects, o.MaxTasks, o.MaxSubtasks = 6, 4, 4
+	return o
+}
+
+// tableDump is every row of every table, in id order, as PostgreSQL prints
+// them.
+func tableDump(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var b strings.Builder
+	for _, table := range []string{"accounts", "users", "projects", "tasks", "subtasks"} {
+		var rows sql.NullString
+		if err := db.QueryRow(fmt.Sprintf(`SELECT string_agg(t::text, E'\n' ORDER BY id) FROM %s t`, table)).Scan(&rows); err != nil {
+			t.Fatalf("dump %s: %v", table, err)
+		}
+		fmt.Fprintf(&b, "== %s\n%s\n", table, rows.String)
+	}
+	return b.String()
+}
+
+// tenantDump is one tenant's data without ids, which differ between the
+// strategies (multidb numbers each database from 1).
+func tenantDump(t *testing.T, db *sql.DB, slug string) string {
+	t.Helper()
+	var b strings.Builder
+	queries := []string{
+		`SELECT a.name FROM accounts a WHERE a.slug = $1`,
+		`SELECT u.email || u.first_name || u.last_name || u.password || u.is_active || u.date_joined FROM users u JOIN accounts a ON a.id = u.account_id WHERE a.slug = $1 ORDER BY u.id`,
+		`SELECT p.name || '|' || p.details FROM projects p JOIN accounts a ON a.id = p.account_id WHERE a.slug = $1 ORDER BY p.id`,
+		`SELECT p.name || '|' || t.name || '|' || t.is_complete || '|' || t.details FROM tasks t JOIN projects p ON p.id = t.project_id JOIN accounts a ON a.id = p.account_id WHERE a.slug = $1 ORDER BY t.id`,
+		`SELECT t.name || '|' || s.name || '|' || s.is_complete || '|' || s.details FROM subtasks s JOIN tasks t ON t.id = s.task_id JOIN projects p ON p.id = t.project_id JOIN accounts a ON a.id = p.account_id WHERE a.slug = $1 ORDER BY s.id`,
+	}
+	for _, q := range queries {
+		rows, err := db.Query(q, slug)
+		if err != nil {
+			t.Fatalf("dump %s: %v", slug, err)
+		}
+		n := 0
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(line + "\n")
+			n++
+		}
+		rows.Close()
+		if n == 0 && !strings.Contains(q, "users") {
+			t.Fatalf("dump %s: no rows for %q", slug, q)
+		}
+	}
+	return b.String()
+}
+
+func TestSeedingTwiceGivesIdenticalData(t *testing.T) {
+	t.Parallel()
+	var dumps []string
+	for range 2 {
+		cfg, s := setUp(t, strategy.SingleSchema)
+		res, err := s.Run(context.Background(), small(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Counts.Accounts != 3 || res.Counts.Subtasks == 0 {
+			t.Fatalf("Run counts = %+v, want 3 accounts with subtasks", res.Counts)
+		}
+		dumps = append(dumps, tableDump(t, pgtest.Admin(t, cfg.Strategy.Database)))
+	}
+	if dumps[0] != dumps[1] {
+		t.Errorf("two seeds of empty databases differ:\n%.2000s\n---\n%.2000s", dumps[0], dumps[1])
+	}
+}
+
+func TestStrategiesSeedTheSameRows(t *testing.T) {
+	t.Parallel()
+	single, s1 := setUp(t, strategy.SingleSchema)
+	multi, s2 := setUp(t, strategy.MultiDB)
+	r1, err := s1.Run(context.Background(), small(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s2.Run(context.Background(), small(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Counts != r2.Counts {
+		t.Errorf("counts: singleschema %v, multidb %v", r1.Counts, r2.Counts)
+	}
+	singleDB := pgtest.Admin(t, single.Strategy.Database)
+	for i := range 3 {
+		slug := strategy.Slug(i)
+		got, want := tenantDump(t, pgtest.Admin(t, multi.Strategy.TenantDatabase(i)), slug), tenantDump(t, singleDB, slug)
+		if got != want {
+			t.Errorf("%s: multidb rows differ from singleschema rows:\n%.1500s\n---\n%.1500s", slug, got, want)
+		}
+	}
+}
+
+func TestSeedWritesNothingWhenAccountsExist(t *testing.T) {
+	t.Parallel()
+	for _, name := range strategy.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg, s := setUp(t, name)
+			ctx := context.Background()
+			if _, err := s.Run(ctx, small(1)); err != nil {
+				t.Fatal(err)
+			}
+			dbName := cfg.Strategy.Database
+			if name == strategy.MultiDB {
+				dbName = cfg.Strategy.TenantDatabase(0)
+			}
+			before := tableDump(t, pgtest.Admin(t, dbName))
+
+			_, err := s.Run(ctx, small(3))
+			if !errors.Is(err, seed.ErrAccountsExist) || !strings.Contains(err.Error(), "tenant-0") {
+				t.Errorf("seeding over tenant-0: err = %v, want ErrAccountsExist naming tenant-0", err)
+			}
+			skip := small(3)
+			skip.IfEmpty = true
+			if res, err := s.Run(ctx, skip); err != nil || !res.Skipped {
+				t.Errorf("--if-empty over existing accounts: %+v, %v; want skipped, nil", res, err)
+			}
+			if after := tableDump(t, pgtest.Admin(t, dbName)); after != before {
+				t.Error("a refused seed changed the data")
+			}
+			if name == strategy.MultiDB {
+				var n int
+				if err := pgtest.Admin(t, cfg.Strategy.TenantDatabase(1)).QueryRow(`SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != 0 {
+					t.Errorf("tenant-1 after a refused seed: %d accounts (err %v), want 0", n, err)
+				}
+			}
+		})
+	}
+}
+
+func TestSeedRollbackCommitsNothing(t *testing.T) {
+	t.Parallel()
+	for _, name := range strategy.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg, s := setUp(t, name)
+			o := small(2)
+			o.Rollback = true
+			res, err := s.Run(context.Background(), o)
+			if err != nil || res.Counts.Accounts != 2 || res.Counts.Subtasks == 0 {
+				t.Fatalf("--rollback: %+v, %v; want 2 accounts generated", res.Counts, err)
+			}
+			dbName := cfg.Strategy.Database
+			if name == strategy.MultiDB {
+				dbName = cfg.Strategy.TenantDatabase(0)
+			}
+			var n int
+			if err := pgtest.Admin(t, dbName).QueryRow(`SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM subtasks)`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("rows after --rollback = %d (err %v), want 0", n, err)
+			}
+		})
+	}
+}
+
+func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
+	t.Parallel()
+	cfg, s := setUp(t, strategy.SingleSchema)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := s.Run(ctx, small(3))
+	if err == nil {
+		t.Fatal("Run with a cancelled context succeeded")
+	}
+	var n int
+	if err := pgtest.Admin(t, cfg.Strategy.Database).QueryRow(`SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != res.Counts.Accounts {
+		t.Errorf("accounts written = %d (err %v), summary says %d", n, err, res.Counts.Accounts)
+	}
+}

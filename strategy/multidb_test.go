@@ -1,0 +1,169 @@
+package strategy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"tenancy/internal/pgtest"
+	"tenancy/models"
+)
+
+func TestMultiDBKeepsTenantsInTheirDatabases(t *testing.T) {
+	t.Parallel()
+	opts, admin, s := deploy(t, MultiDB)
+	a := addTenant(t, admin, s, "tenant-0", 3)
+	b := addTenant(t, admin, s, "tenant-1", 5)
+	for _, tc := range []struct {
+		tenant models.Account
+		want   int
+	}{{a, 3}, {b, 5}} {
+		page, err := s.ListSubtasks(tenantCtx(tc.tenant), 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != int64(tc.want) {
+			t.Errorf("%s: total %d, want %d", tc.tenant.Slug, page.Total, tc.want)
+		}
+		for _, r := range page.Rows {
+			if r.AccountSlug != tc.tenant.Slug || !strings.HasPrefix(r.Name, tc.tenant.Slug+" ") {
+				t.Errorf("%s's list has row %+v", tc.tenant.Slug, r)
+			}
+		}
+	}
+	// Each tenant database holds its own rows only, and no account_id on
+	// tasks and subtasks.
+	var n int
+	if err := pgtest.Admin(t, opts.TenantDatabase(1)).QueryRow(`SELECT count(*) FROM subtasks WHERE name LIKE 'tenant-0 %'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("tenant-1's database holds %d of tenant-0's subtasks (err %v)", n, err)
+	}
+	var cols int
+	if err := pgtest.Admin(t, opts.TenantDatabase(0)).QueryRow(`SELECT count(*) FROM information_schema.columns WHERE table_name IN ('tasks', 'subtasks') AND column_name = 'account_id'`).Scan(&cols); err != nil || cols != 0 {
+		t.Errorf("multidb tasks/subtasks have %d account_id columns (err %v), want 0", cols, err)
+	}
+
+	for _, slug := range []string{"tenant-2", "tenant-3", "tenant-01", "nobody"} {
+		if _, err := s.TenantBySlug(context.Background(), slug); !errors.Is(err, ErrTenantNotFound) {
+			t.Errorf("TenantBySlug(%q) err = %v, want ErrTenantNotFound", slug, err)
+		}
+	}
+	if _, err := s.ListSubtasks(models.NewContextForAllTenants(context.Background()), 1, 10); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("multidb all-tenants list: err = %v, want ErrNotSupported", err)
+	}
+}
+
+func TestMultiDBDroppedTenantIsUnavailable(t *testing.T) {
+	t.Parallel()
+	opts, admin, s := deploy(t, MultiDB)
+	a := addTenant(t, admin, s, "tenant-0", 1)
+	b := addTenant(t, admin, s, "tenant-1", 1)
+	if _, err := pgtest.Admin(t, "postgres").Exec(`DROP DATABASE "` + opts.TenantDatabase(0) + `" WITH (FORCE)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListSubtasks(tenantCtx(a), 1, 10); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("list of a tenant whose database was dropped: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.ListSubtasks(tenantCtx(b), 1, 10); err != nil {
+		t.Errorf("another tenant after tenant-0's database was dropped: %v", err)
+	}
+}
+
+func TestMultiDBSetupReportsEachTenant(t *testing.T) {
+	t.Parallel()
+	opts := testOptions(t, MultiDB)
+	// tenant-1's database exists with a conflicting table, so its migration
+	// fails; the others must still be set up and reported.
+	admin := pgtest.Admin(t, "postgres")
+	if _, err := admin.Exec(`CREATE DATABASE "` + opts.TenantDatabase(1) + `"`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgtest.Admin(t, opts.TenantDatabase(1)).Exec(`CREATE TABLE subtasks (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenAdmin(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	rep, err := a.Setup(context.Background(), &out)
+	if err == nil || !strings.Contains(err.Error(), opts.TenantDatabase(1)) {
+		t.Fatalf("Setup err = %v, want one naming %s", err, opts.TenantDatabase(1))
+	}
+	for i, d := range rep.Databases {
+		failed := d.Err != nil
+		if failed != (i == 1) {
+			t.Errorf("database %s: err = %v; want a failure only for tenant-1", d.Database, d.Err)
+		}
+		if i != 1 && d.To != 1 {
+			t.Errorf("database %s at version %d, want 1", d.Database, d.To)
+		}
+	}
+	if !strings.Contains(out.String(), "FAILED") || strings.Count(out.String(), "migrated 0 -> 1") != 2 {
+		t.Errorf("Setup progress output:\n%s\nwant two migrated tenants and one FAILED", out.String())
+	}
+}
+
+func TestTenantPoolsStayWithinBudget(t *testing.T) {
+	t.Parallel()
+	opened := map[string]int{}
+	pools := newTenantPools(2, func(database string) (*sql.DB, error) {
+		opened[database]++
+		return sql.Open("pgx", "postgres://nobody@127.0.0.1:1/"+database)
+	})
+	defer pools.close()
+	ctx := context.Background()
+	_, releaseA, err := pools.acquire(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, releaseB, err := pools.acquire(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The budget is in use: a third acquisition waits, then gives up.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := pools.acquire(short, "c"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("acquire beyond the budget: err = %v, want ErrUnavailable", err)
+	}
+	releaseA()
+	releaseA() // idempotent
+	_, releaseC, err := pools.acquire(ctx, "c")
+	if err != nil {
+		t.Fatalf("acquire after a release: %v", err)
+	}
+	if got := pools.live(); got != 2 {
+		t.Errorf("live pools = %d, want 2 (a evicted as least recently used)", got)
+	}
+	releaseB()
+	releaseC()
+	if _, release, err := pools.acquire(ctx, "a"); err != nil {
+		t.Fatal(err)
+	} else {
+		release()
+	}
+	if opened["a"] != 2 || opened["b"] != 1 || opened["c"] != 1 {
+		t.Errorf("pools opened = %v, want a twice (reopened after eviction), b and c once", opened)
+	}
+}
+
+func TestMultiDBCreateLeavesOutDenormalisedColumns(t *testing.T) {
+	t.Parallel()
+	_, admin, s := deploy(t, MultiDB)
+	a := addTenant(t, admin, s, "tenant-2", 1)
+	err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error {
+		var task models.Task
+		if err := tx.First(&task).Error; err != nil {
+			return err
+		}
+		return tx.Create(&models.Subtask{TaskID: task.ID, Name: "added"}).Error
+	})
+	if err != nil {
+		t.Errorf("creating a subtask through multidb: %v", err)
+	}
+}
