@@ -88,7 +88,15 @@ func (c *Counts) add(a Account) {
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d users, %d projects, %d tasks, %d subtasks", c.Accounts, c.Users, c.Projects, c.Tasks, c.Subtasks)
+	return fmt.Sprintf("%s, %s, %s, %s, %s", plural(c.Accounts, "account"), plural(c.Users, "user"),
+		plural(c.Projects, "project"), plural(c.Tasks, "task"), plural(c.Subtasks, "subtask"))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // ErrAccountsExist: some of the accounts to seed are already there.

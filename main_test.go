@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tenancy/internal/pgtest"
+	"tenancy/strategy"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCmd(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, pgtest.Getenv(env), &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestHelpForEveryCommand(t *testing.T) {
+	env := map[string]string{}
+	for _, c := range append(commands(), command{name: ""}) {
+		args := []string{"--help"}
+		if c.name != "" {
+			args = []string{c.name, "--help"}
+		}
+		out, err := runCmd(t, env, args...)
+		if err != nil || !strings.Contains(out, "Usage: tenancy "+c.name) || !strings.Contains(out, "STRATEGY") {
+			t.Errorf("tenancy %v: err %v, output:\n%s", args, err, out)
+		}
+	}
+}
+
+func TestCommandLineMistakes(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+		code int
+	}{
+		{nil, nil, "no command", 2},
+		{[]string{"frobnicate"}, nil, `unknown command "frobnicate"`, 2},
+		{[]string{"seed", "--acounts", "3"}, nil, "acounts", 2},
+		{[]string{"seed", "--accounts", "x"}, nil, "accounts", 2},
+		{[]string{"setup", "extra"}, nil, `unexpected argument "extra"`, 2},
+		{[]string{"setup"}, map[string]string{"STRATEGY": "sharded"}, "STRATEGY", 1},
+		{[]string{"serve"}, map[string]string{}, "SECRET_KEY", 1},
+		{[]string{"seed", "--accounts", "-1"}, nil, "--accounts -1", 1},
+		{[]string{"seed", "--min-users", "9"}, nil, "--min-users 9 is greater than --max-users 5", 1},
+	}
+	for _, tt := range tests {
+		_, err := runCmd(t, tt.env, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || exitCode(err) != tt.code {
+			t.Errorf("tenancy %v: err = %v (exit %d), want one containing %q, exit %d", tt.args, err, exitCode(err), tt.want, tt.code)
+		}
+	}
+}
+
+// TestTheReadmeFlow runs what `make up` runs, for each strategy: setup,
+// seed --if-empty (twice), serve, and a request to a tenant's page.
+func TestTheReadmeFlow(t *testing.T) {
+	t.Parallel()
+	for _, name := range strategy.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := pgtest.Env(t, name, nil)
+			for _, args := range [][]string{{"setup"}, {"setup"}, {"migrate"}, {"seed", "--if-empty", "--accounts", "3", "--max-projects", "4"}, {"seed", "--if-empty", "--accounts", "3"}} {
+				out, err := runCmd(t, env, args...)
+				if err != nil {
+					t.Fatalf("tenancy %v: %v\n%s", args, err, out)
+				}
+				if args[0] == "seed" && !strings.Contains(out, "seed: created 3 accounts") && !strings.Contains(out, "nothing seeded") {
+					t.Errorf("tenancy %v output:\n%s", args, out)
+				}
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			var stdout syncBuffer
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, pgtest.Getenv(env), &stdout, io.Discard) }()
+			addr := waitForAddr(t, &stdout, done)
+			waitHealthy(t, addr)
+
+			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/subtasks/", nil)
+			req.Host = "tenant-0.localhost"
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"account":"tenant-0"`) {
+				t.Errorf("GET tenant-0 /subtasks/ = %d %s", resp.StatusCode, body)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve after cancel: %v", err)
+			}
+			if !strings.Contains(stdout.String(), "serve: stopped") {
+				t.Errorf("serve output lacks its stop line:\n%s", stdout.String())
+			}
+		})
+	}
+}
+
+var listening = regexp.MustCompile(`on (127\.0\.0\.1:\d+)`)
+
+func waitForAddr(t *testing.T, out *syncBuffer, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended before listening: %v\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not say where it listens:\n%s", out.String())
+	return ""
+}
+
+func waitHealthy(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s/healthz never answered 200", addr)
+}
+
+func TestServeRefusesASuperuser(t *testing.T) {
+	t.Parallel()
+	env := pgtest.Env(t, strategy.SingleSchema, nil)
+	if out, err := runCmd(t, env, "setup"); err != nil {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	su := env["PGDATABASE"] + "_su"
+	t.Cleanup(func() { pgtest.Drop(t, "", su) })
+	if _, err := pgtest.Admin(t, "postgres").Exec(fmt.Sprintf(`CREATE ROLE %q LOGIN SUPERUSER`, su)); err != nil {
+		t.Fatal(err)
+	}
+	env["APP_DB_USER"] = su
+	_, err := runCmd(t, env, "serve", "--addr", "127.0.0.1:0")
+	if !errors.Is(err, strategy.ErrUnsafeRole) || !strings.Contains(err.Error(), "refusing to start") || !strings.Contains(err.Error(), "superuser") {
+		t.Errorf("serve as a superuser: err = %v, want a refusal naming the superuser", err)
+	}
+}
