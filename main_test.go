@@ -110,7 +110,9 @@ func TestTheReadmeFlow(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			var stdout syncBuffer
 			done := make(chan error, 1)
-			go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, pgtest.Getenv(env), &stdout, io.Discard) }()
+			go func() {
+				done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, pgtest.Getenv(env), &stdout, io.Discard)
+			}()
 			addr := waitForAddr(t, &stdout, done)
 			waitHealthy(t, addr)
 

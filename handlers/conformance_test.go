@@ -220,7 +220,7 @@ func checkHTML(t *testing.T, a app) {
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("%s HTML page: %d %s", a.name, rec.Code, rec.Header().Get("Content-Type"))
 	}
-	for _, want := range []string{"<th>Account</th>", "<th>Project</th>", "<th>Task</th>", "<th>Subtask</th>", "<th>Name</th>", "<th>Complete?</th>", "<th>Details</th>", "tenant-1 · ", `href="/subtasks/1/"`, "Page 2 of"} {
+	for _, want := range []string{"<th>Account</th>", "<th>Project</th>", "<th>Task</th>", "<th>Subtask</th>", "<th>Name</th>", "<th>Complete?</th>", "<th>Details</th>", "tenant-1 · ", `href="/subtasks/1/"`, `<a href="/subtasks/1/" rel="prev">`, `<a href="/subtasks/3/" rel="next">`, "Page 2 of"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("%s HTML page 2 lacks %q", a.name, want)
 		}

@@ -55,6 +55,13 @@ func pageWindow(current, pages int) []pageLink {
 	return out
 }
 
+func nextPage(page, pages int) int {
+	if page < pages {
+		return page + 1
+	}
+	return 0
+}
+
 func listSubtasks(s strategy.Strategy, perPage int, baseDomain string, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		page, ok := parsePage(c.Param("page"))
@@ -86,6 +93,8 @@ func listSubtasks(s strategy.Strategy, perPage int, baseDomain string, log *slog
 			"Strategy": s.Name(),
 			"Result":   result,
 			"Links":    pageWindow(result.Page, result.Pages),
+			"Prev":     result.Page - 1, // 0: none
+			"Next":     nextPage(result.Page, result.Pages),
 		})
 	}
 }

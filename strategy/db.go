@@ -26,7 +26,10 @@ import (
 // connection pool per tenant.
 func newGorm(pool gorm.ConnPool, log *slog.Logger) (*gorm.DB, error) {
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), &gorm.Config{
-		Logger:                 logger.NewSlogLogger(log, logger.Config{SlowThreshold: 500 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true}),
+		Logger: logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold: 500 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true,
+			ParameterizedQueries: true, // tenant data stays out of the logs
+		}),
 		SkipDefaultTransaction: true, // every unit of tenant work is already one explicit transaction
 		DisableAutomaticPing:   true, // pools are opened lazily; Ping reports reachability
 		NowFunc:                func() time.Time { return time.Now().UTC() },

@@ -167,3 +167,22 @@ func TestMultiDBCreateLeavesOutDenormalisedColumns(t *testing.T) {
 		t.Errorf("creating a subtask through multidb: %v", err)
 	}
 }
+
+func TestMultiDBMigrateNamesAMissingTenantDatabase(t *testing.T) {
+	t.Parallel()
+	opts, admin, _ := deploy(t, MultiDB)
+	if _, err := pgtest.Admin(t, "postgres").Exec(`DROP DATABASE "` + opts.TenantDatabase(2) + `" WITH (FORCE)`); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	rep, err := admin.Migrate(context.Background(), &out)
+	if err == nil || !strings.Contains(err.Error(), opts.TenantDatabase(2)) || !strings.Contains(err.Error(), "run `tenancy setup`") {
+		t.Errorf("Migrate with tenant-2's database missing: err = %v, want one naming it and saying to run setup", err)
+	}
+	if len(rep.Databases) != 3 || rep.Databases[0].Err != nil || rep.Databases[1].Err != nil || rep.Databases[0].To != 1 {
+		t.Errorf("Migrate report = %+v, want tenants 0 and 1 up to date at version 1", rep.Databases)
+	}
+	if strings.Count(out.String(), "up to date at version 1") != 2 {
+		t.Errorf("Migrate output:\n%s\nwant two tenants up to date", out.String())
+	}
+}

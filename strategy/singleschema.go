@@ -113,22 +113,26 @@ func (s *singleSchema) TenantBySlug(ctx context.Context, slug string) (models.Ac
 	if len(slug) > 63 || !slugSyntax.MatchString(slug) {
 		return models.Account{}, fmt.Errorf("%w: %q", ErrTenantNotFound, slug)
 	}
+	// One statement, no explicit transaction: the reader's transactions are
+	// read-only by default, and this runs on every request.
 	var acct models.Account
-	err := s.allTenantsTx(ctx, func(tx *gorm.DB) error {
-		return tx.Where("slug = ?", slug).Take(&acct).Error
-	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	err := s.reader.WithContext(models.NewContextForAllTenants(ctx)).Where("slug = ?", slug).Take(&acct).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
 		return models.Account{}, fmt.Errorf("%w: %q", ErrTenantNotFound, slug)
+	case err != nil:
+		return models.Account{}, fmt.Errorf("look up tenant %q: %w", slug, classify(err))
 	}
-	return acct, err
+	return acct, nil
 }
 
 func (s *singleSchema) Tenants(ctx context.Context) ([]models.Account, error) {
 	var accts []models.Account
-	err := s.allTenantsTx(ctx, func(tx *gorm.DB) error {
-		return tx.Order("id").Find(&accts).Error
-	})
-	return accts, err
+	err := s.reader.WithContext(models.NewContextForAllTenants(ctx)).Order("id").Find(&accts).Error
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", classify(err))
+	}
+	return accts, nil
 }
 
 func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskPage, error) {
