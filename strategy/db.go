@@ -21,10 +21,11 @@ import (
 	"gorm.io/gorm/logger"
 )
 
-// newGorm returns a gorm root over pool. Callbacks and the schema cache live
-// on the root, so each strategy keeps one root per role and swaps only the
-// connection pool per tenant.
-func newGorm(pool gorm.ConnPool, log *slog.Logger) (*gorm.DB, error) {
+// newGorm returns a gorm root over pool with the strategy's plugin (the
+// tenant scope, or multidb's column handling). Callbacks and the schema
+// cache live on the root, so each strategy keeps one root per role and swaps
+// only the connection pool per tenant.
+func newGorm(pool gorm.ConnPool, log *slog.Logger, plugin gorm.Plugin) (*gorm.DB, error) {
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), &gorm.Config{
 		Logger: logger.NewSlogLogger(log, logger.Config{
 			SlowThreshold: 500 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true,
@@ -36,6 +37,9 @@ func newGorm(pool gorm.ConnPool, log *slog.Logger) (*gorm.DB, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open gorm: %w", err)
+	}
+	if err := db.Use(plugin); err != nil {
+		return nil, fmt.Errorf("register %s: %w", plugin.Name(), err)
 	}
 	return db, nil
 }

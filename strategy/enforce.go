@@ -140,3 +140,12 @@ func (multiDBColumns) Initialize(db *gorm.DB) error {
 	}
 	return db.Callback().Update().Before("gorm:update").Register("tenancy:multidb_columns", adjust)
 }
+
+// EnforceTenantScope makes the tenant scope mandatory on db, a gorm root of
+// your own over a singleschema database: every statement on a model with a
+// models.TenantID field is then scoped to the tenant on its context, or
+// fails with ErrNoTenantScope. Row-level security still needs each tenant
+// transaction to set app.tenant_id, as Strategy.Tx does.
+func EnforceTenantScope(db *gorm.DB) error {
+	return db.Use(tenantScope{})
+}

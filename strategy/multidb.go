@@ -48,14 +48,7 @@ func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
 }
 
 func newMultiDBGorm(pool gorm.ConnPool, opts Options) (*gorm.DB, error) {
-	db, err := newGorm(pool, opts.logger())
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Use(multiDBColumns{}); err != nil {
-		return nil, fmt.Errorf("register multidb columns: %w", err)
-	}
-	return db, nil
+	return newGorm(pool, opts.logger(), multiDBColumns{})
 }
 
 func (m *multiDB) Name() string { return MultiDB }

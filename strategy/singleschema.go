@@ -56,14 +56,7 @@ func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) 
 
 // newScopedGorm is a gorm root on which the tenant scope is mandatory.
 func newScopedGorm(pool gorm.ConnPool, opts Options) (*gorm.DB, error) {
-	db, err := newGorm(pool, opts.logger())
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Use(tenantScope{}); err != nil {
-		return nil, fmt.Errorf("register tenant scope: %w", err)
-	}
-	return db, nil
+	return newGorm(pool, opts.logger(), tenantScope{})
 }
 
 func (s *singleSchema) Name() string { return SingleSchema }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 
 	"tenancy/internal/pgtest"
@@ -75,8 +76,11 @@ func TestTenantScopeIsRequired(t *testing.T) {
 func TestTenantScopeFilters(t *testing.T) {
 	t.Parallel()
 	opts, _, a, b := twoTenants(t)
-	db, err := newScopedGorm(pgtest.Admin(t, opts.Database), opts)
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pgtest.Admin(t, opts.Database)}), &gorm.Config{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnforceTenantScope(db); err != nil {
 		t.Fatal(err)
 	}
 	for _, tenant := range []models.Account{a, b} {
