@@ -4,10 +4,13 @@ import "time"
 
 // Account is a tenant. In singleschema every account lives in one table; in
 // multidb each tenant database holds exactly one account row.
+//
+// Its ID is a TenantID, so the tenant scope keeps a tenant to its own
+// account row as it keeps it to its own rows elsewhere.
 type Account struct {
-	ID   int64  `gorm:"primaryKey" json:"id"`
-	Slug string `json:"slug"`
-	Name string `json:"name"`
+	ID   TenantID `gorm:"primaryKey" json:"id"`
+	Slug string   `json:"slug"`
+	Name string   `json:"name"`
 }
 
 // User belongs to one account; its email is unique within that account only,

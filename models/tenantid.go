@@ -6,11 +6,13 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// TenantID is the type of every model's account_id column. Like gorm's
-// DeletedAt, the type itself hooks into every query, update, delete and
-// create on its model (including joined and preloaded relations), and hands
-// the statement to the TenantEnforcer registered on the *gorm.DB, if any.
-// Without a registered enforcer (multidb) it does nothing.
+// TenantID is the type of every model's tenant column: account_id, and the
+// id of Account itself. Like gorm's DeletedAt, the type hooks into every
+// query, update and delete on its model (including joined and preloaded
+// relations and sub-queries) and hands the statement to the TenantEnforcer
+// registered on the *gorm.DB, if any; the enforcer also sees creates, from a
+// callback of its own. Without a registered enforcer (multidb) it does
+// nothing.
 type TenantID int64
 
 // Operation names the kind of statement a TenantEnforcer is asked to check.
@@ -21,7 +23,6 @@ const (
 	OpQuery Operation = iota + 1
 	OpUpdate
 	OpDelete
-	OpCreate
 )
 
 func (o Operation) String() string {
@@ -32,8 +33,6 @@ func (o Operation) String() string {
 		return "update"
 	case OpDelete:
 		return "delete"
-	case OpCreate:
-		return "create"
 	}
 	return "unknown"
 }
@@ -62,11 +61,6 @@ func (TenantID) UpdateClauses(f *schema.Field) []clause.Interface {
 // DeleteClauses implements schema.DeleteClausesInterface.
 func (TenantID) DeleteClauses(f *schema.Field) []clause.Interface {
 	return []clause.Interface{tenantClause{field: f, op: OpDelete}}
-}
-
-// CreateClauses implements schema.CreateClausesInterface.
-func (TenantID) CreateClauses(f *schema.Field) []clause.Interface {
-	return []clause.Interface{tenantClause{field: f, op: OpCreate}}
 }
 
 // tenantClause is never built into SQL itself: gorm calls ModifyStatement

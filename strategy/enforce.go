@@ -13,77 +13,220 @@ import (
 )
 
 // tenantScope is the gorm plugin that makes the tenant scope mandatory in
-// singleschema. models.TenantID hands it every query, update, delete and
-// create on a tenanted model, including relations reached through Joins and
-// Preload. It scopes the statement to the tenant on the statement's context,
-// lets an explicit all-tenants read through, and turns anything else into
-// ErrNoTenantScope before SQL is sent. Raw and Exec carry no model, so they
-// are not seen here: row-level security is the backstop for those.
+// singleschema. models.TenantID hands it every query, update and delete on a
+// tenanted model, including relations reached through Joins and Preload and
+// queries used as sub-queries; a create callback covers inserts (gorm skips
+// create clauses under Unscoped). With a tenant on the statement's context
+// it scopes reads and checks writes; with models.NewContextForAllTenants it
+// lets reads through; otherwise the statement fails with ErrNoTenantScope
+// and, should its SQL be used anyway (a sub-query), matches no row.
+//
+// Raw and Exec carry no model, so they are not seen here: row-level
+// security is the backstop for those.
 type tenantScope struct{}
 
 var _ models.TenantEnforcer = tenantScope{}
 
-func (tenantScope) Name() string              { return models.TenantEnforcerName }
-func (tenantScope) Initialize(*gorm.DB) error { return nil }
+func (tenantScope) Name() string { return models.TenantEnforcerName }
 
-// scopedMarker keeps a statement from being scoped twice when gorm adds the
-// model's clauses again (e.g. Count followed by Find on one statement).
-const scopedMarker = "tenancy:tenant_scoped"
+func (tenantScope) Initialize(db *gorm.DB) error {
+	return db.Callback().Create().Before("gorm:create").Register("tenancy:tenant_scope", enforceCreate)
+}
+
+// Markers in stmt.Clauses keep a statement from being scoped twice when gorm
+// adds the model's clauses again (e.g. Count followed by Find).
+const (
+	scopedMarker = "tenancy:tenant_scoped"
+	closedMarker = "tenancy:closed"
+)
 
 func (tenantScope) EnforceTenant(stmt *gorm.Statement, field *schema.Field, op models.Operation) {
 	ctx := statementContext(stmt)
 	if models.IsAllTenants(ctx) {
 		if op != models.OpQuery {
-			stmt.AddError(fmt.Errorf("%w: %s on %s: the all-tenants scope is read-only", ErrNoTenantScope, op, stmt.Table))
+			stmt.AddError(fmt.Errorf("%w: %s on %s: the all-tenants scope is read-only", ErrNoTenantScope, op, tableName(stmt)))
+			failClosed(stmt)
 		}
 		return
 	}
 	tenant, ok := models.TenantFromContext(ctx)
 	if !ok {
 		stmt.AddError(fmt.Errorf("%w: %s on %s: run it through Strategy.Tx with a tenant on the context, or ask for all tenants explicitly", ErrNoTenantScope, op, tableName(stmt)))
+		failClosed(stmt)
 		return
 	}
-	if op == models.OpCreate {
-		claimRows(ctx, stmt, field, tenant.ID)
-		return
+	tenantID := int64(tenant.ID)
+	if op == models.OpUpdate {
+		checkAssignments(ctx, stmt, field, tenantID)
 	}
 	if _, done := stmt.Clauses[scopedMarker]; done {
 		return
 	}
+	groupConditions(stmt)
 	stmt.AddClause(clause.Where{Exprs: []clause.Expression{
-		clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: field.DBName}, Value: tenant.ID},
+		clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: field.DBName}, Value: tenantID},
 	}})
 	stmt.Clauses[scopedMarker] = clause.Clause{}
 }
 
-// claimRows sets the tenant on rows that have none, and refuses rows that
-// name another tenant.
-func claimRows(ctx context.Context, stmt *gorm.Statement, field *schema.Field, tenantID int64) {
-	rv := reflect.Indirect(stmt.ReflectValue)
-	claim := func(row reflect.Value) {
-		row = reflect.Indirect(row)
-		if row.Kind() != reflect.Struct {
+// groupConditions puts the caller's conditions in parentheses when they
+// contain an OR, so that "a OR b" AND tenant cannot become
+// "a OR (b AND tenant)".
+func groupConditions(stmt *gorm.Statement) {
+	c, ok := stmt.Clauses["WHERE"]
+	if !ok {
+		return
+	}
+	where, ok := c.Expression.(clause.Where)
+	if !ok || len(where.Exprs) < 2 {
+		return
+	}
+	for _, e := range where.Exprs {
+		if _, isOr := e.(clause.OrConditions); isOr {
+			where.Exprs = []clause.Expression{clause.And(where.Exprs...)}
+			c.Expression = where
+			stmt.Clauses["WHERE"] = c
 			return
-		}
-		v, zero := field.ValueOf(ctx, row)
-		if zero {
-			if err := field.Set(ctx, row, tenantID); err != nil {
-				stmt.AddError(fmt.Errorf("set %s.%s: %w", stmt.Table, field.DBName, err))
-			}
-			return
-		}
-		if id, ok := v.(models.TenantID); !ok || int64(id) != tenantID {
-			stmt.AddError(fmt.Errorf("%w: create on %s with %s=%v in tenant %d", ErrCrossTenantWrite, stmt.Table, field.DBName, v, tenantID))
 		}
 	}
+}
+
+// failClosed makes a refused statement match no row, in case its SQL is
+// used despite the error (gorm renders a sub-query on its own session and
+// drops that session's error).
+func failClosed(stmt *gorm.Statement) {
+	if _, done := stmt.Clauses[closedMarker]; done {
+		return
+	}
+	stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "FALSE"}}})
+	stmt.Clauses[closedMarker] = clause.Clause{}
+}
+
+// checkAssignments refuses an update that would move rows to another
+// tenant, and fills a zero tenant id in a struct being saved with the
+// tenant's (gorm's Save writes every column, zero ones included).
+func checkAssignments(ctx context.Context, stmt *gorm.Statement, field *schema.Field, tenantID int64) {
+	switch dest := stmt.Dest.(type) {
+	case map[string]any:
+		checkMap(stmt, dest, field, tenantID, false)
+	default:
+		claimValue(ctx, stmt, reflect.ValueOf(stmt.Dest), field, tenantID)
+	}
+}
+
+// enforceCreate scopes inserts into tenanted tables: rows without a tenant
+// get the context's, rows of another tenant are refused, and an upsert that
+// would update on conflict is refused (its UPDATE has no tenant condition).
+func enforceCreate(db *gorm.DB) {
+	stmt := db.Statement
+	field := tenantField(stmt.Schema)
+	if field == nil || db.Error != nil {
+		return
+	}
+	ctx := statementContext(stmt)
+	tenant, ok := models.TenantFromContext(ctx)
+	if !ok {
+		stmt.AddError(fmt.Errorf("%w: create on %s: run it through Strategy.Tx with a tenant on the context", ErrNoTenantScope, tableName(stmt)))
+		return
+	}
+	if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
+		if oc, ok := c.Expression.(clause.OnConflict); ok && (oc.UpdateAll || len(oc.DoUpdates) > 0) {
+			stmt.AddError(fmt.Errorf("%w: create on %s with ON CONFLICT DO UPDATE (as Save of a row that is not the tenant's does): the update would not be scoped", ErrCrossTenantWrite, tableName(stmt)))
+			return
+		}
+	}
+	claimRows(ctx, stmt, field, int64(tenant.ID))
+}
+
+// tenantField is the schema's models.TenantID field, if any.
+func tenantField(s *schema.Schema) *schema.Field {
+	if s == nil {
+		return nil
+	}
+	for _, f := range s.Fields {
+		if f.FieldType == tenantIDType {
+			return f
+		}
+	}
+	return nil
+}
+
+var tenantIDType = reflect.TypeOf(models.TenantID(0))
+
+// claimRows sets the tenant on rows that have none, and refuses rows that
+// name another tenant: structs, slices of structs, and maps.
+func claimRows(ctx context.Context, stmt *gorm.Statement, field *schema.Field, tenantID int64) {
+	switch dest := stmt.Dest.(type) {
+	case map[string]any:
+		checkMap(stmt, dest, field, tenantID, true)
+	case []map[string]any:
+		for _, m := range dest {
+			checkMap(stmt, m, field, tenantID, true)
+		}
+	case *[]map[string]any:
+		for _, m := range *dest {
+			checkMap(stmt, m, field, tenantID, true)
+		}
+	default:
+		claimValue(ctx, stmt, stmt.ReflectValue, field, tenantID)
+	}
+}
+
+func claimValue(ctx context.Context, stmt *gorm.Statement, rv reflect.Value, field *schema.Field, tenantID int64) {
+	rv = reflect.Indirect(rv)
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < rv.Len(); i++ {
-			claim(rv.Index(i))
+			claimValue(ctx, stmt, rv.Index(i), field, tenantID)
 		}
 	case reflect.Struct:
-		claim(rv)
+		if rv.Type() != field.Schema.ModelType || !rv.CanAddr() {
+			return
+		}
+		v, zero := field.ValueOf(ctx, rv)
+		if zero {
+			if err := field.Set(ctx, rv, tenantID); err != nil {
+				stmt.AddError(fmt.Errorf("set %s.%s: %w", tableName(stmt), field.DBName, err))
+			}
+			return
+		}
+		if id, ok := asInt64(v); !ok || id != tenantID {
+			stmt.AddError(fmt.Errorf("%w: %s on %s with %s=%v in tenant %d", ErrCrossTenantWrite, "write", tableName(stmt), field.DBName, v, tenantID))
+		}
 	}
+}
+
+// checkMap checks the tenant column of a map of column values; fill adds it
+// when missing (creates), otherwise a missing column is left alone (updates
+// of other columns).
+func checkMap(stmt *gorm.Statement, m map[string]any, field *schema.Field, tenantID int64, fill bool) {
+	found := false
+	for _, key := range []string{field.DBName, field.Name} {
+		v, ok := m[key]
+		if !ok {
+			continue
+		}
+		found = true
+		if id, ok := asInt64(v); !ok || id != tenantID {
+			stmt.AddError(fmt.Errorf("%w: write to %s with %s=%v in tenant %d", ErrCrossTenantWrite, tableName(stmt), field.DBName, v, tenantID))
+		}
+	}
+	if !found && fill {
+		m[field.DBName] = tenantID
+	}
+}
+
+// asInt64 reads an integer of any integer type; anything else (an SQL
+// expression, say) cannot be checked and is refused by the callers.
+func asInt64(v any) (int64, bool) {
+	rv := reflect.Indirect(reflect.ValueOf(v))
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return int64(rv.Uint()), true
+	}
+	return 0, false
 }
 
 // statementContext returns the statement's context. gorm builds the ON
@@ -109,38 +252,6 @@ func tableName(stmt *gorm.Statement) string {
 	return "?"
 }
 
-// multiDBColumns is the multidb plugin. Tenant databases have no account_id
-// on tasks and subtasks, so writes leave out the fields tagged
-// tenancy:"denormalised"; account_id on users and projects is filled from
-// the tenant on the context, as singleschema's scope does.
-type multiDBColumns struct{}
-
-func (multiDBColumns) Name() string { return "tenancy:multidb-columns" }
-
-func (multiDBColumns) Initialize(db *gorm.DB) error {
-	adjust := func(db *gorm.DB) {
-		stmt := db.Statement
-		if stmt.Schema == nil {
-			return
-		}
-		tenant, hasTenant := models.TenantFromContext(stmt.Context)
-		for _, f := range stmt.Schema.Fields {
-			switch f.Tag.Get("tenancy") {
-			case "denormalised":
-				stmt.Omits = append(stmt.Omits, f.DBName)
-			case "tenant":
-				if hasTenant && stmt.ReflectValue.IsValid() {
-					claimRows(stmt.Context, stmt, f, tenant.ID)
-				}
-			}
-		}
-	}
-	if err := db.Callback().Create().Before("gorm:create").Register("tenancy:multidb_columns", adjust); err != nil {
-		return err
-	}
-	return db.Callback().Update().Before("gorm:update").Register("tenancy:multidb_columns", adjust)
-}
-
 // EnforceTenantScope makes the tenant scope mandatory on db, a gorm root of
 // your own over a singleschema database: every statement on a model with a
 // models.TenantID field is then scoped to the tenant on its context, or
@@ -148,4 +259,67 @@ func (multiDBColumns) Initialize(db *gorm.DB) error {
 // transaction to set app.tenant_id, as Strategy.Tx does.
 func EnforceTenantScope(db *gorm.DB) error {
 	return db.Use(tenantScope{})
+}
+
+// multiDBColumns is the multidb plugin. Tenant databases have no account_id
+// on tasks and subtasks, so statements leave out the fields tagged
+// tenancy:"denormalised" that singleschema needs (in selects, joins and
+// writes); account_id on users and projects is filled from the tenant on
+// the context, as singleschema's scope does.
+type multiDBColumns struct{}
+
+func (multiDBColumns) Name() string { return "tenancy:multidb-columns" }
+
+func (multiDBColumns) Initialize(db *gorm.DB) error {
+	write := func(db *gorm.DB) {
+		stmt := db.Statement
+		if stmt.Schema == nil {
+			return
+		}
+		omitDenormalised(stmt)
+		tenant, ok := models.TenantFromContext(stmt.Context)
+		for _, f := range stmt.Schema.Fields {
+			if ok && f.Tag.Get("tenancy") == "tenant" {
+				claimRows(stmt.Context, stmt, f, int64(tenant.ID))
+			}
+		}
+	}
+	read := func(db *gorm.DB) {
+		stmt := db.Statement
+		if stmt.Schema == nil {
+			return
+		}
+		omitDenormalised(stmt)
+		for i, j := range stmt.Joins {
+			if rel, ok := stmt.Schema.Relationships.Relations[j.Name]; ok {
+				stmt.Joins[i].Omits = append(stmt.Joins[i].Omits, denormalised(rel.FieldSchema)...)
+			}
+		}
+	}
+	cb := db.Callback()
+	for _, err := range []error{
+		cb.Create().Before("gorm:create").Register("tenancy:multidb_columns", write),
+		cb.Update().Before("gorm:update").Register("tenancy:multidb_columns", write),
+		cb.Query().Before("gorm:query").Register("tenancy:multidb_columns", read),
+		cb.Row().Before("gorm:row").Register("tenancy:multidb_columns", read),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func omitDenormalised(stmt *gorm.Statement) {
+	stmt.Omits = append(stmt.Omits, denormalised(stmt.Schema)...)
+}
+
+func denormalised(s *schema.Schema) []string {
+	var cols []string
+	for _, f := range s.Fields {
+		if f.Tag.Get("tenancy") == "denormalised" {
+			cols = append(cols, f.DBName)
+		}
+	}
+	return cols
 }

@@ -77,7 +77,7 @@ func (s *singleSchema) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error
 		return ErrNoTenant
 	}
 	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := setTenant(tx, t.ID); err != nil {
+		if err := setTenant(tx, int64(t.ID)); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -246,7 +246,7 @@ func (a *singleSchemaAdmin) ExistingSlugs(ctx context.Context, slugs []string) (
 		return nil, err
 	}
 	var found []string
-	err = db.WithContext(ctx).Model(&models.Account{}).Where("slug IN ?", slugs).Order("id").Pluck("slug", &found).Error
+	err = db.WithContext(models.NewContextForAllTenants(ctx)).Model(&models.Account{}).Where("slug IN ?", slugs).Order("id").Pluck("slug", &found).Error
 	if err != nil {
 		return nil, fmt.Errorf("look up existing accounts: %w", classify(err))
 	}
@@ -268,13 +268,14 @@ func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Accoun
 		if err := tx.Raw("SELECT nextval(pg_get_serial_sequence('accounts', 'id'))").Scan(&acct.ID).Error; err != nil {
 			return fmt.Errorf("allocate account id: %w", err)
 		}
-		if err := setTenant(tx, acct.ID); err != nil {
+		if err := setTenant(tx, int64(acct.ID)); err != nil {
 			return err
 		}
+		tx = tx.WithContext(models.NewContextWithTenant(ctx, acct))
 		if err := tx.Create(&acct).Error; err != nil {
 			return fmt.Errorf("create account: %w", err)
 		}
-		if err := fill(tx.WithContext(models.NewContextWithTenant(ctx, acct))); err != nil {
+		if err := fill(tx); err != nil {
 			return err
 		}
 		if !commit {

@@ -102,12 +102,12 @@ func TestTenantScopeFilters(t *testing.T) {
 			t.Errorf("as %s: Find got %d subtasks, Joins got %d, want %d", tenant.Slug, len(subs), len(joined), want)
 		}
 		for _, s := range append(subs, joined...) {
-			if int64(s.AccountID) != tenant.ID || !strings.HasPrefix(s.Name, tenant.Slug+" ") {
+			if s.AccountID != tenant.ID || !strings.HasPrefix(s.Name, tenant.Slug+" ") {
 				t.Errorf("as %s: got subtask %q of account %d", tenant.Slug, s.Name, s.AccountID)
 			}
 		}
 		for _, s := range joined {
-			if s.Task == nil || int64(s.Task.AccountID) != tenant.ID {
+			if s.Task == nil || s.Task.AccountID != tenant.ID {
 				t.Errorf("as %s: subtask %d joined task %+v", tenant.Slug, s.ID, s.Task)
 			}
 		}
@@ -127,14 +127,14 @@ func TestCreateClaimsRowsForTheTenant(t *testing.T) {
 	t.Parallel()
 	_, s, a, b := twoTenants(t)
 	err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error {
-		return tx.Create(&models.Project{Name: "stolen", AccountID: models.TenantID(b.ID)}).Error
+		return tx.Create(&models.Project{Name: "stolen", AccountID: b.ID}).Error
 	})
 	if !errors.Is(err, ErrCrossTenantWrite) {
 		t.Errorf("Create with another tenant's account_id: err = %v, want ErrCrossTenantWrite", err)
 	}
 	var p models.Project
 	err = s.Tx(tenantCtx(a), func(tx *gorm.DB) error { return tx.Create(&p).Error })
-	if err != nil || int64(p.AccountID) != a.ID {
+	if err != nil || p.AccountID != a.ID {
 		t.Errorf("Create without account_id as %s: account_id = %d, err = %v; want %d, nil", a.Slug, p.AccountID, err, a.ID)
 	}
 }
@@ -171,7 +171,7 @@ func TestRowLevelSecurityWithoutScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seen[b.ID] != 0 || seen[a.ID] == 0 {
+	if seen[int64(b.ID)] != 0 || seen[int64(a.ID)] == 0 {
 		t.Fatalf("raw SELECTs as %s saw rows per account %v, want only account %d", a.Slug, seen, a.ID)
 	}
 
@@ -214,7 +214,7 @@ func TestRowLevelSecurityWithoutScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seen[b.ID] == 0 {
+	if seen[int64(b.ID)] == 0 {
 		t.Errorf("control: with RLS disabled a raw SELECT saw no rows of %s; the leak check cannot detect a leak", b.Slug)
 	}
 }
