@@ -25,7 +25,7 @@ build:
 # anywhere else.
 up: db build
 	./bin/tenancy setup
-	./bin/tenancy seed --if-empty --accounts $(ACCOUNTS)
+	./bin/tenancy seed --skip-existing --accounts $(ACCOUNTS)
 	SECRET_KEY="$${SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)}" ./bin/tenancy serve --addr $(ADDR)
 
 test: db

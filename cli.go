@@ -56,6 +56,7 @@ const environmentHelp = `Environment (libpq names for the admin/owner connection
   READER_DB_USER, READER_DB_PASSWORD  read-only all-tenants role (default <PGDATABASE>_reader)
   DB_MAX_CONNS        connection budget of the server (default 16)
   BASE_DOMAIN         tenants live at <slug>.<BASE_DOMAIN> (default localhost)
+  ALL_TENANTS_VIEW    on/off: every tenant's data at <BASE_DOMAIN> (default on; no authentication)
   SECRET_KEY          required by serve, at least 16 characters
   TZ                  time zone of database sessions (e.g. UTC)
 `
@@ -177,7 +178,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	fs.IntVar(&o.MinSubtasks, "min-subtasks", d.MinSubtasks, "fewest subtasks per task, on average")
 	fs.IntVar(&o.MaxSubtasks, "max-subtasks", d.MaxSubtasks, "most subtasks per task, on average")
 	fs.BoolVar(&o.Rollback, "rollback", false, "do everything, commit nothing")
-	fs.BoolVar(&o.IfEmpty, "if-empty", false, "succeed without seeding when the accounts already exist")
+	fs.BoolVar(&o.SkipExisting, "skip-existing", false, "seed only the accounts that do not exist yet")
 	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (non-zero); the same seed gives the same data")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
@@ -204,9 +205,6 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 			fmt.Fprintf(stdout, "seed: stopped; %s were written in full\n", res.Counts)
 		}
 		return fmt.Errorf("seed: %w", err)
-	}
-	if res.Skipped {
-		return nil
 	}
 	verb := "created"
 	if o.Rollback {
@@ -245,7 +243,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer s.Close()
-	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain, Logger: log})
+	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain, HideAllTenants: !cfg.AllTenantsView, Logger: log})
 	if err != nil {
 		return err
 	}

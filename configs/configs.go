@@ -21,6 +21,9 @@ type Config struct {
 	SecretKey string
 	// BaseDomain is the domain below which tenants live: tenant-3.<BaseDomain>.
 	BaseDomain string
+	// AllTenantsView serves every tenant's data at the bare base domain
+	// (ALL_TENANTS_VIEW, default on); it has no authentication of its own.
+	AllTenantsView bool
 }
 
 // Defaults that work against a local trust-auth PostgreSQL.
@@ -121,6 +124,13 @@ func Load(getenv func(string) string) (Config, error) {
 		Strategy:   o,
 		SecretKey:  getenv("SECRET_KEY"),
 		BaseDomain: strings.ToLower(str("BASE_DOMAIN", DefaultBaseDomain)),
+	}
+	switch v := strings.ToLower(str("ALL_TENANTS_VIEW", "on")); v {
+	case "on", "true", "1", "yes":
+		c.AllTenantsView = true
+	case "off", "false", "0", "no":
+	default:
+		bad("ALL_TENANTS_VIEW", v, "want on or off")
 	}
 	if !domainName.MatchString(c.BaseDomain) || len(c.BaseDomain) > 200 {
 		bad("BASE_DOMAIN", c.BaseDomain, "want a domain name such as localhost or example.com")

@@ -31,6 +31,9 @@ func TestLoadDefaults(t *testing.T) {
 			t.Errorf("Load(empty).%s = %q, want %q", ch.name, ch.got, ch.want)
 		}
 	}
+	if !c.AllTenantsView {
+		t.Error("Load(empty).AllTenantsView = false, want on by default")
+	}
 	if o.Port != 5432 || o.TenantCount != 5 {
 		t.Errorf("Load(empty) port, tenant count = %d, %d, want 5432, 5", o.Port, o.TenantCount)
 	}
@@ -71,6 +74,7 @@ func TestLoadNamesTheWrongVariable(t *testing.T) {
 		{map[string]string{"BASE_DOMAIN": "exa mple.com"}, "BASE_DOMAIN"},
 		{map[string]string{"PGSSLMODE": "sometimes"}, "PGSSLMODE"},
 		{map[string]string{"DB_MAX_CONNS": "1"}, "DB_MAX_CONNS"},
+		{map[string]string{"ALL_TENANTS_VIEW": "maybe"}, "ALL_TENANTS_VIEW"},
 	}
 	for _, tt := range tests {
 		_, err := Load(env(tt.env))

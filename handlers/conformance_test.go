@@ -39,6 +39,7 @@ func seedOptions() seed.Options {
 // app is a seeded deployment of one strategy behind the web handlers.
 type app struct {
 	name string
+	s    strategy.Strategy
 	h    http.Handler
 }
 
@@ -73,7 +74,7 @@ func newApp(t *testing.T, name string) app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app{name: name, h: h}
+	return app{name: name, s: s, h: h}
 }
 
 func (a app) get(host, path string, json bool) *httptest.ResponseRecorder {
@@ -281,6 +282,13 @@ func checkBadRequests(t *testing.T, a app) {
 
 func checkBaseDomain(t *testing.T, a app) {
 	t.Helper()
+	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := (app{name: a.name, h: hidden}).get("localhost:8080", "/subtasks/", true); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "ALL_TENANTS_VIEW") {
+		t.Errorf("%s base domain with the all-tenants view hidden = %d %s, want 404 naming ALL_TENANTS_VIEW", a.name, rec.Code, rec.Body)
+	}
 	rec := a.get("localhost:8080", "/subtasks/", true)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("%s base domain = %d %s", a.name, rec.Code, rec.Body)

@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -26,7 +27,14 @@ type Options struct {
 	BaseDomain string
 	// PerPage is the subtask list's page size (10 when zero).
 	PerPage int
-	Logger  *slog.Logger
+	// RequestTimeout bounds the database work of one request (10s when
+	// zero); past it the request is answered 503.
+	RequestTimeout time.Duration
+	// HideAllTenants turns the singleschema all-tenants view off. It has no
+	// authentication of its own: put it behind some, or hide it, before
+	// exposing the server to tenants.
+	HideAllTenants bool
+	Logger         *slog.Logger
 }
 
 // New returns the application's routes over s.
@@ -40,6 +48,9 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	if o.PerPage <= 0 {
 		o.PerPage = 10
 	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -52,7 +63,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.SetHTMLTemplate(tmpl)
-	r.Use(logRequests(log), gin.CustomRecovery(func(c *gin.Context, v any) {
+	r.Use(logRequests(log), withTimeout(o.RequestTimeout), gin.CustomRecovery(func(c *gin.Context, v any) {
 		renderError(c, log, errors.New("panic while serving request"))
 		log.Error("panic", "value", v)
 	}))
@@ -64,7 +75,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	// The health check answers on any host, so probes can use an IP address.
 	r.GET("/healthz", healthz(s))
 
-	site := r.Group("/", tenantFromHost(s, o.BaseDomain, log))
+	site := r.Group("/", tenantFromHost(s, o.BaseDomain, o.HideAllTenants, log))
 	site.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
 	site.GET("/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	site.GET("/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
@@ -89,5 +100,14 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 			slog.String("method", c.Request.Method), slog.String("host", c.Request.Host),
 			slog.String("path", c.Request.URL.Path), slog.Int("status", c.Writer.Status()),
 			slog.Duration("duration", time.Since(start)))
+	}
+}
+
+func withTimeout(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
 	}
 }

@@ -12,12 +12,16 @@ import (
 // tenantFromHost resolves the tenant named by the Host header and puts it on
 // the request's context, where the strategy reads it. The bare base domain
 // gets the explicit all-tenants context instead; any other host is refused.
-func tenantFromHost(s strategy.Strategy, baseDomain string, log *slog.Logger) gin.HandlerFunc {
+func tenantFromHost(s strategy.Strategy, baseDomain string, hideAllTenants bool, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		kind, slug := parseHost(c.Request.Host, baseDomain)
 		ctx := c.Request.Context()
 		switch kind {
 		case hostBase:
+			if hideAllTenants {
+				renderError(c, log, notFound("The all-tenants view is turned off on this server (ALL_TENANTS_VIEW). Open a tenant's address instead, e.g. tenant-0."+baseDomain+"."))
+				return
+			}
 			ctx = models.NewContextForAllTenants(ctx)
 		case hostTenant:
 			t, err := s.TenantBySlug(ctx, slug)

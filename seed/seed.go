@@ -25,9 +25,11 @@ type Options struct {
 	MinSubtasks, MaxSubtasks int
 	// Rollback does all the work and commits none of it.
 	Rollback bool
-	// IfEmpty skips seeding, successfully, when any of the accounts exists.
-	IfEmpty bool
-	Seed    int64
+	// SkipExisting seeds only the accounts that do not exist yet, instead
+	// of refusing to run. Each account's data depends only on its index, so
+	// finishing an interrupted seed gives the rows a full run would have.
+	SkipExisting bool
+	Seed         int64
 }
 
 // DefaultOptions are the talk's defaults.
@@ -124,12 +126,13 @@ func NewSeeder(admin strategy.Admin, tenantCount int, progress io.Writer) (*Seed
 // Result says what a run did.
 type Result struct {
 	Counts  Counts
-	Skipped bool // IfEmpty found existing accounts
+	Skipped int // existing accounts left alone (SkipExisting)
 	Elapsed time.Duration
 }
 
-// Run validates o, refuses to touch existing accounts, then writes each
-// account in its own transaction: an account is written whole or not at
+// Run validates o, refuses to touch existing accounts (or, with
+// SkipExisting, leaves them out), then writes each account in its own
+// transaction: an account is written whole or not at
 // all, and on an error or cancellation Result.Counts says how many were.
 func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
@@ -144,20 +147,26 @@ func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if len(existing) > 0 && !o.SkipExisting {
+		return Result{}, fmt.Errorf("%w: %s; nothing was written (--skip-existing seeds only the missing accounts; or start from fresh databases: drop them and run `tenancy setup`)", ErrAccountsExist, listSlugs(existing))
+	}
+	skip := make(map[string]bool, len(existing))
+	for _, slug := range existing {
+		skip[slug] = true
+	}
 	if len(existing) > 0 {
-		if o.IfEmpty {
-			fmt.Fprintf(s.progress, "%d of the %d accounts already exist (%s); nothing seeded\n", len(existing), o.Accounts, listSlugs(existing))
-			return Result{Skipped: true, Elapsed: time.Since(start)}, nil
-		}
-		return Result{}, fmt.Errorf("%w: %s; seed writes only new accounts, so nothing was written (start from fresh databases: drop them and run `tenancy setup`)", ErrAccountsExist, listSlugs(existing))
+		fmt.Fprintf(s.progress, "%d of the %d accounts already exist and are left alone (%s)\n", len(existing), o.Accounts, listSlugs(existing))
 	}
 	hash, err := HashPassword(SamplePassword, o.Seed)
 	if err != nil {
 		return Result{}, err
 	}
 
-	var res Result
+	res := Result{Skipped: len(existing)}
 	for i := range o.Accounts {
+		if skip[strategy.Slug(i)] {
+			continue
+		}
 		a := Generate(o, i, hash)
 		if err := s.admin.CreateTenant(ctx, a.Account, !o.Rollback, writeRows(a)); err != nil {
 			res.Elapsed = time.Since(start)

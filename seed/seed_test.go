@@ -157,19 +157,29 @@ func TestSeedWritesNothingWhenAccountsExist(t *testing.T) {
 			if !errors.Is(err, seed.ErrAccountsExist) || !strings.Contains(err.Error(), "tenant-0") {
 				t.Errorf("seeding over tenant-0: err = %v, want ErrAccountsExist naming tenant-0", err)
 			}
-			skip := small(3)
-			skip.IfEmpty = true
-			if res, err := s.Run(ctx, skip); err != nil || !res.Skipped {
-				t.Errorf("--if-empty over existing accounts: %+v, %v; want skipped, nil", res, err)
-			}
-			if after := tableDump(t, pgtest.Admin(t, dbName)); after != before {
-				t.Error("a refused seed changed the data")
-			}
 			if name == strategy.MultiDB {
 				var n int
 				if err := pgtest.Admin(t, cfg.Strategy.TenantDatabase(1)).QueryRow(`SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != 0 {
 					t.Errorf("tenant-1 after a refused seed: %d accounts (err %v), want 0", n, err)
 				}
+			}
+			if after := tableDump(t, pgtest.Admin(t, dbName)); after != before {
+				t.Error("a refused seed changed the data")
+			}
+
+			// --skip-existing leaves tenant-0 alone and adds the others.
+			tenant0 := tenantDump(t, pgtest.Admin(t, dbName), "tenant-0")
+			skip := small(3)
+			skip.SkipExisting = true
+			res, err := s.Run(ctx, skip)
+			if err != nil || res.Skipped != 1 || res.Counts.Accounts != 2 {
+				t.Errorf("--skip-existing over tenant-0: %+v, %v; want 1 skipped, 2 written", res, err)
+			}
+			if after := tenantDump(t, pgtest.Admin(t, dbName), "tenant-0"); after != tenant0 {
+				t.Error("--skip-existing changed tenant-0's data")
+			}
+			if res, err := s.Run(ctx, skip); err != nil || res.Skipped != 3 || res.Counts.Accounts != 0 {
+				t.Errorf("--skip-existing with every account there: %+v, %v; want 3 skipped, none written", res, err)
 			}
 		})
 	}

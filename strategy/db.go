@@ -70,6 +70,11 @@ func classify(err error) error {
 }
 
 func isUnavailable(err error) bool {
+	// A request that ran out of time, or whose client left, is answered
+	// "unavailable" (if anyone still listens), not "internal error".
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -290,9 +291,17 @@ func (multiDBColumns) Initialize(db *gorm.DB) error {
 			return
 		}
 		omitDenormalised(stmt)
+		// A nested join ("Task.Project") shares one column filter across
+		// its chain, so the columns of every schema along it are left out.
 		for i, j := range stmt.Joins {
-			if rel, ok := stmt.Schema.Relationships.Relations[j.Name]; ok {
-				stmt.Joins[i].Omits = append(stmt.Joins[i].Omits, denormalised(rel.FieldSchema)...)
+			s := stmt.Schema
+			for _, name := range strings.Split(j.Name, ".") {
+				rel, ok := s.Relationships.Relations[name]
+				if !ok {
+					break
+				}
+				s = rel.FieldSchema
+				stmt.Joins[i].Omits = append(stmt.Joins[i].Omits, denormalised(s)...)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -41,11 +42,15 @@ func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
 		opts: opts,
 		base: base,
 		root: root,
-		pools: newTenantPools(opts.maxConns(), func(database string) (*sql.DB, error) {
+		pools: newTenantPools(opts.maxConns(), poolWait, func(database string) (*sql.DB, error) {
 			return openPool(opts.appDSN(database), 4, 1)
 		}),
 	}, nil
 }
+
+// poolWait is how long a request waits for a tenant connection when the
+// whole budget is busy.
+const poolWait = 5 * time.Second
 
 func newMultiDBGorm(pool gorm.ConnPool, opts Options) (*gorm.DB, error) {
 	return newGorm(pool, opts.logger(), multiDBColumns{})
@@ -110,12 +115,16 @@ func (m *multiDB) Tenants(context.Context) ([]models.Account, error) {
 }
 
 func (m *multiDB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return m.tx(ctx, nil, fn)
+}
+
+func (m *multiDB) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
 	t, ok := models.TenantFromContext(ctx)
 	if !ok {
 		return ErrNoTenant
 	}
 	return m.withTenantDB(ctx, t.Slug, func(db *gorm.DB) error {
-		return db.Transaction(fn)
+		return db.Transaction(fn, opts)
 	})
 }
 
@@ -124,7 +133,7 @@ func (m *multiDB) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskP
 		return SubtaskPage{}, fmt.Errorf("all-tenants subtask list: %w (each tenant has its own database)", ErrNotSupported)
 	}
 	var out SubtaskPage
-	err := m.Tx(ctx, func(tx *gorm.DB) error {
+	err := m.tx(ctx, snapshot(), func(tx *gorm.DB) error {
 		var err error
 		out, err = listSubtasks(tx, subtaskQuery{}, page, perPage)
 		return err

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,13 +111,22 @@ func TestMultiDBSetupReportsEachTenant(t *testing.T) {
 	}
 }
 
-func TestTenantPoolsStayWithinBudget(t *testing.T) {
-	t.Parallel()
+// fakePools is a registry over pools that never connect, counting opens.
+func fakePools(budget int, maxWait time.Duration) (*tenantPools, func(string) int) {
+	var mu sync.Mutex
 	opened := map[string]int{}
-	pools := newTenantPools(2, func(database string) (*sql.DB, error) {
+	p := newTenantPools(budget, maxWait, func(database string) (*sql.DB, error) {
+		mu.Lock()
 		opened[database]++
+		mu.Unlock()
 		return sql.Open("pgx", "postgres://nobody@127.0.0.1:1/"+database)
 	})
+	return p, func(db string) int { mu.Lock(); defer mu.Unlock(); return opened[db] }
+}
+
+func TestTenantPoolsStayWithinBudget(t *testing.T) {
+	t.Parallel()
+	pools, opened := fakePools(2, 50*time.Millisecond)
 	defer pools.close()
 	ctx := context.Background()
 	_, releaseA, err := pools.acquire(ctx, "a")
@@ -125,30 +137,71 @@ func TestTenantPoolsStayWithinBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The budget is in use: a third acquisition waits, then gives up.
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	if _, _, err := pools.acquire(short, "c"); !errors.Is(err, ErrUnavailable) {
+	// The budget is in use: a third acquisition waits maxWait, then gives up.
+	if _, _, err := pools.acquire(ctx, "c"); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("acquire beyond the budget: err = %v, want ErrUnavailable", err)
 	}
-	releaseA()
-	releaseA() // idempotent
+	releaseB()
+	releaseB() // idempotent
+
+	// a is still in use and the least recently used: opening c must evict
+	// b (idle), never a.
 	_, releaseC, err := pools.acquire(ctx, "c")
 	if err != nil {
 		t.Fatalf("acquire after a release: %v", err)
 	}
 	if got := pools.live(); got != 2 {
-		t.Errorf("live pools = %d, want 2 (a evicted as least recently used)", got)
+		t.Errorf("live pools = %d, want 2", got)
 	}
-	releaseB()
+	releaseA()
 	releaseC()
-	if _, release, err := pools.acquire(ctx, "a"); err != nil {
-		t.Fatal(err)
-	} else {
+	for _, db := range []string{"a", "b"} {
+		_, release, err := pools.acquire(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
 		release()
 	}
-	if opened["a"] != 2 || opened["b"] != 1 || opened["c"] != 1 {
-		t.Errorf("pools opened = %v, want a twice (reopened after eviction), b and c once", opened)
+	if opened("a") != 1 || opened("b") != 2 || opened("c") != 1 {
+		t.Errorf("pools opened a, b, c = %d, %d, %d times; want 1, 2, 1 (b evicted as the least recently used idle pool, a kept while in use)", opened("a"), opened("b"), opened("c"))
+	}
+}
+
+func TestTenantPoolsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	const budget = 3
+	pools, _ := fakePools(budget, time.Second)
+	defer pools.close()
+	var inUse, peak atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				db, release, err := pools.acquire(context.Background(), fmt.Sprintf("db%d", (g*7+i)%10))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := inUse.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				if db == nil {
+					t.Error("acquire returned no pool")
+				}
+				inUse.Add(-1)
+				release()
+			}
+		}()
+	}
+	wg.Wait()
+	if peak.Load() > budget || pools.live() > budget {
+		t.Errorf("peak in use %d, live pools %d; want both at most %d", peak.Load(), pools.live(), budget)
 	}
 }
 
@@ -184,5 +237,18 @@ func TestMultiDBMigrateNamesAMissingTenantDatabase(t *testing.T) {
 	}
 	if strings.Count(out.String(), "up to date at version 1") != 2 {
 		t.Errorf("Migrate output:\n%s\nwant two tenants up to date", out.String())
+	}
+}
+
+func TestMultiDBJoinsSkipDenormalisedColumns(t *testing.T) {
+	t.Parallel()
+	_, admin, s := deploy(t, MultiDB)
+	a := addTenant(t, admin, s, "tenant-0", 2)
+	var subs []models.Subtask
+	err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error {
+		return tx.Joins("Task.Project").Find(&subs).Error
+	})
+	if err != nil || len(subs) != 2 || subs[0].Task == nil || subs[0].Task.Name != "tenant-0 task" || subs[0].Task.Project == nil || subs[0].Task.Project.Name != "tenant-0 project" {
+		t.Errorf("multidb Joins(Task.Project) = %+v, err %v; want 2 subtasks with their task and project", subs, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // tenantPools holds one small database/sql pool per tenant database, opened
@@ -18,6 +19,10 @@ type tenantPools struct {
 	open     func(database string) (*sql.DB, error)
 	maxPools int
 	inUse    chan struct{}
+	// maxWait bounds the wait for a free connection: a server whose budget
+	// is exhausted answers "unavailable" instead of queueing requests
+	// without end.
+	maxWait time.Duration
 
 	mu    sync.Mutex
 	pools map[string]*tenantPool
@@ -31,10 +36,11 @@ type tenantPool struct {
 	elem     *list.Element
 }
 
-func newTenantPools(budget int, open func(database string) (*sql.DB, error)) *tenantPools {
+func newTenantPools(budget int, maxWait time.Duration, open func(database string) (*sql.DB, error)) *tenantPools {
 	return &tenantPools{
 		open:     open,
 		maxPools: budget,
+		maxWait:  maxWait,
 		inUse:    make(chan struct{}, budget),
 		pools:    map[string]*tenantPool{},
 		lru:      list.New(),
@@ -42,13 +48,21 @@ func newTenantPools(budget int, open func(database string) (*sql.DB, error)) *te
 }
 
 // acquire returns the pool of database and a release function that must be
-// called when the caller's connection is back in the pool. It waits, bounded
-// by ctx, while the whole budget is in use.
+// called when the caller's connection is back in the pool. While the whole
+// budget is in use it waits, at most maxWait and never past ctx.
 func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, func(), error) {
 	select {
 	case p.inUse <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("%w: waiting for a database connection: %w", ErrUnavailable, ctx.Err())
+	default:
+		wait := time.NewTimer(p.maxWait)
+		defer wait.Stop()
+		select {
+		case p.inUse <- struct{}{}:
+		case <-wait.C:
+			return nil, nil, fmt.Errorf("%w: all %d tenant connections stayed busy for %s", ErrUnavailable, cap(p.inUse), p.maxWait)
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w: waiting for a database connection: %w", ErrUnavailable, ctx.Err())
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

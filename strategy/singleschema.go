@@ -72,6 +72,10 @@ func setTenant(tx *gorm.DB, id int64) error {
 }
 
 func (s *singleSchema) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.tx(ctx, nil, fn)
+}
+
+func (s *singleSchema) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
 	t, ok := models.TenantFromContext(ctx)
 	if !ok {
 		return ErrNoTenant
@@ -81,7 +85,7 @@ func (s *singleSchema) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error
 			return err
 		}
 		return fn(tx)
-	})
+	}, opts)
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))
 	}
@@ -92,7 +96,7 @@ func (s *singleSchema) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error
 // all-tenants scope.
 func (s *singleSchema) allTenantsTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	ctx = models.NewContextForAllTenants(ctx)
-	err := s.reader.WithContext(ctx).Transaction(fn, &sql.TxOptions{ReadOnly: true})
+	err := s.reader.WithContext(ctx).Transaction(fn, snapshot())
 	if err != nil {
 		return fmt.Errorf("all tenants: %w", classify(err))
 	}
@@ -138,7 +142,7 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 		})
 		return out, err
 	}
-	err = s.Tx(ctx, func(tx *gorm.DB) error {
+	err = s.tx(ctx, snapshot(), func(tx *gorm.DB) error {
 		out, err = listSubtasks(tx, subtaskQuery{denormalised: true}, page, perPage)
 		return err
 	})

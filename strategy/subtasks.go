@@ -1,6 +1,7 @@
 package strategy
 
 import (
+	"database/sql"
 	"fmt"
 
 	"gorm.io/gorm"
@@ -13,6 +14,12 @@ type subtaskQuery struct {
 	// denormalised joins parents through (account_id, id), as the
 	// singleschema keys and indexes are built; multidb joins on id alone.
 	denormalised bool
+}
+
+// snapshot is how the list is read: its count and its page come from one
+// snapshot, so a concurrent write cannot make them disagree.
+func snapshot() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 }
 
 // listSubtasks reads one page of subtasks, ordered by name then id, in two
