@@ -9,6 +9,8 @@ export STRATEGY ?= singleschema
 ADDR ?= :8080
 ACCOUNTS ?= 5
 GO ?= go
+# The race detector needs cgo, so a C compiler; without one the tests run without it.
+RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
 .PHONY: up test db build vet clean help
 
@@ -30,7 +32,7 @@ up: db build
 
 test: db
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $(RACE) ./...
 
 clean:
 	rm -rf bin
