@@ -97,13 +97,25 @@ func TestTheReadmeFlow(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env := pgtest.Env(t, name, nil)
-			for _, args := range [][]string{{"setup"}, {"setup"}, {"migrate"}, {"seed", "--skip-existing", "--accounts", "3", "--max-projects", "4"}, {"seed", "--skip-existing", "--accounts", "3"}} {
-				out, err := runCmd(t, env, args...)
+			steps := []struct {
+				args []string
+				want []string // in the output
+			}{
+				{[]string{"setup"}, []string{"created, migrated 0 -> ", "setup: done"}},
+				{[]string{"setup"}, []string{"up to date", "setup: done"}},
+				{[]string{"migrate"}, []string{"up to date"}},
+				{[]string{"seed", "--skip-existing", "--accounts", "3", "--max-projects", "4"}, []string{"[3/3] tenant-2", "seed: created 3 accounts"}},
+				{[]string{"seed", "--skip-existing", "--accounts", "3"}, []string{"3 of the 3 accounts already exist", "seed: created 0 accounts"}},
+			}
+			for _, st := range steps {
+				out, err := runCmd(t, env, st.args...)
 				if err != nil {
-					t.Fatalf("tenancy %v: %v\n%s", args, err, out)
+					t.Fatalf("tenancy %v: %v\n%s", st.args, err, out)
 				}
-				if args[0] == "seed" && !strings.Contains(out, "seed: created 3 accounts") && !strings.Contains(out, "seed: created 0 accounts") {
-					t.Errorf("tenancy %v output:\n%s", args, out)
+				for _, w := range st.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("tenancy %v output lacks %q:\n%s", st.args, w, out)
+					}
 				}
 			}
 

@@ -100,11 +100,15 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// Tenant database names append "_tenant-<i>", which must still fit
 	// PostgreSQL's 63-byte identifiers.
+	databaseOK := true
 	if maxLen := maxIdentifierLength - len("_tenant-") - len(strconv.Itoa(maxTenantCount)); !databaseName.MatchString(o.Database) || len(o.Database) > maxLen {
 		bad("PGDATABASE", o.Database, fmt.Sprintf("want lower-case letters, digits and _, not starting with a digit, at most %d characters", maxLen))
+		databaseOK = false
 	}
 	for _, r := range []struct{ name, value string }{{"APP_DB_USER", o.AppUser}, {"READER_DB_USER", o.ReaderUser}} {
-		if !roleName.MatchString(r.value) || len(r.value) > maxIdentifierLength {
+		// A name derived from a bad PGDATABASE is that variable's fault.
+		given := strings.TrimSpace(getenv(r.name)) != ""
+		if (given || databaseOK) && (!roleName.MatchString(r.value) || len(r.value) > maxIdentifierLength) {
 			bad(r.name, r.value, "want lower-case letters, digits and _, not starting with a digit, at most 63 characters")
 		}
 	}
@@ -115,7 +119,9 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("READER_DB_USER", o.ReaderUser, "must differ from APP_DB_USER and PGUSER")
 	}
 	if o.TimeZone != "" {
-		if _, err := time.LoadLocation(o.TimeZone); err != nil {
+		// "Local" is Go's name for the process's zone; PostgreSQL knows no
+		// such zone.
+		if _, err := time.LoadLocation(o.TimeZone); err != nil || o.TimeZone == "Local" {
 			bad("TZ", o.TimeZone, "want an IANA time zone such as UTC or Australia/Adelaide")
 		}
 	}

@@ -71,6 +71,7 @@ func TestLoadNamesTheWrongVariable(t *testing.T) {
 		{map[string]string{"APP_DB_USER": "bad-name"}, "APP_DB_USER"},
 		{map[string]string{"READER_DB_USER": "tenancy_app"}, "READER_DB_USER"},
 		{map[string]string{"TZ": "Mars/Olympus"}, "TZ"},
+		{map[string]string{"TZ": "Local"}, "TZ"},
 		{map[string]string{"BASE_DOMAIN": "exa mple.com"}, "BASE_DOMAIN"},
 		{map[string]string{"PGSSLMODE": "sometimes"}, "PGSSLMODE"},
 		{map[string]string{"DB_MAX_CONNS": "1"}, "DB_MAX_CONNS"},
@@ -92,6 +93,18 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 	for _, name := range []string{"STRATEGY", "PGPORT", "TZ"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("Load error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestLoadBlamesOnlyTheVariableSet(t *testing.T) {
+	_, err := Load(env(map[string]string{"PGDATABASE": "Foo"}))
+	if err == nil || !strings.Contains(err.Error(), "PGDATABASE") {
+		t.Fatalf("Load(PGDATABASE=Foo) = %v, want an error naming PGDATABASE", err)
+	}
+	for _, derived := range []string{"APP_DB_USER", "READER_DB_USER"} {
+		if strings.Contains(err.Error(), derived) {
+			t.Errorf("Load(PGDATABASE=Foo) error %q also blames %s, which was not set", err, derived)
 		}
 	}
 }

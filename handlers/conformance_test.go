@@ -271,12 +271,23 @@ func checkBadRequests(t *testing.T, a app) {
 			}
 		}
 	}
-	req := httptest.NewRequest(http.MethodPost, "/subtasks/", nil)
-	req.Host = "tenant-1.localhost"
-	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("%s POST /subtasks/ = %d, want 405", a.name, rec.Code)
+	for _, tt := range []struct {
+		method, host, path string
+		want               int
+	}{
+		{http.MethodPost, "tenant-1.localhost", "/subtasks/", http.StatusMethodNotAllowed},
+		{http.MethodDelete, "tenant-1.localhost", "/subtasks/1/", http.StatusMethodNotAllowed},
+		{http.MethodHead, "tenant-1.localhost", "/subtasks/", http.StatusOK},
+		{http.MethodHead, "127.0.0.1", "/healthz", http.StatusOK},
+		{http.MethodHead, "tenant-99.localhost", "/subtasks/", http.StatusNotFound},
+	} {
+		req := httptest.NewRequest(tt.method, tt.path, nil)
+		req.Host = tt.host
+		rec := httptest.NewRecorder()
+		a.h.ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("%s %s %s %s = %d, want %d", a.name, tt.method, tt.host, tt.path, rec.Code, tt.want)
+		}
 	}
 }
 
@@ -324,6 +335,9 @@ func checkBaseDomain(t *testing.T, a app) {
 		}
 		if rec := a.get("localhost:8080", "/subtasks/", false); !strings.Contains(rec.Body.String(), `href="http://tenant-2.localhost:8080/subtasks/"`) {
 			t.Errorf("multidb tenant list page lacks a link to tenant-2")
+		}
+		if rec := a.get("localhost:8080", "/subtasks/2/", true); rec.Code != http.StatusNotFound {
+			t.Errorf("multidb tenant list page 2 = %d, want 404", rec.Code)
 		}
 	}
 }

@@ -58,5 +58,5 @@ func renderError(c *gin.Context, log *slog.Logger, err error) {
 }
 
 func wantsJSON(c *gin.Context) bool {
-	return c.NegotiateFormat(gin.MIMEHTML, gin.MIMEJSON) == gin.MIMEJSON
+	return prefersJSON(c.GetHeader("Accept"))
 }

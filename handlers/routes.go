@@ -69,16 +69,22 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	}))
 	r.NoRoute(func(c *gin.Context) { renderError(c, log, notFound("There is no page at this address.")) })
 	r.NoMethod(func(c *gin.Context) {
-		renderError(c, log, &userError{http.StatusMethodNotAllowed, "This address only answers GET."})
+		c.Header("Allow", "GET, HEAD")
+		renderError(c, log, &userError{http.StatusMethodNotAllowed, "This address only answers GET and HEAD."})
 	})
 
+	// Every page answers GET and HEAD alike (net/http drops HEAD's body).
+	get := func(g gin.IRoutes, path string, h gin.HandlerFunc) {
+		g.GET(path, h)
+		g.HEAD(path, h)
+	}
 	// The health check answers on any host, so probes can use an IP address.
-	r.GET("/healthz", healthz(s))
+	get(r, "/healthz", healthz(s))
 
 	site := r.Group("/", tenantFromHost(s, o.BaseDomain, o.HideAllTenants, log))
-	site.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
-	site.GET("/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
-	site.GET("/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	get(site, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
+	get(site, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	get(site, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	return r, nil
 }
 

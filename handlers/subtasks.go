@@ -73,6 +73,10 @@ func listSubtasks(s strategy.Strategy, perPage int, baseDomain string, log *slog
 		tenant, isTenant := models.TenantFromContext(ctx)
 		result, err := s.ListSubtasks(ctx, page, perPage)
 		if errors.Is(err, strategy.ErrNotSupported) && !isTenant {
+			if c.Param("page") != "" { // the tenant list has one page
+				renderError(c, log, notFound("There is no such page. The list of tenants is at /subtasks/."))
+				return
+			}
 			listTenants(c, s, baseDomain, log)
 			return
 		}

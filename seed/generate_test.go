@@ -86,6 +86,10 @@ func TestValidate(t *testing.T) {
 		{"negative min", func(o *Options) { o.MinUsers = -1 }, "singleschema", "--min-users"},
 		{"negative max", func(o *Options) { o.MinSubtasks, o.MaxSubtasks = 0, -2 }, "singleschema", "--max-subtasks"},
 		{"seed zero", func(o *Options) { o.Seed = 0 }, "singleschema", "seed"},
+		{"huge users", func(o *Options) { o.MaxUsers = 1 << 62 }, "singleschema", "--max-users"},
+		{"huge multiplier", func(o *Options) { o.MinTasks, o.MaxTasks = 1<<62, 1<<62 }, "singleschema", "--max-tasks"},
+		{"huge accounts", func(o *Options) { o.Accounts = 1 << 40 }, "singleschema", "--accounts"},
+		{"huge account", func(o *Options) { o.MaxProjects, o.MaxTasks, o.MaxSubtasks = 10000, 1000, 1000 }, "singleschema", "subtasks in one account"},
 	}
 	for _, tt := range tests {
 		o := ok

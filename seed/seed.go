@@ -44,6 +44,14 @@ func DefaultOptions() Options {
 	}
 }
 
+// Limits on the options, so that no option can exhaust memory or overflow.
+const (
+	maxAccounts           = 1_000_000
+	maxPerLevel           = 10_000 // users or projects per account
+	maxMultiplier         = 1_000  // tasks per project, subtasks per task
+	maxSubtasksPerAccount = 5_000_000
+)
+
 // Validate checks the options before anything is written. tenantCount is
 // MULTIDB_COUNT for multidb and 0 otherwise.
 func (o Options) Validate(strategyName string, tenantCount int) error {
@@ -54,20 +62,34 @@ func (o Options) Validate(strategyName string, tenantCount int) error {
 	if strategyName == strategy.MultiDB && o.Accounts > tenantCount {
 		errs = append(errs, fmt.Errorf("--accounts %d: multidb has %d tenant databases (MULTIDB_COUNT); raise MULTIDB_COUNT and run setup, or seed fewer", o.Accounts, tenantCount))
 	}
+	if o.Accounts > maxAccounts {
+		errs = append(errs, fmt.Errorf("--accounts %d: at most %d", o.Accounts, maxAccounts))
+	}
 	for _, r := range []struct {
 		name     string
 		min, max int
+		limit    int
 	}{
-		{"users", o.MinUsers, o.MaxUsers},
-		{"projects", o.MinProjects, o.MaxProjects},
-		{"tasks", o.MinTasks, o.MaxTasks},
-		{"subtasks", o.MinSubtasks, o.MaxSubtasks},
+		{"users", o.MinUsers, o.MaxUsers, maxPerLevel},
+		{"projects", o.MinProjects, o.MaxProjects, maxPerLevel},
+		{"tasks", o.MinTasks, o.MaxTasks, maxMultiplier},
+		{"subtasks", o.MinSubtasks, o.MaxSubtasks, maxMultiplier},
 	} {
 		switch {
 		case r.min < 0 || r.max < 0:
 			errs = append(errs, fmt.Errorf("--min-%s %d, --max-%s %d: want numbers of at least 0", r.name, r.min, r.name, r.max))
 		case r.min > r.max:
 			errs = append(errs, fmt.Errorf("--min-%s %d is greater than --max-%s %d", r.name, r.min, r.name, r.max))
+		case r.max > r.limit:
+			errs = append(errs, fmt.Errorf("--max-%s %d: at most %d", r.name, r.max, r.limit))
+		}
+	}
+	// Each account is generated and written in one piece, so its size is
+	// bounded by memory, not only by patience.
+	if o.MaxProjects <= maxPerLevel && o.MaxTasks <= maxMultiplier && o.MaxSubtasks <= maxMultiplier {
+		if most := o.MaxProjects * o.MaxTasks * o.MaxSubtasks; most > maxSubtasksPerAccount {
+			errs = append(errs, fmt.Errorf("--max-projects %d x --max-tasks %d x --max-subtasks %d allows %d subtasks in one account: at most %d",
+				o.MaxProjects, o.MaxTasks, o.MaxSubtasks, most, maxSubtasksPerAccount))
 		}
 	}
 	if o.Seed == 0 {
@@ -170,7 +192,11 @@ func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 		a := Generate(o, i, hash)
 		if err := s.admin.CreateTenant(ctx, a.Account, !o.Rollback, writeRows(a)); err != nil {
 			res.Elapsed = time.Since(start)
-			return res, fmt.Errorf("seed %s (after %d of %d accounts were written): %w", a.Account.Slug, res.Counts.Accounts, o.Accounts, err)
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("interrupted: %d accounts were written in full and %s was rolled back; run the same command with --skip-existing to finish: %w",
+					res.Counts.Accounts, a.Account.Slug, ctx.Err())
+			}
+			return res, fmt.Errorf("seed %s (after %d of %d accounts were written; %s was rolled back): %w", a.Account.Slug, res.Counts.Accounts, o.Accounts, a.Account.Slug, err)
 		}
 		res.Counts.add(a)
 		fmt.Fprintf(s.progress, "[%d/%d] %s %q: %d users, %d projects, %d tasks, %d subtasks\n",

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"tenancy/configs"
 	"tenancy/internal/pgtest"
@@ -209,17 +211,84 @@ func TestSeedRollbackCommitsNothing(t *testing.T) {
 	}
 }
 
+// cancelAfterFirst cancels shortly after the first account is reported, so
+// that the cancellation lands in the middle of a later account.
+type cancelAfterFirst struct {
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (c *cancelAfterFirst) Write(p []byte) (int, error) {
+	c.once.Do(func() { time.AfterFunc(30*time.Millisecond, c.cancel) })
+	return len(p), nil
+}
+
 func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
 	t.Parallel()
-	cfg, s := setUp(t, strategy.SingleSchema)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	res, err := s.Run(ctx, small(3))
-	if err == nil {
-		t.Fatal("Run with a cancelled context succeeded")
+	for _, name := range strategy.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, name, map[string]string{"MULTIDB_COUNT": "8"})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin, err := strategy.OpenAdmin(cfg.Strategy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
+			if _, err := admin.Setup(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, &cancelAfterFirst{cancel: cancel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := seed.DefaultOptions()
+			o.Accounts = 8
+			res, err := s.Run(ctx, o)
+			if err == nil || !strings.Contains(err.Error(), "interrupted") || !errors.Is(err, context.Canceled) {
+				t.Fatalf("Run cancelled part-way: err = %v, want an interruption", err)
+			}
+			if res.Counts.Accounts < 1 || res.Counts.Accounts >= o.Accounts {
+				t.Fatalf("accounts written before the cancel = %d, want between 1 and %d", res.Counts.Accounts, o.Accounts-1)
+			}
+			// Every account there is complete; the rest are absent.
+			shared := pgtest.Admin(t, cfg.Strategy.Database)
+			for i := range o.Accounts {
+				slug := strategy.Slug(i)
+				db := shared
+				if name == strategy.MultiDB {
+					db = pgtest.Admin(t, cfg.Strategy.TenantDatabase(i))
+				}
+				got := rowCounts(t, db, slug)
+				want := [5]int{}
+				if i < res.Counts.Accounts {
+					g := seed.Generate(o, i, "")
+					want = [5]int{1, len(g.Users), len(g.Projects), len(g.Tasks), len(g.Subtasks)}
+				}
+				if got != want {
+					t.Errorf("%s after the interruption: accounts, users, projects, tasks, subtasks = %v, want %v", slug, got, want)
+				}
+			}
+		})
 	}
-	var n int
-	if err := pgtest.Admin(t, cfg.Strategy.Database).QueryRow(`SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != res.Counts.Accounts {
-		t.Errorf("accounts written = %d (err %v), summary says %d", n, err, res.Counts.Accounts)
+}
+
+// rowCounts counts slug's account and the rows under it.
+func rowCounts(t *testing.T, db *sql.DB, slug string) (c [5]int) {
+	t.Helper()
+	err := db.QueryRow(`
+		SELECT (SELECT count(*) FROM accounts WHERE slug = $1),
+		       (SELECT count(*) FROM users u JOIN accounts a ON a.id = u.account_id WHERE a.slug = $1),
+		       (SELECT count(*) FROM projects p JOIN accounts a ON a.id = p.account_id WHERE a.slug = $1),
+		       (SELECT count(*) FROM tasks t JOIN projects p ON p.id = t.project_id JOIN accounts a ON a.id = p.account_id WHERE a.slug = $1),
+		       (SELECT count(*) FROM subtasks s JOIN tasks t ON t.id = s.task_id JOIN projects p ON p.id = t.project_id JOIN accounts a ON a.id = p.account_id WHERE a.slug = $1)`,
+		slug).Scan(&c[0], &c[1], &c[2], &c[3], &c[4])
+	if err != nil {
+		t.Fatalf("count rows of %s: %v", slug, err)
 	}
+	return c
 }

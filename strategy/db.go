@@ -27,10 +27,10 @@ import (
 // only the connection pool per tenant.
 func newGorm(pool gorm.ConnPool, log *slog.Logger, plugin gorm.Plugin) (*gorm.DB, error) {
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), &gorm.Config{
-		Logger: logger.NewSlogLogger(log, logger.Config{
+		Logger: slowQueries{logger.NewSlogLogger(log, logger.Config{
 			SlowThreshold: 500 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true,
 			ParameterizedQueries: true, // tenant data stays out of the logs
-		}),
+		})},
 		SkipDefaultTransaction: true, // every unit of tenant work is already one explicit transaction
 		DisableAutomaticPing:   true, // pools are opened lazily; Ping reports reachability
 		NowFunc:                func() time.Time { return time.Now().UTC() },
@@ -42,6 +42,21 @@ func newGorm(pool gorm.ConnPool, log *slog.Logger, plugin gorm.Plugin) (*gorm.DB
 		return nil, fmt.Errorf("register %s: %w", plugin.Name(), err)
 	}
 	return db, nil
+}
+
+// slowQueries logs slow statements but not failed ones: every error is
+// returned to, and reported by, the caller, and a failed multi-row INSERT
+// would otherwise print thousands of placeholders.
+type slowQueries struct{ logger.Interface }
+
+func (l slowQueries) LogMode(level logger.LogLevel) logger.Interface {
+	return slowQueries{l.Interface.LogMode(level)}
+}
+
+func (l slowQueries) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if err == nil {
+		l.Interface.Trace(ctx, begin, fc, nil)
+	}
 }
 
 // openPool opens a database/sql pool; it does not connect until first use.

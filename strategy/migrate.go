@@ -82,6 +82,9 @@ func migrate(ctx context.Context, db *sql.DB, strategyName string, rep *Database
 		return fmt.Errorf("load migrations: %w", err)
 	}
 	if rep.From, err = p.GetDBVersion(ctx); err != nil {
+		if IsPgError(err, "3D000") {
+			return fmt.Errorf("database %q does not exist; run `tenancy setup` to create it", rep.Database)
+		}
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	rep.To = rep.From

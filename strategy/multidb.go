@@ -239,9 +239,6 @@ func (a *multiDBAdmin) setupTenant(ctx context.Context, rep *DatabaseReport, cre
 	}
 	defer pool.Close()
 	if err := migrate(ctx, pool, MultiDB, rep); err != nil {
-		if IsPgError(err, "3D000") {
-			return fmt.Errorf("database is missing; run `tenancy setup` to create it")
-		}
 		return classify(err)
 	}
 	return classify(grants(ctx, pool, rep.Database, a.opts.AppUser, ""))

@@ -103,38 +103,117 @@ func grants(ctx context.Context, db *sql.DB, database, app, reader string) error
 	return nil
 }
 
-// checkRuntimeRole refuses a connection whose role could bypass row-level
-// security: a superuser, a BYPASSRLS role, or a role that owns (or may SET
-// ROLE to the owner of) a table in the public schema.
-func checkRuntimeRole(ctx context.Context, db *sql.DB) error {
-	var (
-		user          string
-		super, bypass bool
-		owned         string
-	)
+// roleFacts is what the role checks read about the connected role.
+type roleFacts struct {
+	user          string
+	super, bypass bool
+	// elevated lists the superuser or BYPASSRLS roles it is a member of
+	// (and could SET ROLE to).
+	elevated string
+	// owned lists the public tables it owns or may become the owner of.
+	owned string
+	// writable lists the public tables it may insert into, update or delete
+	// from.
+	writable string
+	readOnly bool // default_transaction_read_only
+}
+
+func readRoleFacts(ctx context.Context, db *sql.DB) (roleFacts, error) {
+	var f roleFacts
 	err := db.QueryRowContext(ctx, `
 		SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+		       coalesce((SELECT string_agg(e.rolname, ', ' ORDER BY e.rolname) FROM pg_roles e
+		                 WHERE e.oid <> r.oid AND (e.rolsuper OR e.rolbypassrls)
+		                   AND pg_has_role(r.oid, e.oid, 'MEMBER')), ''),
 		       coalesce((SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
 		                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-		                   AND pg_has_role(r.oid, c.relowner, 'MEMBER')), '')
-		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&user, &super, &bypass, &owned)
+		                   AND pg_has_role(r.oid, c.relowner, 'MEMBER')), ''),
+		       coalesce((SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
+		                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+		                   AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')), ''),
+		       current_setting('default_transaction_read_only') = 'on'
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&f.user, &f.super, &f.bypass, &f.elevated, &f.owned, &f.writable, &f.readOnly)
 	if err != nil {
-		return classify(fmt.Errorf("check the server's database role: %w", err))
+		if IsPgError(err, "28000") || IsPgError(err, "3D000") {
+			return f, fmt.Errorf("%w (run `tenancy setup` to create the roles and databases)", err)
+		}
+		return f, classify(err)
+	}
+	return f, nil
+}
+
+// checkRuntimeRole refuses a connection whose role could bypass row-level
+// security: a superuser, a BYPASSRLS role, a member of either, or a role
+// that owns (or may SET ROLE to the owner of) a table in the public schema.
+func checkRuntimeRole(ctx context.Context, db *sql.DB) error {
+	f, err := readRoleFacts(ctx, db)
+	if err != nil {
+		return fmt.Errorf("check the server's database role: %w", err)
 	}
 	var problems []string
-	if super {
+	if f.super {
 		problems = append(problems, "it is a superuser")
 	}
-	if bypass {
+	if f.bypass {
 		problems = append(problems, "it has BYPASSRLS")
 	}
-	if owned != "" && !super {
-		problems = append(problems, "it owns (or can become the owner of) "+owned)
+	if f.elevated != "" {
+		problems = append(problems, "it is a member of "+f.elevated+", which bypass row-level security")
+	}
+	if f.owned != "" && !f.super {
+		problems = append(problems, "it owns (or can become the owner of) "+f.owned)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: the server connects as %q and %s, so row-level security would not apply; connect as an ordinary role instead (APP_DB_USER; `tenancy setup` creates one)",
-			ErrUnsafeRole, user, strings.Join(problems, " and "))
+			ErrUnsafeRole, f.user, strings.Join(problems, " and "))
+	}
+	return nil
+}
+
+// checkReaderRole makes sure the all-tenants role can read every tenant
+// (BYPASSRLS) and can write nothing.
+func checkReaderRole(ctx context.Context, db *sql.DB) error {
+	f, err := readRoleFacts(ctx, db)
+	if err != nil {
+		return fmt.Errorf("check the all-tenants database role: %w", err)
+	}
+	var problems []string
+	if f.super {
+		problems = append(problems, "it is a superuser")
+	}
+	if !f.bypass {
+		problems = append(problems, "it lacks BYPASSRLS, so it would see no tenant's rows")
+	}
+	if !f.readOnly {
+		problems = append(problems, "its transactions are not read-only by default")
+	}
+	if f.writable != "" {
+		problems = append(problems, "it may write to "+f.writable)
+	}
+	if f.owned != "" && !f.super {
+		problems = append(problems, "it owns (or can become the owner of) "+f.owned)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: the all-tenants view connects as %q and %s; drop the role and run `tenancy setup`, or fix it by hand (READER_DB_USER)",
+			ErrUnsafeRole, f.user, strings.Join(problems, " and "))
+	}
+	return nil
+}
+
+// checkAdminRole makes sure the singleschema admin can do its work: create
+// the BYPASSRLS reader role and see every tenant's accounts (FORCE'd
+// row-level security hides them from any other role, so seed could not tell
+// which accounts exist).
+func checkAdminRole(ctx context.Context, db *sql.DB) error {
+	f, err := readRoleFacts(ctx, db)
+	if err != nil {
+		return fmt.Errorf("check the admin database role: %w", err)
+	}
+	if !f.super {
+		return fmt.Errorf("%w: singleschema's admin role %q (PGUSER) must be a superuser: it creates the BYPASSRLS all-tenants role, and seeding must see every tenant's accounts, which row-level security hides from any other role",
+			ErrUnsafeRole, f.user)
 	}
 	return nil
 }

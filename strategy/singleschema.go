@@ -44,6 +44,10 @@ func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) 
 		s.Close()
 		return nil, err
 	}
+	if err := checkReaderRole(ctx, readerPool); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.app, err = newScopedGorm(appPool, opts); err == nil {
 		s.reader, err = newScopedGorm(readerPool, opts)
 	}
@@ -200,6 +204,9 @@ func (a *singleSchemaAdmin) conn() (*sql.DB, *gorm.DB, error) {
 func (a *singleSchemaAdmin) Setup(ctx context.Context, progress io.Writer) (Report, error) {
 	rep := DatabaseReport{Database: a.opts.Database}
 	err := withMaintenance(ctx, a.opts, func(m *sql.DB) error {
+		if err := checkAdminRole(ctx, m); err != nil {
+			return err
+		}
 		for _, r := range []roleSpec{
 			{name: a.opts.AppUser, password: a.opts.AppPassword},
 			{name: a.opts.ReaderUser, password: a.opts.ReaderPassword, bypassRLS: true},
@@ -245,8 +252,11 @@ func (a *singleSchemaAdmin) migrate(ctx context.Context, rep *DatabaseReport) er
 }
 
 func (a *singleSchemaAdmin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {
-	_, db, err := a.conn()
+	pool, db, err := a.conn()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAdminRole(ctx, pool); err != nil {
 		return nil, err
 	}
 	var found []string
@@ -315,7 +325,11 @@ func withMaintenance(ctx context.Context, opts Options, fn func(*sql.DB) error) 
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	if err := m.PingContext(ctx); err != nil {
-		return classify(fmt.Errorf("connect to PostgreSQL at %s:%d as %q: %w (is the server running? `make db` starts it)", opts.Host, opts.Port, opts.AdminUser, err))
+		err = classify(fmt.Errorf("connect to PostgreSQL at %s:%d as %q: %w", opts.Host, opts.Port, opts.AdminUser, err))
+		if errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w (is the server running? `make db` starts it)", err)
+		}
+		return err
 	}
 	return fn(m)
 }

@@ -324,12 +324,20 @@ func TestOpenRefusesRolesThatBypassRLS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	app, reader := `"`+opts.AppUser+`"`, `"`+opts.ReaderUser+`"`
 	tests := []struct {
-		name, role, setup, want string
+		name, role  string
+		setup, undo string
+		want        string
 	}{
-		{"superuser", su, "", "superuser"},
-		{"BYPASSRLS", bypass, "", "BYPASSRLS"},
-		{"owner of a tenanted table", opts.AppUser, `ALTER TABLE subtasks OWNER TO "` + opts.AppUser + `"`, "owns"},
+		{"superuser", su, "", "", "superuser"},
+		{"BYPASSRLS", bypass, "", "", "BYPASSRLS"},
+		{"member of a BYPASSRLS role", opts.AppUser, "GRANT " + reader + " TO " + app, "REVOKE " + reader + " FROM " + app, "member of " + opts.ReaderUser},
+		{"member of a superuser role", opts.AppUser, `GRANT "` + su + `" TO ` + app, `REVOKE "` + su + `" FROM ` + app, "member of " + su},
+		{"owner of a tenanted table", opts.AppUser, "ALTER TABLE subtasks OWNER TO " + app, "ALTER TABLE subtasks OWNER TO CURRENT_USER", "owns"},
+		{"reader without BYPASSRLS", opts.AppUser, "ALTER ROLE " + reader + " NOBYPASSRLS", "ALTER ROLE " + reader + " BYPASSRLS", "lacks BYPASSRLS"},
+		{"reader that may write", opts.AppUser, "GRANT DELETE ON subtasks TO " + reader, "REVOKE DELETE ON subtasks FROM " + reader, "may write to subtasks"},
+		{"reader not read-only", opts.AppUser, "ALTER ROLE " + reader + " SET default_transaction_read_only = off", "ALTER ROLE " + reader + " SET default_transaction_read_only = on", "not read-only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,6 +345,11 @@ func TestOpenRefusesRolesThatBypassRLS(t *testing.T) {
 				if _, err := admin.Exec(tt.setup); err != nil {
 					t.Fatal(err)
 				}
+				defer func() {
+					if _, err := admin.Exec(tt.undo); err != nil {
+						t.Fatal(err)
+					}
+				}()
 			}
 			o := opts
 			o.AppUser = tt.role
@@ -345,9 +358,65 @@ func TestOpenRefusesRolesThatBypassRLS(t *testing.T) {
 				s.Close()
 			}
 			if !errors.Is(err, ErrUnsafeRole) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Open as %s role: err = %v, want ErrUnsafeRole mentioning %q", tt.name, err, tt.want)
+				t.Errorf("Open with %s: err = %v, want ErrUnsafeRole mentioning %q", tt.name, err, tt.want)
 			}
 		})
+	}
+	// Every change undone, the deployment opens again.
+	s, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open after undoing every change: %v", err)
+	}
+	s.Close()
+}
+
+func TestReaderRoleCannotWrite(t *testing.T) {
+	t.Parallel()
+	opts, _, a, _ := twoTenants(t)
+	reader := pgtest.Open(t, opts.ReaderUser, "", opts.Database)
+	var n int
+	if err := reader.QueryRow(`SELECT count(*) FROM subtasks`).Scan(&n); err != nil || n != 8 {
+		t.Errorf("reader: SELECT count(*) FROM subtasks = %d (err %v), want every tenant's 8", n, err)
+	}
+	for _, stmt := range []string{
+		`DELETE FROM subtasks`,
+		`UPDATE subtasks SET name = 'x'`,
+		fmt.Sprintf(`INSERT INTO projects (account_id, name) VALUES (%d, 'x')`, a.ID),
+	} {
+		if _, err := reader.Exec(stmt); !IsPgError(err, "25006") { // read-only transaction
+			t.Errorf("reader: %s: err = %v, want read-only transaction (25006)", stmt, err)
+		}
+		// Even in a transaction it makes writable on purpose, grants stop it.
+		tx, err := reader.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`SET TRANSACTION READ WRITE`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(stmt); !IsPgError(err, "42501") { // insufficient privilege
+			t.Errorf("reader in a READ WRITE transaction: %s: err = %v, want permission denied (42501)", stmt, err)
+		}
+		tx.Rollback()
+	}
+}
+
+func TestSingleSchemaAdminMustBeSuperuser(t *testing.T) {
+	t.Parallel()
+	opts := testOptions(t, SingleSchema)
+	weak := opts.Database + "_weak"
+	t.Cleanup(func() { pgtest.Drop(t, "", weak) })
+	if _, err := pgtest.Admin(t, "postgres").Exec(`CREATE ROLE "` + weak + `" LOGIN CREATEDB CREATEROLE`); err != nil {
+		t.Fatal(err)
+	}
+	opts.AdminUser = weak
+	a, err := OpenAdmin(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Setup(context.Background(), nil); !errors.Is(err, ErrUnsafeRole) || !strings.Contains(err.Error(), "must be a superuser") {
+		t.Errorf("Setup as a non-superuser admin: err = %v, want ErrUnsafeRole saying it must be a superuser", err)
 	}
 }
 
