@@ -179,6 +179,9 @@ func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 	if len(existing) > 0 {
 		fmt.Fprintf(s.progress, "%d of the %d accounts already exist and are left alone (%s)\n", len(existing), o.Accounts, listSlugs(existing))
 	}
+	if len(existing) == o.Accounts {
+		return Result{Skipped: len(existing), Elapsed: time.Since(start)}, nil
+	}
 	hash, err := HashPassword(SamplePassword, o.Seed)
 	if err != nil {
 		return Result{}, err
