@@ -47,7 +47,9 @@ func Env(t testing.TB, strategyName string, extra map[string]string) map[string]
 	for k, v := range extra {
 		m[k] = v
 	}
-	t.Cleanup(func() { Drop(t, m["PGDATABASE"], m["APP_DB_USER"], m["READER_DB_USER"]) })
+	// The names are fixed now: a test may change its copy of the map later.
+	database, app, reader := m["PGDATABASE"], m["APP_DB_USER"], m["READER_DB_USER"]
+	t.Cleanup(func() { Drop(t, database, app, reader) })
 	return m
 }
 
