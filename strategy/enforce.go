@@ -192,7 +192,7 @@ func claimValue(ctx context.Context, stmt *gorm.Statement, rv reflect.Value, fie
 			return
 		}
 		if id, ok := asInt64(v); !ok || id != tenantID {
-			stmt.AddError(fmt.Errorf("%w: %s on %s with %s=%v in tenant %d", ErrCrossTenantWrite, "write", tableName(stmt), field.DBName, v, tenantID))
+			stmt.AddError(fmt.Errorf("%w: write to %s with %s=%v in tenant %d", ErrCrossTenantWrite, tableName(stmt), field.DBName, v, tenantID))
 		}
 	}
 }

@@ -276,9 +276,9 @@ func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Accoun
 		return err
 	}
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Take the id first so that the whole account, its own row included,
-		// is written under its tenant setting (the owner is subject to the
-		// policies too unless it is a superuser).
+		// Take the id first: the account's own row is a tenanted row too, so
+		// it is written, like the rest, with its tenant on the context and in
+		// app.tenant_id.
 		if err := tx.Raw("SELECT nextval(pg_get_serial_sequence('accounts', 'id'))").Scan(&acct.ID).Error; err != nil {
 			return fmt.Errorf("allocate account id: %w", err)
 		}
