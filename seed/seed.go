@@ -192,8 +192,13 @@ func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 		if skip[strategy.Slug(i)] {
 			continue
 		}
+		if ctx.Err() != nil {
+			res.Elapsed = time.Since(start)
+			return res, fmt.Errorf("interrupted: %d accounts were written in full; run the same command with --skip-existing to finish: %w",
+				res.Counts.Accounts, ctx.Err())
+		}
 		a := Generate(o, i, hash)
-		if err := s.admin.CreateTenant(ctx, a.Account, !o.Rollback, writeRows(a)); err != nil {
+		if err := s.admin.CreateTenant(ctx, a.Account, !o.Rollback, writeRows(ctx, a)); err != nil {
 			res.Elapsed = time.Since(start)
 			if ctx.Err() != nil {
 				return res, fmt.Errorf("interrupted: %d accounts were written in full and %s was rolled back; run the same command with --skip-existing to finish: %w",
@@ -222,18 +227,25 @@ const batchSize = 1000
 
 // writeRows inserts an account's rows with gorm, parents first, wiring each
 // child to the id its parent got. tx carries the tenant, so the tenant
-// scope fills in account_id where the strategy has the column.
-func writeRows(a Account) func(tx *gorm.DB) error {
+// scope fills in account_id where the strategy has the column. Between
+// tables it stops early once ctx is cancelled (tx's own context is not).
+func writeRows(ctx context.Context, a Account) func(tx *gorm.DB) error {
 	return func(tx *gorm.DB) error {
 		if len(a.Users) > 0 {
 			if err := tx.CreateInBatches(a.Users, batchSize).Error; err != nil {
 				return fmt.Errorf("create users: %w", err)
 			}
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if len(a.Projects) > 0 {
 			if err := tx.CreateInBatches(a.Projects, batchSize).Error; err != nil {
 				return fmt.Errorf("create projects: %w", err)
 			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		tasks := make([]models.Task, len(a.Tasks))
 		for i, t := range a.Tasks {
@@ -244,6 +256,9 @@ func writeRows(a Account) func(tx *gorm.DB) error {
 			if err := tx.CreateInBatches(tasks, batchSize).Error; err != nil {
 				return fmt.Errorf("create tasks: %w", err)
 			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		subtasks := make([]models.Subtask, len(a.Subtasks))
 		for i, s := range a.Subtasks {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
+	"gorm.io/gorm"
 )
 
 //go:embed migrations
@@ -107,4 +108,33 @@ func printReport(w io.Writer, d DatabaseReport) {
 	if w != nil {
 		fmt.Fprintln(w, d.String())
 	}
+}
+
+// errRollback ends a transaction that was run only to be undone.
+var errRollback = errors.New("rolled back on request")
+
+// createTenantTx runs body, which writes one account, in a transaction that
+// commits only if ctx is still live when body is done (and commit is set).
+// The statements themselves run on a context that cancellation does not cut
+// short: a COMMIT interrupted half-way may take effect on the server while
+// the client reports failure, and a summary of "what was written" would then
+// be wrong. A cancelled ctx therefore means a clean rollback, decided here.
+func createTenantTx(ctx context.Context, db *gorm.DB, commit bool, body func(tx *gorm.DB, work context.Context) error) error {
+	work := context.WithoutCancel(ctx)
+	err := db.WithContext(work).Transaction(func(tx *gorm.DB) error {
+		if err := body(tx, work); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted before commit: %w", err)
+		}
+		if !commit {
+			return errRollback
+		}
+		return nil
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
 }

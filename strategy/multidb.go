@@ -288,22 +288,14 @@ func (a *multiDBAdmin) ExistingSlugs(ctx context.Context, slugs []string) ([]str
 
 func (a *multiDBAdmin) CreateTenant(ctx context.Context, acct models.Account, commit bool, fill func(tx *gorm.DB) error) error {
 	return a.withTenantAdmin(ctx, acct.Slug, func(db *gorm.DB) error {
-		err := db.Transaction(func(tx *gorm.DB) error {
+		return createTenantTx(ctx, db, commit, func(tx *gorm.DB, work context.Context) error {
+			// The account's id comes from its database, so the tenant goes on
+			// the context once the row exists.
 			if err := tx.Create(&acct).Error; err != nil {
 				return fmt.Errorf("create account: %w", err)
 			}
-			if err := fill(tx.WithContext(models.NewContextWithTenant(ctx, acct))); err != nil {
-				return err
-			}
-			if !commit {
-				return errRollback
-			}
-			return nil
+			return fill(tx.WithContext(models.NewContextWithTenant(work, acct)))
 		})
-		if errors.Is(err, errRollback) {
-			return nil
-		}
-		return err
 	})
 }
 

@@ -267,15 +267,12 @@ func (a *singleSchemaAdmin) ExistingSlugs(ctx context.Context, slugs []string) (
 	return found, nil
 }
 
-// errRollback ends a transaction that was run only to be undone.
-var errRollback = errors.New("rolled back on request")
-
 func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Account, commit bool, fill func(tx *gorm.DB) error) error {
 	_, db, err := a.conn()
 	if err != nil {
 		return err
 	}
-	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = createTenantTx(ctx, db, commit, func(tx *gorm.DB, work context.Context) error {
 		// Take the id first: the account's own row is a tenanted row too, so
 		// it is written, like the rest, with its tenant on the context and in
 		// app.tenant_id.
@@ -285,19 +282,13 @@ func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Accoun
 		if err := setTenant(tx, int64(acct.ID)); err != nil {
 			return err
 		}
-		tx = tx.WithContext(models.NewContextWithTenant(ctx, acct))
+		tx = tx.WithContext(models.NewContextWithTenant(work, acct))
 		if err := tx.Create(&acct).Error; err != nil {
 			return fmt.Errorf("create account: %w", err)
 		}
-		if err := fill(tx); err != nil {
-			return err
-		}
-		if !commit {
-			return errRollback
-		}
-		return nil
+		return fill(tx)
 	})
-	if err != nil && !errors.Is(err, errRollback) {
+	if err != nil {
 		return fmt.Errorf("tenant %s: %w", acct.Slug, classify(err))
 	}
 	return nil

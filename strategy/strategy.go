@@ -89,7 +89,9 @@ type Admin interface {
 	// ExistingSlugs returns those of slugs that already have an account.
 	ExistingSlugs(ctx context.Context, slugs []string) ([]string, error)
 	// CreateTenant writes the account and whatever fill writes in one
-	// transaction; with commit false it rolls everything back.
+	// transaction; with commit false it rolls everything back. Cancelling
+	// ctx lets the running statement finish, then rolls back, so a nil
+	// error means committed and an error means nothing was written.
 	CreateTenant(ctx context.Context, account models.Account, commit bool, fill func(tx *gorm.DB) error) error
 	// Close releases every connection.
 	Close() error
