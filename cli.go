@@ -13,6 +13,7 @@ import (
 
 	"tenancy/configs"
 	"tenancy/handlers"
+	"tenancy/internal/progress"
 	"tenancy/seed"
 	"tenancy/strategy"
 )
@@ -165,7 +166,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("seed", "Generates deterministic sample data (same options, same rows, in either strategy)\nand writes each account in its own transaction. Slugs are tenant-0, tenant-1, ...")
+	fs := newFlagSet("seed", `Generates deterministic sample data (same options, same rows, in either strategy)
+and bulk loads it with COPY, each account in its own transaction, on several
+workers. Slugs are tenant-0, tenant-1, ... The summary ends with a checksum of
+the data the options define: equal checksums mean equal data.`)
 	d := seed.DefaultOptions()
 	o := d
 	accounts := fs.Int("accounts", 0, "accounts to create (default MULTIDB_COUNT for multidb, 1 for singleschema)")
@@ -179,7 +183,10 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	fs.IntVar(&o.MaxSubtasks, "max-subtasks", d.MaxSubtasks, "most subtasks per task, on average")
 	fs.BoolVar(&o.Rollback, "rollback", false, "do everything, commit nothing")
 	fs.BoolVar(&o.SkipExisting, "skip-existing", false, "seed only the accounts that do not exist yet")
+	fs.BoolVar(&o.Reset, "reset", false, "delete every existing account and its data first")
+	fs.IntVar(&o.Workers, "workers", 0, "accounts generated and loaded at once (default: cores + 1); the data does not depend on it")
 	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (non-zero); the same seed gives the same data")
+	quiet := fs.Bool("quiet", false, "print only the summary (no progress)")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
 	}
@@ -195,11 +202,17 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 			o.Accounts = cfg.Strategy.TenantCount
 		}
 	}
-	seeder, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, stdout)
+	meter := progress.New(stdout, progress.ModeFor(stdout, *quiet), "accounts", "rows")
+	messages := stdout
+	if *quiet {
+		messages = io.Discard
+	}
+	seeder, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, messages, seedMeter{meter})
 	if err != nil {
 		return err
 	}
 	res, err := seeder.Run(ctx, o)
+	meter.Finish()
 	if err != nil {
 		if res.Counts.Accounts > 0 {
 			fmt.Fprintf(stdout, "seed: stopped; %s were written in full\n", res.Counts)
@@ -210,9 +223,20 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	if o.Rollback {
 		verb = "generated and rolled back (--rollback)"
 	}
-	fmt.Fprintf(stdout, "seed: %s %s in %s\n", verb, res.Counts, res.Elapsed.Round(time.Millisecond))
+	removed := ""
+	if res.Removed > 0 {
+		removed = fmt.Sprintf(", after removing %d existing accounts", res.Removed)
+	}
+	secs := res.Elapsed.Seconds()
+	fmt.Fprintf(stdout, "seed: %s %s in %s (%.0f rows/s)%s; checksum %s\n",
+		verb, res.Counts, res.Elapsed.Round(time.Millisecond), float64(res.Counts.Rows())/max(secs, 1e-9), removed, res.Checksum)
 	return nil
 }
+
+// seedMeter shows a seed run's progress on a progress.Meter.
+type seedMeter struct{ m *progress.Meter }
+
+func (s seedMeter) Report(p seed.Progress) { s.m.Update(p.Done, p.Total, p.Rows, p.Elapsed) }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {
 	given := false

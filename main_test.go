@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"tenancy/internal/pgtest"
+	"tenancy/seed"
 	"tenancy/strategy"
 )
 
@@ -89,6 +91,27 @@ func TestCommandLineMistakes(t *testing.T) {
 	}
 }
 
+// checksumOf is the checksum seed should print for the default options with
+// accounts accounts and at most maxProjects projects each.
+func checksumOf(accounts, maxProjects int) string {
+	o := seed.DefaultOptions()
+	o.Accounts, o.MaxProjects = accounts, maxProjects
+	d := make([]seed.Digest, accounts)
+	for i := range d {
+		a := seed.Generate(o, i, mustHash(o.Seed))
+		d[i] = seed.AccountDigest(&a)
+	}
+	return seed.Checksum(d)
+}
+
+func mustHash(s int64) string {
+	h, err := seed.HashPassword(seed.SamplePassword, s)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
 // TestTheReadmeFlow runs what `make up` runs, for each strategy: setup,
 // seed --skip-existing (twice), serve, and a request to a tenant's page.
 func TestTheReadmeFlow(t *testing.T) {
@@ -104,11 +127,21 @@ func TestTheReadmeFlow(t *testing.T) {
 				{[]string{"setup"}, []string{"created, migrated 0 -> ", "setup: done"}},
 				{[]string{"setup"}, []string{"up to date", "setup: done"}},
 				{[]string{"migrate"}, []string{"up to date"}},
-				{[]string{"seed", "--skip-existing", "--accounts", "3", "--max-projects", "4"}, []string{"[3/3] tenant-2", "seed: created 3 accounts"}},
+				{[]string{"seed", "--skip-existing", "--accounts", "3", "--max-projects", "4"},
+					[]string{"3/3 accounts 100%", "seed: created 3 accounts", "checksum " + checksumOf(3, 4)}},
 				{[]string{"seed", "--skip-existing", "--accounts", "3"}, []string{"3 of the 3 accounts already exist", "seed: created 0 accounts"}},
+				{[]string{"seed", "--accounts", "2"}, nil}, // refused: see below
+				{[]string{"seed", "--reset", "--accounts", "2", "--max-projects", "4", "--quiet"},
+					[]string{"seed: created 2 accounts", "after removing 3 existing accounts", "checksum " + checksumOf(2, 4)}},
 			}
 			for _, st := range steps {
 				out, err := runCmd(t, env, st.args...)
+				if st.want == nil {
+					if err == nil || !strings.Contains(err.Error(), "tenant-0, tenant-1") || !strings.Contains(err.Error(), "--reset") {
+						t.Errorf("tenancy %v over existing accounts: err = %v, want one naming them and --reset", st.args, err)
+					}
+					continue
+				}
 				if err != nil {
 					t.Fatalf("tenancy %v: %v\n%s", st.args, err, out)
 				}
@@ -116,6 +149,9 @@ func TestTheReadmeFlow(t *testing.T) {
 					if !strings.Contains(out, w) {
 						t.Errorf("tenancy %v output lacks %q:\n%s", st.args, w, out)
 					}
+				}
+				if slices.Contains(st.args, "--quiet") && strings.Count(out, "\n") != 1 {
+					t.Errorf("tenancy %v printed more than its summary:\n%s", st.args, out)
 				}
 			}
 

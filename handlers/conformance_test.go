@@ -58,7 +58,7 @@ func newApp(t *testing.T, name string) app {
 	if _, err := admin.Setup(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	seeder, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, nil)
+	seeder, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,27 +31,15 @@ const SamplePassword = "tenancy-sample"
 // baseTime anchors every generated timestamp; time.Now would make runs differ.
 var baseTime = time.Date(2023, time.August, 18, 9, 0, 0, 0, time.UTC)
 
-// Account is one generated account with everything it owns. Parents are
-// referred to by index, because ids are known only once rows are written.
-type Account struct {
-	Account  models.Account
-	Users    []models.User
-	Projects []models.Project
-	Tasks    []Task
-	Subtasks []Subtask
-}
+// Account is one generated account with everything it owns; children refer
+// to their parent by index, since ids are known only once rows are written.
+type Account = strategy.TenantData
 
 // Task is a generated task and the index of its project in Account.Projects.
-type Task struct {
-	models.Task
-	Project int
-}
+type Task = strategy.TaskData
 
 // Subtask is a generated subtask and the index of its task in Account.Tasks.
-type Subtask struct {
-	models.Subtask
-	Task int
-}
+type Subtask = strategy.SubtaskData
 
 // accountSeed derives account i's random seed from the run's seed with
 // splitmix64, so neighbouring accounts get unrelated streams; it is never 0,
@@ -71,7 +59,9 @@ func accountSeed(seed int64, i int) int64 {
 // projects per account, and one multiplier per level (tasks per project,
 // subtasks per task) per account, each child going to a random parent.
 func Generate(o Options, i int, passwordHash string) Account {
-	f := gofakeit.New(accountSeed(o.Seed, i))
+	// Unlocked: the same stream as gofakeit.New, without a mutex per draw;
+	// each account's Faker belongs to one goroutine.
+	f := gofakeit.NewUnlocked(accountSeed(o.Seed, i))
 	a := Account{Account: models.Account{Slug: strategy.Slug(i), Name: f.Company()}}
 
 	domain := f.DomainName()

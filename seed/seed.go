@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
-	"gorm.io/gorm"
-
-	"tenancy/models"
 	"tenancy/strategy"
 )
 
@@ -29,7 +28,12 @@ type Options struct {
 	// of refusing to run. Each account's data depends only on its index, so
 	// finishing an interrupted seed gives the rows a full run would have.
 	SkipExisting bool
-	Seed         int64
+	// Reset deletes every existing account and its data first.
+	Reset bool
+	// Workers generate and load accounts in parallel; 0 picks a default
+	// for this machine. The data does not depend on it.
+	Workers int
+	Seed    int64
 }
 
 // DefaultOptions are the talk's defaults.
@@ -50,6 +54,7 @@ const (
 	maxPerLevel           = 10_000 // users or projects per account
 	maxMultiplier         = 1_000  // tasks per project, subtasks per task
 	maxSubtasksPerAccount = 5_000_000
+	maxWorkers            = 64
 )
 
 // Validate checks the options before anything is written. tenantCount is
@@ -92,6 +97,12 @@ func (o Options) Validate(strategyName string, tenantCount int) error {
 				o.MaxProjects, o.MaxTasks, o.MaxSubtasks, most, maxSubtasksPerAccount))
 		}
 	}
+	if o.Workers < 0 || o.Workers > maxWorkers {
+		errs = append(errs, fmt.Errorf("--workers %d: want 0 (automatic) to %d", o.Workers, maxWorkers))
+	}
+	if o.Reset && o.SkipExisting {
+		errs = append(errs, errors.New("--reset and --skip-existing contradict each other: pick one"))
+	}
 	if o.Seed == 0 {
 		errs = append(errs, errors.New("seed 0 would make gofakeit pick a random seed; use a fixed non-zero seed"))
 	}
@@ -103,12 +114,17 @@ type Counts struct {
 	Accounts, Users, Projects, Tasks, Subtasks int
 }
 
-func (c *Counts) add(a Account) {
+func (c *Counts) add(a *Account) {
 	c.Accounts++
 	c.Users += len(a.Users)
 	c.Projects += len(a.Projects)
 	c.Tasks += len(a.Tasks)
 	c.Subtasks += len(a.Subtasks)
+}
+
+// Rows is every row counted, accounts included.
+func (c Counts) Rows() int {
+	return c.Accounts + c.Users + c.Projects + c.Tasks + c.Subtasks
 }
 
 func (c Counts) String() string {
@@ -126,92 +142,218 @@ func plural(n int, noun string) string {
 // ErrAccountsExist: some of the accounts to seed are already there.
 var ErrAccountsExist = errors.New("accounts already exist")
 
+// Progress is where a run stands, given to a Reporter after every account.
+type Progress struct {
+	Done, Total int // accounts written (or, with Rollback, rolled back) of those to write
+	Rows        int // rows in the accounts done
+	Elapsed     time.Duration
+}
+
+// Reporter shows progress; Report is never called concurrently.
+type Reporter interface {
+	Report(Progress)
+}
+
 // Seeder writes generated accounts through a strategy.Admin.
 type Seeder struct {
 	admin       strategy.Admin
 	tenantCount int
-	progress    io.Writer
+	messages    io.Writer
+	reporter    Reporter
 }
 
 // NewSeeder returns a Seeder. tenantCount is MULTIDB_COUNT (ignored by
-// singleschema); progress receives one line per account and may be nil.
-func NewSeeder(admin strategy.Admin, tenantCount int, progress io.Writer) (*Seeder, error) {
+// singleschema); messages receives what the run decides (resets, accounts
+// left alone) and reporter its progress; either may be nil.
+func NewSeeder(admin strategy.Admin, tenantCount int, messages io.Writer, reporter Reporter) (*Seeder, error) {
 	if admin == nil {
 		return nil, errors.New("seed: admin must not be nil")
 	}
-	if progress == nil {
-		progress = io.Discard
+	if messages == nil {
+		messages = io.Discard
 	}
-	return &Seeder{admin: admin, tenantCount: tenantCount, progress: progress}, nil
+	return &Seeder{admin: admin, tenantCount: tenantCount, messages: messages, reporter: reporter}, nil
 }
 
 // Result says what a run did.
 type Result struct {
 	Counts  Counts
 	Skipped int // existing accounts left alone (SkipExisting)
-	Elapsed time.Duration
+	Removed int // accounts deleted first (Reset)
+	// Checksum identifies the data the options define, every account
+	// included (skipped ones too); empty when the run did not finish.
+	Checksum string
+	Elapsed  time.Duration
 }
 
 // Run validates o, refuses to touch existing accounts (or, with
-// SkipExisting, leaves them out), then writes each account in its own
-// transaction: an account is written whole or not at
-// all, and on an error or cancellation Result.Counts says how many were.
+// SkipExisting, leaves them out; with Reset, deletes them first), then
+// generates and bulk loads accounts on several workers, each account in its
+// own transaction: an account is written whole or not at all, and on an
+// error or cancellation Result.Counts says how many were.
 func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
 	if err := o.Validate(s.admin.Name(), s.tenantCount); err != nil {
 		return Result{}, fmt.Errorf("invalid options:\n%w", err)
 	}
+	var res Result
+	if o.Reset {
+		n, err := s.admin.Reset(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Removed = n
+		fmt.Fprintf(s.messages, "reset: removed %s and everything they owned\n", plural(n, "existing account"))
+	}
+	skip, err := s.existing(ctx, o)
+	if err != nil {
+		return res, err
+	}
+	res.Skipped = len(skip)
+	hash, err := HashPassword(SamplePassword, o.Seed)
+	if err != nil {
+		return res, err
+	}
+	total := o.Accounts - len(skip)
+	if total == 0 {
+		fmt.Fprintln(s.messages, "every account already exists; nothing to write")
+	}
+
+	run := &seedRun{seeder: s, opts: o, hash: hash, skip: skip, start: start, total: total,
+		digests: make([]Digest, o.Accounts)}
+	err = run.do(ctx)
+	res.Counts = run.counts
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		return res, err
+	}
+	if res.Counts.Accounts > 0 && !o.Rollback {
+		if err := s.admin.Flush(ctx); err != nil {
+			return res, err
+		}
+	}
+	res.Checksum = Checksum(run.digests)
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// existing returns the accounts of the run that already exist, or an error
+// naming them when the options do not allow that.
+func (s *Seeder) existing(ctx context.Context, o Options) (map[int]bool, error) {
 	slugs := make([]string, o.Accounts)
 	for i := range slugs {
 		slugs[i] = strategy.Slug(i)
 	}
 	existing, err := s.admin.ExistingSlugs(ctx, slugs)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	if len(existing) > 0 && !o.SkipExisting {
-		return Result{}, fmt.Errorf("%w: %s; nothing was written (--skip-existing seeds only the missing accounts; or start from fresh databases: drop them and run `tenancy setup`)", ErrAccountsExist, listSlugs(existing))
+		return nil, fmt.Errorf("%w: %s; nothing was written (--reset deletes every existing account first, --skip-existing seeds only the missing ones)", ErrAccountsExist, listSlugs(existing))
 	}
-	skip := make(map[string]bool, len(existing))
+	skip := make(map[int]bool, len(existing))
 	for _, slug := range existing {
-		skip[slug] = true
+		i, _ := strategy.ParseSlug(slug)
+		skip[i] = true
 	}
 	if len(existing) > 0 {
-		fmt.Fprintf(s.progress, "%d of the %d accounts already exist and are left alone (%s)\n", len(existing), o.Accounts, listSlugs(existing))
+		fmt.Fprintf(s.messages, "%d of the %d accounts already exist and are left alone (%s)\n", len(existing), o.Accounts, listSlugs(existing))
 	}
-	if len(existing) == o.Accounts {
-		return Result{Skipped: len(existing), Elapsed: time.Since(start)}, nil
-	}
-	hash, err := HashPassword(SamplePassword, o.Seed)
-	if err != nil {
-		return Result{}, err
-	}
+	return skip, nil
+}
 
-	res := Result{Skipped: len(existing)}
-	for i := range o.Accounts {
-		if skip[strategy.Slug(i)] {
-			continue
-		}
-		if ctx.Err() != nil {
-			res.Elapsed = time.Since(start)
-			return res, fmt.Errorf("interrupted: %d accounts were written in full; run the same command with --skip-existing to finish: %w",
-				res.Counts.Accounts, ctx.Err())
-		}
-		a := Generate(o, i, hash)
-		if err := s.admin.CreateTenant(ctx, a.Account, !o.Rollback, writeRows(ctx, a)); err != nil {
-			res.Elapsed = time.Since(start)
-			if ctx.Err() != nil {
-				return res, fmt.Errorf("interrupted: %d accounts were written in full and %s was rolled back; run the same command with --skip-existing to finish: %w",
-					res.Counts.Accounts, a.Account.Slug, ctx.Err())
+// seedRun is one Run's shared state between its workers.
+type seedRun struct {
+	seeder *Seeder
+	opts   Options
+	hash   string
+	skip   map[int]bool
+	start  time.Time
+	total  int
+
+	digests []Digest // by account index; each written by one worker
+
+	mu     sync.Mutex
+	counts Counts
+	failed []string // accounts whose load failed or was cancelled
+	err    error    // the first failure
+}
+
+func (r *seedRun) do(parent context.Context) error {
+	// The first failure stops the other workers; each rolls back the
+	// account it is on.
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range r.opts.workers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if ctx.Err() == nil {
+					r.account(ctx, cancel, i)
+				}
 			}
-			return res, fmt.Errorf("seed %s (after %d of %d accounts were written; %s was rolled back): %w", a.Account.Slug, res.Counts.Accounts, o.Accounts, a.Account.Slug, err)
-		}
-		res.Counts.add(a)
-		fmt.Fprintf(s.progress, "[%d/%d] %s %q: %d users, %d projects, %d tasks, %d subtasks\n",
-			i+1, o.Accounts, a.Account.Slug, a.Account.Name, len(a.Users), len(a.Projects), len(a.Tasks), len(a.Subtasks))
+		}()
 	}
-	res.Elapsed = time.Since(start)
-	return res, nil
+	for i := range r.opts.Accounts {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	done := r.counts.Accounts
+	switch {
+	case parent.Err() != nil:
+		return fmt.Errorf("interrupted: %d of %d accounts were written in full%s; run the same command with --skip-existing to finish: %w",
+			done, r.total, r.rolledBack(), parent.Err())
+	case r.err != nil:
+		return fmt.Errorf("%w (%d of %d accounts were written in full%s; fix the cause, then run the same command with --skip-existing to finish)",
+			r.err, done, r.total, r.rolledBack())
+	}
+	return nil
+}
+
+// account generates account i and, unless it exists, loads it. It is
+// generated either way, since the checksum covers every account.
+func (r *seedRun) account(ctx context.Context, cancel context.CancelCauseFunc, i int) {
+	a := Generate(r.opts, i, r.hash)
+	r.digests[i] = AccountDigest(&a)
+	if r.skip[i] {
+		return
+	}
+	err := r.seeder.admin.LoadTenant(ctx, &a, !r.opts.Rollback)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failed = append(r.failed, a.Account.Slug)
+		if r.err == nil && ctx.Err() == nil {
+			r.err = fmt.Errorf("seed %s: %w", a.Account.Slug, err)
+			cancel(r.err)
+		}
+		return
+	}
+	r.counts.add(&a)
+	if r.seeder.reporter != nil {
+		r.seeder.reporter.Report(Progress{Done: r.counts.Accounts, Total: r.total, Rows: r.counts.Rows(), Elapsed: time.Since(r.start)})
+	}
+}
+
+func (r *seedRun) rolledBack() string {
+	if len(r.failed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; the %d in progress were rolled back (%s)", len(r.failed), listSlugs(r.failed))
+}
+
+// workers is o.Workers, or by default one more than the cores: a worker
+// waiting on PostgreSQL leaves its core to generating the next account.
+func (o Options) workers() int {
+	if o.Workers > 0 {
+		return o.Workers
+	}
+	return runtime.NumCPU() + 1
 }
 
 func listSlugs(slugs []string) string {
@@ -220,56 +362,4 @@ func listSlugs(slugs []string) string {
 		return strings.Join(slugs, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(slugs[:shown], ", "), len(slugs)-shown)
-}
-
-// batchSize keeps each INSERT well under PostgreSQL's 65535 bind parameters.
-const batchSize = 1000
-
-// writeRows inserts an account's rows with gorm, parents first, wiring each
-// child to the id its parent got. tx carries the tenant, so the tenant
-// scope fills in account_id where the strategy has the column. Between
-// tables it stops early once ctx is cancelled (tx's own context is not).
-func writeRows(ctx context.Context, a Account) func(tx *gorm.DB) error {
-	return func(tx *gorm.DB) error {
-		if len(a.Users) > 0 {
-			if err := tx.CreateInBatches(a.Users, batchSize).Error; err != nil {
-				return fmt.Errorf("create users: %w", err)
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if len(a.Projects) > 0 {
-			if err := tx.CreateInBatches(a.Projects, batchSize).Error; err != nil {
-				return fmt.Errorf("create projects: %w", err)
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		tasks := make([]models.Task, len(a.Tasks))
-		for i, t := range a.Tasks {
-			tasks[i] = t.Task
-			tasks[i].ProjectID = a.Projects[t.Project].ID
-		}
-		if len(tasks) > 0 {
-			if err := tx.CreateInBatches(tasks, batchSize).Error; err != nil {
-				return fmt.Errorf("create tasks: %w", err)
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		subtasks := make([]models.Subtask, len(a.Subtasks))
-		for i, s := range a.Subtasks {
-			subtasks[i] = s.Subtask
-			subtasks[i].TaskID = tasks[s.Task].ID
-		}
-		if len(subtasks) > 0 {
-			if err := tx.CreateInBatches(subtasks, batchSize).Error; err != nil {
-				return fmt.Errorf("create subtasks: %w", err)
-			}
-		}
-		return nil
-	}
 }

@@ -20,6 +20,12 @@ import (
 // setUp creates a fresh deployment and returns its config and a seeder.
 func setUp(t *testing.T, strategyName string) (configs.Config, *seed.Seeder) {
 	t.Helper()
+	return setUpWith(t, strategyName, nil)
+}
+
+// setUpWith is setUp with a progress reporter.
+func setUpWith(t *testing.T, strategyName string, reporter seed.Reporter) (configs.Config, *seed.Seeder) {
+	t.Helper()
 	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, strategyName, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +38,7 @@ func setUp(t *testing.T, strategyName string) (configs.Config, *seed.Seeder) {
 	if _, err := admin.Setup(context.Background(), nil); err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
-	s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, io.Discard)
+	s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, io.Discard, reporter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,12 +101,15 @@ func tenantDump(t *testing.T, db *sql.DB, slug string) string {
 	return b.String()
 }
 
+// One worker writes accounts in order, so even the ids are the same.
 func TestSeedingTwiceGivesIdenticalData(t *testing.T) {
 	t.Parallel()
 	var dumps []string
 	for range 2 {
 		cfg, s := setUp(t, strategy.SingleSchema)
-		res, err := s.Run(context.Background(), small(3))
+		o := small(3)
+		o.Workers = 1
+		res, err := s.Run(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,15 +221,14 @@ func TestSeedRollbackCommitsNothing(t *testing.T) {
 }
 
 // cancelAfterFirst cancels shortly after the first account is reported, so
-// that the cancellation lands in the middle of a later account.
+// that the cancellation lands in the middle of later accounts.
 type cancelAfterFirst struct {
 	cancel context.CancelFunc
 	once   sync.Once
 }
 
-func (c *cancelAfterFirst) Write(p []byte) (int, error) {
+func (c *cancelAfterFirst) Report(seed.Progress) {
 	c.once.Do(func() { time.AfterFunc(30*time.Millisecond, c.cancel) })
-	return len(p), nil
 }
 
 func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
@@ -242,7 +250,7 @@ func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, &cancelAfterFirst{cancel: cancel})
+			s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, nil, &cancelAfterFirst{cancel: cancel})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,26 +263,40 @@ func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
 			if res.Counts.Accounts < 1 || res.Counts.Accounts >= o.Accounts {
 				t.Fatalf("accounts written before the cancel = %d, want between 1 and %d", res.Counts.Accounts, o.Accounts-1)
 			}
-			// Every account there is complete; the rest are absent.
-			shared := pgtest.Admin(t, cfg.Strategy.Database)
-			for i := range o.Accounts {
-				slug := strategy.Slug(i)
-				db := shared
-				if name == strategy.MultiDB {
-					db = pgtest.Admin(t, cfg.Strategy.TenantDatabase(i))
-				}
-				got := rowCounts(t, db, slug)
-				want := [5]int{}
-				if i < res.Counts.Accounts {
-					g := seed.Generate(o, i, "")
-					want = [5]int{1, len(g.Users), len(g.Projects), len(g.Tasks), len(g.Subtasks)}
-				}
-				if got != want {
-					t.Errorf("%s after the interruption: accounts, users, projects, tasks, subtasks = %v, want %v", slug, got, want)
-				}
+			if complete := completeAccounts(t, cfg, o); complete != res.Counts.Accounts {
+				t.Errorf("%d complete accounts in the database, Run reported %d", complete, res.Counts.Accounts)
 			}
 		})
 	}
+}
+
+// completeAccounts checks that each of o's accounts is in the database
+// whole or not at all, and returns how many are there.
+func completeAccounts(t *testing.T, cfg configs.Config, o seed.Options) int {
+	t.Helper()
+	complete := 0
+	for i := range o.Accounts {
+		slug := strategy.Slug(i)
+		got := rowCounts(t, dbOf(t, cfg, i), slug)
+		g := seed.Generate(o, i, "")
+		whole := [5]int{1, len(g.Users), len(g.Projects), len(g.Tasks), len(g.Subtasks)}
+		switch got {
+		case whole:
+			complete++
+		case [5]int{}:
+		default:
+			t.Errorf("%s is partly written: accounts, users, projects, tasks, subtasks = %v, want %v or none", slug, got, whole)
+		}
+	}
+	return complete
+}
+
+// dbOf is the database that holds account i.
+func dbOf(t *testing.T, cfg configs.Config, i int) *sql.DB {
+	if cfg.Strategy.Strategy == strategy.MultiDB {
+		return pgtest.Admin(t, cfg.Strategy.TenantDatabase(i))
+	}
+	return pgtest.Admin(t, cfg.Strategy.Database)
 }
 
 // rowCounts counts slug's account and the rows under it.

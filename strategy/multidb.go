@@ -197,27 +197,14 @@ func (a *multiDBAdmin) Migrate(ctx context.Context, progress io.Writer) (Report,
 func (a *multiDBAdmin) eachTenant(ctx context.Context, progress io.Writer, create bool) (Report, error) {
 	reps := make([]DatabaseReport, a.opts.TenantCount)
 	var printMu sync.Mutex
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(setupWorkers, a.opts.TenantCount) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				rep := &reps[i]
-				rep.Database = a.opts.TenantDatabase(i)
-				rep.Err = a.setupTenant(ctx, rep, create)
-				printMu.Lock()
-				printReport(progress, *rep)
-				printMu.Unlock()
-			}
-		}()
-	}
-	for i := range reps {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	forEachIndex(len(reps), setupWorkers, func(i int) {
+		rep := &reps[i]
+		rep.Database = a.opts.TenantDatabase(i)
+		rep.Err = a.setupTenant(ctx, rep, create)
+		printMu.Lock()
+		printReport(progress, *rep)
+		printMu.Unlock()
+	})
 	out := Report{Databases: reps}
 	return out, out.Err()
 }
@@ -246,6 +233,18 @@ func (a *multiDBAdmin) setupTenant(ctx context.Context, rep *DatabaseReport, cre
 
 // withTenantAdmin runs fn as the admin on the tenant database of slug.
 func (a *multiDBAdmin) withTenantAdmin(ctx context.Context, slug string, fn func(db *gorm.DB) error) error {
+	return a.withTenantPool(ctx, slug, func(pool *sql.DB) error {
+		root, err := newMultiDBGorm(pool, a.opts)
+		if err != nil {
+			return err
+		}
+		return fn(root.WithContext(ctx))
+	})
+}
+
+// withTenantPool runs fn on a one-connection admin pool on the tenant
+// database of slug, and closes it after.
+func (a *multiDBAdmin) withTenantPool(ctx context.Context, slug string, fn func(pool *sql.DB) error) error {
 	i, ok := ParseSlug(slug)
 	if !ok || i >= a.opts.TenantCount {
 		return fmt.Errorf("%w: %q (multidb has tenant-0 to tenant-%d; raise MULTIDB_COUNT and run setup for more)", ErrTenantNotFound, slug, a.opts.TenantCount-1)
@@ -256,11 +255,7 @@ func (a *multiDBAdmin) withTenantAdmin(ctx context.Context, slug string, fn func
 		return err
 	}
 	defer pool.Close()
-	root, err := newMultiDBGorm(pool, a.opts)
-	if err != nil {
-		return err
-	}
-	if err := fn(root.WithContext(ctx)); err != nil {
+	if err := fn(pool); err != nil {
 		if IsPgError(err, "3D000") {
 			return fmt.Errorf("tenant %s: database %q is missing; run `tenancy setup` first", slug, database)
 		}
@@ -297,6 +292,41 @@ func (a *multiDBAdmin) CreateTenant(ctx context.Context, acct models.Account, co
 			return fill(tx.WithContext(models.NewContextWithTenant(work, acct)))
 		})
 	})
+}
+
+func (a *multiDBAdmin) LoadTenant(ctx context.Context, d *TenantData, commit bool) error {
+	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
+		return loadTenant(ctx, pool, bulkLayout{}, d, commit)
+	})
+}
+
+// Flush needs no particular tenant database: the write-ahead log is the
+// cluster's, so one synchronous commit anywhere flushes every database's.
+func (a *multiDBAdmin) Flush(ctx context.Context) error {
+	return withMaintenance(ctx, a.opts, func(m *sql.DB) error {
+		return classify(flushWAL(ctx, m))
+	})
+}
+
+// Reset empties every tenant database (they stay, migrated, ready to seed).
+func (a *multiDBAdmin) Reset(ctx context.Context) (int, error) {
+	counts := make([]int, a.opts.TenantCount)
+	errs := make([]error, a.opts.TenantCount)
+	forEachIndex(a.opts.TenantCount, setupWorkers, func(i int) {
+		errs[i] = a.withTenantPool(ctx, Slug(i), func(pool *sql.DB) error {
+			var err error
+			counts[i], err = truncateTenantTables(ctx, pool)
+			return err
+		})
+	})
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("reset: %w", err)
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	return total, nil
 }
 
 func (a *multiDBAdmin) Close() error { return nil }

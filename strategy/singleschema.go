@@ -188,7 +188,7 @@ func (a *singleSchemaAdmin) conn() (*sql.DB, *gorm.DB, error) {
 	if a.pool != nil {
 		return a.pool, a.db, nil
 	}
-	pool, err := openPool(a.opts.adminDSN(a.opts.Database), 4, 4)
+	pool, err := openPool(a.opts.adminDSN(a.opts.Database), adminConns, adminConns)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -292,6 +292,43 @@ func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Accoun
 		return fmt.Errorf("tenant %s: %w", acct.Slug, classify(err))
 	}
 	return nil
+}
+
+// adminConns is enough connections for the seeder's workers.
+const adminConns = 8
+
+func (a *singleSchemaAdmin) LoadTenant(ctx context.Context, d *TenantData, commit bool) error {
+	pool, _, err := a.conn()
+	if err != nil {
+		return err
+	}
+	if err := loadTenant(ctx, pool, bulkLayout{denormalised: true}, d, commit); err != nil {
+		return fmt.Errorf("tenant %s: %w", d.Account.Slug, classify(err))
+	}
+	return nil
+}
+
+func (a *singleSchemaAdmin) Flush(ctx context.Context) error {
+	pool, _, err := a.conn()
+	if err != nil {
+		return err
+	}
+	return classify(flushWAL(ctx, pool))
+}
+
+func (a *singleSchemaAdmin) Reset(ctx context.Context) (int, error) {
+	pool, _, err := a.conn()
+	if err != nil {
+		return 0, err
+	}
+	if err := checkAdminRole(ctx, pool); err != nil {
+		return 0, err
+	}
+	n, err := truncateTenantTables(ctx, pool)
+	if err != nil {
+		return 0, fmt.Errorf("reset %s: %w", a.opts.Database, classify(err))
+	}
+	return n, nil
 }
 
 func (a *singleSchemaAdmin) Close() error {

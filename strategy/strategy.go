@@ -93,6 +93,15 @@ type Admin interface {
 	// ctx lets the running statement finish, then rolls back, so a nil
 	// error means committed and an error means nothing was written.
 	CreateTenant(ctx context.Context, account models.Account, commit bool, fill func(tx *gorm.DB) error) error
+	// LoadTenant bulk loads d (with COPY) in one transaction and fills in
+	// the ids it assigns; commit and cancellation behave as in CreateTenant.
+	// Its commits are asynchronous: call Flush once a run of loads is done.
+	LoadTenant(ctx context.Context, d *TenantData, commit bool) error
+	// Flush makes every load committed so far durable.
+	Flush(ctx context.Context) error
+	// Reset deletes every account and everything it owns, and returns how
+	// many accounts there were. Ids start again from 1.
+	Reset(ctx context.Context) (int, error)
 	// Close releases every connection.
 	Close() error
 }

@@ -1,0 +1,237 @@
+package seed_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"tenancy/configs"
+	"tenancy/models"
+	"tenancy/seed"
+	"tenancy/strategy"
+)
+
+// readBack rebuilds account slug from the database, rows in id order and
+// parents given by index, as Generate made it; its digest equals the
+// generated account's only if every row arrived intact and in place.
+func readBack(t *testing.T, db *sql.DB, slug string) seed.Account {
+	t.Helper()
+	var a seed.Account
+	var id int64
+	if err := db.QueryRow(`SELECT id, slug, name FROM accounts WHERE slug = $1`, slug).Scan(&id, &a.Account.Slug, &a.Account.Name); err != nil {
+		t.Fatalf("read back %s: %v", slug, err)
+	}
+	query := func(q string, scan func(rows *sql.Rows) error) {
+		t.Helper()
+		rows, err := db.Query(q, id)
+		if err != nil {
+			t.Fatalf("read back %s: %v", slug, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				t.Fatalf("read back %s: %v", slug, err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("read back %s: %v", slug, err)
+		}
+	}
+	query(`SELECT email, first_name, last_name, password, is_active, date_joined FROM users WHERE account_id = $1 ORDER BY id`, func(rows *sql.Rows) error {
+		var u models.User
+		err := rows.Scan(&u.Email, &u.FirstName, &u.LastName, &u.Password, &u.IsActive, &u.DateJoined)
+		a.Users = append(a.Users, u)
+		return err
+	})
+	projects := map[int64]int{}
+	query(`SELECT id, name, details FROM projects WHERE account_id = $1 ORDER BY id`, func(rows *sql.Rows) error {
+		var p models.Project
+		err := rows.Scan(&p.ID, &p.Name, &p.Details)
+		projects[p.ID] = len(a.Projects)
+		a.Projects = append(a.Projects, p)
+		return err
+	})
+	tasks := map[int64]int{}
+	query(`SELECT t.id, t.project_id, t.name, t.is_complete, t.details FROM tasks t JOIN projects p ON p.id = t.project_id
+		WHERE p.account_id = $1 ORDER BY t.id`, func(rows *sql.Rows) error {
+		var tk seed.Task
+		err := rows.Scan(&tk.ID, &tk.ProjectID, &tk.Name, &tk.IsComplete, &tk.Details)
+		tk.Project = projects[tk.ProjectID]
+		tasks[tk.ID] = len(a.Tasks)
+		a.Tasks = append(a.Tasks, tk)
+		return err
+	})
+	query(`SELECT s.task_id, s.name, s.is_complete, s.details FROM subtasks s JOIN tasks t ON t.id = s.task_id
+		JOIN projects p ON p.id = t.project_id WHERE p.account_id = $1 ORDER BY s.id`, func(rows *sql.Rows) error {
+		var st seed.Subtask
+		err := rows.Scan(&st.TaskID, &st.Name, &st.IsComplete, &st.Details)
+		st.Task = tasks[st.TaskID]
+		a.Subtasks = append(a.Subtasks, st)
+		return err
+	})
+	return a
+}
+
+// databaseChecksum is the checksum of o's accounts as they are in the
+// database.
+func databaseChecksum(t *testing.T, cfg configs.Config, o seed.Options) string {
+	t.Helper()
+	digests := make([]seed.Digest, o.Accounts)
+	for i := range digests {
+		a := readBack(t, dbOf(t, cfg, i), strategy.Slug(i))
+		digests[i] = seed.AccountDigest(&a)
+	}
+	return seed.Checksum(digests)
+}
+
+// The checksum is a function of the options alone: not of the number of
+// workers, nor of the strategy; and what is in the database is exactly what
+// was generated.
+func TestChecksumDependsOnlyOnTheOptions(t *testing.T) {
+	t.Parallel()
+	o := small(3) // pgtest's MULTIDB_COUNT
+	cases := []struct {
+		strategy string
+		workers  int
+	}{
+		{strategy.SingleSchema, 1},
+		{strategy.SingleSchema, 3},
+		{strategy.MultiDB, 1},
+		{strategy.MultiDB, 3},
+	}
+	sums := make([]string, len(cases))
+	for i, c := range cases {
+		cfg, s := setUp(t, c.strategy)
+		o := o
+		o.Workers = c.workers
+		res, err := s.Run(context.Background(), o)
+		if err != nil {
+			t.Fatalf("%s with %d workers: %v", c.strategy, c.workers, err)
+		}
+		if res.Checksum == "" || res.Counts.Accounts != o.Accounts {
+			t.Fatalf("%s with %d workers: %+v, want %d accounts and a checksum", c.strategy, c.workers, res, o.Accounts)
+		}
+		if got := databaseChecksum(t, cfg, o); got != res.Checksum {
+			t.Errorf("%s with %d workers: the database holds data with checksum %s, the run reported %s", c.strategy, c.workers, got, res.Checksum)
+		}
+		sums[i] = res.Checksum
+	}
+	for i, c := range cases {
+		if sums[i] != sums[0] {
+			t.Errorf("%s with %d workers: checksum %s, want %s as with %s and %d workers",
+				c.strategy, c.workers, sums[i], sums[0], cases[0].strategy, cases[0].workers)
+		}
+	}
+
+	other := o
+	other.Seed++
+	if seed.Checksum(digestsOf(other)) == sums[0] {
+		t.Error("another seed gives the same checksum")
+	}
+}
+
+func digestsOf(o seed.Options) []seed.Digest {
+	d := make([]seed.Digest, o.Accounts)
+	for i := range d {
+		a := seed.Generate(o, i, "")
+		d[i] = seed.AccountDigest(&a)
+	}
+	return d
+}
+
+func TestResetReplacesTheSampleData(t *testing.T) {
+	t.Parallel()
+	for _, name := range strategy.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg, s := setUp(t, name)
+			ctx := context.Background()
+			first := small(3)
+			first.Seed = 7
+			if _, err := s.Run(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			again := small(2)
+			again.Reset = true
+			res, err := s.Run(ctx, again)
+			if err != nil {
+				t.Fatalf("--reset: %v", err)
+			}
+			if res.Removed != 3 || res.Counts.Accounts != 2 {
+				t.Errorf("--reset: removed %d, wrote %d; want 3 removed, 2 written", res.Removed, res.Counts.Accounts)
+			}
+			if got := databaseChecksum(t, cfg, again); got != res.Checksum {
+				t.Errorf("after --reset the database holds checksum %s, want %s", got, res.Checksum)
+			}
+			// tenant-2 came from the first run only: it must be gone.
+			if got := rowCounts(t, dbOf(t, cfg, 2), "tenant-2"); got != [5]int{} {
+				t.Errorf("tenant-2 after --reset: %v rows, want none", got)
+			}
+		})
+	}
+}
+
+// A failure part-way (here: a trigger that refuses one account's subtasks)
+// leaves every account whole or absent, and says how many were written.
+func TestSeedFailurePartWayLeavesNoPartialAccount(t *testing.T) {
+	t.Parallel()
+	cfg, s := setUp(t, strategy.SingleSchema)
+	db := dbOf(t, cfg, 0)
+	_, err := db.Exec(`
+		CREATE FUNCTION refuse_tenant_5() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF (SELECT slug FROM accounts WHERE id = NEW.account_id) = 'tenant-5' THEN
+				RAISE EXCEPTION 'refused on purpose';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_tenant_5 BEFORE INSERT ON subtasks FOR EACH ROW EXECUTE FUNCTION refuse_tenant_5();`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := small(12)
+	o.Workers = 3
+	res, err := s.Run(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "refused on purpose") || !strings.Contains(err.Error(), "tenant-5") {
+		t.Fatalf("Run with tenant-5 refused: err = %v, want the refusal, naming tenant-5", err)
+	}
+	if !strings.Contains(err.Error(), "--skip-existing") {
+		t.Errorf("error %q does not say how to finish", err)
+	}
+	if res.Checksum != "" {
+		t.Errorf("an unfinished run reported checksum %q", res.Checksum)
+	}
+	if complete := completeAccounts(t, cfg, o); complete != res.Counts.Accounts {
+		t.Errorf("%d complete accounts in the database, Run reported %d", complete, res.Counts.Accounts)
+	}
+	if got := rowCounts(t, db, "tenant-5"); got != [5]int{} {
+		t.Errorf("tenant-5 after its failure: %v rows, want none", got)
+	}
+}
+
+type progressLog struct{ reports []seed.Progress }
+
+func (p *progressLog) Report(r seed.Progress) { p.reports = append(p.reports, r) }
+
+func TestProgressCountsEveryAccount(t *testing.T) {
+	t.Parallel()
+	log := &progressLog{}
+	_, s := setUpWith(t, strategy.SingleSchema, log)
+	res, err := s.Run(context.Background(), small(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.reports) != 5 {
+		t.Fatalf("%d progress reports, want one per account (5)", len(log.reports))
+	}
+	last := log.reports[len(log.reports)-1]
+	if last.Done != 5 || last.Total != 5 || last.Rows != res.Counts.Rows() || last.Elapsed <= 0 {
+		t.Errorf("last report %+v, want 5/5 accounts and %d rows", last, res.Counts.Rows())
+	}
+	for i, r := range log.reports {
+		if r.Done != i+1 {
+			t.Errorf("report %d says %d done", i, r.Done)
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package strategy
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"tenancy/models"
+)
+
+// TenantData is everything one tenant owns, ready to be bulk loaded. Rows
+// refer to their parent by index, because ids exist only once the rows are
+// written; LoadTenant fills in every ID (and foreign key) it assigns.
+type TenantData struct {
+	Account  models.Account
+	Users    []models.User
+	Projects []models.Project
+	Tasks    []TaskData
+	Subtasks []SubtaskData
+}
+
+// TaskData is a task and the index of its project in TenantData.Projects.
+type TaskData struct {
+	models.Task
+	Project int
+}
+
+// SubtaskData is a subtask and the index of its task in TenantData.Tasks.
+type SubtaskData struct {
+	models.Subtask
+	Task int
+}
+
+// Rows is how many rows d holds, the account's own row included.
+func (d *TenantData) Rows() int {
+	return 1 + len(d.Users) + len(d.Projects) + len(d.Tasks) + len(d.Subtasks)
+}
+
+// validate catches parent indexes that point nowhere before any row is sent.
+func (d *TenantData) validate() error {
+	for i, t := range d.Tasks {
+		if t.Project < 0 || t.Project >= len(d.Projects) {
+			return fmt.Errorf("task %d: project index %d out of range (%d projects)", i, t.Project, len(d.Projects))
+		}
+	}
+	for i, s := range d.Subtasks {
+		if s.Task < 0 || s.Task >= len(d.Tasks) {
+			return fmt.Errorf("subtask %d: task index %d out of range (%d tasks)", i, s.Task, len(d.Tasks))
+		}
+	}
+	return nil
+}
+
+// bulkLayout is what differs between the strategies' schemas: multidb's tasks
+// and subtasks have no account_id column.
+type bulkLayout struct {
+	denormalised bool
+}
+
+// reserveIDs inserts the account and takes ids for every other row from the
+// tables' own sequences in one round trip, so ids never collide with rows
+// written by anyone else, and foreign keys can be filled in before COPY.
+const reserveIDs = `
+WITH account AS (
+	INSERT INTO accounts (slug, name) VALUES ($1, $2) RETURNING id
+), seq AS (
+	SELECT pg_get_serial_sequence('users', 'id')::regclass    AS users,
+	       pg_get_serial_sequence('projects', 'id')::regclass AS projects,
+	       pg_get_serial_sequence('tasks', 'id')::regclass    AS tasks,
+	       pg_get_serial_sequence('subtasks', 'id')::regclass AS subtasks
+)
+SELECT account.id,
+       ARRAY(SELECT nextval(seq.users)    FROM generate_series(1, $3)),
+       ARRAY(SELECT nextval(seq.projects) FROM generate_series(1, $4)),
+       ARRAY(SELECT nextval(seq.tasks)    FROM generate_series(1, $5)),
+       ARRAY(SELECT nextval(seq.subtasks) FROM generate_series(1, $6))
+FROM account, seq`
+
+// loadTenant writes d in one transaction on a connection of pool, with
+// PostgreSQL's COPY protocol for every table but accounts. As with
+// createTenantTx, the statements run on a context that cancellation cannot
+// cut short, and a cancelled ctx means a rollback decided before COMMIT, so
+// nil means committed and an error means nothing was written.
+//
+// The transaction commits with synchronous_commit off: a crash right after
+// may lose the last few accounts (each whole, never in part), which sample
+// data can afford; flushWAL makes everything durable at the end of a run.
+func loadTenant(ctx context.Context, pool *sql.DB, layout bulkLayout, d *TenantData, commit bool) error {
+	if err := d.validate(); err != nil {
+		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
+	}
+	work := context.WithoutCancel(ctx)
+	conn, err := pool.Conn(work)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		pc := driverConn.(*stdlib.Conn).Conn()
+		tx, err := pc.Begin(work)
+		if err != nil {
+			return err
+		}
+		// Rollback after Commit is a no-op.
+		defer tx.Rollback(work) //nolint:errcheck
+		if err := copyTenant(work, tx, layout, d); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted before commit: %w", err)
+		}
+		if !commit {
+			return tx.Rollback(work)
+		}
+		return tx.Commit(work)
+	})
+}
+
+func copyTenant(ctx context.Context, tx pgx.Tx, layout bulkLayout, d *TenantData) error {
+	var b pgx.Batch
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	var users, projects, tasks, subtasks []int64
+	b.Queue(reserveIDs, d.Account.Slug, d.Account.Name, len(d.Users), len(d.Projects), len(d.Tasks), len(d.Subtasks)).
+		QueryRow(func(row pgx.Row) error {
+			return row.Scan(&d.Account.ID, &users, &projects, &tasks, &subtasks)
+		})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("create account and reserve ids: %w", err)
+	}
+	// Within one statement a sequence hands out increasing values, but an
+	// ARRAY subquery promises no order; sorted, ids follow generation order,
+	// so "ORDER BY id" reads rows back in the order they were generated.
+	for _, ids := range [][]int64{users, projects, tasks, subtasks} {
+		slices.Sort(ids)
+	}
+	acct := d.Account.ID
+	for i := range d.Users {
+		d.Users[i].ID, d.Users[i].AccountID = users[i], acct
+	}
+	for i := range d.Projects {
+		d.Projects[i].ID, d.Projects[i].AccountID = projects[i], acct
+	}
+	for i := range d.Tasks {
+		t := &d.Tasks[i]
+		t.ID, t.ProjectID = tasks[i], d.Projects[t.Project].ID
+		if layout.denormalised {
+			t.AccountID = acct
+		}
+	}
+	for i := range d.Subtasks {
+		s := &d.Subtasks[i]
+		s.ID, s.TaskID = subtasks[i], d.Tasks[s.Task].ID
+		if layout.denormalised {
+			s.AccountID = acct
+		}
+	}
+
+	copies := []struct {
+		table   string
+		columns []string
+		n       int
+		row     func(i int) ([]any, error)
+	}{
+		{"users", []string{"id", "account_id", "email", "first_name", "last_name", "password", "is_active", "date_joined"}, len(d.Users),
+			func(i int) ([]any, error) {
+				u := &d.Users[i]
+				return []any{u.ID, int64(u.AccountID), u.Email, u.FirstName, u.LastName, u.Password, u.IsActive, u.DateJoined}, nil
+			}},
+		{"projects", []string{"id", "account_id", "name", "details"}, len(d.Projects),
+			func(i int) ([]any, error) {
+				p := &d.Projects[i]
+				return []any{p.ID, int64(p.AccountID), p.Name, p.Details}, nil
+			}},
+		{"tasks", layout.columns("id", "project_id", "name", "is_complete", "details"), len(d.Tasks),
+			func(i int) ([]any, error) {
+				t := &d.Tasks[i]
+				return layout.values(t.AccountID, t.ID, t.ProjectID, t.Name, t.IsComplete, t.Details), nil
+			}},
+		{"subtasks", layout.columns("id", "task_id", "name", "is_complete", "details"), len(d.Subtasks),
+			func(i int) ([]any, error) {
+				s := &d.Subtasks[i]
+				return layout.values(s.AccountID, s.ID, s.TaskID, s.Name, s.IsComplete, s.Details), nil
+			}},
+	}
+	for _, c := range copies {
+		if c.n == 0 {
+			continue
+		}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.columns, pgx.CopyFromSlice(c.n, c.row))
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", c.table, err)
+		}
+		if n != int64(c.n) {
+			return fmt.Errorf("copy %s: wrote %d of %d rows", c.table, n, c.n)
+		}
+	}
+	return nil
+}
+
+// columns puts account_id first where the table has it.
+func (l bulkLayout) columns(cols ...string) []string {
+	if l.denormalised {
+		return append([]string{"account_id"}, cols...)
+	}
+	return cols
+}
+
+func (l bulkLayout) values(account models.TenantID, vals ...any) []any {
+	if l.denormalised {
+		return append([]any{int64(account)}, vals...)
+	}
+	return vals
+}
+
+// flushWAL waits until everything committed so far on the server is on
+// disk: a synchronous commit flushes the WAL up to and including itself,
+// and with it every asynchronous commit before it.
+func flushWAL(ctx context.Context, pool *sql.DB) error {
+	if _, err := pool.ExecContext(ctx, "SELECT txid_current()"); err != nil {
+		return fmt.Errorf("flush the write-ahead log: %w", err)
+	}
+	return nil
+}
+
+// truncateTenantTables empties every table of the schema in one statement
+// and restarts the ids, returning how many accounts there were.
+func truncateTenantTables(ctx context.Context, pool *sql.DB) (int, error) {
+	var n int
+	err := withTx(ctx, pool, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "TRUNCATE accounts, users, projects, tasks, subtasks RESTART IDENTITY")
+		return err
+	})
+	return n, err
+}
+
+// withTx runs fn in a transaction on pool, committing if fn returns nil.
+func withTx(ctx context.Context, pool *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback() //nolint:errcheck // the error from fn says more
+		return err
+	}
+	return tx.Commit()
+}
+
+// forEachIndex calls fn(i) for every i in [0, n) on at most workers
+// goroutines and returns when all are done.
+func forEachIndex(n, workers int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
