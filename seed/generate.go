@@ -64,6 +64,7 @@ func Generate(o Options, i int, passwordHash string) Account {
 	f := gofakeit.NewUnlocked(accountSeed(o.Seed, i))
 	a := Account{Account: models.Account{Slug: strategy.Slug(i), Name: f.Company()}}
 
+	v := words()
 	domain := f.DomainName()
 	a.Users = make([]models.User, f.IntRange(o.MinUsers, o.MaxUsers))
 	for u := range a.Users {
@@ -80,7 +81,7 @@ func Generate(o Options, i int, passwordHash string) Account {
 
 	a.Projects = make([]models.Project, f.IntRange(o.MinProjects, o.MaxProjects))
 	for p := range a.Projects {
-		a.Projects[p] = models.Project{Name: title(f.AppName()), Details: f.Sentence(12)}
+		a.Projects[p] = models.Project{Name: title(f.AppName()), Details: v.sentence(f.Rand, 12)}
 	}
 	if len(a.Projects) > 0 {
 		a.Tasks = make([]Task, len(a.Projects)*f.IntRange(o.MinTasks, o.MaxTasks))
@@ -88,9 +89,9 @@ func Generate(o Options, i int, passwordHash string) Account {
 	for t := range a.Tasks {
 		a.Tasks[t] = Task{
 			Task: models.Task{
-				Name:       title(f.HackerVerb() + " the " + f.HackerNoun()),
+				Name:       title(pick(f.Rand, v.hackerVerbs) + " the " + pick(f.Rand, v.hackerNouns)),
 				IsComplete: f.Bool(),
-				Details:    f.Sentence(10),
+				Details:    v.sentence(f.Rand, 10),
 			},
 			Project: f.IntRange(0, len(a.Projects)-1),
 		}
@@ -101,9 +102,9 @@ func Generate(o Options, i int, passwordHash string) Account {
 	for s := range a.Subtasks {
 		a.Subtasks[s] = Subtask{
 			Subtask: models.Subtask{
-				Name:       title(f.Verb() + " " + f.Adjective() + " " + f.Noun()),
+				Name:       title(pick(f.Rand, v.verbs) + " " + pick(f.Rand, v.adjectives) + " " + pick(f.Rand, v.nouns)),
 				IsComplete: f.Bool(),
-				Details:    f.Sentence(8),
+				Details:    v.sentence(f.Rand, 8),
 			},
 			Task: f.IntRange(0, len(a.Tasks)-1),
 		}
