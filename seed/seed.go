@@ -1,11 +1,13 @@
 package seed
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -248,18 +250,25 @@ func (s *Seeder) existing(ctx context.Context, o Options) (map[int]bool, error) 
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(existing, func(a, b string) int { return cmp.Compare(slugIndex(a), slugIndex(b)) })
 	if len(existing) > 0 && !o.SkipExisting {
 		return nil, fmt.Errorf("%w: %s; nothing was written (--reset deletes every existing account first, --skip-existing seeds only the missing ones)", ErrAccountsExist, listSlugs(existing))
 	}
 	skip := make(map[int]bool, len(existing))
 	for _, slug := range existing {
-		i, _ := strategy.ParseSlug(slug)
-		skip[i] = true
+		skip[slugIndex(slug)] = true
 	}
 	if len(existing) > 0 {
 		fmt.Fprintf(s.messages, "%d of the %d accounts already exist and are left alone (%s)\n", len(existing), o.Accounts, listSlugs(existing))
 	}
 	return skip, nil
+}
+
+// slugIndex is the account index in a slug that ExistingSlugs returned,
+// and so one that this run asked about.
+func slugIndex(slug string) int {
+	i, _ := strategy.ParseSlug(slug)
+	return i
 }
 
 // seedRun is one Run's shared state between its workers.
