@@ -142,10 +142,11 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer admin.Close()
 	fmt.Fprintf(stdout, "setup %s on %s:%d (database %s)\n", admin.Name(), cfg.Strategy.Host, cfg.Strategy.Port, cfg.Strategy.Database)
-	if _, err := admin.Setup(ctx, stdout); err != nil {
+	rep, err := admin.Setup(ctx, stdout)
+	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	fmt.Fprintln(stdout, "setup: done")
+	fmt.Fprintf(stdout, "setup: done: %s\n", rep.Summary())
 	return nil
 }
 

@@ -3,6 +3,7 @@ package strategy
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -273,4 +274,26 @@ func forEachIndex(n, workers int, fn func(i int)) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// firstErrors joins the first few of errs (nil ones skipped) and counts the
+// rest, so that 100 tenant databases failing the same way make one readable
+// message rather than 100 lines.
+func firstErrors(errs []error) error {
+	const shown = 3
+	var keep []error
+	failed := 0
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		if len(keep) < shown {
+			keep = append(keep, err)
+		}
+	}
+	if failed > shown {
+		keep = append(keep, fmt.Errorf("and %d more", failed-shown))
+	}
+	return errors.Join(keep...)
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"gorm.io/gorm"
@@ -31,6 +32,9 @@ type DatabaseReport struct {
 	From, To int64    // schema version before and after
 	Applied  []string // migration files applied
 	Err      error
+	// Where the time went: creating the database, and migrating it
+	// (including grants).
+	CreateTime, MigrateTime time.Duration
 }
 
 func (d DatabaseReport) String() string {
@@ -54,6 +58,27 @@ func (d DatabaseReport) String() string {
 // failing tenant does not hide the state of the others.
 type Report struct {
 	Databases []DatabaseReport
+	Elapsed   time.Duration
+}
+
+// Summary says how many databases were created and migrated and where the
+// time went; creation and migration times are summed over databases, which
+// are set up several at a time, so they can add up to more than Elapsed.
+func (r Report) Summary() string {
+	var created, migrated int
+	var create, mig time.Duration
+	for _, d := range r.Databases {
+		if d.Created {
+			created++
+		}
+		if len(d.Applied) > 0 {
+			migrated++
+		}
+		create += d.CreateTime
+		mig += d.MigrateTime
+	}
+	return fmt.Sprintf("%d databases (%d created, %d migrated) in %s; creating took %s, migrating and granting %s, summed over databases",
+		len(r.Databases), created, migrated, r.Elapsed.Round(time.Millisecond), create.Round(time.Millisecond), mig.Round(time.Millisecond))
 }
 
 // Err is nil when every database succeeded, and otherwise names each

@@ -164,6 +164,8 @@ func (a *multiDBAdmin) Name() string { return MultiDB }
 const setupWorkers = 4
 
 func (a *multiDBAdmin) Setup(ctx context.Context, progress io.Writer) (Report, error) {
+	start := time.Now()
+	tmpl := DatabaseReport{Database: a.templateDatabase()}
 	err := withMaintenance(ctx, a.opts, func(m *sql.DB) error {
 		created, err := ensureRole(ctx, m, roleSpec{name: a.opts.AppUser, password: a.opts.AppPassword})
 		if err != nil {
@@ -179,17 +181,49 @@ func (a *multiDBAdmin) Setup(ctx context.Context, progress io.Writer) (Report, e
 		if baseCreated && progress != nil {
 			fmt.Fprintf(progress, "%s: created (holds no tenant data)\n", a.opts.Database)
 		}
-		_, err = m.ExecContext(ctx, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdent(a.opts.Database), quoteIdent(a.opts.AppUser)))
+		if _, err = m.ExecContext(ctx, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdent(a.opts.Database), quoteIdent(a.opts.AppUser))); err != nil {
+			return err
+		}
+		t := time.Now()
+		tmpl.Created, err = ensureDatabase(ctx, m, tmpl.Database)
+		tmpl.CreateTime = time.Since(t)
 		return err
 	})
 	if err != nil {
 		return Report{}, err
 	}
-	return a.eachTenant(ctx, progress, true)
+	// Tenant databases are copies of a migrated template: CREATE DATABASE
+	// ... TEMPLATE copies files, which is faster than running the
+	// migrations again in every database, and a copy starts at the
+	// template's version. Each is still migrated (a no-op when it is up to
+	// date) and granted afterwards, so an older tenant database catches up.
+	t := time.Now()
+	tmpl.Err = a.migrateDatabase(ctx, &tmpl)
+	tmpl.MigrateTime = time.Since(t)
+	printReport(progress, tmpl)
+	if tmpl.Err != nil {
+		out := Report{Databases: []DatabaseReport{tmpl}, Elapsed: time.Since(start)}
+		return out, out.Err()
+	}
+	out, err := a.eachTenant(ctx, progress, true)
+	out.Databases = append([]DatabaseReport{tmpl}, out.Databases...)
+	out.Elapsed = time.Since(start)
+	return out, err
+}
+
+// templateDatabase is the migrated, empty database that tenant databases
+// are copied from. It holds no tenant and the application never connects to
+// it; its name sorts with the tenant databases, so tools that clean up
+// "<PGDATABASE>_tenant-*" find it too.
+func (a *multiDBAdmin) templateDatabase() string {
+	return a.opts.Database + "_tenant-template"
 }
 
 func (a *multiDBAdmin) Migrate(ctx context.Context, progress io.Writer) (Report, error) {
-	return a.eachTenant(ctx, progress, false)
+	start := time.Now()
+	out, err := a.eachTenant(ctx, progress, false)
+	out.Elapsed = time.Since(start)
+	return out, err
 }
 
 // eachTenant migrates every tenant database (creating missing ones when
@@ -211,15 +245,24 @@ func (a *multiDBAdmin) eachTenant(ctx context.Context, progress io.Writer, creat
 
 func (a *multiDBAdmin) setupTenant(ctx context.Context, rep *DatabaseReport, create bool) error {
 	if create {
+		t := time.Now()
 		err := withMaintenance(ctx, a.opts, func(m *sql.DB) error {
 			var err error
-			rep.Created, err = ensureDatabase(ctx, m, rep.Database)
+			rep.Created, err = ensureDatabaseFrom(ctx, m, rep.Database, a.templateDatabase())
 			return err
 		})
+		rep.CreateTime = time.Since(t)
 		if err != nil {
 			return err
 		}
 	}
+	t := time.Now()
+	defer func() { rep.MigrateTime = time.Since(t) }()
+	return a.migrateDatabase(ctx, rep)
+}
+
+// migrateDatabase runs pending migrations and the grants on one database.
+func (a *multiDBAdmin) migrateDatabase(ctx context.Context, rep *DatabaseReport) error {
 	pool, err := openPool(a.opts.adminDSN(rep.Database), 1, 1)
 	if err != nil {
 		return err
@@ -264,21 +307,28 @@ func (a *multiDBAdmin) withTenantPool(ctx context.Context, slug string, fn func(
 	return nil
 }
 
+// ExistingSlugs asks every tenant database, several at a time: each answer
+// needs a connection of its own.
 func (a *multiDBAdmin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {
-	var found []string
-	for _, slug := range slugs {
+	found := make([]bool, len(slugs))
+	errs := make([]error, len(slugs))
+	forEachIndex(len(slugs), setupWorkers, func(i int) {
 		var n int64
-		err := a.withTenantAdmin(ctx, slug, func(db *gorm.DB) error {
+		errs[i] = a.withTenantAdmin(ctx, slugs[i], func(db *gorm.DB) error {
 			return db.Model(&models.Account{}).Count(&n).Error
 		})
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			found = append(found, slug)
+		found[i] = n > 0
+	})
+	if err := firstErrors(errs); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, slug := range slugs {
+		if found[i] {
+			out = append(out, slug)
 		}
 	}
-	return found, nil
+	return out, nil
 }
 
 func (a *multiDBAdmin) CreateTenant(ctx context.Context, acct models.Account, commit bool, fill func(tx *gorm.DB) error) error {
@@ -319,7 +369,7 @@ func (a *multiDBAdmin) Reset(ctx context.Context) (int, error) {
 			return err
 		})
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err := firstErrors(errs); err != nil {
 		return 0, fmt.Errorf("reset: %w", err)
 	}
 	total := 0

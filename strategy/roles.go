@@ -61,6 +61,12 @@ func ensureRole(ctx context.Context, db *sql.DB, r roleSpec) (created bool, err 
 // ensureDatabase creates database name, owned by the connected admin role,
 // when it is missing.
 func ensureDatabase(ctx context.Context, db *sql.DB, name string) (created bool, err error) {
+	return ensureDatabaseFrom(ctx, db, name, "")
+}
+
+// ensureDatabaseFrom is ensureDatabase copying template (if not empty)
+// instead of PostgreSQL's default template.
+func ensureDatabaseFrom(ctx context.Context, db *sql.DB, name, template string) (created bool, err error) {
 	var exists bool
 	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		return false, fmt.Errorf("look up database %q: %w", name, err)
@@ -68,7 +74,11 @@ func ensureDatabase(ctx context.Context, db *sql.DB, name string) (created bool,
 	if exists {
 		return false, nil
 	}
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)); err != nil {
+	stmt := "CREATE DATABASE " + quoteIdent(name)
+	if template != "" {
+		stmt += " TEMPLATE " + quoteIdent(template)
+	}
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
 		if IsPgError(err, "42P04") { // created meanwhile
 			return false, nil
 		}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -202,6 +203,7 @@ func (a *singleSchemaAdmin) conn() (*sql.DB, *gorm.DB, error) {
 }
 
 func (a *singleSchemaAdmin) Setup(ctx context.Context, progress io.Writer) (Report, error) {
+	start := time.Now()
 	rep := DatabaseReport{Database: a.opts.Database}
 	err := withMaintenance(ctx, a.opts, func(m *sql.DB) error {
 		if err := checkAdminRole(ctx, m); err != nil {
@@ -220,15 +222,19 @@ func (a *singleSchemaAdmin) Setup(ctx context.Context, progress io.Writer) (Repo
 			}
 		}
 		var err error
+		t := time.Now()
 		rep.Created, err = ensureDatabase(ctx, m, a.opts.Database)
+		rep.CreateTime = time.Since(t)
 		return err
 	})
 	if err != nil {
 		return Report{}, err
 	}
+	t := time.Now()
 	rep.Err = a.migrate(ctx, &rep)
+	rep.MigrateTime = time.Since(t)
 	printReport(progress, rep)
-	out := Report{Databases: []DatabaseReport{rep}}
+	out := Report{Databases: []DatabaseReport{rep}, Elapsed: time.Since(start)}
 	return out, out.Err()
 }
 
