@@ -43,6 +43,7 @@ func commands() []command {
 		{"migrate", "run pending migrations on every database of the strategy", runMigrate},
 		{"seed", "generate deterministic sample accounts, users, projects, tasks and subtasks", runSeed},
 		{"serve", "serve the web app (tenant from the Host header)", runServe},
+		{"bench", "measure setup and seed on throwaway databases, against PostgreSQL's own COPY", runBench},
 	}
 }
 
@@ -171,22 +172,12 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 and bulk loads it with COPY, each account in its own transaction, on several
 workers. Slugs are tenant-0, tenant-1, ... The summary ends with a checksum of
 the data the options define: equal checksums mean equal data.`)
-	d := seed.DefaultOptions()
-	o := d
+	o := seed.DefaultOptions()
 	accounts := fs.Int("accounts", 0, "accounts to create (default MULTIDB_COUNT for multidb, 1 for singleschema)")
-	fs.IntVar(&o.MinUsers, "min-users", d.MinUsers, "fewest users per account")
-	fs.IntVar(&o.MaxUsers, "max-users", d.MaxUsers, "most users per account")
-	fs.IntVar(&o.MinProjects, "min-projects", d.MinProjects, "fewest projects per account")
-	fs.IntVar(&o.MaxProjects, "max-projects", d.MaxProjects, "most projects per account")
-	fs.IntVar(&o.MinTasks, "min-tasks", d.MinTasks, "fewest tasks per project, on average")
-	fs.IntVar(&o.MaxTasks, "max-tasks", d.MaxTasks, "most tasks per project, on average")
-	fs.IntVar(&o.MinSubtasks, "min-subtasks", d.MinSubtasks, "fewest subtasks per task, on average")
-	fs.IntVar(&o.MaxSubtasks, "max-subtasks", d.MaxSubtasks, "most subtasks per task, on average")
+	addDataFlags(fs, &o)
 	fs.BoolVar(&o.Rollback, "rollback", false, "do everything, commit nothing")
 	fs.BoolVar(&o.SkipExisting, "skip-existing", false, "seed only the accounts that do not exist yet")
 	fs.BoolVar(&o.Reset, "reset", false, "delete every existing account and its data first")
-	fs.IntVar(&o.Workers, "workers", 0, "accounts generated and loaded at once (default: cores + 1); the data does not depend on it")
-	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (non-zero); the same seed gives the same data")
 	quiet := fs.Bool("quiet", false, "print only the summary (no progress)")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
@@ -232,6 +223,22 @@ the data the options define: equal checksums mean equal data.`)
 	fmt.Fprintf(stdout, "seed: %s %s in %s (%.0f rows/s)%s; checksum %s\n",
 		verb, res.Counts, res.Elapsed.Round(time.Millisecond), float64(res.Counts.Rows())/max(secs, 1e-9), removed, res.Checksum)
 	return nil
+}
+
+// addDataFlags registers the options that decide the generated data (and
+// how many workers make it), with o's values as defaults.
+func addDataFlags(fs *flag.FlagSet, o *seed.Options) {
+	d := *o
+	fs.IntVar(&o.MinUsers, "min-users", d.MinUsers, "fewest users per account")
+	fs.IntVar(&o.MaxUsers, "max-users", d.MaxUsers, "most users per account")
+	fs.IntVar(&o.MinProjects, "min-projects", d.MinProjects, "fewest projects per account")
+	fs.IntVar(&o.MaxProjects, "max-projects", d.MaxProjects, "most projects per account")
+	fs.IntVar(&o.MinTasks, "min-tasks", d.MinTasks, "fewest tasks per project, on average")
+	fs.IntVar(&o.MaxTasks, "max-tasks", d.MaxTasks, "most tasks per project, on average")
+	fs.IntVar(&o.MinSubtasks, "min-subtasks", d.MinSubtasks, "fewest subtasks per task, on average")
+	fs.IntVar(&o.MaxSubtasks, "max-subtasks", d.MaxSubtasks, "most subtasks per task, on average")
+	fs.IntVar(&o.Workers, "workers", 0, "accounts generated and loaded at once (default: cores + 1); the data does not depend on it")
+	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (non-zero); the same seed gives the same data")
 }
 
 // seedMeter shows a seed run's progress on a progress.Meter.

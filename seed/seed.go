@@ -295,7 +295,7 @@ func (r *seedRun) do(parent context.Context) error {
 	defer cancel(nil)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for range r.opts.workers() {
+	for range r.opts.EffectiveWorkers() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -356,9 +356,10 @@ func (r *seedRun) rolledBack() string {
 	return fmt.Sprintf("; the %d in progress were rolled back (%s)", len(r.failed), listSlugs(r.failed))
 }
 
-// workers is o.Workers, or by default one more than the cores: a worker
-// waiting on PostgreSQL leaves its core to generating the next account.
-func (o Options) workers() int {
+// EffectiveWorkers is o.Workers, or by default one more than the cores: a
+// worker waiting on PostgreSQL leaves its core to generating the next
+// account.
+func (o Options) EffectiveWorkers() int {
 	if o.Workers > 0 {
 		return o.Workers
 	}

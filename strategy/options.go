@@ -114,6 +114,10 @@ func (o Options) adminDSN(database string) string {
 	return o.dsn(o.AdminUser, o.AdminPassword, database)
 }
 
+// AdminDSN is the connection URL of the admin role on database, for tools
+// that work beside the strategy (benchmarks, checks).
+func (o Options) AdminDSN(database string) string { return o.adminDSN(database) }
+
 func (o Options) appDSN(database string) string {
 	return o.dsn(o.AppUser, o.AppPassword, database)
 }

@@ -102,6 +102,9 @@ type Admin interface {
 	// Reset deletes every account and everything it owns, and returns how
 	// many accounts there were. Ids start again from 1.
 	Reset(ctx context.Context) (int, error)
+	// Destroy drops every database and role that Setup creates: for
+	// throwaway deployments such as benchmarks. There is no undo.
+	Destroy(ctx context.Context) error
 	// Close releases every connection.
 	Close() error
 }
