@@ -33,6 +33,8 @@ func seedOptions() seed.Options {
 	o := seed.DefaultOptions()
 	o.Accounts = accounts
 	o.MaxProjects, o.MaxTasks, o.MaxSubtasks = 8, 4, 4
+	// At least 4*2*3 = 24 subtasks: every tenant has a third page.
+	o.MinProjects, o.MinTasks, o.MinSubtasks = 4, 2, 3
 	return o
 }
 

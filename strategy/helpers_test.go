@@ -3,7 +3,9 @@ package strategy
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"strconv"
+	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -95,4 +97,22 @@ func addTenant(t *testing.T, admin Admin, s Strategy, slug string, n int) models
 
 func tenantCtx(a models.Account) context.Context {
 	return models.NewContextWithTenant(context.Background(), a)
+}
+
+// latestVersion is the version of the newest migration file of a strategy.
+func latestVersion(t *testing.T, strategyName string) int64 {
+	t.Helper()
+	fsys, err := Migrations(strategyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migrations of %s: %v, %d files", strategyName, err, len(files))
+	}
+	v, err := strconv.ParseInt(strings.SplitN(files[len(files)-1], "_", 2)[0], 10, 64)
+	if err != nil {
+		t.Fatalf("migration %s: %v", files[len(files)-1], err)
+	}
+	return v
 }
