@@ -1,6 +1,7 @@
 # Two commands bring the project up and test it; see README.md.
 #   make up     PostgreSQL, roles, databases, migrations, 5 sample accounts, server on :8080
 #   make test   every test, against a real PostgreSQL
+#   make bench  seed 2,000 accounts (singleschema) and 100 (multidb) on throwaway databases, with figures
 # STRATEGY=multidb or STRATEGY=singleschema (default) picks the strategy.
 
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ GO ?= go
 # The race detector needs cgo, so a C compiler; without one the tests run without it.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: up test db build vet clean help
+.PHONY: up test db build bench vet clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -33,6 +34,12 @@ up: db build
 test: db
 	$(GO) vet ./...
 	$(GO) test -count=1 $(RACE) ./...
+
+# Figures for the README's performance section: issue 3's seed targets.
+bench: db build
+	./bin/tenancy bench --strategy singleschema --accounts 2000
+	./bin/tenancy bench --strategy multidb --accounts 100
+	$(GO) test -run '^$$' -bench Seed -benchtime 3x ./seed
 
 clean:
 	rm -rf bin
