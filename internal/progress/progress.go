@@ -80,6 +80,7 @@ func (m *Meter) Update(done, total int, units int, elapsed time.Duration) {
 		fmt.Fprintf(m.w, "\r%s\033[K", line)
 		if done >= total {
 			fmt.Fprintln(m.w)
+			m.drawn = false // the line is finished: Finish has nothing to end
 		}
 		return
 	}
