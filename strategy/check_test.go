@@ -3,8 +3,10 @@ package strategy
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -262,4 +264,59 @@ func TestCheckLeavesNoTrace(t *testing.T) {
 	if after := count(); after != before {
 		t.Errorf("rows after Check = %d, want %d as before", after, before)
 	}
+}
+
+// TestOpenRefusesBrokenPolicies: the server runs, as the app role, the
+// checks of Check that it can, and refuses to start on a finding.
+func TestOpenRefusesBrokenPolicies(t *testing.T) {
+	t.Parallel()
+	opts, _, a, _ := twoTenants(t)
+	db := pgtest.Admin(t, opts.Database)
+	app := quoteIdent(opts.AppUser)
+	const policy = `CREATE POLICY tenant_isolation ON subtasks
+		USING (account_id = (SELECT app_current_tenant())) WITH CHECK (account_id = (SELECT app_current_tenant()))`
+	tests := []struct {
+		name          string
+		breakIt, undo []string
+		want          []string // in the error
+	}{
+		{"row-level security disabled", []string{"ALTER TABLE subtasks DISABLE ROW LEVEL SECURITY"}, []string{"ALTER TABLE subtasks ENABLE ROW LEVEL SECURITY"},
+			[]string{"table subtasks", "row-level security is disabled", "could SELECT (8 rows)"}},
+		{"not forced", []string{"ALTER TABLE tasks NO FORCE ROW LEVEL SECURITY"}, []string{"ALTER TABLE tasks FORCE ROW LEVEL SECURITY"},
+			[]string{"table tasks", "not forced"}},
+		{"policy dropped", []string{"DROP POLICY tenant_isolation ON subtasks"}, []string{policy},
+			[]string{"table subtasks", "no policy applies"}},
+		{"USING (true)", []string{"DROP POLICY tenant_isolation ON subtasks", "CREATE POLICY tenant_isolation ON subtasks USING (true)"},
+			[]string{"DROP POLICY tenant_isolation ON subtasks", policy},
+			[]string{"with no tenant set", "could SELECT (8 rows)", "INSERT a row of another tenant"}},
+		{"WITH CHECK (true)", []string{"ALTER POLICY tenant_isolation ON users WITH CHECK (true)"},
+			[]string{"ALTER POLICY tenant_isolation ON users WITH CHECK (account_id = (SELECT app_current_tenant()))"},
+			[]string{"table users", "INSERT a row of another tenant: WITH CHECK let it through"}},
+		{"a default tenant", []string{"ALTER ROLE " + app + " SET app.tenant_id = '" + strconv.FormatInt(int64(a.ID), 10) + "'"}, []string{"ALTER ROLE " + app + " RESET app.tenant_id"},
+			[]string{"starts its sessions with a tenant", "with no tenant set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mustExec(t, db, tt.breakIt...)
+			s, err := Open(context.Background(), opts)
+			mustExec(t, db, tt.undo...)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open with %s: started, want a refusal", tt.name)
+			}
+			if !errors.Is(err, ErrUnsafeDeployment) {
+				t.Errorf("Open with %s: err = %v, want ErrUnsafeDeployment", tt.name, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Open with %s: err = %v\nwant it to mention %q", tt.name, err, w)
+				}
+			}
+		})
+	}
+	s, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open after undoing every change: %v", err)
+	}
+	s.Close()
 }

@@ -334,7 +334,7 @@ func TestOpenRefusesRolesThatBypassRLS(t *testing.T) {
 		{"BYPASSRLS", bypass, "", "", "BYPASSRLS"},
 		{"member of a BYPASSRLS role", opts.AppUser, "GRANT " + reader + " TO " + app, "REVOKE " + reader + " FROM " + app, "member of " + opts.ReaderUser},
 		{"member of a superuser role", opts.AppUser, `GRANT "` + su + `" TO ` + app, `REVOKE "` + su + `" FROM ` + app, "member of " + su},
-		{"owner of a tenanted table", opts.AppUser, "ALTER TABLE subtasks OWNER TO " + app, "ALTER TABLE subtasks OWNER TO CURRENT_USER", "owns"},
+		{"owner of a tenanted table", opts.AppUser, "ALTER TABLE subtasks OWNER TO " + app, "ALTER TABLE subtasks OWNER TO CURRENT_USER; GRANT SELECT, INSERT, UPDATE, DELETE ON subtasks TO " + app, "owns"},
 		{"reader without BYPASSRLS", opts.AppUser, "ALTER ROLE " + reader + " NOBYPASSRLS", "ALTER ROLE " + reader + " BYPASSRLS", "lacks BYPASSRLS"},
 		{"reader that may write", opts.AppUser, "GRANT DELETE ON subtasks TO " + reader, "REVOKE DELETE ON subtasks FROM " + reader, "may write to subtasks"},
 		{"reader not read-only", opts.AppUser, "ALTER ROLE " + reader + " SET default_transaction_read_only = off", "ALTER ROLE " + reader + " SET default_transaction_read_only = on", "not read-only"},
