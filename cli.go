@@ -42,6 +42,7 @@ func commands() []command {
 		{"migrate", "run pending migrations on every database of the strategy", runMigrate},
 		{"seed", "generate deterministic sample accounts, users, projects, tasks and subtasks", runSeed},
 		{"serve", "serve the web app (tenant from the Host header)", runServe},
+		{"check", "inspect roles, row-level security, policies, migrations and databases; exit 1 on findings", runCheck},
 	}
 }
 
