@@ -34,6 +34,11 @@ func parseHost(host, baseDomain string) (hostKind, string) {
 			return hostInvalid, ""
 		}
 	}
+	// Brackets enclose IPv6 literals, which name no site here;
+	// net.SplitHostPort would strip them from "[tenant-1.localhost]:80".
+	if strings.ContainsAny(host, "[]") {
+		return hostInvalid, ""
+	}
 	if h, port, err := net.SplitHostPort(host); err == nil {
 		if port == "" || strings.Trim(port, "0123456789") != "" {
 			return hostInvalid, ""

@@ -31,6 +31,8 @@ func TestParseHost(t *testing.T) {
 		{"localhost:", hostInvalid, ""},
 		{"localhost:abc", hostInvalid, ""},
 		{"[::1]:8080", hostInvalid, ""},
+		{"[tenant-1.localhost]:8080", hostInvalid, ""},
+		{"[localhost]:8080", hostInvalid, ""},
 		{"127.0.0.1:8080", hostInvalid, ""},
 		{strings.Repeat("a", 64) + ".localhost", hostInvalid, ""},
 		{strings.Repeat("a.", 200) + "localhost", hostInvalid, ""},
