@@ -301,12 +301,20 @@ func TestParentAndChildMustShareTenant(t *testing.T) {
 			t.Errorf("%s: err = %v, want a foreign-key violation (23503)", tt.name, err)
 		}
 	}
-	// Through the app, in tenant A, the same attempt fails too.
-	err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error {
-		return tx.Create(&models.Subtask{TaskID: bTask, Name: "x"}).Error
-	})
-	if err == nil {
-		t.Error("creating a subtask of A under B's task through the app succeeded")
+	// Through the app, in tenant A, the same attempts fail too, and for the
+	// same reason: the scope and the policies let A write its own rows, and
+	// only the composite foreign key sees that the parent is B's.
+	for _, tt := range []struct {
+		name  string
+		child any
+	}{
+		{"subtask of A under B's task", &models.Subtask{TaskID: bTask, Name: "x"}},
+		{"task of A under B's project", &models.Task{ProjectID: bProject, Name: "x"}},
+	} {
+		err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error { return tx.Create(tt.child).Error })
+		if !IsPgError(err, "23503") {
+			t.Errorf("%s through the app: err = %v, want a foreign-key violation (23503)", tt.name, err)
+		}
 	}
 }
 
