@@ -205,7 +205,7 @@ func checkSingleSchema(ctx context.Context, opts Options) (CheckReport, error) {
 		}
 		rep.add(roleAttributeFindings(f)...)
 		rep.add(ownershipFindings(f, opts.Database)...)
-		rep.checked("role %s (app): superuser, BYPASSRLS, membership of such roles, table ownership", opts.AppUser)
+		rep.checked("role %s (app): not a superuser, no BYPASSRLS, not a member of a role with either, owns no table", opts.AppUser)
 	}
 	if roles[opts.ReaderUser] {
 		f, err := readRoleFacts(ctx, pool, opts.ReaderUser)
@@ -213,7 +213,7 @@ func checkSingleSchema(ctx context.Context, opts Options) (CheckReport, error) {
 			return rep, fmt.Errorf("read role %q: %w", opts.ReaderUser, err)
 		}
 		rep.add(readerRoleFindings(f, opts.Database)...)
-		rep.checked("role %s (all tenants): BYPASSRLS, read-only, no write grants, owns nothing", opts.ReaderUser)
+		rep.checked("role %s (all tenants): BYPASSRLS, read-only by default, no write grants, owns no table", opts.ReaderUser)
 	}
 	if err := checkMigrations(ctx, pool, opts.Database, SingleSchema, &rep); err != nil {
 		return rep, err
@@ -246,7 +246,7 @@ func checkMultiDB(ctx context.Context, opts Options) (CheckReport, error) {
 			return fmt.Errorf("read role %q: %w", opts.AppUser, err)
 		}
 		rep.add(roleAttributeFindings(f)...)
-		rep.checked("role %s (app): superuser, BYPASSRLS, membership of such roles", opts.AppUser)
+		rep.checked("role %s (app): not a superuser, no BYPASSRLS, not a member of a role with either", opts.AppUser)
 		return nil
 	})
 	if err != nil {
@@ -551,7 +551,7 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 				Problem: "it does not exist", Fix: "run `tenancy migrate`"})
 		}
 	}
-	checked = append(checked, fmt.Sprintf("%d tenanted tables in %s (%s): row-level security enabled and forced, a policy for %s",
+	checked = append(checked, fmt.Sprintf("%d tenanted tables in %s (%s): row-level security enabled and forced, a policy and grants for %s, no default tenant",
 		len(tables), database, strings.Join(names, ", "), role))
 
 	def, err := defaultTenant(ctx, db, role, asAdmin)
