@@ -1,6 +1,6 @@
 # Two commands bring the project up and test it; see README.md.
 #   make up     PostgreSQL, roles, databases, migrations, 5 sample accounts, server on :8080
-#   make test   every test, against a real PostgreSQL
+#   make test   every test, against a real PostgreSQL, then each fuzz target briefly
 #   make bench  seed 2,000 accounts (singleschema) and 100 (multidb) on throwaway databases, with figures
 # STRATEGY=multidb or STRATEGY=singleschema (default) picks the strategy.
 
@@ -13,7 +13,7 @@ GO ?= go
 # The race detector needs cgo, so a C compiler; without one the tests run without it.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: up test db build bench vet clean help
+.PHONY: up test fuzz db build bench vet clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -34,6 +34,19 @@ up: db build
 test: db
 	$(GO) vet ./...
 	$(GO) test -count=1 $(RACE) ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target for FUZZTIME (go test runs one fuzz target at a time);
+# failing inputs are saved under <package>/testdata/fuzz/ and then run by
+# plain go test. FUZZTIME=60s make fuzz for a longer look.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := handlers:FuzzParseHost handlers:FuzzParsePage handlers:FuzzRouter strategy:FuzzParseSlug
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) ./$$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 # Figures for the README's performance section: issue 3's seed targets.
 bench: db build

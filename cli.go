@@ -44,6 +44,7 @@ func commands() []command {
 		{"seed", "generate deterministic sample accounts, users, projects, tasks and subtasks", runSeed},
 		{"serve", "serve the web app (tenant from the Host header)", runServe},
 		{"bench", "measure setup and seed on throwaway databases, against PostgreSQL's own COPY", runBench},
+		{"check", "inspect roles, row-level security, policies, migrations and databases; exit 1 on findings", runCheck},
 	}
 }
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net"
 	"strings"
+	"unicode/utf8"
 )
 
 // hostKind is what a request's Host header addresses.
@@ -23,6 +24,19 @@ const maxHostLength = 253
 // compared in lower case, and a trailing dot (an absolute name) is allowed.
 func parseHost(host, baseDomain string) (hostKind, string) {
 	if len(host) == 0 || len(host) > maxHostLength+6 { // room for ":65535"
+		return hostInvalid, ""
+	}
+	// Host names on the wire are ASCII (IDNs travel as punycode). Anything
+	// else is refused before lower-casing, which maps some non-ASCII
+	// letters to ASCII ones: the Kelvin sign U+212A becomes "k".
+	for i := 0; i < len(host); i++ {
+		if host[i] >= utf8.RuneSelf {
+			return hostInvalid, ""
+		}
+	}
+	// Brackets enclose IPv6 literals, which name no site here;
+	// net.SplitHostPort would strip them from "[tenant-1.localhost]:80".
+	if strings.ContainsAny(host, "[]") {
 		return hostInvalid, ""
 	}
 	if h, port, err := net.SplitHostPort(host); err == nil {

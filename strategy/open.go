@@ -6,7 +6,10 @@ import (
 )
 
 // Open connects the web server's side of the strategy named in opts, as the
-// app role. It refuses a role that row-level security would not apply to.
+// app role. It refuses a role that row-level security would not apply to
+// (ErrUnsafeRole) and, in singleschema, tenanted tables whose row-level
+// security or policies would let the app role past them
+// (ErrUnsafeDeployment): the findings of Check that the app role can see.
 func Open(ctx context.Context, opts Options) (Strategy, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err

@@ -113,7 +113,7 @@ func grants(ctx context.Context, db *sql.DB, database, app, reader string) error
 	return nil
 }
 
-// roleFacts is what the role checks read about the connected role.
+// roleFacts is what the role checks read about one role.
 type roleFacts struct {
 	user          string
 	super, bypass bool
@@ -128,9 +128,24 @@ type roleFacts struct {
 	readOnly bool // default_transaction_read_only
 }
 
-func readRoleFacts(ctx context.Context, db *sql.DB) (roleFacts, error) {
+// querier is what the checks need of a *sql.DB, *sql.Conn or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// errRoleMissing: readRoleFacts was asked about a role that does not exist.
+var errRoleMissing = errors.New("role does not exist")
+
+// readRoleFacts reads the facts of role as seen from the database q is
+// connected to (ownership and grants are per database); an empty role means
+// the connected role. For the connected role, read-only is its session's
+// actual default_transaction_read_only; for another role, it is the most
+// specific ALTER ROLE / ALTER DATABASE setting that would apply when it
+// logs in to this database.
+func readRoleFacts(ctx context.Context, q querier, role string) (roleFacts, error) {
 	var f roleFacts
-	err := db.QueryRowContext(ctx, `
+	err := q.QueryRowContext(ctx, `
 		SELECT r.rolname, r.rolsuper, r.rolbypassrls,
 		       coalesce((SELECT string_agg(e.rolname, ', ' ORDER BY e.rolname) FROM pg_roles e
 		                 WHERE e.oid <> r.oid AND (e.rolsuper OR e.rolbypassrls)
@@ -143,9 +158,22 @@ func readRoleFacts(ctx context.Context, db *sql.DB) (roleFacts, error) {
 		                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
 		                   AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')), ''),
-		       current_setting('default_transaction_read_only') = 'on'
-		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&f.user, &f.super, &f.bypass, &f.elevated, &f.owned, &f.writable, &f.readOnly)
+		       CASE WHEN r.rolname = current_user
+		            THEN current_setting('default_transaction_read_only') = 'on'
+		            ELSE coalesce((
+		                SELECT lower(split_part(s, '=', 2)) IN ('on', 'true', 'yes', '1')
+		                FROM pg_db_role_setting d CROSS JOIN unnest(d.setconfig) s
+		                WHERE split_part(s, '=', 1) = 'default_transaction_read_only'
+		                  AND d.setrole IN (0, r.oid)
+		                  AND d.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+		                ORDER BY (d.setrole <> 0 AND d.setdatabase <> 0) DESC, d.setrole <> 0 DESC, d.setdatabase <> 0 DESC
+		                LIMIT 1), false)
+		       END
+		FROM pg_roles r WHERE r.rolname = coalesce(nullif($1, ''), current_user)`, role).Scan(&f.user, &f.super, &f.bypass, &f.elevated, &f.owned, &f.writable, &f.readOnly)
 	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return f, fmt.Errorf("%w: %q", errRoleMissing, role)
+		}
 		if IsPgError(err, "28000") || IsPgError(err, "3D000") {
 			return f, fmt.Errorf("%w (run `tenancy setup` to create the roles and databases)", err)
 		}
@@ -154,30 +182,92 @@ func readRoleFacts(ctx context.Context, db *sql.DB) (roleFacts, error) {
 	return f, nil
 }
 
+// roleAttributeFindings lists the server-wide attributes that would let
+// the app role past row-level security: superuser, BYPASSRLS, or
+// membership of a role that is either (it could SET ROLE to it).
+func roleAttributeFindings(f roleFacts) []Finding {
+	subject := fmt.Sprintf("role %q", f.user)
+	var out []Finding
+	if f.super {
+		out = append(out, Finding{Kind: FindingSuperuser, Subject: subject,
+			Problem: "it is a superuser, so row-level security does not apply to it",
+			Fix:     fmt.Sprintf("run ALTER ROLE %s NOSUPERUSER", quoteIdent(f.user))})
+	}
+	if f.bypass {
+		out = append(out, Finding{Kind: FindingBypassRLS, Subject: subject,
+			Problem: "it has BYPASSRLS, so row-level security does not apply to it",
+			Fix:     fmt.Sprintf("run ALTER ROLE %s NOBYPASSRLS", quoteIdent(f.user))})
+	}
+	if f.elevated != "" && !f.super { // a superuser is a member of every role
+		out = append(out, Finding{Kind: FindingPrivilegedMember, Subject: subject,
+			Problem: "it is a member of " + f.elevated + ", which bypass row-level security (it could SET ROLE to them)",
+			Fix:     fmt.Sprintf("revoke that membership (REVOKE <role> FROM %s)", quoteIdent(f.user))})
+	}
+	return out
+}
+
+// ownershipFindings lists the tables of database that f's role owns or may
+// become the owner of: an owner can switch row-level security off, and in
+// multidb drop or alter a tenant's tables. A superuser owns everything
+// anyway, which roleAttributeFindings already says.
+func ownershipFindings(f roleFacts, database string) []Finding {
+	if f.owned == "" || f.super {
+		return nil
+	}
+	return []Finding{{Kind: FindingOwnsTable, Database: database, Subject: fmt.Sprintf("role %q", f.user),
+		Problem: "it owns (or can become the owner of) " + f.owned + ", so it could turn row-level security off or change the tables",
+		Fix:     "give the tables back to the admin role (ALTER TABLE <table> OWNER TO <PGUSER>) and revoke any membership of the owner"}}
+}
+
+// readerRoleFindings lists what is wrong with the all-tenants role: it
+// must read every tenant (BYPASSRLS) and be able to write nothing.
+func readerRoleFindings(f roleFacts, database string) []Finding {
+	subject := fmt.Sprintf("role %q", f.user)
+	var out []Finding
+	if f.super {
+		out = append(out, Finding{Kind: FindingSuperuser, Subject: subject,
+			Problem: "it is a superuser, so read-only is only a default it can turn off",
+			Fix:     fmt.Sprintf("run ALTER ROLE %s NOSUPERUSER", quoteIdent(f.user))})
+	}
+	if !f.bypass {
+		out = append(out, Finding{Kind: FindingReaderNoBypassRLS, Subject: subject,
+			Problem: "it lacks BYPASSRLS, so it would see no tenant's rows",
+			Fix:     fmt.Sprintf("run ALTER ROLE %s BYPASSRLS", quoteIdent(f.user))})
+	}
+	if !f.readOnly {
+		out = append(out, Finding{Kind: FindingReaderNotReadOnly, Subject: subject,
+			Problem: "its transactions are not read-only by default",
+			Fix:     fmt.Sprintf("run ALTER ROLE %s SET default_transaction_read_only = on", quoteIdent(f.user))})
+	}
+	if f.writable != "" {
+		out = append(out, Finding{Kind: FindingReaderCanWrite, Database: database, Subject: subject,
+			Problem: "it may write to " + f.writable,
+			Fix:     fmt.Sprintf("revoke it (REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON <table> FROM %s)", quoteIdent(f.user))})
+	}
+	return append(out, ownershipFindings(f, database)...)
+}
+
+// problems joins the findings' problems into one clause.
+func problems(fs []Finding) string {
+	ps := make([]string, len(fs))
+	for i, f := range fs {
+		ps[i] = f.Problem
+	}
+	return strings.Join(ps, " and ")
+}
+
 // checkRuntimeRole refuses a connection whose role could bypass row-level
 // security: a superuser, a BYPASSRLS role, a member of either, or a role
 // that owns (or may SET ROLE to the owner of) a table in the public schema.
+// `tenancy check` reports the same findings (from the admin's side).
 func checkRuntimeRole(ctx context.Context, db *sql.DB) error {
-	f, err := readRoleFacts(ctx, db)
+	f, err := readRoleFacts(ctx, db, "")
 	if err != nil {
 		return fmt.Errorf("check the server's database role: %w", err)
 	}
-	var problems []string
-	if f.super {
-		problems = append(problems, "it is a superuser")
-	}
-	if f.bypass {
-		problems = append(problems, "it has BYPASSRLS")
-	}
-	if f.elevated != "" {
-		problems = append(problems, "it is a member of "+f.elevated+", which bypass row-level security")
-	}
-	if f.owned != "" && !f.super {
-		problems = append(problems, "it owns (or can become the owner of) "+f.owned)
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: the server connects as %q and %s, so row-level security would not apply; connect as an ordinary role instead (APP_DB_USER; `tenancy setup` creates one)",
-			ErrUnsafeRole, f.user, strings.Join(problems, " and "))
+	if fs := append(roleAttributeFindings(f), ownershipFindings(f, "")...); len(fs) > 0 {
+		return fmt.Errorf("%w: the server connects as %q and %s; connect as an ordinary role instead (APP_DB_USER; `tenancy setup` creates one)",
+			ErrUnsafeRole, f.user, problems(fs))
 	}
 	return nil
 }
@@ -185,29 +275,13 @@ func checkRuntimeRole(ctx context.Context, db *sql.DB) error {
 // checkReaderRole makes sure the all-tenants role can read every tenant
 // (BYPASSRLS) and can write nothing.
 func checkReaderRole(ctx context.Context, db *sql.DB) error {
-	f, err := readRoleFacts(ctx, db)
+	f, err := readRoleFacts(ctx, db, "")
 	if err != nil {
 		return fmt.Errorf("check the all-tenants database role: %w", err)
 	}
-	var problems []string
-	if f.super {
-		problems = append(problems, "it is a superuser")
-	}
-	if !f.bypass {
-		problems = append(problems, "it lacks BYPASSRLS, so it would see no tenant's rows")
-	}
-	if !f.readOnly {
-		problems = append(problems, "its transactions are not read-only by default")
-	}
-	if f.writable != "" {
-		problems = append(problems, "it may write to "+f.writable)
-	}
-	if f.owned != "" && !f.super {
-		problems = append(problems, "it owns (or can become the owner of) "+f.owned)
-	}
-	if len(problems) > 0 {
+	if fs := readerRoleFindings(f, ""); len(fs) > 0 {
 		return fmt.Errorf("%w: the all-tenants view connects as %q and %s; drop the role and run `tenancy setup`, or fix it by hand (READER_DB_USER)",
-			ErrUnsafeRole, f.user, strings.Join(problems, " and "))
+			ErrUnsafeRole, f.user, problems(fs))
 	}
 	return nil
 }
@@ -216,8 +290,8 @@ func checkReaderRole(ctx context.Context, db *sql.DB) error {
 // the BYPASSRLS reader role and see every tenant's accounts (FORCE'd
 // row-level security hides them from any other role, so seed could not tell
 // which accounts exist).
-func checkAdminRole(ctx context.Context, db *sql.DB) error {
-	f, err := readRoleFacts(ctx, db)
+func checkAdminRole(ctx context.Context, db querier) error {
+	f, err := readRoleFacts(ctx, db, "")
 	if err != nil {
 		return fmt.Errorf("check the admin database role: %w", err)
 	}

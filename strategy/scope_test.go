@@ -7,6 +7,7 @@ import (
 
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"tenancy/internal/pgtest"
 	"tenancy/models"
@@ -17,7 +18,7 @@ import (
 // tenants in these tests.
 func scopeOnly(t *testing.T, opts Options) *gorm.DB {
 	t.Helper()
-	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pgtest.Admin(t, opts.Database)}), &gorm.Config{})
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pgtest.Admin(t, opts.Database)}), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,10 @@ func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) 
 		s.Close()
 		return nil, err
 	}
+	if err := checkPolicies(ctx, appPool, opts.Database); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.app, err = newScopedGorm(appPool, opts); err == nil {
 		s.reader, err = newScopedGorm(readerPool, opts)
 	}

@@ -301,12 +301,20 @@ func TestParentAndChildMustShareTenant(t *testing.T) {
 			t.Errorf("%s: err = %v, want a foreign-key violation (23503)", tt.name, err)
 		}
 	}
-	// Through the app, in tenant A, the same attempt fails too.
-	err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error {
-		return tx.Create(&models.Subtask{TaskID: bTask, Name: "x"}).Error
-	})
-	if err == nil {
-		t.Error("creating a subtask of A under B's task through the app succeeded")
+	// Through the app, in tenant A, the same attempts fail too, and for the
+	// same reason: the scope and the policies let A write its own rows, and
+	// only the composite foreign key sees that the parent is B's.
+	for _, tt := range []struct {
+		name  string
+		child any
+	}{
+		{"subtask of A under B's task", &models.Subtask{TaskID: bTask, Name: "x"}},
+		{"task of A under B's project", &models.Task{ProjectID: bProject, Name: "x"}},
+	} {
+		err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error { return tx.Create(tt.child).Error })
+		if !IsPgError(err, "23503") {
+			t.Errorf("%s through the app: err = %v, want a foreign-key violation (23503)", tt.name, err)
+		}
 	}
 }
 
@@ -334,7 +342,7 @@ func TestOpenRefusesRolesThatBypassRLS(t *testing.T) {
 		{"BYPASSRLS", bypass, "", "", "BYPASSRLS"},
 		{"member of a BYPASSRLS role", opts.AppUser, "GRANT " + reader + " TO " + app, "REVOKE " + reader + " FROM " + app, "member of " + opts.ReaderUser},
 		{"member of a superuser role", opts.AppUser, `GRANT "` + su + `" TO ` + app, `REVOKE "` + su + `" FROM ` + app, "member of " + su},
-		{"owner of a tenanted table", opts.AppUser, "ALTER TABLE subtasks OWNER TO " + app, "ALTER TABLE subtasks OWNER TO CURRENT_USER", "owns"},
+		{"owner of a tenanted table", opts.AppUser, "ALTER TABLE subtasks OWNER TO " + app, "ALTER TABLE subtasks OWNER TO CURRENT_USER; GRANT SELECT, INSERT, UPDATE, DELETE ON subtasks TO " + app, "owns"},
 		{"reader without BYPASSRLS", opts.AppUser, "ALTER ROLE " + reader + " NOBYPASSRLS", "ALTER ROLE " + reader + " BYPASSRLS", "lacks BYPASSRLS"},
 		{"reader that may write", opts.AppUser, "GRANT DELETE ON subtasks TO " + reader, "REVOKE DELETE ON subtasks FROM " + reader, "may write to subtasks"},
 		{"reader not read-only", opts.AppUser, "ALTER ROLE " + reader + " SET default_transaction_read_only = off", "ALTER ROLE " + reader + " SET default_transaction_read_only = on", "not read-only"},

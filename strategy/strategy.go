@@ -53,6 +53,10 @@ var (
 	// ErrUnsafeRole: the runtime role could bypass row-level security or owns
 	// tenant data.
 	ErrUnsafeRole = errors.New("unsafe database role")
+	// ErrUnsafeDeployment: the singleschema database's row-level security,
+	// policies or grants are not what keeps tenants apart and the server
+	// working (the server's own findings, see Check).
+	ErrUnsafeDeployment = errors.New("unsafe or incomplete database setup")
 )
 
 // Strategy is what the web application needs at run time. It connects as the

@@ -1,0 +1,417 @@
+package strategy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/pressly/goose/v3"
+)
+
+// FindingKind names a kind of problem Check finds in a deployment.
+type FindingKind string
+
+// The kinds of finding. Those about roles, row-level security and policies
+// are also checked by the singleschema server at start (see Open).
+const (
+	// FindingDatabaseMissing: a database of the deployment does not exist.
+	FindingDatabaseMissing FindingKind = "database-missing"
+	// FindingRoleMissing: the app or all-tenants role does not exist.
+	FindingRoleMissing FindingKind = "role-missing"
+	// FindingMigrationsPending: a database lacks some of the migrations.
+	FindingMigrationsPending FindingKind = "migrations-pending"
+	// FindingTableMissing: a singleschema tenanted table does not exist.
+	FindingTableMissing FindingKind = "table-missing"
+	// FindingGrantMissing: the app role lacks a privilege the server
+	// needs on a tenanted table (its queries would fail, closed).
+	FindingGrantMissing FindingKind = "grant-missing"
+
+	// FindingSuperuser: a runtime role is a superuser.
+	FindingSuperuser FindingKind = "role-superuser"
+	// FindingBypassRLS: the app role has BYPASSRLS.
+	FindingBypassRLS FindingKind = "role-bypassrls"
+	// FindingPrivilegedMember: the app role is a member of a superuser or
+	// BYPASSRLS role, and could SET ROLE to it.
+	FindingPrivilegedMember FindingKind = "role-member-of-privileged"
+	// FindingOwnsTable: a runtime role owns, or is a member of the owner
+	// of, a table.
+	FindingOwnsTable FindingKind = "role-owns-table"
+	// FindingReaderNoBypassRLS: the all-tenants role would see no rows.
+	FindingReaderNoBypassRLS FindingKind = "reader-lacks-bypassrls"
+	// FindingReaderCanWrite: the all-tenants role, which sees every
+	// tenant, may write.
+	FindingReaderCanWrite FindingKind = "reader-can-write"
+	// FindingReaderNotReadOnly: the all-tenants role's transactions are
+	// not read-only by default.
+	FindingReaderNotReadOnly FindingKind = "reader-not-read-only"
+
+	// FindingDefaultTenant: app.tenant_id has a default for the app role, so
+	// a transaction that forgets to set the tenant acts as that tenant.
+	FindingDefaultTenant FindingKind = "default-tenant-setting"
+	// FindingRLSDisabled: a tenanted table does not have row-level security
+	// enabled.
+	FindingRLSDisabled FindingKind = "rls-disabled"
+	// FindingRLSNotForced: a tenanted table's owner bypasses its policies.
+	FindingRLSNotForced FindingKind = "rls-not-forced"
+	// FindingPolicyMissing: no policy on a tenanted table applies to the
+	// app role (row-level security then fails closed: it sees nothing).
+	FindingPolicyMissing FindingKind = "policy-missing"
+	// FindingPolicyOpenWithoutTenant: with no tenant set, the app role
+	// reached rows (the probe read, updated or deleted them).
+	FindingPolicyOpenWithoutTenant FindingKind = "policy-open-without-tenant"
+	// FindingPolicyOpenToOtherTenant: with one tenant set, the app role
+	// reached another tenant's rows.
+	FindingPolicyOpenToOtherTenant FindingKind = "policy-open-to-other-tenant"
+	// FindingPolicyAllowsForeignWrite: a policy's WITH CHECK let the app
+	// role insert a row for, or move a row to, another tenant.
+	FindingPolicyAllowsForeignWrite FindingKind = "policy-allows-cross-tenant-write"
+)
+
+// BreaksIsolation reports whether a finding of kind k can let one tenant's
+// work read or change another tenant's rows, or let a role past the
+// policies. The other kinds stop the deployment from working but fail
+// closed.
+func (k FindingKind) BreaksIsolation() bool {
+	switch k {
+	case FindingDatabaseMissing, FindingRoleMissing, FindingMigrationsPending, FindingTableMissing,
+		FindingGrantMissing, FindingReaderNoBypassRLS, FindingPolicyMissing:
+		return false
+	}
+	return true
+}
+
+// Finding is one problem Check found.
+type Finding struct {
+	Kind FindingKind
+	// Database is where it was found; empty for what belongs to the whole
+	// server (a role's attributes).
+	Database string
+	// Subject is what it is about, e.g. `role "tenancy_app"`, `table
+	// subtasks`.
+	Subject string
+	// Problem says what is wrong and why it matters.
+	Problem string
+	// Fix says what to do about it.
+	Fix string
+}
+
+func (f Finding) String() string {
+	var b strings.Builder
+	b.WriteString(f.Subject)
+	if f.Database != "" {
+		fmt.Fprintf(&b, " in database %q", f.Database)
+	}
+	fmt.Fprintf(&b, ": %s", f.Problem)
+	if f.Fix != "" {
+		fmt.Fprintf(&b, "; %s", f.Fix)
+	}
+	return b.String()
+}
+
+// CheckReport is what Check found, and what it looked at.
+type CheckReport struct {
+	Strategy string
+	Findings []Finding
+	// Checked says, one line each, what was inspected, for a summary when
+	// there are no findings.
+	Checked []string
+}
+
+// IsolationFindings counts the findings that break tenant isolation.
+func (r CheckReport) IsolationFindings() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Kind.BreaksIsolation() {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *CheckReport) add(fs ...Finding) { r.Findings = append(r.Findings, fs...) }
+
+func (r *CheckReport) checked(format string, args ...any) {
+	r.Checked = append(r.Checked, fmt.Sprintf(format, args...))
+}
+
+// Check inspects the deployment described by opts as the admin role
+// (PGUSER) and returns its findings: runtime roles that could get past
+// row-level security, tenanted tables without it, policies that let rows
+// through, pending migrations, missing databases and roles.
+//
+// In singleschema it probes the policies for real: in one transaction that
+// is always rolled back, it plants a canary tenant (an account and one row
+// in each tenanted table), takes on the app role with SET LOCAL ROLE, and
+// tries to read, update and delete rows with no tenant set and with
+// another tenant set, and to insert a row for, or move a row to, another
+// tenant. Nothing it does is committed; only the account id it drew from
+// the sequence is used up. That needs a superuser admin, which singleschema
+// requires anyway.
+//
+// An error means the check could not run (e.g. PostgreSQL is unreachable);
+// what is wrong with the deployment is reported as findings.
+func Check(ctx context.Context, opts Options) (CheckReport, error) {
+	if err := opts.validate(); err != nil {
+		return CheckReport{}, fmt.Errorf("invalid options: %w", err)
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if opts.Strategy == SingleSchema {
+		return checkSingleSchema(ctx, opts)
+	}
+	return checkMultiDB(ctx, opts)
+}
+
+func checkSingleSchema(ctx context.Context, opts Options) (CheckReport, error) {
+	rep := CheckReport{Strategy: SingleSchema}
+	var dbs, roles map[string]bool
+	err := withMaintenance(ctx, opts, func(m *sql.DB) error {
+		if err := checkAdminRole(ctx, m); err != nil {
+			return err
+		}
+		var err error
+		dbs, roles, err = existing(ctx, m, []string{opts.Database}, []string{opts.AppUser, opts.ReaderUser})
+		return err
+	})
+	if err != nil {
+		return rep, err
+	}
+	for _, r := range []string{opts.AppUser, opts.ReaderUser} {
+		if !roles[r] {
+			rep.add(roleMissing(r))
+		}
+	}
+	if !dbs[opts.Database] {
+		rep.add(databaseMissing(opts.Database))
+		return rep, nil
+	}
+	pool, err := openPool(opts.adminDSN(opts.Database), 2, 2)
+	if err != nil {
+		return rep, err
+	}
+	defer pool.Close()
+
+	if roles[opts.AppUser] {
+		f, err := readRoleFacts(ctx, pool, opts.AppUser)
+		if err != nil {
+			return rep, fmt.Errorf("read role %q: %w", opts.AppUser, err)
+		}
+		rep.add(roleAttributeFindings(f)...)
+		rep.add(ownershipFindings(f, opts.Database)...)
+		rep.checked("role %s (app): not a superuser, no BYPASSRLS, not a member of a role with either, owns no table", opts.AppUser)
+	}
+	if roles[opts.ReaderUser] {
+		f, err := readRoleFacts(ctx, pool, opts.ReaderUser)
+		if err != nil {
+			return rep, fmt.Errorf("read role %q: %w", opts.ReaderUser, err)
+		}
+		rep.add(readerRoleFindings(f, opts.Database)...)
+		rep.checked("role %s (all tenants): BYPASSRLS, read-only by default, no write grants, owns no table", opts.ReaderUser)
+	}
+	if err := checkMigrations(ctx, pool, opts.Database, SingleSchema, &rep); err != nil {
+		return rep, err
+	}
+	if roles[opts.AppUser] {
+		fs, checked, err := inspectPolicies(ctx, pool, opts.Database, opts.AppUser, true)
+		if err != nil {
+			return rep, err
+		}
+		rep.add(fs...)
+		rep.Checked = append(rep.Checked, checked...)
+	}
+	return rep, nil
+}
+
+func checkMultiDB(ctx context.Context, opts Options) (CheckReport, error) {
+	rep := CheckReport{Strategy: MultiDB}
+	names := []string{opts.Database}
+	for i := range opts.TenantCount {
+		names = append(names, opts.TenantDatabase(i))
+	}
+	var dbs, roles map[string]bool
+	err := withMaintenance(ctx, opts, func(m *sql.DB) error {
+		var err error
+		if dbs, roles, err = existing(ctx, m, names, []string{opts.AppUser}); err != nil || !roles[opts.AppUser] {
+			return err
+		}
+		f, err := readRoleFacts(ctx, m, opts.AppUser)
+		if err != nil {
+			return fmt.Errorf("read role %q: %w", opts.AppUser, err)
+		}
+		rep.add(roleAttributeFindings(f)...)
+		rep.checked("role %s (app): not a superuser, no BYPASSRLS, not a member of a role with either", opts.AppUser)
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	appExists := roles[opts.AppUser]
+	if !appExists {
+		rep.add(roleMissing(opts.AppUser))
+	}
+	var present []string
+	for _, n := range names {
+		if dbs[n] {
+			present = append(present, n)
+		} else {
+			rep.add(databaseMissing(n))
+		}
+	}
+
+	// Each tenant database on its own: its migrations, and whether the app
+	// role owns any of its tables. A few at a time, like setup.
+	type result struct {
+		rep CheckReport
+		err error
+	}
+	results := make([]result, len(present))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(setupWorkers, len(present)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				results[i].err = checkTenantDatabase(ctx, opts, present[i], present[i] == opts.Database, appExists, &results[i].rep)
+			}
+		}()
+	}
+	for i := range present {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	var errs []error
+	for i, r := range results {
+		rep.add(r.rep.Findings...)
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", present[i], r.err))
+		}
+	}
+	if tenants := opts.TenantCount; len(errs) == 0 {
+		rep.checked("%d tenant databases (%s to %s): present, migrated, no table owned by %s",
+			tenants, opts.TenantDatabase(0), opts.TenantDatabase(tenants-1), opts.AppUser)
+	}
+	if len(errs) > 0 {
+		return rep, fmt.Errorf("could not check %d of %d databases: %w", len(errs), len(present), errors.Join(errs...))
+	}
+	return rep, nil
+}
+
+// checkTenantDatabase checks one multidb database; base is the PGDATABASE
+// database, which holds no tables.
+func checkTenantDatabase(ctx context.Context, opts Options, database string, base, appExists bool, rep *CheckReport) error {
+	pool, err := openPool(opts.adminDSN(database), 1, 1)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if appExists {
+		f, err := readRoleFacts(ctx, pool, opts.AppUser)
+		if err != nil {
+			return fmt.Errorf("read role %q: %w", opts.AppUser, err)
+		}
+		rep.add(ownershipFindings(f, database)...)
+	}
+	if base {
+		return nil
+	}
+	return checkMigrations(ctx, pool, database, MultiDB, rep)
+}
+
+// existing returns which of databases and roles exist.
+func existing(ctx context.Context, m *sql.DB, databases, roles []string) (map[string]bool, map[string]bool, error) {
+	read := func(query string, names []string) (map[string]bool, error) {
+		rows, err := m.QueryContext(ctx, query, names)
+		if err != nil {
+			return nil, classify(err)
+		}
+		defer rows.Close()
+		found := map[string]bool{}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return nil, err
+			}
+			found[n] = true
+		}
+		return found, rows.Err()
+	}
+	dbs, err := read(`SELECT datname FROM pg_database WHERE datname = ANY($1)`, databases)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list databases: %w", err)
+	}
+	rs, err := read(`SELECT rolname FROM pg_roles WHERE rolname = ANY($1)`, roles)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list roles: %w", err)
+	}
+	return dbs, rs, nil
+}
+
+func roleMissing(role string) Finding {
+	return Finding{Kind: FindingRoleMissing, Subject: fmt.Sprintf("role %q", role),
+		Problem: "it does not exist", Fix: "run `tenancy setup`"}
+}
+
+func databaseMissing(database string) Finding {
+	return Finding{Kind: FindingDatabaseMissing, Subject: fmt.Sprintf("database %q", database),
+		Problem: "it does not exist", Fix: "run `tenancy setup`, which creates it and runs its migrations"}
+}
+
+// checkMigrations adds a finding when db lacks migrations of strategyName.
+func checkMigrations(ctx context.Context, db *sql.DB, database, strategyName string, rep *CheckReport) error {
+	version, pending, err := pendingMigrations(ctx, db, strategyName)
+	if err != nil {
+		return fmt.Errorf("%s: read migrations: %w", database, classify(err))
+	}
+	if len(pending) > 0 {
+		rep.add(Finding{Kind: FindingMigrationsPending, Database: database, Subject: "migrations",
+			Problem: fmt.Sprintf("%s not applied (at version %d)", strings.Join(pending, ", "), version),
+			Fix:     "run `tenancy migrate`"})
+	} else if strategyName == SingleSchema {
+		rep.checked("%s: migrations up to date (version %d)", database, version)
+	}
+	return nil
+}
+
+// pendingMigrations returns db's schema version and the files of the
+// migrations of strategyName not applied to it. Unlike goose's Status it
+// does not create goose's version table when that is missing (a check
+// writes nothing): a database without one has every migration pending.
+func pendingMigrations(ctx context.Context, db *sql.DB, strategyName string) (version int64, pending []string, err error) {
+	fsys, err := Migrations(strategyName)
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return 0, nil, fmt.Errorf("load migrations: %w", err)
+	}
+	var tracked bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, goose.DefaultTablename).Scan(&tracked); err != nil {
+		return 0, nil, err
+	}
+	if !tracked {
+		for _, s := range p.ListSources() {
+			pending = append(pending, path.Base(s.Path))
+		}
+		return 0, pending, nil
+	}
+	status, err := p.Status(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, s := range status {
+		switch {
+		case s.State == goose.StatePending:
+			pending = append(pending, path.Base(s.Source.Path))
+		case s.Source.Version > version:
+			version = s.Source.Version
+		}
+	}
+	return version, pending, nil
+}

@@ -1,0 +1,322 @@
+package strategy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"tenancy/internal/pgtest"
+)
+
+// findingKinds returns the kinds of fs, sorted and without repeats.
+func findingKinds(fs []Finding) []FindingKind {
+	var kinds []FindingKind
+	for _, f := range fs {
+		kinds = append(kinds, f.Kind)
+	}
+	slices.Sort(kinds)
+	return slices.Compact(kinds)
+}
+
+func mustCheck(t *testing.T, opts Options) CheckReport {
+	t.Helper()
+	rep, err := Check(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return rep
+}
+
+func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// breakage is one property of a deployment broken on purpose, and the
+// findings Check must report for it: exactly these kinds, and a finding of
+// the first kind about subject (in database, when set).
+type breakage struct {
+	name      string
+	in        string // database the statements run in
+	breakIt   []string
+	undo      []string
+	undoFn    func() error // after undo, when statements cannot undo it
+	want      []FindingKind
+	subject   string
+	database  string
+	inProblem string // in the first finding's problem, when set
+}
+
+// runBreakages breaks each property in turn on one deployment, checks
+// the findings, undoes it and checks that the deployment is clean again,
+// so each case starts from a deployment with no findings.
+func runBreakages(t *testing.T, opts Options, tests []breakage) {
+	t.Helper()
+	if rep := mustCheck(t, opts); len(rep.Findings) != 0 {
+		t.Fatalf("Check of a fresh deployment: findings %v, want none", rep.Findings)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := pgtest.Admin(t, tt.in)
+			mustExec(t, db, tt.breakIt...)
+			rep := mustCheck(t, opts)
+			mustExec(t, db, tt.undo...)
+			if tt.undoFn != nil {
+				if err := tt.undoFn(); err != nil {
+					t.Fatalf("undo: %v", err)
+				}
+			}
+
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			if got := findingKinds(rep.Findings); !reflect.DeepEqual(got, want) {
+				t.Errorf("Check after %s: kinds %v, want %v; findings:\n%s", tt.name, got, want, listFindings(rep.Findings))
+			}
+			i := slices.IndexFunc(rep.Findings, func(f Finding) bool {
+				return f.Kind == tt.want[0] && f.Subject == tt.subject && f.Database == tt.database &&
+					strings.Contains(f.Problem, tt.inProblem)
+			})
+			if i < 0 {
+				t.Errorf("Check after %s: no %s finding about %s in database %q (problem mentioning %q); findings:\n%s",
+					tt.name, tt.want[0], tt.subject, tt.database, tt.inProblem, listFindings(rep.Findings))
+			}
+			if after := mustCheck(t, opts); len(after.Findings) != 0 {
+				t.Fatalf("Check after undoing %s: %v, want no findings", tt.name, after.Findings)
+			}
+		})
+	}
+}
+
+func listFindings(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString("  [" + string(f.Kind) + "] " + f.String() + "\n")
+	}
+	return b.String()
+}
+
+// TestCheckSingleSchema breaks each property singleschema's isolation rests
+// on. The deployment holds no tenant data: the policy probes find leaks
+// through the canary tenant Check plants itself.
+func TestCheckSingleSchema(t *testing.T) {
+	t.Parallel()
+	opts, _, _ := deploy(t, SingleSchema)
+	su := opts.Database + "_su"
+	t.Cleanup(func() { pgtest.Drop(t, "", su) })
+	mustExec(t, pgtest.Admin(t, "postgres"), `CREATE ROLE `+quoteIdent(su)+` NOLOGIN SUPERUSER`)
+	app, reader, owner := quoteIdent(opts.AppUser), quoteIdent(opts.ReaderUser), quoteIdent(opts.AdminUser)
+	appSubject, readerSubject := `role "`+opts.AppUser+`"`, `role "`+opts.ReaderUser+`"`
+	db := opts.Database
+	const policy = `CREATE POLICY tenant_isolation ON subtasks
+		USING (account_id = (SELECT app_current_tenant())) WITH CHECK (account_id = (SELECT app_current_tenant()))`
+	leaks := []FindingKind{FindingPolicyOpenWithoutTenant, FindingPolicyOpenToOtherTenant, FindingPolicyAllowsForeignWrite}
+
+	runBreakages(t, opts, []breakage{
+		{name: "app role is a superuser", in: db,
+			breakIt: []string{"ALTER ROLE " + app + " SUPERUSER"}, undo: []string{"ALTER ROLE " + app + " NOSUPERUSER"},
+			// A superuser bypasses every policy, so the probes get through too.
+			want: append([]FindingKind{FindingSuperuser}, leaks...), subject: appSubject},
+		{name: "app role has BYPASSRLS", in: db,
+			breakIt: []string{"ALTER ROLE " + app + " BYPASSRLS"}, undo: []string{"ALTER ROLE " + app + " NOBYPASSRLS"},
+			want: append([]FindingKind{FindingBypassRLS}, leaks...), subject: appSubject},
+		{name: "app role is a member of the BYPASSRLS reader", in: db,
+			breakIt: []string{"GRANT " + reader + " TO " + app}, undo: []string{"REVOKE " + reader + " FROM " + app},
+			want: []FindingKind{FindingPrivilegedMember}, subject: appSubject, inProblem: opts.ReaderUser},
+		{name: "app role is a member of a superuser role", in: db,
+			breakIt: []string{"GRANT " + quoteIdent(su) + " TO " + app}, undo: []string{"REVOKE " + quoteIdent(su) + " FROM " + app},
+			want: []FindingKind{FindingPrivilegedMember}, subject: appSubject, inProblem: su},
+		{name: "app role owns a tenanted table", in: db,
+			breakIt: []string{"ALTER TABLE subtasks OWNER TO " + app}, undo: []string{"ALTER TABLE subtasks OWNER TO " + owner,
+				// The owner's privileges passed to app and back to the owner.
+				"GRANT SELECT, INSERT, UPDATE, DELETE ON subtasks TO " + app},
+			want: []FindingKind{FindingOwnsTable}, subject: appSubject, database: db, inProblem: "subtasks"},
+		{name: "row-level security not forced", in: db,
+			breakIt: []string{"ALTER TABLE subtasks NO FORCE ROW LEVEL SECURITY"}, undo: []string{"ALTER TABLE subtasks FORCE ROW LEVEL SECURITY"},
+			want: []FindingKind{FindingRLSNotForced}, subject: "table subtasks", database: db},
+		{name: "row-level security disabled", in: db,
+			breakIt: []string{"ALTER TABLE tasks DISABLE ROW LEVEL SECURITY"}, undo: []string{"ALTER TABLE tasks ENABLE ROW LEVEL SECURITY"},
+			want: append([]FindingKind{FindingRLSDisabled}, leaks...), subject: "table tasks", database: db},
+		{name: "policy dropped", in: db,
+			breakIt: []string{"DROP POLICY tenant_isolation ON subtasks"}, undo: []string{policy},
+			want: []FindingKind{FindingPolicyMissing}, subject: "table subtasks", database: db},
+		{name: "policy replaced by USING (true)", in: db,
+			breakIt: []string{"DROP POLICY tenant_isolation ON subtasks", "CREATE POLICY tenant_isolation ON subtasks USING (true)"},
+			undo:    []string{"DROP POLICY tenant_isolation ON subtasks", policy},
+			want:    leaks, subject: "table subtasks", database: db, inProblem: "SELECT (1 rows)"},
+		{name: "policy open when no tenant is set", in: db,
+			breakIt: []string{"ALTER POLICY tenant_isolation ON users USING (account_id = (SELECT app_current_tenant()) OR (SELECT app_current_tenant()) IS NULL)"},
+			undo:    []string{"ALTER POLICY tenant_isolation ON users USING (account_id = (SELECT app_current_tenant()))"},
+			want:    []FindingKind{FindingPolicyOpenWithoutTenant}, subject: "table users", database: db, inProblem: "UPDATE, DELETE"},
+		{name: "WITH CHECK (true)", in: db,
+			breakIt: []string{"ALTER POLICY tenant_isolation ON projects WITH CHECK (true)"},
+			undo:    []string{"ALTER POLICY tenant_isolation ON projects WITH CHECK (account_id = (SELECT app_current_tenant()))"},
+			want:    []FindingKind{FindingPolicyAllowsForeignWrite}, subject: "table projects", database: db, inProblem: "INSERT a row of another tenant, UPDATE"},
+		{name: "policy for the wrong role", in: db,
+			breakIt: []string{"ALTER POLICY tenant_isolation ON subtasks TO " + reader},
+			undo:    []string{"ALTER POLICY tenant_isolation ON subtasks TO PUBLIC"},
+			want:    []FindingKind{FindingPolicyMissing}, subject: "table subtasks", database: db},
+		{name: "a default tenant for the app role", in: db,
+			breakIt: []string{"ALTER ROLE " + app + " IN DATABASE " + quoteIdent(db) + " SET app.tenant_id = '1'"},
+			undo:    []string{"ALTER ROLE " + app + " IN DATABASE " + quoteIdent(db) + " RESET app.tenant_id"},
+			want:    []FindingKind{FindingDefaultTenant}, subject: "setting app.tenant_id", database: db},
+		{name: "a new tenanted table without row-level security", in: db,
+			breakIt: []string{"CREATE TABLE notes (account_id bigint NOT NULL, body text)", "GRANT SELECT, INSERT ON notes TO " + app},
+			undo:    []string{"DROP TABLE notes"},
+			want:    []FindingKind{FindingRLSDisabled, FindingRLSNotForced, FindingPolicyMissing, FindingPolicyAllowsForeignWrite}, subject: "table notes", database: db},
+		{name: "app role lacks a grant", in: db,
+			breakIt: []string{"REVOKE INSERT ON tasks FROM " + app}, undo: []string{"GRANT INSERT ON tasks TO " + app},
+			want: []FindingKind{FindingGrantMissing}, subject: "table tasks", database: db, inProblem: "lacks INSERT"},
+		{name: "migration pending", in: db,
+			breakIt: []string{"DELETE FROM goose_db_version WHERE version_id = 2"},
+			undo:    []string{"INSERT INTO goose_db_version (version_id, is_applied) VALUES (2, true)"},
+			want:    []FindingKind{FindingMigrationsPending}, subject: "migrations", database: db, inProblem: "00002_row_level_security.sql"},
+		{name: "all-tenants role may write", in: db,
+			breakIt: []string{"GRANT UPDATE ON tasks TO " + reader}, undo: []string{"REVOKE UPDATE ON tasks FROM " + reader},
+			want: []FindingKind{FindingReaderCanWrite}, subject: readerSubject, database: db, inProblem: "tasks"},
+		{name: "all-tenants role not read-only", in: db,
+			breakIt: []string{"ALTER ROLE " + reader + " SET default_transaction_read_only = off"},
+			undo:    []string{"ALTER ROLE " + reader + " SET default_transaction_read_only = on"},
+			want:    []FindingKind{FindingReaderNotReadOnly}, subject: readerSubject},
+		{name: "all-tenants role lacks BYPASSRLS", in: db,
+			breakIt: []string{"ALTER ROLE " + reader + " NOBYPASSRLS"}, undo: []string{"ALTER ROLE " + reader + " BYPASSRLS"},
+			want: []FindingKind{FindingReaderNoBypassRLS}, subject: readerSubject},
+	})
+}
+
+func TestCheckMultiDB(t *testing.T) {
+	t.Parallel()
+	opts, admin, _ := deploy(t, MultiDB)
+	app, owner := quoteIdent(opts.AppUser), quoteIdent(opts.AdminUser)
+	appSubject := `role "` + opts.AppUser + `"`
+	runBreakages(t, opts, []breakage{
+		{name: "tenant database dropped", in: "postgres",
+			breakIt: []string{"DROP DATABASE " + quoteIdent(opts.TenantDatabase(2)) + " WITH (FORCE)"},
+			undoFn: func() error {
+				_, err := admin.Setup(context.Background(), nil)
+				return err
+			},
+			want: []FindingKind{FindingDatabaseMissing}, subject: `database "` + opts.TenantDatabase(2) + `"`},
+		{name: "migration pending in one tenant database", in: opts.TenantDatabase(1),
+			breakIt: []string{"DELETE FROM goose_db_version WHERE version_id = 1"},
+			undo:    []string{"INSERT INTO goose_db_version (version_id, is_applied) VALUES (1, true)"},
+			want:    []FindingKind{FindingMigrationsPending}, subject: "migrations", database: opts.TenantDatabase(1), inProblem: "00001_schema.sql"},
+		{name: "app role owns a tenant's table", in: opts.TenantDatabase(0),
+			breakIt: []string{"ALTER TABLE projects OWNER TO " + app}, undo: []string{"ALTER TABLE projects OWNER TO " + owner},
+			want: []FindingKind{FindingOwnsTable}, subject: appSubject, database: opts.TenantDatabase(0), inProblem: "projects"},
+		{name: "app role is a superuser", in: "postgres",
+			breakIt: []string{"ALTER ROLE " + app + " SUPERUSER"}, undo: []string{"ALTER ROLE " + app + " NOSUPERUSER"},
+			want: []FindingKind{FindingSuperuser}, subject: appSubject},
+		{name: "app role has BYPASSRLS", in: "postgres",
+			breakIt: []string{"ALTER ROLE " + app + " BYPASSRLS"}, undo: []string{"ALTER ROLE " + app + " NOBYPASSRLS"},
+			want: []FindingKind{FindingBypassRLS}, subject: appSubject},
+	})
+}
+
+// TestCheckBeforeSetup: nothing exists yet, which Check reports as
+// findings saying to run setup, not as an error.
+func TestCheckBeforeSetup(t *testing.T) {
+	t.Parallel()
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			opts := testOptions(t, name)
+			rep := mustCheck(t, opts)
+			kinds := findingKinds(rep.Findings)
+			want := []FindingKind{FindingDatabaseMissing, FindingRoleMissing}
+			if !reflect.DeepEqual(kinds, want) || rep.IsolationFindings() != 0 {
+				t.Errorf("Check before setup: kinds %v (%d breaking isolation), want %v (none)", kinds, rep.IsolationFindings(), want)
+			}
+			for _, f := range rep.Findings {
+				if !strings.Contains(f.Fix, "tenancy setup") {
+					t.Errorf("finding %s: fix %q, want it to say to run `tenancy setup`", f, f.Fix)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckLeavesNoTrace: the probes' canary tenant and writes are rolled
+// back.
+func TestCheckLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	opts, _, a, _ := twoTenants(t)
+	db := pgtest.Admin(t, opts.Database)
+	count := func() (n int) {
+		if err := db.QueryRow(`SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM users) + (SELECT count(*) FROM projects)
+			+ (SELECT count(*) FROM tasks) + (SELECT count(*) FROM subtasks WHERE account_id = $1)`, a.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	if rep := mustCheck(t, opts); len(rep.Findings) != 0 {
+		t.Fatalf("Check of a seeded deployment: %v, want no findings", rep.Findings)
+	}
+	if after := count(); after != before {
+		t.Errorf("rows after Check = %d, want %d as before", after, before)
+	}
+}
+
+// TestOpenRefusesBrokenPolicies: the server runs, as the app role, the
+// checks of Check that it can, and refuses to start on a finding.
+func TestOpenRefusesBrokenPolicies(t *testing.T) {
+	t.Parallel()
+	opts, _, a, _ := twoTenants(t)
+	db := pgtest.Admin(t, opts.Database)
+	app := quoteIdent(opts.AppUser)
+	const policy = `CREATE POLICY tenant_isolation ON subtasks
+		USING (account_id = (SELECT app_current_tenant())) WITH CHECK (account_id = (SELECT app_current_tenant()))`
+	tests := []struct {
+		name          string
+		breakIt, undo []string
+		want          []string // in the error
+	}{
+		{"row-level security disabled", []string{"ALTER TABLE subtasks DISABLE ROW LEVEL SECURITY"}, []string{"ALTER TABLE subtasks ENABLE ROW LEVEL SECURITY"},
+			[]string{"table subtasks", "row-level security is disabled", "could SELECT (8 rows)"}},
+		{"not forced", []string{"ALTER TABLE tasks NO FORCE ROW LEVEL SECURITY"}, []string{"ALTER TABLE tasks FORCE ROW LEVEL SECURITY"},
+			[]string{"table tasks", "not forced"}},
+		{"policy dropped", []string{"DROP POLICY tenant_isolation ON subtasks"}, []string{policy},
+			[]string{"table subtasks", "no policy applies"}},
+		{"USING (true)", []string{"DROP POLICY tenant_isolation ON subtasks", "CREATE POLICY tenant_isolation ON subtasks USING (true)"},
+			[]string{"DROP POLICY tenant_isolation ON subtasks", policy},
+			[]string{"with no tenant set", "could SELECT (8 rows)", "INSERT a row of another tenant"}},
+		{"WITH CHECK (true)", []string{"ALTER POLICY tenant_isolation ON users WITH CHECK (true)"},
+			[]string{"ALTER POLICY tenant_isolation ON users WITH CHECK (account_id = (SELECT app_current_tenant()))"},
+			[]string{"table users", "INSERT a row of another tenant: WITH CHECK let it through"}},
+		{"a default tenant", []string{"ALTER ROLE " + app + " SET app.tenant_id = '" + strconv.FormatInt(int64(a.ID), 10) + "'"}, []string{"ALTER ROLE " + app + " RESET app.tenant_id"},
+			[]string{"starts its sessions with a tenant", "with no tenant set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mustExec(t, db, tt.breakIt...)
+			s, err := Open(context.Background(), opts)
+			mustExec(t, db, tt.undo...)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open with %s: started, want a refusal", tt.name)
+			}
+			if !errors.Is(err, ErrUnsafeDeployment) {
+				t.Errorf("Open with %s: err = %v, want ErrUnsafeDeployment", tt.name, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Open with %s: err = %v\nwant it to mention %q", tt.name, err, w)
+				}
+			}
+		})
+	}
+	s, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open after undoing every change: %v", err)
+	}
+	s.Close()
+}
