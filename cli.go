@@ -55,6 +55,7 @@ const environmentHelp = `Environment (libpq names for the admin/owner connection
   APP_DB_USER, APP_DB_PASSWORD        role the server connects as (default <PGDATABASE>_app)
   READER_DB_USER, READER_DB_PASSWORD  read-only all-tenants role (default <PGDATABASE>_reader)
   DB_MAX_CONNS        connection budget of the server (default 16)
+  DB_QUERY_EXEC_MODE  exec behind PgBouncer < 1.21 in transaction mode (default: pgx's)
   BASE_DOMAIN         tenants live at <slug>.<BASE_DOMAIN> (default localhost)
   ALL_TENANTS_VIEW    on/off: every tenant's data at <BASE_DOMAIN> (default on; no authentication)
   SECRET_KEY          required by serve, at least 16 characters
