@@ -90,6 +90,13 @@ func isUnavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
+	// Nothing is done before a connection exists, so any failure to make
+	// one (refused, server starting or stopping, database missing or not
+	// accepting connections) means "not reachable now".
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -104,11 +111,19 @@ func isUnavailable(err error) bool {
 		}
 		return false
 	}
-	var connectErr *pgconn.ConnectError
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+	return errors.As(err, &netErr) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
 		pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+// tenantDatabaseUnreachable reports whether err is a failure to connect to
+// a database that is missing (3D000) or does not accept connections
+// (55000, ALTER DATABASE ... ALLOW_CONNECTIONS false) on a server that
+// answers: a fault of that database alone.
+func tenantDatabaseUnreachable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr) && (IsPgError(err, "3D000") || IsPgError(err, "55000"))
 }
 
 // IsPgError reports whether err carries the PostgreSQL error code code
