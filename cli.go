@@ -42,6 +42,7 @@ func commands() []command {
 		{"migrate", "run pending migrations on every database of the strategy", runMigrate},
 		{"seed", "generate deterministic sample accounts, users, projects, tasks and subtasks", runSeed},
 		{"serve", "serve the web app (tenant from the Host header)", runServe},
+		{"loadcheck", "fire concurrent mixed-tenant requests at a running server; fail on any leaked row", runLoadcheck},
 	}
 }
 
@@ -65,7 +66,7 @@ const environmentHelp = `Environment (libpq names for the admin/owner connection
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: tenancy <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun `tenancy <command> --help` for a command's flags.\n\n%s", environmentHelp)
 }

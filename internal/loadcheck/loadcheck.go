@@ -297,6 +297,10 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 		if ctx.Err() != nil {
 			return // the run ended, not the server
 		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the same failure for every path counts once in Answers
+		}
 		t.fail(ts.slug, path, 0, err.Error())
 		return
 	}
