@@ -84,7 +84,16 @@ func StartPgBouncer(t testing.TB, o BouncerOptions) *PgBouncer {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait(); logFile.Close() }()
-		if lastErr = waitForPort(port, exited, 10*time.Second); lastErr != nil {
+		if lastErr = waitForPort(port, exited, 10*time.Second); lastErr == nil {
+			// Something listens; make sure it is this PgBouncer, not a
+			// process that took the port first while this one gave up.
+			select {
+			case err := <-exited:
+				lastErr = fmt.Errorf("exited after port %d answered (taken by another process?): %v", port, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if lastErr != nil {
 			_ = cmd.Process.Kill()
 			continue
 		}
