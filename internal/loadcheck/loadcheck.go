@@ -216,6 +216,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if o.Client == nil {
 		o.Client = NewClient(o.Concurrency)
+		defer o.Client.CloseIdleConnections()
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 30 * time.Second
