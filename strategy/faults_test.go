@@ -44,12 +44,6 @@ func background(t *testing.T, o loadcheck.Options) (stop func() loadcheck.Result
 	}
 }
 
-func report(r loadcheck.Result) string {
-	var b strings.Builder
-	r.Report(&b)
-	return b.String()
-}
-
 // TestPostgresRestartUnderLoad stops PostgreSQL (fast mode, as a restart
 // does) while requests are running, keeps the load on through the outage,
 // starts it again, and checks: during the outage every failure is a 503

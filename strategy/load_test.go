@@ -137,8 +137,8 @@ func TestNoLeakedRowsUnderConcurrentLoad(t *testing.T) {
 			opts := d.opts
 			var bouncer *pgtest.PgBouncer
 			if tt.viaPgBouncer {
-				// 4 requests at a time, on 16 app and 4 reader client
-				// connections, share 2 server connections per role.
+				// 4 requests at a time share 2 server connections per
+				// role: connections really pass from client to client.
 				opts, bouncer = throughPgBouncer(t, opts, 2)
 			}
 			s, srv := serve(t, strategy.Open, opts, nil)
@@ -149,9 +149,7 @@ func TestNoLeakedRowsUnderConcurrentLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var report strings.Builder
-			res.Report(&report)
-			t.Logf("%s:\n%s", tt.name, report.String())
+			t.Logf("%s:\n%s", tt.name, report(res))
 			if res.Requests < 10_000 || res.OK != res.Requests || res.RowsChecked == 0 {
 				t.Errorf("%s: %d of %d requests OK, %d rows checked; want 10000 OK", tt.name, res.OK, res.Requests, res.RowsChecked)
 			}
@@ -171,6 +169,13 @@ func TestNoLeakedRowsUnderConcurrentLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// report is a load check's result as the command prints it.
+func report(r loadcheck.Result) string {
+	var b strings.Builder
+	r.Report(&b)
+	return b.String()
 }
 
 // checkNoTenantLeftOnConnections: after the load, no connection of the app
@@ -258,9 +263,7 @@ func TestSessionLevelTenantLeaksThroughPgBouncer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var report strings.Builder
-			res.Report(&report)
-			t.Logf("%s:\n%s", tt.name, report.String())
+			t.Logf("%s:\n%s", tt.name, report(res))
 			if res.OK == 0 || res.RowsChecked == 0 {
 				t.Fatalf("%s: %d of %d requests OK, %d rows checked: the load did not run", tt.name, res.OK, res.Requests, res.RowsChecked)
 			}
