@@ -13,13 +13,18 @@ GO ?= go
 # The race detector needs cgo, so a C compiler; without one the tests run without it.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: up test fuzz db build bench vet clean help
+.PHONY: up test fuzz db pgbouncer build bench vet clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
 
 db:
 	@bash scripts/ensure-postgres.sh
+
+# The load tests put PgBouncer between the server and PostgreSQL; they
+# start their own PgBouncer processes, so only the program is needed.
+pgbouncer:
+	@bash scripts/ensure-pgbouncer.sh
 
 build:
 	$(GO) build -o bin/tenancy .
@@ -31,7 +36,7 @@ up: db build
 	./bin/tenancy seed --skip-existing --accounts $(ACCOUNTS)
 	SECRET_KEY="$${SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)}" ./bin/tenancy serve --addr $(ADDR)
 
-test: db
+test: db pgbouncer
 	$(GO) vet ./...
 	$(GO) test -count=1 $(RACE) ./...
 	$(MAKE) --no-print-directory fuzz

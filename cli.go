@@ -45,6 +45,7 @@ func commands() []command {
 		{"serve", "serve the web app (tenant from the Host header)", runServe},
 		{"bench", "measure setup and seed on throwaway databases, against PostgreSQL's own COPY", runBench},
 		{"check", "inspect roles, row-level security, policies, migrations and databases; exit 1 on findings", runCheck},
+		{"loadcheck", "fire concurrent mixed-tenant requests at a running server; fail on any leaked row", runLoadcheck},
 	}
 }
 
@@ -58,6 +59,7 @@ const environmentHelp = `Environment (libpq names for the admin/owner connection
   APP_DB_USER, APP_DB_PASSWORD        role the server connects as (default <PGDATABASE>_app)
   READER_DB_USER, READER_DB_PASSWORD  read-only all-tenants role (default <PGDATABASE>_reader)
   DB_MAX_CONNS        connection budget of the server (default 16)
+  DB_QUERY_EXEC_MODE  exec behind PgBouncer < 1.21 in transaction mode (default: pgx's)
   BASE_DOMAIN         tenants live at <slug>.<BASE_DOMAIN> (default localhost)
   ALL_TENANTS_VIEW    on/off: every tenant's data at <BASE_DOMAIN> (default on; no authentication)
   SECRET_KEY          required by serve, at least 16 characters
@@ -67,7 +69,7 @@ const environmentHelp = `Environment (libpq names for the admin/owner connection
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: tenancy <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun `tenancy <command> --help` for a command's flags.\n\n%s", environmentHelp)
 }

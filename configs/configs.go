@@ -84,6 +84,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Database:      str("PGDATABASE", DefaultDatabase),
 		TenantCount:   num("MULTIDB_COUNT", DefaultTenantCount, 1, maxTenantCount),
 		MaxConns:      num("DB_MAX_CONNS", DefaultMaxConns, 2, 1000),
+		QueryExecMode: str("DB_QUERY_EXEC_MODE", ""),
 	}
 	o.AppUser = str("APP_DB_USER", o.Database+"_app")
 	o.AppPassword = getenv("APP_DB_PASSWORD")
@@ -117,6 +118,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if o.ReaderUser == o.AppUser || o.ReaderUser == o.AdminUser {
 		bad("READER_DB_USER", o.ReaderUser, "must differ from APP_DB_USER and PGUSER")
+	}
+	switch o.QueryExecMode {
+	case "", "cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol":
+	default:
+		bad("DB_QUERY_EXEC_MODE", o.QueryExecMode, "want exec behind PgBouncer before 1.21 in transaction mode, else leave it unset (or cache_statement, cache_describe, describe_exec, simple_protocol)")
 	}
 	if o.TimeZone != "" {
 		// "Local" is Go's name for the process's zone; PostgreSQL knows no

@@ -55,6 +55,13 @@ func TestLoadDerivesRoleNamesFromDatabase(t *testing.T) {
 	}
 }
 
+func TestLoadQueryExecModeForPgBouncer(t *testing.T) {
+	c, err := Load(env(map[string]string{"DB_QUERY_EXEC_MODE": "exec"}))
+	if err != nil || c.Strategy.QueryExecMode != "exec" {
+		t.Errorf("Load(DB_QUERY_EXEC_MODE=exec) = %q, %v, want exec", c.Strategy.QueryExecMode, err)
+	}
+}
+
 func TestLoadNamesTheWrongVariable(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
@@ -76,6 +83,7 @@ func TestLoadNamesTheWrongVariable(t *testing.T) {
 		{map[string]string{"PGSSLMODE": "sometimes"}, "PGSSLMODE"},
 		{map[string]string{"DB_MAX_CONNS": "1"}, "DB_MAX_CONNS"},
 		{map[string]string{"ALL_TENANTS_VIEW": "maybe"}, "ALL_TENANTS_VIEW"},
+		{map[string]string{"DB_QUERY_EXEC_MODE": "prepared"}, "DB_QUERY_EXEC_MODE"},
 	}
 	for _, tt := range tests {
 		_, err := Load(env(tt.env))

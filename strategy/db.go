@@ -27,8 +27,8 @@ import (
 // only the connection pool per tenant.
 func newGorm(pool gorm.ConnPool, log *slog.Logger, plugin gorm.Plugin) (*gorm.DB, error) {
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), &gorm.Config{
-		Logger: slowQueries{logger.NewSlogLogger(log, logger.Config{
-			SlowThreshold: 500 * time.Millisecond, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true,
+		Logger: slowQueries{Interface: logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold: slowQuery, LogLevel: logger.Warn, IgnoreRecordNotFoundError: true,
 			ParameterizedQueries: true, // tenant data stays out of the logs
 		})},
 		SkipDefaultTransaction: true, // every unit of tenant work is already one explicit transaction
@@ -44,17 +44,26 @@ func newGorm(pool gorm.ConnPool, log *slog.Logger, plugin gorm.Plugin) (*gorm.DB
 	return db, nil
 }
 
+// slowQuery is how long a statement runs before it is logged.
+const slowQuery = 500 * time.Millisecond
+
 // slowQueries logs slow statements but not failed ones: every error is
 // returned to, and reported by, the caller, and a failed multi-row INSERT
-// would otherwise print thousands of placeholders.
-type slowQueries struct{ logger.Interface }
+// would otherwise print thousands of placeholders. It passes on only what
+// will be logged: gorm's slog logger renders every statement's SQL with its
+// values before deciding not to log it, which cost a few per cent of the
+// server's CPU under load.
+type slowQueries struct {
+	logger.Interface
+	all bool // LogMode Info or more (db.Debug()): every statement
+}
 
 func (l slowQueries) LogMode(level logger.LogLevel) logger.Interface {
-	return slowQueries{l.Interface.LogMode(level)}
+	return slowQueries{Interface: l.Interface.LogMode(level), all: level >= logger.Info}
 }
 
 func (l slowQueries) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
-	if err == nil {
+	if err == nil && (l.all || time.Since(begin) > slowQuery) {
 		l.Interface.Trace(ctx, begin, fc, nil)
 	}
 }
@@ -90,6 +99,13 @@ func isUnavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
+	// Nothing is done before a connection exists, so any failure to make
+	// one (refused, server starting or stopping, database missing or not
+	// accepting connections) means "not reachable now".
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -104,11 +120,19 @@ func isUnavailable(err error) bool {
 		}
 		return false
 	}
-	var connectErr *pgconn.ConnectError
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+	return errors.As(err, &netErr) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
 		pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+// tenantDatabaseUnreachable reports whether err is a failure to connect to
+// a database that is missing (3D000) or does not accept connections
+// (55000, ALTER DATABASE ... ALLOW_CONNECTIONS false) on a server that
+// answers: a fault of that database alone.
+func tenantDatabaseUnreachable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr) && (IsPgError(err, "3D000") || IsPgError(err, "55000"))
 }
 
 // IsPgError reports whether err carries the PostgreSQL error code code

@@ -81,11 +81,13 @@ func (m *multiDB) withTenantDB(ctx context.Context, slug string, fn func(db *gor
 	db := m.root.Session(&gorm.Session{NewDB: true, Context: ctx})
 	db.Statement.ConnPool = pool
 	if err := fn(db); err != nil {
-		err = classify(err)
-		if IsPgError(err, "3D000") {
-			return fmt.Errorf("tenant %s: database %q is missing (run `tenancy setup`): %w", slug, database, err)
+		switch {
+		case IsPgError(err, "3D000"):
+			return fmt.Errorf("%w: tenant %s: database %q is missing (run `tenancy setup`): %w", ErrTenantUnavailable, slug, database, err)
+		case tenantDatabaseUnreachable(err):
+			return fmt.Errorf("%w: tenant %s: database %q refuses connections: %w", ErrTenantUnavailable, slug, database, err)
 		}
-		return fmt.Errorf("tenant %s: %w", slug, err)
+		return fmt.Errorf("tenant %s: %w", slug, classify(err))
 	}
 	return nil
 }

@@ -40,6 +40,11 @@ type Options struct {
 	TenantCount int
 	// MaxConns is the connection budget of the server's pools.
 	MaxConns int
+	// QueryExecMode is pgx's default_query_exec_mode; empty keeps pgx's
+	// default (named statements cached per connection). Behind PgBouncer
+	// older than 1.21 in transaction mode, which has no prepared
+	// statements, use "exec".
+	QueryExecMode string
 
 	Logger *slog.Logger
 }
@@ -62,6 +67,11 @@ func (o Options) validate() error {
 	}
 	if o.Strategy == MultiDB && o.TenantCount < 1 {
 		errs = append(errs, fmt.Errorf("tenant count %d: want at least 1", o.TenantCount))
+	}
+	switch o.QueryExecMode {
+	case "", "cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol":
+	default:
+		errs = append(errs, fmt.Errorf("query exec mode %q: want cache_statement, cache_describe, describe_exec, exec or simple_protocol", o.QueryExecMode))
 	}
 	if o.AppUser != "" && o.AppUser == o.AdminUser {
 		errs = append(errs, fmt.Errorf("app user %q is the admin user: the server must not connect as the owner of the tables", o.AppUser))
@@ -104,6 +114,9 @@ func (o Options) dsn(user, password, database string) string {
 	}
 	if o.TimeZone != "" {
 		q.Set("timezone", o.TimeZone)
+	}
+	if o.QueryExecMode != "" {
+		q.Set("default_query_exec_mode", o.QueryExecMode)
 	}
 	q.Set("application_name", "tenancy")
 	u.RawQuery = q.Encode()

@@ -25,6 +25,11 @@ type singleSchema struct {
 	app    *gorm.DB
 	reader *gorm.DB
 	pools  []*sql.DB
+	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
+	// connection's session instead of the transaction. It is wrong, and
+	// nothing in the package sets it: only tests do (export_load_test.go),
+	// to show what transaction-local settings prevent.
+	sessionLevelTenant bool
 }
 
 func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) {
@@ -71,10 +76,15 @@ func newScopedGorm(pool gorm.ConnPool, opts Options) (*gorm.DB, error) {
 func (s *singleSchema) Name() string { return SingleSchema }
 
 // setTenant binds the transaction to a tenant for row-level security. The
-// third argument (is_local = true) ends the setting with the transaction, so
-// it never survives on a pooled connection; the value is a bind parameter.
-func setTenant(tx *gorm.DB, id int64) error {
-	if err := tx.Exec("SELECT set_config('app.tenant_id', ?, true)", strconv.FormatInt(id, 10)).Error; err != nil {
+// third argument of set_config (is_local, always true outside tests) ends
+// the setting with the transaction, so it never survives on a pooled
+// connection; the value is a bind parameter.
+func setTenant(tx *gorm.DB, id int64, local bool) error {
+	stmt := "SELECT set_config('app.tenant_id', ?, true)"
+	if !local {
+		stmt = "SELECT set_config('app.tenant_id', ?, false)"
+	}
+	if err := tx.Exec(stmt, strconv.FormatInt(id, 10)).Error; err != nil {
 		return fmt.Errorf("set tenant: %w", err)
 	}
 	return nil
@@ -90,7 +100,7 @@ func (s *singleSchema) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *
 		return ErrNoTenant
 	}
 	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := setTenant(tx, int64(t.ID)); err != nil {
+		if err := setTenant(tx, int64(t.ID), !s.sessionLevelTenant); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -289,7 +299,7 @@ func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Accoun
 		if err := tx.Raw("SELECT nextval(pg_get_serial_sequence('accounts', 'id'))").Scan(&acct.ID).Error; err != nil {
 			return fmt.Errorf("allocate account id: %w", err)
 		}
-		if err := setTenant(tx, int64(acct.ID)); err != nil {
+		if err := setTenant(tx, int64(acct.ID), true); err != nil {
 			return err
 		}
 		tx = tx.WithContext(models.NewContextWithTenant(work, acct))

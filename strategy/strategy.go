@@ -15,6 +15,7 @@ package strategy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"gorm.io/gorm"
@@ -48,6 +49,11 @@ var (
 	// ErrUnavailable: the database could not be reached; retrying later may
 	// work.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrTenantUnavailable: one tenant's own database (multidb) is missing
+	// or refuses connections while the server and other tenants are fine.
+	// It wraps ErrUnavailable: the tenant exists in the deployment, the
+	// fault is the server's, and it may be transient (a restore).
+	ErrTenantUnavailable = fmt.Errorf("tenant database unavailable: %w", ErrUnavailable)
 	// ErrPageNotFound: a page number past the last page.
 	ErrPageNotFound = errors.New("page not found")
 	// ErrUnsafeRole: the runtime role could bypass row-level security or owns

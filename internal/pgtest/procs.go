@@ -1,0 +1,135 @@
+package pgtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// need fails the test (CI=true) or skips it (elsewhere) because something
+// it needs is missing; msg says how to get it.
+func need(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on right
+// now. Another process may take it before the caller does; callers that
+// start a server retry on a clash.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("pgtest: find a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// serviceUser is the OS user PostgreSQL and PgBouncer run as: they refuse
+// to run as root, and Debian's packages create "postgres". When the tests
+// do not run as root, the processes run as the current user.
+type serviceUser struct {
+	name     string // empty: the current user
+	uid, gid int
+}
+
+func lookupServiceUser(t testing.TB) serviceUser {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return serviceUser{uid: os.Geteuid(), gid: os.Getegid()}
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		need(t, "pgtest: the tests run as root and there is no postgres OS user to run PostgreSQL and PgBouncer as; install Debian's postgresql package (`make db` does)")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return serviceUser{name: u.Username, uid: uid, gid: gid}
+}
+
+// command runs bin with args as the service user (through runuser when the
+// tests run as root).
+func (u serviceUser) command(bin string, args ...string) *exec.Cmd {
+	if u.name == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("runuser", append([]string{"-u", u.name, "--", bin}, args...)...)
+}
+
+// privateDir makes a temporary directory owned by the service user and
+// readable by nobody else, removed at cleanup.
+func (u serviceUser) privateDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatalf("pgtest: make a temporary directory: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, u.uid, u.gid); err != nil {
+		t.Fatalf("pgtest: hand %s to the service user: %v", dir, err)
+	}
+	return dir
+}
+
+// writeFile writes a file the service user owns.
+func (u serviceUser) writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatalf("pgtest: write %s: %v", path, err)
+	}
+	if err := os.Chown(path, u.uid, u.gid); err != nil {
+		t.Fatalf("pgtest: hand %s to the service user: %v", path, err)
+	}
+}
+
+// waitForPort waits until something accepts TCP connections on
+// 127.0.0.1:port, or exited reports that the process gave up.
+func waitForPort(port int, exited <-chan error, within time.Duration) error {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited before listening on %s: %v", addr, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("nothing listens on %s after %s", addr, within)
+}
+
+// postgresBinDir is the directory of initdb and pg_ctl: the newest
+// /usr/lib/postgresql/<version>/bin on Debian, else wherever PATH has them.
+func postgresBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) < versionOf(dirs[j]) })
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
+			return dirs[i], nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("initdb not found in /usr/lib/postgresql/*/bin or PATH")
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
