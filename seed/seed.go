@@ -225,14 +225,19 @@ func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 		digests: make([]Digest, o.Accounts)}
 	err = run.do(ctx)
 	res.Counts = run.counts
+	// Flushed even after an interruption: the accounts the summary calls
+	// written must survive a crash that follows it.
+	if res.Counts.Accounts > 0 && !o.Rollback {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		ferr := s.admin.Flush(flushCtx)
+		cancel()
+		if err == nil {
+			err = ferr
+		}
+	}
 	res.Elapsed = time.Since(start)
 	if err != nil {
 		return res, err
-	}
-	if res.Counts.Accounts > 0 && !o.Rollback {
-		if err := s.admin.Flush(ctx); err != nil {
-			return res, err
-		}
 	}
 	res.Checksum = Checksum(run.digests)
 	res.Elapsed = time.Since(start)
