@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -83,10 +84,12 @@ SELECT account.id,
 FROM account, seq`
 
 // loadTenant writes d in one transaction on a connection of pool, with
-// PostgreSQL's COPY protocol for every table but accounts. As with
-// createTenantTx, the statements run on a context that cancellation cannot
-// cut short, and a cancelled ctx means a rollback decided before COMMIT, so
-// nil means committed and an error means nothing was written.
+// PostgreSQL's COPY protocol for every table but accounts. Cancelling ctx
+// stops the work wherever it is (nothing is committed before COMMIT); COMMIT
+// itself is sent only while ctx is live, and on a context cancellation
+// cannot cut short, since a COMMIT interrupted half-way may take effect on
+// the server while the client reports failure. So nil means committed, and
+// an error means nothing was written.
 //
 // The transaction commits with synchronous_commit off: a crash right after
 // may lose the last few accounts (each whole, never in part), which sample
@@ -95,30 +98,34 @@ func loadTenant(ctx context.Context, pool *sql.DB, layout bulkLayout, d *TenantD
 	if err := d.validate(); err != nil {
 		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
 	}
-	work := context.WithoutCancel(ctx)
-	conn, err := pool.Conn(work)
+	finish := context.WithoutCancel(ctx)
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	return conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
-		tx, err := pc.Begin(work)
+		tx, err := pc.Begin(ctx)
 		if err != nil {
 			return err
 		}
-		// Rollback after Commit is a no-op.
-		defer tx.Rollback(work) //nolint:errcheck
-		if err := copyTenant(work, tx, layout, d); err != nil {
+		// Rollback after Commit is a no-op; after a cancelled COPY pgx has
+		// closed the connection, and database/sql discards it.
+		defer tx.Rollback(finish) //nolint:errcheck
+		if err := copyTenant(ctx, tx, layout, d); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted: %w", ctx.Err())
+			}
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("interrupted before commit: %w", err)
 		}
 		if !commit {
-			return tx.Rollback(work)
+			return tx.Rollback(finish)
 		}
-		return tx.Commit(work)
+		return tx.Commit(finish)
 	})
 }
 
@@ -218,14 +225,31 @@ func (l bulkLayout) values(account models.TenantID, vals ...any) []any {
 	return vals
 }
 
-// flushWAL waits until everything committed so far on the server is on
-// disk: a synchronous commit flushes the WAL up to and including itself,
-// and with it every asynchronous commit before it.
+// flushWAL returns once everything written to the server's write-ahead
+// log so far is on disk, and with it every asynchronous commit before the
+// call. Any role may read the two positions; the WAL writer flushes
+// asynchronous commits within a few wal_writer_delay (200 ms by default).
 func flushWAL(ctx context.Context, pool *sql.DB) error {
-	if _, err := pool.ExecContext(ctx, "SELECT txid_current()"); err != nil {
+	var target string
+	if err := pool.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
 		return fmt.Errorf("flush the write-ahead log: %w", err)
 	}
-	return nil
+	const poll = 20 * time.Millisecond
+	for {
+		var done bool
+		err := pool.QueryRowContext(ctx, "SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", target).Scan(&done)
+		if err != nil {
+			return fmt.Errorf("flush the write-ahead log: %w", err)
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("flush the write-ahead log: %w", ctx.Err())
+		case <-time.After(poll):
+		}
+	}
 }
 
 // truncateTenantTables empties every table of the schema in one statement
