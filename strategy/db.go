@@ -99,16 +99,14 @@ func isUnavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
-	// Nothing is done before a connection exists, so any failure to make
-	// one (refused, server starting or stopping, database missing or not
-	// accepting connections) means "not reachable now".
-	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) {
-		return true
-	}
+	// The server's own answer decides first: a login refused (class 28:
+	// wrong password, no such role) is a misconfiguration that retrying
+	// will not fix, even though pgx reports it as a failure to connect.
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
+		case pgErr.Code == "55000": // database not accepting connections
+			return true
 		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "08": // connection exceptions
 			return true
 		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutting down, crash, starting up
@@ -119,6 +117,12 @@ func isUnavailable(err error) bool {
 			return true
 		}
 		return false
+	}
+	// Otherwise nothing is done before a connection exists, so a failure to
+	// make one (refused, reset, timed out) means "not reachable now".
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) ||

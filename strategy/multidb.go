@@ -371,12 +371,16 @@ func (a *multiDBAdmin) Reset(ctx context.Context) (int, error) {
 			return err
 		})
 	})
-	if err := firstErrors(errs); err != nil {
-		return 0, fmt.Errorf("reset: %w", err)
-	}
-	total := 0
-	for _, n := range counts {
+	total, emptied := 0, 0
+	for i, n := range counts {
 		total += n
+		if errs[i] == nil {
+			emptied++
+		}
+	}
+	if err := firstErrors(errs); err != nil {
+		return total, fmt.Errorf("reset: %d of %d tenant databases were emptied (%d accounts removed) before these failed: %w; fix the cause and run it again",
+			emptied, len(errs), total, err)
 	}
 	return total, nil
 }

@@ -42,17 +42,21 @@ func listSubtasks(tx *gorm.DB, q subtaskQuery, page, perPage int) (SubtaskPage, 
 	}
 
 	// Each row names its account as stored, not as the request assumed, so
-	// that a leak would show in the row itself.
+	// that a leak would show in the row itself. LEFT JOINs: the foreign keys
+	// make every parent exist, so the rows are the same; but were a foreign
+	// subtask ever to get through, row-level security on its parents would
+	// make an inner join drop it silently, while here it comes back with an
+	// empty account, which a leak check counts.
 	sel := tx.Model(&models.Subtask{}).Select("subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details, " +
 		"tasks.name AS task_name, projects.name AS project_name, accounts.slug AS account_slug, accounts.name AS account_name")
 	if q.denormalised {
-		sel = sel.Joins("JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id").
-			Joins("JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id").
-			Joins("JOIN accounts ON accounts.id = subtasks.account_id")
+		sel = sel.Joins("LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id").
+			Joins("LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id").
+			Joins("LEFT JOIN accounts ON accounts.id = subtasks.account_id")
 	} else {
-		sel = sel.Joins("JOIN tasks ON tasks.id = subtasks.task_id").
-			Joins("JOIN projects ON projects.id = tasks.project_id").
-			Joins("JOIN accounts ON accounts.id = projects.account_id")
+		sel = sel.Joins("LEFT JOIN tasks ON tasks.id = subtasks.task_id").
+			Joins("LEFT JOIN projects ON projects.id = tasks.project_id").
+			Joins("LEFT JOIN accounts ON accounts.id = projects.account_id")
 	}
 	rows := make([]models.SubtaskRow, 0, perPage)
 	err := sel.Order("subtasks.name, subtasks.id").
