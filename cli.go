@@ -209,7 +209,7 @@ the data the options define: equal checksums mean equal data.`)
 	res, err := seeder.Run(ctx, o)
 	meter.Finish()
 	if err != nil {
-		if res.Counts.Accounts > 0 {
+		if res.Counts.Accounts > 0 && !o.Rollback {
 			fmt.Fprintf(stdout, "seed: stopped; %s were written in full\n", res.Counts)
 		}
 		return fmt.Errorf("seed: %w", err)

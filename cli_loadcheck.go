@@ -75,6 +75,8 @@ func runLoadcheck(ctx context.Context, args []string, getenv func(string) string
 		return fmt.Errorf("loadcheck: interrupted after %d requests", res.Requests)
 	case res.OK == 0:
 		return fmt.Errorf("loadcheck: no request succeeded, so nothing was checked; is the server running at %s with BASE_DOMAIN=%s, and are the tenants seeded (`tenancy seed --accounts %d`)?", *url, *baseDomain, *tenants)
+	case res.RowsChecked == 0:
+		return fmt.Errorf("loadcheck: every answer was an empty page, so no row was checked; seed some data (`tenancy seed --accounts %d`) and run it again", *tenants)
 	case res.Failed > 0:
 		return fmt.Errorf("loadcheck: no leaked rows, but %d of %d requests failed (see the answers above); a 404 for a tenant means fewer tenants are seeded than --tenants, a 503 that the server cannot reach its database", res.Failed, res.Requests)
 	}

@@ -50,7 +50,10 @@ func renderError(c *gin.Context, log *slog.Logger, err error) {
 	status, msg := statusOf(err)
 	if status >= 500 {
 		log.ErrorContext(c.Request.Context(), "request failed", "host", c.Request.Host, "path", c.Request.URL.Path, "status", status, "err", err)
-		if status == http.StatusServiceUnavailable {
+		switch {
+		case errors.Is(err, strategy.ErrTenantUnavailable):
+			c.Header("Retry-After", "60") // as the message says: minutes, not seconds
+		case status == http.StatusServiceUnavailable:
 			c.Header("Retry-After", "5")
 		}
 	}

@@ -18,7 +18,7 @@ as_root() {
 
 say "PgBouncer is not installed; installing Debian's pgbouncer package"
 as_root apt-get update -qq
-DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq pgbouncer >/dev/null
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
 if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
   say "installing pgbouncer did not give a pgbouncer program; install it by hand (apt-get install pgbouncer)"
   exit 1

@@ -90,6 +90,12 @@ func TestValidate(t *testing.T) {
 		{"huge multiplier", func(o *Options) { o.MinTasks, o.MaxTasks = 1<<62, 1<<62 }, "singleschema", "--max-tasks"},
 		{"huge accounts", func(o *Options) { o.Accounts = 1 << 40 }, "singleschema", "--accounts"},
 		{"huge account", func(o *Options) { o.MaxProjects, o.MaxTasks, o.MaxSubtasks = 10000, 1000, 1000 }, "singleschema", "subtasks in one account"},
+		{"huge account without subtasks", func(o *Options) {
+			o.MaxProjects, o.MaxTasks, o.MinSubtasks, o.MaxSubtasks = 10000, 1000, 0, 0
+		}, "singleschema", "tasks in one account"},
+		{"reset and rollback", func(o *Options) { o.Reset, o.Rollback = true, true }, "singleschema", "--rollback promises"},
+		{"reset and skip", func(o *Options) { o.Reset, o.SkipExisting = true, true }, "singleschema", "contradict"},
+		{"too many workers", func(o *Options) { o.Workers = 1000 }, "singleschema", "--workers 1000"},
 	}
 	for _, tt := range tests {
 		o := ok

@@ -55,6 +55,7 @@ const (
 	maxAccounts           = 1_000_000
 	maxPerLevel           = 10_000 // users or projects per account
 	maxMultiplier         = 1_000  // tasks per project, subtasks per task
+	maxTasksPerAccount    = 1_000_000
 	maxSubtasksPerAccount = 5_000_000
 	maxWorkers            = 64
 )
@@ -94,6 +95,10 @@ func (o Options) Validate(strategyName string, tenantCount int) error {
 	// Each account is generated and written in one piece, so its size is
 	// bounded by memory, not only by patience.
 	if o.MaxProjects <= maxPerLevel && o.MaxTasks <= maxMultiplier && o.MaxSubtasks <= maxMultiplier {
+		if most := o.MaxProjects * o.MaxTasks; most > maxTasksPerAccount {
+			errs = append(errs, fmt.Errorf("--max-projects %d x --max-tasks %d allows %d tasks in one account: at most %d",
+				o.MaxProjects, o.MaxTasks, most, maxTasksPerAccount))
+		}
 		if most := o.MaxProjects * o.MaxTasks * o.MaxSubtasks; most > maxSubtasksPerAccount {
 			errs = append(errs, fmt.Errorf("--max-projects %d x --max-tasks %d x --max-subtasks %d allows %d subtasks in one account: at most %d",
 				o.MaxProjects, o.MaxTasks, o.MaxSubtasks, most, maxSubtasksPerAccount))
@@ -104,6 +109,9 @@ func (o Options) Validate(strategyName string, tenantCount int) error {
 	}
 	if o.Reset && o.SkipExisting {
 		errs = append(errs, errors.New("--reset and --skip-existing contradict each other: pick one"))
+	}
+	if o.Reset && o.Rollback {
+		errs = append(errs, errors.New("--reset deletes for real, but --rollback promises to commit nothing: pick one"))
 	}
 	if o.Seed == 0 {
 		errs = append(errs, errors.New("seed 0 would make gofakeit pick a random seed; use a fixed non-zero seed"))
@@ -343,7 +351,7 @@ func (r *seedRun) account(ctx context.Context, cancel context.CancelCauseFunc, i
 	if err != nil {
 		r.failed = append(r.failed, a.Account.Slug)
 		if r.err == nil && ctx.Err() == nil {
-			r.err = fmt.Errorf("seed %s: %w", a.Account.Slug, err)
+			r.err = err // names the tenant already
 			cancel(r.err)
 		}
 		return

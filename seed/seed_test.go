@@ -256,6 +256,7 @@ func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
 			}
 			o := seed.DefaultOptions()
 			o.Accounts = 8
+			o.Workers = 2 // so that accounts are still waiting when the cancel comes
 			res, err := s.Run(ctx, o)
 			if err == nil || !strings.Contains(err.Error(), "interrupted") || !errors.Is(err, context.Canceled) {
 				t.Fatalf("Run cancelled part-way: err = %v, want an interruption", err)

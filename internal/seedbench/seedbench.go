@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,7 +85,8 @@ func Run(ctx context.Context, o Options, progress io.Writer, reporter seed.Repor
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
 		if derr := admin.Destroy(cleanup); derr != nil {
-			err = fmt.Errorf("%w; and dropping the benchmark's databases failed (drop %s* by hand): %v", err, opts.Database, derr)
+			derr = fmt.Errorf("dropping the benchmark's databases failed (drop %s* by hand): %w", opts.Database, derr)
+			err = errors.Join(err, derr)
 		}
 	}()
 
