@@ -104,7 +104,9 @@ type Admin interface {
 	// error means committed and an error means nothing was written.
 	CreateTenant(ctx context.Context, account models.Account, commit bool, fill func(tx *gorm.DB) error) error
 	// LoadTenant bulk loads d (with COPY) in one transaction and fills in
-	// the ids it assigns; commit and cancellation behave as in CreateTenant.
+	// the ids it assigns; with commit false it rolls back. Cancelling ctx
+	// stops the load where it is and rolls back; a nil error means
+	// committed and an error means nothing was written.
 	// Its commits are asynchronous: call Flush once a run of loads is done.
 	LoadTenant(ctx context.Context, d *TenantData, commit bool) error
 	// Flush makes every load committed so far durable.
