@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
@@ -23,6 +24,18 @@ func tenantData(slug string, subtasks int) *TenantData {
 	return d
 }
 
+// deployForLoad sets up a deployment and returns its admin and an admin
+// connection to the database that tenant-0's rows go to.
+func deployForLoad(t *testing.T, strategyName string) (Admin, *sql.DB) {
+	t.Helper()
+	opts, admin, _ := deploy(t, strategyName)
+	db := opts.Database
+	if strategyName == MultiDB {
+		db = opts.TenantDatabase(0)
+	}
+	return admin, pgtest.Admin(t, db)
+}
+
 // Flush must return only once the asynchronous commits before it are on
 // disk. Right after an asynchronous commit the WAL is usually not flushed
 // yet, so a Flush that did nothing fails this.
@@ -31,12 +44,7 @@ func TestFlushMakesAsyncCommitsDurable(t *testing.T) {
 	for _, name := range []string{SingleSchema, MultiDB} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			opts, admin, _ := deploy(t, name)
-			db := opts.Database
-			if name == MultiDB {
-				db = opts.TenantDatabase(0)
-			}
-			probe := pgtest.Admin(t, db)
+			admin, probe := deployForLoad(t, name)
 			ctx := context.Background()
 			for i := range 5 {
 				if _, err := admin.Reset(ctx); err != nil {
@@ -71,12 +79,7 @@ func TestLoadTenant(t *testing.T) {
 	for _, name := range []string{SingleSchema, MultiDB} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			opts, admin, _ := deploy(t, name)
-			db := opts.Database
-			if name == MultiDB {
-				db = opts.TenantDatabase(0)
-			}
-			probe := pgtest.Admin(t, db)
+			admin, probe := deployForLoad(t, name)
 
 			cancelled, cancel := context.WithCancel(context.Background())
 			cancel()
