@@ -78,8 +78,13 @@ func readBack(t *testing.T, db *sql.DB, slug string) seed.Account {
 func databaseChecksum(t *testing.T, cfg configs.Config, o seed.Options) string {
 	t.Helper()
 	digests := make([]seed.Digest, o.Accounts)
+	shared := dbOf(t, cfg, 0) // singleschema: one pool for every account
 	for i := range digests {
-		a := readBack(t, dbOf(t, cfg, i), strategy.Slug(i))
+		db := shared
+		if cfg.Strategy.Strategy == strategy.MultiDB {
+			db = dbOf(t, cfg, i)
+		}
+		a := readBack(t, db, strategy.Slug(i))
 		digests[i] = seed.AccountDigest(&a)
 	}
 	return seed.Checksum(digests)
@@ -173,26 +178,35 @@ func TestResetReplacesTheSampleData(t *testing.T) {
 	}
 }
 
+// refuseTenant5 makes PostgreSQL refuse tenant-5's subtasks.
+const refuseTenant5 = `
+	CREATE FUNCTION refuse_tenant_5() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF (SELECT slug FROM accounts WHERE id = NEW.account_id) = 'tenant-5' THEN
+			RAISE EXCEPTION 'refused on purpose';
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER refuse_tenant_5 BEFORE INSERT ON subtasks FOR EACH ROW EXECUTE FUNCTION refuse_tenant_5();`
+
 // A failure part-way (here: a trigger that refuses one account's subtasks)
 // leaves every account whole or absent, and says how many were written.
 func TestSeedFailurePartWayLeavesNoPartialAccount(t *testing.T) {
 	t.Parallel()
 	cfg, s := setUp(t, strategy.SingleSchema)
+	admin, err := strategy.OpenAdmin(cfg.Strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
 	db := dbOf(t, cfg, 0)
-	_, err := db.Exec(`
-		CREATE FUNCTION refuse_tenant_5() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			IF (SELECT slug FROM accounts WHERE id = NEW.account_id) = 'tenant-5' THEN
-				RAISE EXCEPTION 'refused on purpose';
-			END IF;
-			RETURN NEW;
-		END $$;
-		CREATE TRIGGER refuse_tenant_5 BEFORE INSERT ON subtasks FOR EACH ROW EXECUTE FUNCTION refuse_tenant_5();`)
+	_, err = db.Exec(refuseTenant5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := small(12)
 	o.Workers = 3
+	preload(t, admin, o)
 	res, err := s.Run(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "refused on purpose") || !strings.Contains(err.Error(), "tenant-5") {
 		t.Fatalf("Run with tenant-5 refused: err = %v, want the refusal, naming tenant-5", err)
@@ -234,5 +248,98 @@ func TestProgressCountsEveryAccount(t *testing.T) {
 		if r.Done != i+1 {
 			t.Errorf("report %d says %d done", i, r.Done)
 		}
+	}
+}
+
+// schemaShape lists the tenant tables' indexes and constraints as
+// PostgreSQL would recreate them.
+func schemaShape(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var shape string
+	err := db.QueryRow(`SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+		SELECT pg_get_indexdef(indexrelid) AS d FROM pg_index
+		WHERE indrelid = ANY ('{accounts,users,projects,tasks,subtasks}'::regclass[])
+		UNION ALL
+		SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = ANY ('{accounts,users,projects,tasks,subtasks}'::regclass[])) x`).Scan(&shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shape
+}
+
+// A seed into empty singleschema tables drops the foreign keys and plain
+// indexes, copies, and rebuilds them, all in one transaction: it ends with
+// every account written and the schema as it was, or with nothing written
+// and the schema as it was.
+func TestBulkSeedIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		prepare string // SQL run first
+		cancel  bool   // cancel after the first progress report
+		want    string // in the error; "" for success
+	}{
+		{name: "success"},
+		{name: "failure", prepare: refuseTenant5, want: "refused on purpose"},
+		{name: "cancelled", cancel: true, want: "interrupted: nothing was written"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, _ := setUp(t, strategy.SingleSchema)
+			db := dbOf(t, cfg, 0)
+			if tt.prepare != "" {
+				if _, err := db.Exec(tt.prepare); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := schemaShape(t, db)
+			if !strings.Contains(before, "FOREIGN KEY") || !strings.Contains(before, "subtasks_name") {
+				t.Fatalf("schema before the seed lacks its keys or indexes:\n%s", before)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var reporter seed.Reporter
+			if tt.cancel {
+				reporter = &cancelAfterFirst{cancel: cancel}
+			}
+			admin, err := strategy.OpenAdmin(cfg.Strategy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
+			s, err := seed.NewSeeder(admin, 0, nil, reporter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Enough rows for several COPY batches, so that a cancel lands
+			// between them.
+			o := seed.DefaultOptions()
+			o.Accounts = 300
+			res, err := s.Run(ctx, o)
+			var accounts int
+			if err := db.QueryRow(`SELECT count(*) FROM accounts`).Scan(&accounts); err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == "" {
+				if err != nil || accounts != 300 || res.Counts.Accounts != 300 {
+					t.Fatalf("bulk seed: err %v, %d accounts in the database, %d reported; want 300", err, accounts, res.Counts.Accounts)
+				}
+				if got := databaseChecksum(t, cfg, o); got != res.Checksum {
+					t.Errorf("the database holds checksum %s, the run reported %s", got, res.Checksum)
+				}
+			} else {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.want)
+				}
+				if accounts != 0 || res.Counts.Accounts != 0 {
+					t.Errorf("after a failed bulk seed: %d accounts in the database, %d reported; want 0", accounts, res.Counts.Accounts)
+				}
+			}
+			if after := schemaShape(t, db); after != before {
+				t.Errorf("indexes and constraints changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
 	}
 }

@@ -231,7 +231,23 @@ func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 
 	run := &seedRun{seeder: s, opts: o, hash: hash, skip: skip, start: start, total: total,
 		digests: make([]Digest, o.Accounts)}
-	err = run.do(ctx)
+	// Into empty tables, everything goes in one transaction with the
+	// indexes built afterwards, several times faster; otherwise (some
+	// accounts exist, or multidb) each account is its own transaction.
+	bulk := false
+	if len(skip) == 0 {
+		if bulk, err = s.admin.CanBulkLoad(ctx); err != nil {
+			return res, err
+		}
+	}
+	if bulk {
+		err = run.bulk(ctx)
+		if errors.Is(err, strategy.ErrNotEmpty) { // rows arrived since CanBulkLoad
+			err = run.do(ctx)
+		}
+	} else {
+		err = run.do(ctx)
+	}
 	res.Counts = run.counts
 	// Flushed even after an interruption: the accounts the summary calls
 	// written must survive a crash that follows it.
@@ -335,6 +351,66 @@ func (r *seedRun) do(parent context.Context) error {
 			r.err, done, r.total, r.rolledBack())
 	}
 	return nil
+}
+
+// bulk generates accounts on the workers and hands them to one BulkLoad:
+// all of them are written, or none.
+func (r *seedRun) bulk(parent context.Context) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	workers := r.opts.EffectiveWorkers()
+	jobs := make(chan int)
+	accounts := make(chan *Account, 2*workers)
+	go func() {
+		defer close(jobs)
+		for i := range r.opts.Accounts {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				a := Generate(r.opts, i, r.hash)
+				r.digests[i] = AccountDigest(&a)
+				select {
+				case accounts <- &a:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(accounts)
+	}()
+
+	var loaded Counts
+	err := r.seeder.admin.BulkLoad(ctx, accounts, !r.opts.Rollback, func(d *Account) {
+		loaded.add(d)
+		if r.seeder.reporter != nil {
+			r.seeder.reporter.Report(Progress{Done: loaded.Accounts, Total: r.total, Rows: loaded.Rows(), Elapsed: time.Since(r.start)})
+		}
+	})
+	cancel(nil) // stops the workers if BulkLoad ended early
+	wg.Wait()
+	switch {
+	case err == nil:
+		r.counts = loaded
+		return nil
+	case errors.Is(err, strategy.ErrNotEmpty):
+		return err
+	case parent.Err() != nil:
+		return fmt.Errorf("interrupted: nothing was written (a seed into empty tables writes every account in one transaction, now rolled back); run the same command again: %w", parent.Err())
+	}
+	return fmt.Errorf("%w (a seed into empty tables writes every account in one transaction, so nothing was written; fix the cause and run the same command again)", err)
 }
 
 // account generates account i and, unless it exists, loads it. It is

@@ -257,6 +257,9 @@ func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
 			o := seed.DefaultOptions()
 			o.Accounts = 8
 			o.Workers = 2 // so that accounts are still waiting when the cancel comes
+			if name == strategy.SingleSchema {
+				preload(t, admin, o)
+			}
 			res, err := s.Run(ctx, o)
 			if err == nil || !strings.Contains(err.Error(), "interrupted") || !errors.Is(err, context.Canceled) {
 				t.Fatalf("Run cancelled part-way: err = %v, want an interruption", err)
@@ -268,6 +271,17 @@ func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
 				t.Errorf("%d complete accounts in the database, Run reported %d", complete, res.Counts.Accounts)
 			}
 		})
+	}
+}
+
+// preload writes an account outside o's range, so that the tables are not
+// empty and a seed writes each account in its own transaction rather than
+// all of them in one (see TestBulkSeedIsAllOrNothing for that path).
+func preload(t *testing.T, admin strategy.Admin, o seed.Options) {
+	t.Helper()
+	other := seed.Generate(o, 999, "")
+	if err := admin.LoadTenant(context.Background(), &other, true); err != nil {
+		t.Fatalf("preload tenant-999: %v", err)
 	}
 }
 

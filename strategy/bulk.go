@@ -146,65 +146,102 @@ func copyTenant(ctx context.Context, tx pgx.Tx, layout bulkLayout, d *TenantData
 	for _, ids := range [][]int64{users, projects, tasks, subtasks} {
 		slices.Sort(ids)
 	}
+	assignIDs(layout, d, func(i int) int64 { return users[i] }, func(i int) int64 { return projects[i] },
+		func(i int) int64 { return tasks[i] }, func(i int) int64 { return subtasks[i] })
+	return copyRows(ctx, tx, layout, []*TenantData{d}, false)
+}
+
+// assignIDs gives d's rows their ids (the i-th row of each table gets
+// user(i), project(i), ...) and fills in every foreign key from them.
+func assignIDs(layout bulkLayout, d *TenantData, user, project, task, subtask func(i int) int64) {
 	acct := d.Account.ID
 	for i := range d.Users {
-		d.Users[i].ID, d.Users[i].AccountID = users[i], acct
+		d.Users[i].ID, d.Users[i].AccountID = user(i), acct
 	}
 	for i := range d.Projects {
-		d.Projects[i].ID, d.Projects[i].AccountID = projects[i], acct
+		d.Projects[i].ID, d.Projects[i].AccountID = project(i), acct
 	}
 	for i := range d.Tasks {
 		t := &d.Tasks[i]
-		t.ID, t.ProjectID = tasks[i], d.Projects[t.Project].ID
+		t.ID, t.ProjectID = task(i), d.Projects[t.Project].ID
 		if layout.denormalised {
 			t.AccountID = acct
 		}
 	}
 	for i := range d.Subtasks {
 		s := &d.Subtasks[i]
-		s.ID, s.TaskID = subtasks[i], d.Tasks[s.Task].ID
+		s.ID, s.TaskID = subtask(i), d.Tasks[s.Task].ID
 		if layout.denormalised {
 			s.AccountID = acct
 		}
 	}
+}
 
-	copies := []struct {
-		table   string
+// copyRows copies the rows of every account in batch with one COPY per
+// table, the accounts' own rows too when withAccounts is set.
+func copyRows(ctx context.Context, tx pgx.Tx, layout bulkLayout, batch []*TenantData, withAccounts bool) error {
+	type table struct {
+		name    string
 		columns []string
-		n       int
-		row     func(i int) ([]any, error)
-	}{
-		{"users", []string{"id", "account_id", "email", "first_name", "last_name", "password", "is_active", "date_joined"}, len(d.Users),
-			func(i int) ([]any, error) {
+		count   func(d *TenantData) int
+		row     func(d *TenantData, i int) []any
+	}
+	tables := []table{
+		{"users", []string{"id", "account_id", "email", "first_name", "last_name", "password", "is_active", "date_joined"},
+			func(d *TenantData) int { return len(d.Users) },
+			func(d *TenantData, i int) []any {
 				u := &d.Users[i]
-				return []any{u.ID, int64(u.AccountID), u.Email, u.FirstName, u.LastName, u.Password, u.IsActive, u.DateJoined}, nil
+				return []any{u.ID, int64(u.AccountID), u.Email, u.FirstName, u.LastName, u.Password, u.IsActive, u.DateJoined}
 			}},
-		{"projects", []string{"id", "account_id", "name", "details"}, len(d.Projects),
-			func(i int) ([]any, error) {
+		{"projects", []string{"id", "account_id", "name", "details"},
+			func(d *TenantData) int { return len(d.Projects) },
+			func(d *TenantData, i int) []any {
 				p := &d.Projects[i]
-				return []any{p.ID, int64(p.AccountID), p.Name, p.Details}, nil
+				return []any{p.ID, int64(p.AccountID), p.Name, p.Details}
 			}},
-		{"tasks", layout.columns("id", "project_id", "name", "is_complete", "details"), len(d.Tasks),
-			func(i int) ([]any, error) {
+		{"tasks", layout.columns("id", "project_id", "name", "is_complete", "details"),
+			func(d *TenantData) int { return len(d.Tasks) },
+			func(d *TenantData, i int) []any {
 				t := &d.Tasks[i]
-				return layout.values(t.AccountID, t.ID, t.ProjectID, t.Name, t.IsComplete, t.Details), nil
+				return layout.values(t.AccountID, t.ID, t.ProjectID, t.Name, t.IsComplete, t.Details)
 			}},
-		{"subtasks", layout.columns("id", "task_id", "name", "is_complete", "details"), len(d.Subtasks),
-			func(i int) ([]any, error) {
+		{"subtasks", layout.columns("id", "task_id", "name", "is_complete", "details"),
+			func(d *TenantData) int { return len(d.Subtasks) },
+			func(d *TenantData, i int) []any {
 				s := &d.Subtasks[i]
-				return layout.values(s.AccountID, s.ID, s.TaskID, s.Name, s.IsComplete, s.Details), nil
+				return layout.values(s.AccountID, s.ID, s.TaskID, s.Name, s.IsComplete, s.Details)
 			}},
 	}
-	for _, c := range copies {
-		if c.n == 0 {
+	if withAccounts {
+		tables = append([]table{{"accounts", []string{"id", "slug", "name"},
+			func(*TenantData) int { return 1 },
+			func(d *TenantData, _ int) []any { return []any{int64(d.Account.ID), d.Account.Slug, d.Account.Name} }}}, tables...)
+	}
+	for _, t := range tables {
+		want := 0
+		for _, d := range batch {
+			want += t.count(d)
+		}
+		if want == 0 {
 			continue
 		}
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.columns, pgx.CopyFromSlice(c.n, c.row))
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", c.table, err)
+		a, i := 0, 0 // account and row within it
+		next := func() ([]any, error) {
+			for a < len(batch) && i >= t.count(batch[a]) {
+				a, i = a+1, 0
+			}
+			if a == len(batch) {
+				return nil, nil
+			}
+			i++
+			return t.row(batch[a], i-1), nil
 		}
-		if n != int64(c.n) {
-			return fmt.Errorf("copy %s: wrote %d of %d rows", c.table, n, c.n)
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, pgx.CopyFromFunc(next))
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", t.name, err)
+		}
+		if n != int64(want) {
+			return fmt.Errorf("copy %s: wrote %d of %d rows", t.name, n, want)
 		}
 	}
 	return nil

@@ -385,4 +385,12 @@ func (a *multiDBAdmin) Reset(ctx context.Context) (int, error) {
 	return total, nil
 }
 
+// CanBulkLoad is false: each multidb tenant database holds one account, so
+// there is nothing to gain from one transaction over many.
+func (a *multiDBAdmin) CanBulkLoad(context.Context) (bool, error) { return false, nil }
+
+func (a *multiDBAdmin) BulkLoad(context.Context, <-chan *TenantData, bool, func(*TenantData)) error {
+	return fmt.Errorf("bulk load: %w", ErrNotSupported)
+}
+
 func (a *multiDBAdmin) Close() error { return nil }

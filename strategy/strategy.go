@@ -109,6 +109,15 @@ type Admin interface {
 	// committed and an error means nothing was written.
 	// Its commits are asynchronous: call Flush once a run of loads is done.
 	LoadTenant(ctx context.Context, d *TenantData, commit bool) error
+	// CanBulkLoad reports whether BulkLoad can run now: every tenant table
+	// empty, in a strategy that supports it (singleschema).
+	CanBulkLoad(ctx context.Context) (bool, error)
+	// BulkLoad writes every account it receives into empty tables in one
+	// transaction, with the indexes and foreign keys built after the rows;
+	// nothing is committed unless it returns nil. loaded is called as each
+	// account's rows are sent. ErrNotEmpty or ErrNotSupported: use
+	// LoadTenant.
+	BulkLoad(ctx context.Context, accounts <-chan *TenantData, commit bool, loaded func(*TenantData)) error
 	// Flush makes every load committed so far durable.
 	Flush(ctx context.Context) error
 	// Reset deletes every account and everything it owns, and returns how
