@@ -172,9 +172,12 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("seed", `Generates deterministic sample data (same options, same rows, in either strategy)
-and bulk loads it with COPY, each account in its own transaction, on several
-workers. Slugs are tenant-0, tenant-1, ... The summary ends with a checksum of
-the data the options define: equal checksums mean equal data.`)
+and bulk loads it with COPY. Into empty singleschema tables everything goes in
+one transaction, with the indexes and foreign keys rebuilt after the rows (the
+tables are locked meanwhile; Ctrl-C writes nothing); otherwise each account is
+its own transaction, so an interrupted run keeps the accounts it finished.
+Slugs are tenant-0, tenant-1, ... The summary ends with a checksum of the data
+the options define: equal checksums mean equal data.`)
 	o := seed.DefaultOptions()
 	accounts := fs.Int("accounts", 0, "accounts to create (default MULTIDB_COUNT for multidb, 1 for singleschema)")
 	addDataFlags(fs, &o)
