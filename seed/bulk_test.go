@@ -193,15 +193,10 @@ const refuseTenant5 = `
 // leaves every account whole or absent, and says how many were written.
 func TestSeedFailurePartWayLeavesNoPartialAccount(t *testing.T) {
 	t.Parallel()
-	cfg, s := setUp(t, strategy.SingleSchema)
-	admin, err := strategy.OpenAdmin(cfg.Strategy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	d := setUpWith(t, strategy.SingleSchema, nil, nil)
+	cfg, admin, s := d.cfg, d.admin, d.seeder
 	db := dbOf(t, cfg, 0)
-	_, err = db.Exec(refuseTenant5)
-	if err != nil {
+	if _, err := db.Exec(refuseTenant5); err != nil {
 		t.Fatal(err)
 	}
 	o := small(12)
@@ -232,7 +227,7 @@ func (p *progressLog) Report(r seed.Progress) { p.reports = append(p.reports, r)
 func TestProgressCountsEveryAccount(t *testing.T) {
 	t.Parallel()
 	log := &progressLog{}
-	_, s := setUpWith(t, strategy.SingleSchema, log)
+	s := setUpWith(t, strategy.SingleSchema, nil, log).seeder
 	res, err := s.Run(context.Background(), small(5))
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +282,14 @@ func TestBulkSeedIsAllOrNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, _ := setUp(t, strategy.SingleSchema)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var reporter seed.Reporter
+			if tt.cancel {
+				reporter = &cancelAfterFirst{cancel: cancel}
+			}
+			d := setUpWith(t, strategy.SingleSchema, nil, reporter)
+			cfg, s := d.cfg, d.seeder
 			db := dbOf(t, cfg, 0)
 			if tt.prepare != "" {
 				if _, err := db.Exec(tt.prepare); err != nil {
@@ -297,21 +299,6 @@ func TestBulkSeedIsAllOrNothing(t *testing.T) {
 			before := schemaShape(t, db)
 			if !strings.Contains(before, "FOREIGN KEY") || !strings.Contains(before, "subtasks_name") {
 				t.Fatalf("schema before the seed lacks its keys or indexes:\n%s", before)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var reporter seed.Reporter
-			if tt.cancel {
-				reporter = &cancelAfterFirst{cancel: cancel}
-			}
-			admin, err := strategy.OpenAdmin(cfg.Strategy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close()
-			s, err := seed.NewSeeder(admin, 0, nil, reporter)
-			if err != nil {
-				t.Fatal(err)
 			}
 			// Enough rows for several COPY batches, so that a cancel lands
 			// between them.

@@ -322,24 +322,11 @@ func (r *seedRun) do(parent context.Context) error {
 	// account it is on.
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range r.opts.EffectiveWorkers() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if ctx.Err() == nil {
-					r.account(ctx, cancel, i)
-				}
-			}
-		}()
-	}
-	for i := range r.opts.Accounts {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	r.onWorkers(ctx, func(i int) {
+		if ctx.Err() == nil { // an index handed out as the cancel came
+			r.account(ctx, cancel, i)
+		}
+	})
 
 	done := r.counts.Accounts
 	switch {
@@ -353,43 +340,50 @@ func (r *seedRun) do(parent context.Context) error {
 	return nil
 }
 
+// onWorkers calls fn for every account index on the run's workers, and
+// returns when they are done; once ctx is cancelled no new index is handed
+// out.
+func (r *seedRun) onWorkers(ctx context.Context, fn func(i int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range r.opts.EffectiveWorkers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				fn(i)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(jobs)
+	for i := range r.opts.Accounts {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // bulk generates accounts on the workers and hands them to one BulkLoad:
 // all of them are written, or none.
 func (r *seedRun) bulk(parent context.Context) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	workers := r.opts.EffectiveWorkers()
-	jobs := make(chan int)
-	accounts := make(chan *Account, 2*workers)
+	accounts := make(chan *Account, 2*r.opts.EffectiveWorkers())
+	generated := make(chan struct{})
 	go func() {
-		defer close(jobs)
-		for i := range r.opts.Accounts {
+		defer close(accounts)
+		defer close(generated)
+		r.onWorkers(ctx, func(i int) {
+			a := Generate(r.opts, i, r.hash)
+			r.digests[i] = AccountDigest(&a)
 			select {
-			case jobs <- i:
+			case accounts <- &a:
 			case <-ctx.Done():
-				return
 			}
-		}
-	}()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				a := Generate(r.opts, i, r.hash)
-				r.digests[i] = AccountDigest(&a)
-				select {
-				case accounts <- &a:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() {
-		wg.Wait()
-		close(accounts)
+		})
 	}()
 
 	var loaded Counts
@@ -400,7 +394,7 @@ func (r *seedRun) bulk(parent context.Context) error {
 		}
 	})
 	cancel(nil) // stops the workers if BulkLoad ended early
-	wg.Wait()
+	<-generated
 	switch {
 	case err == nil:
 		r.counts = loaded

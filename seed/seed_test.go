@@ -20,13 +20,21 @@ import (
 // setUp creates a fresh deployment and returns its config and a seeder.
 func setUp(t *testing.T, strategyName string) (configs.Config, *seed.Seeder) {
 	t.Helper()
-	return setUpWith(t, strategyName, nil)
+	d := setUpWith(t, strategyName, nil, nil)
+	return d.cfg, d.seeder
 }
 
-// setUpWith is setUp with a progress reporter.
-func setUpWith(t *testing.T, strategyName string, reporter seed.Reporter) (configs.Config, *seed.Seeder) {
+// deployment is a fresh, set-up deployment and a seeder over its admin.
+type deployment struct {
+	cfg    configs.Config
+	admin  strategy.Admin
+	seeder *seed.Seeder
+}
+
+// setUpWith is setUp with extra environment and a progress reporter.
+func setUpWith(t *testing.T, strategyName string, extra map[string]string, reporter seed.Reporter) deployment {
 	t.Helper()
-	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, strategyName, nil)))
+	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, strategyName, extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +50,7 @@ func setUpWith(t *testing.T, strategyName string, reporter seed.Reporter) (confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, s
+	return deployment{cfg: cfg, admin: admin, seeder: s}
 }
 
 func small(accounts int) seed.Options {
@@ -236,24 +244,10 @@ func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {
 	for _, name := range strategy.Names() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, name, map[string]string{"MULTIDB_COUNT": "8"})))
-			if err != nil {
-				t.Fatal(err)
-			}
-			admin, err := strategy.OpenAdmin(cfg.Strategy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close()
-			if _, err := admin.Setup(context.Background(), nil); err != nil {
-				t.Fatal(err)
-			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, nil, &cancelAfterFirst{cancel: cancel})
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := setUpWith(t, name, map[string]string{"MULTIDB_COUNT": "8"}, &cancelAfterFirst{cancel: cancel})
+			cfg, admin, s := d.cfg, d.admin, d.seeder
 			o := seed.DefaultOptions()
 			o.Accounts = 8
 			o.Workers = 2 // so that accounts are still waiting when the cancel comes
