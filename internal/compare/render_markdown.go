@@ -1,0 +1,82 @@
+package compare
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteMarkdown writes r as report.md: what ran and where, one table of
+// figures with a column per strategy, the isolation probe's verdict, and
+// a reading of the numbers. The same Report always gives the same bytes.
+func WriteMarkdown(w io.Writer, r Report) error {
+	v := newReportView(r)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# %s\n\n%s\n", mdText(v.Title), mdText(v.Summary))
+
+	b.WriteString("\n## Machine\n\n")
+	for _, m := range v.Machine {
+		fmt.Fprintf(&b, "- %s: %s\n", mdText(m.Label), mdText(m.Value))
+	}
+
+	b.WriteString("\n## Results\n\n")
+	writeMarkdownTable(&b, v.Results)
+
+	b.WriteString("\n## Isolation probe\n\n")
+	writeMarkdownTable(&b, v.Probe)
+	b.WriteString("\n")
+	for _, vd := range v.Verdicts {
+		fmt.Fprintf(&b, "- %s: **%s** — %s\n", mdText(vd.Strategy), vd.Word, mdText(vd.Detail))
+		for _, p := range vd.Problems {
+			fmt.Fprintf(&b, "  - %s\n", mdText(p))
+		}
+	}
+
+	b.WriteString("\n## Reading the numbers\n\n")
+	for _, s := range v.Reading {
+		fmt.Fprintf(&b, "- %s\n", mdText(s))
+	}
+	b.WriteString("\n### Trade-offs\n\n")
+	writeMarkdownTable(&b, v.TradeOffs)
+
+	if _, err := b.WriteTo(w); err != nil {
+		return fmt.Errorf("write markdown report: %w", err)
+	}
+	return nil
+}
+
+func writeMarkdownTable(b *bytes.Buffer, t textTable) {
+	writeMarkdownRow(b, t.Header)
+	align := make([]string, len(t.Header))
+	for i := range align {
+		align[i] = "---"
+		if i > 0 && !t.Words {
+			align[i] = "---:"
+		}
+	}
+	b.WriteString("| " + strings.Join(align, " | ") + " |\n")
+	for _, row := range t.Rows {
+		writeMarkdownRow(b, row)
+	}
+}
+
+func writeMarkdownRow(b *bytes.Buffer, cells []string) {
+	escaped := make([]string, len(cells))
+	for i, c := range cells {
+		escaped[i] = mdText(c)
+	}
+	b.WriteString("| " + strings.Join(escaped, " | ") + " |\n")
+}
+
+var mdEscaper = strings.NewReplacer(
+	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`,
+	"<", `\<`, ">", `\>`, "|", `\|`, "#", `\#`, "\r\n", " ", "\n", " ", "\r", " ",
+)
+
+// mdText escapes what Markdown would otherwise read as markup (or, in a
+// table, as a cell boundary), and folds line breaks, so that text from the
+// run such as a problem description or a CPU name shows as written.
+func mdText(s string) string {
+	return mdEscaper.Replace(s)
+}
