@@ -2,6 +2,7 @@ package compare
 
 import (
 	"bytes"
+	"html"
 	"strings"
 	"testing"
 	"time"
@@ -212,10 +213,49 @@ func TestRenderMarkdown(t *testing.T) {
 	}
 }
 
+func TestRenderHTML(t *testing.T) {
+	for _, tc := range renderCases {
+		t.Run(tc.name, func(t *testing.T) {
+			page := mustHTML(t, tc.report)
+			if !strings.Contains(page, "<svg") {
+				t.Error("WriteHTML: no <svg")
+			}
+			offline := strings.ReplaceAll(page, `xmlns="http://www.w3.org/2000/svg"`, "")
+			for _, bad := range []string{"http://", "https://", "NaN", "Inf", "<script", "<link", "<img"} {
+				if strings.Contains(offline, bad) {
+					t.Errorf("WriteHTML: output contains %q", bad)
+				}
+			}
+			// Every figure of the markdown, as text, is on the page too.
+			text := html.UnescapeString(page)
+			md := mustMarkdown(t, tc.report)
+			for _, sec := range []string{"## Results", "## Isolation probe"} {
+				for _, row := range markdownTable(section(md, sec)) {
+					for _, cell := range row {
+						if !strings.Contains(text, cell) {
+							t.Errorf("WriteHTML: no %q (from the markdown's %s)", cell, sec)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRenderEscapesHTML(t *testing.T) {
+	page := mustHTML(t, sampleReport())
+	if strings.Contains(page, "<fast>") {
+		t.Error("WriteHTML: CPU name <fast> written unescaped")
+	}
+}
+
 func TestRenderDeterministic(t *testing.T) {
 	r := sampleReport()
 	if a, b := mustMarkdown(t, r), mustMarkdown(t, r); a != b {
 		t.Error("WriteMarkdown: two renders of one report differ")
+	}
+	if a, b := mustHTML(t, r), mustHTML(t, r); a != b {
+		t.Error("WriteHTML: two renders of one report differ")
 	}
 }
 
@@ -261,6 +301,15 @@ func mustMarkdown(t *testing.T, r Report) string {
 	var b bytes.Buffer
 	if err := WriteMarkdown(&b, r); err != nil {
 		t.Fatalf("WriteMarkdown: %v", err)
+	}
+	return b.String()
+}
+
+func mustHTML(t *testing.T, r Report) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatalf("WriteHTML: %v", err)
 	}
 	return b.String()
 }
