@@ -72,3 +72,10 @@ type SubtaskRow struct {
 	ProjectName string `json:"project"`
 	TaskName    string `json:"task"`
 }
+
+// SubtaskCount is how many subtasks an account has, kept by triggers on
+// subtasks so that a list page does not count them on every request.
+type SubtaskCount struct {
+	AccountID TenantID `gorm:"primaryKey" tenancy:"tenant"`
+	Subtasks  int64
+}

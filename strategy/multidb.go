@@ -18,10 +18,11 @@ import (
 // callbacks and schema cache; each unit of work swaps in the tenant's pool,
 // as gorm's own Connection does.
 type multiDB struct {
-	opts  Options
-	base  *sql.DB // the PGDATABASE database: health checks only
-	root  *gorm.DB
-	pools *tenantPools
+	opts     Options
+	base     *sql.DB // the PGDATABASE database: health checks only
+	root     *gorm.DB
+	pools    *tenantPools
+	accounts *accountCache
 }
 
 func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
@@ -39,11 +40,12 @@ func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
 		return nil, err
 	}
 	return &multiDB{
-		opts: opts,
-		base: base,
-		root: root,
-		pools: newTenantPools(opts.maxConns(), poolWait, func(database string) (*sql.DB, error) {
-			return openPool(opts.appDSN(database), 4, 1)
+		opts:     opts,
+		base:     base,
+		root:     root,
+		accounts: newAccountCache(accountCacheTTL, maxCachedAccounts),
+		pools: newTenantPools(opts.maxConns(), opts.tenantConns(), poolWait, func(database string) (*sql.DB, error) {
+			return openPool(opts.appDSN(database), opts.maxConns(), opts.maxConns())
 		}),
 	}, nil
 }
@@ -93,6 +95,10 @@ func (m *multiDB) withTenantDB(ctx context.Context, slug string, fn func(db *gor
 }
 
 func (m *multiDB) TenantBySlug(ctx context.Context, slug string) (models.Account, error) {
+	return m.accounts.get(ctx, slug, m.lookUpTenant)
+}
+
+func (m *multiDB) lookUpTenant(ctx context.Context, slug string) (models.Account, error) {
 	var acct models.Account
 	err := m.withTenantDB(ctx, slug, func(db *gorm.DB) error {
 		return db.Take(&acct).Error
@@ -134,10 +140,16 @@ func (m *multiDB) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskP
 	if models.IsAllTenants(ctx) {
 		return SubtaskPage{}, fmt.Errorf("all-tenants subtask list: %w (each tenant has its own database)", ErrNotSupported)
 	}
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return SubtaskPage{}, ErrNoTenant
+	}
+	// No transaction: the page and its total are one statement, and the
+	// database holds no other tenant to keep out.
 	var out SubtaskPage
-	err := m.tx(ctx, snapshot(), func(tx *gorm.DB) error {
+	err := m.withTenantDB(ctx, t.Slug, func(db *gorm.DB) error {
 		var err error
-		out, err = listSubtasks(tx, subtaskQuery{}, page, perPage)
+		out, err = listSubtasks(db, subtaskQuery{}, page, perPage)
 		return err
 	})
 	return out, err

@@ -47,7 +47,7 @@ func (t tenantedTable) lacks() []string {
 // singleSchemaTables are the tenanted tables the singleschema migrations
 // create, parents first.
 func singleSchemaTables() []string {
-	return []string{"accounts", "users", "projects", "tasks", "subtasks"}
+	return []string{"accounts", "users", "projects", "tasks", "subtasks", "subtask_counts"}
 }
 
 // readTenantedTables finds the tenanted tables: accounts, and every public

@@ -99,11 +99,22 @@ func grants(ctx context.Context, db *sql.DB, database, app, reader string) error
 		fmt.Sprintf("GRANT USAGE ON SCHEMA public TO %s", roles),
 		// Accounts are created by the admin (seed, sign-up), never by a tenant.
 		fmt.Sprintf("GRANT SELECT ON accounts TO %s", quoteIdent(app)),
-		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON users, projects, tasks, subtasks TO %s", quoteIdent(app)),
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON users, projects, tasks, subtasks, subtask_counts TO %s", quoteIdent(app)),
 		fmt.Sprintf("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %s", quoteIdent(app)),
 	}
 	if reader != "" {
-		stmts = append(stmts, fmt.Sprintf("GRANT SELECT ON accounts, users, projects, tasks, subtasks TO %s", quoteIdent(reader)))
+		stmts = append(stmts, fmt.Sprintf("GRANT SELECT ON accounts, users, projects, tasks, subtasks, subtask_counts TO %s", quoteIdent(reader)))
+	}
+	// The server runs a few statements over and over, each keyed by a
+	// tenant id and read through an index, so one generic plan per
+	// connection serves every tenant. Left to choose, PostgreSQL kept
+	// planning the list page afresh on every execution (a custom plan,
+	// ~0.9 ms of planning against ~0.3 ms of execution), because the
+	// generic plan's estimate looked no cheaper.
+	for _, role := range []string{app, reader} {
+		if role != "" {
+			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET plan_cache_mode = force_generic_plan", quoteIdent(role), quoteIdent(database)))
+		}
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {

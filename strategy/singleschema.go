@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"tenancy/models"
@@ -21,10 +22,11 @@ import (
 // transaction-locally; the all-tenants view runs as the read-only reader
 // role, on its own pool.
 type singleSchema struct {
-	opts   Options
-	app    *gorm.DB
-	reader *gorm.DB
-	pools  []*sql.DB
+	opts     Options
+	app      *gorm.DB
+	reader   *gorm.DB
+	pools    []*sql.DB
+	accounts *accountCache
 	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
 	// connection's session instead of the transaction. It is wrong, and
 	// nothing in the package sets it: only tests do (export_load_test.go),
@@ -33,7 +35,7 @@ type singleSchema struct {
 }
 
 func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) {
-	s := &singleSchema{opts: opts}
+	s := &singleSchema{opts: opts, accounts: newAccountCache(accountCacheTTL, maxCachedAccounts)}
 	budget := opts.maxConns()
 	appPool, err := openPool(opts.appDSN(opts.Database), budget, budget)
 	if err != nil {
@@ -80,14 +82,17 @@ func (s *singleSchema) Name() string { return SingleSchema }
 // the setting with the transaction, so it never survives on a pooled
 // connection; the value is a bind parameter.
 func setTenant(tx *gorm.DB, id int64, local bool) error {
-	stmt := "SELECT set_config('app.tenant_id', ?, true)"
-	if !local {
-		stmt = "SELECT set_config('app.tenant_id', ?, false)"
-	}
-	if err := tx.Exec(stmt, strconv.FormatInt(id, 10)).Error; err != nil {
+	if err := tx.Exec(setTenantSQL(local), strconv.FormatInt(id, 10)).Error; err != nil {
 		return fmt.Errorf("set tenant: %w", err)
 	}
 	return nil
+}
+
+func setTenantSQL(local bool) string {
+	if !local {
+		return "SELECT set_config('app.tenant_id', $1, false)"
+	}
+	return "SELECT set_config('app.tenant_id', $1, true)"
 }
 
 func (s *singleSchema) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
@@ -129,6 +134,10 @@ func (s *singleSchema) TenantBySlug(ctx context.Context, slug string) (models.Ac
 	if len(slug) > 63 || !slugSyntax.MatchString(slug) {
 		return models.Account{}, fmt.Errorf("%w: %q", ErrTenantNotFound, slug)
 	}
+	return s.accounts.get(ctx, slug, s.lookUpTenant)
+}
+
+func (s *singleSchema) lookUpTenant(ctx context.Context, slug string) (models.Account, error) {
 	// One statement, no explicit transaction: the reader's transactions are
 	// read-only by default, and this runs on every request.
 	var acct models.Account
@@ -155,14 +164,29 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 	var out SubtaskPage
 	var err error
 	if models.IsAllTenants(ctx) {
-		err = s.allTenantsTx(ctx, func(tx *gorm.DB) error {
-			out, err = listSubtasks(tx, subtaskQuery{denormalised: true}, page, perPage)
-			return err
-		})
+		// No transaction: the page and its total are one statement.
+		out, err = listAllTenants(s.reader.WithContext(models.NewContextForAllTenants(ctx)), page, perPage)
+		if err != nil && !errors.Is(err, ErrPageNotFound) {
+			err = fmt.Errorf("all tenants: %w", classify(err))
+		}
 		return out, err
 	}
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return SubtaskPage{}, ErrNoTenant
+	}
+	if err := checkPage(page, perPage); err != nil {
+		return SubtaskPage{Page: page}, err
+	}
+	rows := make([]pagedRow, 0, perPage)
+	err = s.readInOneTrip(ctx, t, func(db *gorm.DB) *gorm.DB {
+		return subtaskPageQuery(db, subtaskQuery{denormalised: true}, page, perPage).Find(&[]pagedRow{})
+	}, func(r pgx.Rows) error { return scanPagedRows(r, &rows) })
+	if err != nil || len(rows) > 0 {
+		return newPage(page, perPage, firstTotal(rows), rows), err
+	}
 	err = s.tx(ctx, snapshot(), func(tx *gorm.DB) error {
-		out, err = listSubtasks(tx, subtaskQuery{denormalised: true}, page, perPage)
+		out, err = finishPage(tx, page, perPage, nil)
 		return err
 	})
 	return out, err

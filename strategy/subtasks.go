@@ -16,55 +16,169 @@ type subtaskQuery struct {
 	denormalised bool
 }
 
-// snapshot is how the list is read: its count and its page come from one
-// snapshot, so a concurrent write cannot make them disagree.
+// snapshot is how a list read that takes more than one statement runs: its
+// statements see one snapshot, so a concurrent write cannot make the total
+// and the rows disagree.
 func snapshot() *sql.TxOptions {
 	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 }
 
-// listSubtasks reads one page of subtasks, ordered by name then id, in two
-// statements on tx: a count and the page itself. In singleschema tx's
-// context makes the tenant scope add "subtasks.account_id = ?" to both.
-func listSubtasks(tx *gorm.DB, q subtaskQuery, page, perPage int) (SubtaskPage, error) {
-	if perPage < 1 {
-		return SubtaskPage{}, fmt.Errorf("list subtasks: page size %d: want at least 1", perPage)
+// subtaskColumns are the columns of a list row. Each row names its account
+// as stored, not as the request assumed, so that a leak would show in the
+// row itself.
+const subtaskColumns = "subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details, " +
+	"tasks.name AS task_name, projects.name AS project_name, accounts.slug AS account_slug, accounts.name AS account_name"
+
+// joinParents adds the task, project and account of each subtask. LEFT
+// JOINs: the foreign keys make every parent exist, so the rows are the same;
+// but were a foreign subtask ever to get through, row-level security on its
+// parents would make an inner join drop it silently, while here it comes
+// back with an empty account, which a leak check counts.
+func joinParents(db *gorm.DB, q subtaskQuery) *gorm.DB {
+	if q.denormalised {
+		return db.Joins("LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id").
+			Joins("LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id").
+			Joins("LEFT JOIN accounts ON accounts.id = subtasks.account_id")
 	}
-	var total int64
-	if err := tx.Model(&models.Subtask{}).Count(&total).Error; err != nil {
+	return db.Joins("LEFT JOIN tasks ON tasks.id = subtasks.task_id").
+		Joins("LEFT JOIN projects ON projects.id = tasks.project_id").
+		Joins("LEFT JOIN accounts ON accounts.id = projects.account_id")
+}
+
+// pagedRow is a list row with the list's total, which comes back on every
+// row so that a page and its total take one statement.
+type pagedRow struct {
+	models.SubtaskRow
+	Total int64
+}
+
+// listSubtasks reads one page of the tenant's subtasks, ordered by name then
+// id. In singleschema tx's context makes the tenant scope add
+// "account_id = ?" to each table read, the sub-queries included.
+//
+// One statement, so one round trip and one snapshot: the page's ids are
+// found first on the (account_id, name, id) index alone, then only those
+// rows are read and joined to their parents. Joining before the OFFSET
+// would join every skipped row too, which makes a big tenant's last page
+// cost as many joins as it has subtasks. The total is the trigger-kept
+// count, not a count(*) of the tenant's subtasks.
+func listSubtasks(tx *gorm.DB, q subtaskQuery, page, perPage int) (SubtaskPage, error) {
+	if err := checkPage(page, perPage); err != nil {
+		return SubtaskPage{Page: page}, err
+	}
+	rows := make([]pagedRow, 0, perPage)
+	if err := subtaskPageQuery(tx, q, page, perPage).Scan(&rows).Error; err != nil {
+		return SubtaskPage{}, fmt.Errorf("read subtask page %d: %w", page, err)
+	}
+	return finishPage(tx, page, perPage, rows)
+}
+
+func checkPage(page, perPage int) error {
+	if perPage < 1 {
+		return fmt.Errorf("list subtasks: page size %d: want at least 1", perPage)
+	}
+	if page < 1 {
+		return ErrPageNotFound
+	}
+	return nil
+}
+
+// subtaskPageQuery is the statement that reads a page of the tenant's
+// subtasks with their total (see listSubtasks), not yet run.
+func subtaskPageQuery(db *gorm.DB, q subtaskQuery, page, perPage int) *gorm.DB {
+	ids := db.Model(&models.Subtask{}).Select("subtasks.id").
+		Order("subtasks.name, subtasks.id").Limit(perPage).Offset((page - 1) * perPage)
+	total := db.Model(&models.SubtaskCount{}).Select("subtask_counts.subtasks")
+	sel := db.Model(&models.Subtask{}).Select(subtaskColumns+", (?) AS total", total).
+		Joins("JOIN (?) AS page ON page.id = subtasks.id", ids)
+	return joinParents(sel, q).Order("subtasks.name, subtasks.id")
+}
+
+// finishPage makes the page of rows. A page without rows is past the end,
+// or the first page of an empty list (which exists): a second statement
+// tells which.
+func finishPage(tx *gorm.DB, page, perPage int, rows []pagedRow) (SubtaskPage, error) {
+	if len(rows) > 0 {
+		return newPage(page, perPage, rows[0].Total, rows), nil
+	}
+	var n int64
+	if err := tx.Model(&models.SubtaskCount{}).Select("coalesce(sum(subtasks), 0)").Scan(&n).Error; err != nil {
 		return SubtaskPage{}, fmt.Errorf("count subtasks: %w", err)
 	}
-	out := SubtaskPage{Page: page, Total: total, Pages: int((total + int64(perPage) - 1) / int64(perPage))}
+	out := newPage(page, perPage, n, nil)
+	if page > out.Pages {
+		return out, ErrPageNotFound
+	}
+	return out, nil
+}
+
+func newPage(page, perPage int, total int64, rows []pagedRow) SubtaskPage {
+	out := SubtaskPage{Page: page, Total: total, Pages: int((total + int64(perPage) - 1) / int64(perPage)), Rows: make([]models.SubtaskRow, len(rows))}
 	if out.Pages == 0 {
 		out.Pages = 1 // an empty list still has a first page
 	}
-	if page < 1 || page > out.Pages {
-		return out, ErrPageNotFound
+	for i, r := range rows {
+		out.Rows[i] = r.SubtaskRow
 	}
+	return out
+}
 
-	// Each row names its account as stored, not as the request assumed, so
-	// that a leak would show in the row itself. LEFT JOINs: the foreign keys
-	// make every parent exist, so the rows are the same; but were a foreign
-	// subtask ever to get through, row-level security on its parents would
-	// make an inner join drop it silently, while here it comes back with an
-	// empty account, which a leak check counts.
-	sel := tx.Model(&models.Subtask{}).Select("subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details, " +
-		"tasks.name AS task_name, projects.name AS project_name, accounts.slug AS account_slug, accounts.name AS account_name")
-	if q.denormalised {
-		sel = sel.Joins("LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id").
-			Joins("LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id").
-			Joins("LEFT JOIN accounts ON accounts.id = subtasks.account_id")
-	} else {
-		sel = sel.Joins("LEFT JOIN tasks ON tasks.id = subtasks.task_id").
-			Joins("LEFT JOIN projects ON projects.id = tasks.project_id").
-			Joins("LEFT JOIN accounts ON accounts.id = projects.account_id")
+// allTenantsPage is the all-tenants list (singleschema, as the reader
+// role): tenant by tenant in account id order, then by name and id. That
+// order lets any page be found without walking the rows before it, which a
+// global order by name could not (its last page at a million subtasks is a
+// walk over a million index entries):
+//
+//  1. the per-tenant counts, summed in account order, say which tenant the
+//     page starts in and how far into it;
+//  2. an OFFSET within that one tenant, on the (account_id, name, id)
+//     index, finds the first row's key;
+//  3. the page is the next rows from that key on the same index, across
+//     tenants if it has to, joined to their parents.
+//
+// One statement: one round trip and one snapshot, so total and rows agree.
+const allTenantsPage = `
+WITH counts AS (
+    SELECT account_id, subtasks, sum(subtasks) OVER (ORDER BY account_id) AS upto
+    FROM subtask_counts WHERE subtasks > 0
+), start AS (
+    SELECT account_id, @offset - (upto - subtasks) AS skip
+    FROM counts WHERE upto > @offset ORDER BY account_id LIMIT 1
+), first AS (
+    SELECT f.account_id, f.name, f.id FROM start CROSS JOIN LATERAL (
+        SELECT account_id, name, id FROM subtasks
+        WHERE subtasks.account_id = start.account_id
+        ORDER BY name, id OFFSET start.skip LIMIT 1) f
+), page AS (
+    SELECT p.id FROM first CROSS JOIN LATERAL (
+        SELECT id FROM subtasks
+        WHERE (subtasks.account_id, subtasks.name, subtasks.id) >= (first.account_id, first.name, first.id)
+        ORDER BY account_id, name, id LIMIT @limit) p
+)
+SELECT ` + subtaskColumns + `, (SELECT coalesce(sum(subtasks), 0) FROM subtask_counts) AS total
+FROM page JOIN subtasks ON subtasks.id = page.id
+LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id
+LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id
+LEFT JOIN accounts ON accounts.id = subtasks.account_id
+ORDER BY subtasks.account_id, subtasks.name, subtasks.id`
+
+// listAllTenants reads one page of the all-tenants list on tx, which must
+// carry the explicit all-tenants scope.
+func listAllTenants(tx *gorm.DB, page, perPage int) (SubtaskPage, error) {
+	if err := checkPage(page, perPage); err != nil {
+		return SubtaskPage{Page: page}, err
 	}
-	rows := make([]models.SubtaskRow, 0, perPage)
-	err := sel.Order("subtasks.name, subtasks.id").
-		Limit(perPage).Offset((page - 1) * perPage).
-		Scan(&rows).Error
+	rows := make([]pagedRow, 0, perPage)
+	err := tx.Raw(allTenantsPage, sql.Named("offset", int64(page-1)*int64(perPage)), sql.Named("limit", perPage)).Scan(&rows).Error
 	if err != nil {
-		return SubtaskPage{}, fmt.Errorf("read subtask page %d: %w", page, err)
+		return SubtaskPage{}, fmt.Errorf("read all-tenants page %d: %w", page, err)
 	}
-	out.Rows = rows
-	return out, nil
+	return finishPage(tx, page, perPage, rows)
+}
+
+func firstTotal(rows []pagedRow) int64 {
+	if len(rows) == 0 {
+		return 0
+	}
+	return rows[0].Total
 }

@@ -1,0 +1,73 @@
+package strategy
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"tenancy/models"
+)
+
+// accountCache remembers which account a slug names, so that resolving the
+// tenant of a request is not a database round trip every time: the server
+// looks a tenant up on every request, and accounts change rarely.
+//
+// An entry lives for ttl. Within that time a renamed or deleted account may
+// still be resolved by its old slug; that cannot leak anything, because the
+// account's id is what scopes the data (and row-level security keys on it),
+// and a deleted account's rows are gone. Only hits are kept, so a flood of
+// made-up slugs cannot fill it; at most max entries, after which expired
+// ones are dropped, or all of them.
+type accountCache struct {
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cachedAccount
+}
+
+type cachedAccount struct {
+	account models.Account
+	expires time.Time
+}
+
+// accountCacheTTL bounds how long a change to an account's slug takes to
+// reach a running server.
+const accountCacheTTL = 10 * time.Second
+
+// maxCachedAccounts bounds the cache at a few MB.
+const maxCachedAccounts = 100_000
+
+func newAccountCache(ttl time.Duration, max int) *accountCache {
+	return &accountCache{ttl: ttl, max: max, now: time.Now, entries: map[string]cachedAccount{}}
+}
+
+// get returns the cached account of slug, or loads it and caches it.
+func (c *accountCache) get(ctx context.Context, slug string, load func(context.Context, string) (models.Account, error)) (models.Account, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[slug]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.account, nil
+	}
+	acct, err := load(ctx, slug)
+	if err != nil {
+		return acct, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		for k, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= c.max {
+			clear(c.entries)
+		}
+	}
+	c.entries[slug] = cachedAccount{account: acct, expires: now.Add(c.ttl)}
+	return acct, nil
+}

@@ -1,0 +1,47 @@
+-- +goose Up
+-- The list page needs the tenant's number of subtasks on every request;
+-- counting them is a scan of up to thousands of rows per request, so the
+-- count is kept here by statement-level triggers, in the same transaction as
+-- the change. The database holds one account, so this holds one row; an
+-- update cannot move a subtask out of it, so only inserts and deletes count.
+CREATE TABLE subtask_counts (
+    account_id bigint PRIMARY KEY REFERENCES accounts (id) ON DELETE RESTRICT,
+    subtasks   bigint NOT NULL DEFAULT 0 CHECK (subtasks >= 0)
+);
+
+-- +goose StatementBegin
+CREATE FUNCTION subtask_counts_apply() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    delta bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        delta := (SELECT count(*) FROM new_rows);
+    ELSE
+        delta := -(SELECT count(*) FROM old_rows);
+    END IF;
+    IF delta <> 0 THEN
+        INSERT INTO subtask_counts AS c (account_id, subtasks)
+        SELECT id, delta FROM accounts
+        ON CONFLICT (account_id) DO UPDATE SET subtasks = c.subtasks + excluded.subtasks;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER subtask_counts_insert AFTER INSERT ON subtasks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_apply();
+CREATE TRIGGER subtask_counts_delete AFTER DELETE ON subtasks
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_apply();
+
+INSERT INTO subtask_counts (account_id, subtasks)
+SELECT a.id, (SELECT count(*) FROM subtasks) FROM accounts a;
+
+-- +goose Down
+DROP TRIGGER subtask_counts_delete ON subtasks;
+DROP TRIGGER subtask_counts_insert ON subtasks;
+DROP FUNCTION subtask_counts_apply();
+DROP TABLE subtask_counts;

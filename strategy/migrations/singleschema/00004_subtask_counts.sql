@@ -1,0 +1,76 @@
+-- +goose Up
+-- The list pages need each tenant's number of subtasks on every request.
+-- Counting them is a scan of up to thousands of index entries per request
+-- (and of every subtask for the all-tenants view), so the count is kept
+-- here, by statement-level triggers in the same transaction as the change:
+-- a snapshot that sees a subtask sees it counted. A tenant without a row has
+-- no subtasks.
+CREATE TABLE subtask_counts (
+    account_id bigint PRIMARY KEY REFERENCES accounts (id) ON DELETE RESTRICT,
+    subtasks   bigint NOT NULL DEFAULT 0 CHECK (subtasks >= 0)
+);
+
+ALTER TABLE subtask_counts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE subtask_counts FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON subtask_counts
+    USING (account_id = (SELECT app_current_tenant()))
+    WITH CHECK (account_id = (SELECT app_current_tenant()));
+
+-- The triggers run as the role that changed the subtasks (SECURITY
+-- INVOKER), so the policies above apply to them too: a tenant's statement
+-- can only count its own subtasks, which are the only ones it can write.
+-- Accounts are upserted in id order so that two statements touching the
+-- same accounts cannot deadlock.
+-- +goose StatementBegin
+CREATE FUNCTION subtask_counts_apply() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO subtask_counts AS c (account_id, subtasks)
+        SELECT account_id, count(*) FROM new_rows GROUP BY account_id ORDER BY account_id
+        ON CONFLICT (account_id) DO UPDATE SET subtasks = c.subtasks + excluded.subtasks;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE subtask_counts AS c SET subtasks = c.subtasks - d.n
+        FROM (SELECT account_id, count(*) AS n FROM old_rows GROUP BY account_id) d
+        WHERE c.account_id = d.account_id;
+    ELSE
+        -- Only rows that moved between accounts change a count; most
+        -- updates (a subtask marked complete) write nothing here.
+        INSERT INTO subtask_counts AS c (account_id, subtasks)
+        SELECT account_id, sum(d) FROM (
+            SELECT account_id, 1 AS d FROM new_rows
+            UNION ALL
+            SELECT account_id, -1 FROM old_rows) moved
+        GROUP BY account_id HAVING sum(d) <> 0 ORDER BY account_id
+        ON CONFLICT (account_id) DO UPDATE SET subtasks = c.subtasks + excluded.subtasks;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER subtask_counts_insert AFTER INSERT ON subtasks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_apply();
+CREATE TRIGGER subtask_counts_update AFTER UPDATE ON subtasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_apply();
+CREATE TRIGGER subtask_counts_delete AFTER DELETE ON subtasks
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_apply();
+
+INSERT INTO subtask_counts (account_id, subtasks)
+SELECT account_id, count(*) FROM subtasks GROUP BY account_id;
+
+-- The all-tenants view now pages tenant by tenant, through
+-- subtasks_account_name and the counts above; the global (name, id) order
+-- it used had no way to reach a deep page but to walk every row before it.
+DROP INDEX subtasks_name;
+
+-- +goose Down
+CREATE INDEX subtasks_name ON subtasks (name, id);
+DROP TRIGGER subtask_counts_delete ON subtasks;
+DROP TRIGGER subtask_counts_update ON subtasks;
+DROP TRIGGER subtask_counts_insert ON subtasks;
+DROP FUNCTION subtask_counts_apply();
+DROP TABLE subtask_counts;

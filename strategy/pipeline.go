@@ -1,0 +1,86 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/gorm"
+
+	"tenancy/models"
+)
+
+// readInOneTrip runs the read that build makes, as tenant t, in one round
+// trip to the server instead of four (BEGIN, set the tenant, read, COMMIT):
+// the statement that sets app.tenant_id and the read go out together as a
+// pipeline (pgx's batch) ending in one Sync. PostgreSQL runs the statements
+// of a pipeline up to its Sync as one implicit transaction, so the
+// transaction-local setting holds for the read and is gone after it, as in
+// Tx.
+//
+// gorm still writes the read's SQL (a dry run on the tenant's context), so
+// the tenant scope is applied and enforced exactly as in Tx; only the
+// sending differs. scan reads the result rows.
+func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, build func(db *gorm.DB) *gorm.DB, scan func(pgx.Rows) error) error {
+	dry := build(s.app.Session(&gorm.Session{DryRun: true, NewDB: true, Context: models.NewContextWithTenant(ctx, t)}))
+	if dry.Error != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, dry.Error)
+	}
+	query, args := dry.Statement.SQL.String(), dry.Statement.Vars
+
+	conn, err := s.pools[0].Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))
+	}
+	defer conn.Close()
+	err = conn.Raw(func(driverConn any) error {
+		b := &pgx.Batch{}
+		b.Queue(setTenantSQL(!s.sessionLevelTenant), strconv.FormatInt(int64(t.ID), 10))
+		b.Queue(query, args...)
+		results := driverConn.(*stdlib.Conn).Conn().SendBatch(ctx, b)
+		if _, err := results.Exec(); err != nil {
+			return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
+		}
+		rows, err := results.Query()
+		if err == nil {
+			err = scan(rows)
+			rows.Close()
+			err = errors.Join(err, rows.Err())
+		}
+		return errors.Join(err, results.Close())
+	})
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))
+	}
+	return nil
+}
+
+// scanPagedRows reads list rows in subtaskColumns order, then the total.
+// The parents' columns come from LEFT JOINs and may be NULL (see
+// joinParents), which reads as "".
+func scanPagedRows(rows pgx.Rows, into *[]pagedRow) error {
+	for rows.Next() {
+		var r pagedRow
+		var task, project, slug, account *string
+		var total *int64
+		if err := rows.Scan(&r.ID, &r.Name, &r.IsComplete, &r.Details, &task, &project, &slug, &account, &total); err != nil {
+			return err
+		}
+		r.TaskName, r.ProjectName, r.AccountSlug, r.AccountName = deref(task), deref(project), deref(slug), deref(account)
+		if total != nil {
+			r.Total = *total
+		}
+		*into = append(*into, r)
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
