@@ -46,6 +46,7 @@ func commands() []command {
 		{"bench", "measure setup and seed on throwaway databases, against PostgreSQL's own COPY", runBench},
 		{"check", "inspect roles, row-level security, policies, migrations and databases; exit 1 on findings", runCheck},
 		{"loadcheck", "fire concurrent mixed-tenant requests at a running server; fail on any leaked row", runLoadcheck},
+		{"compare", "measure both strategies side by side on identical data; write report.md and report.html", runCompare},
 	}
 }
 
@@ -56,9 +57,10 @@ const environmentHelp = `Environment (libpq names for the admin/owner connection
   PGDATABASE          database, or prefix of multidb tenant databases (default tenancy)
   PGSSLMODE           libpq sslmode (default prefer)
   MULTIDB_COUNT       multidb tenant databases (default 5)
+  MULTIDB_OPEN_CONNS  connections a multidb server keeps open across tenant databases (default 64)
   APP_DB_USER, APP_DB_PASSWORD        role the server connects as (default <PGDATABASE>_app)
   READER_DB_USER, READER_DB_PASSWORD  read-only all-tenants role (default <PGDATABASE>_reader)
-  DB_MAX_CONNS        connection budget of the server (default 16)
+  DB_MAX_CONNS        connections the server works on at once (default: 2 x cores, at least 4)
   DB_QUERY_EXEC_MODE  exec behind PgBouncer < 1.21 in transaction mode (default: pgx's)
   BASE_DOMAIN         tenants live at <slug>.<BASE_DOMAIN> (default localhost)
   ALL_TENANTS_VIEW    on/off: every tenant's data at <BASE_DOMAIN> (default on; no authentication)

@@ -34,10 +34,10 @@ const (
 	DefaultDatabase     = "tenancy"
 	DefaultStrategy     = strategy.SingleSchema
 	DefaultTenantCount  = 5
+	DefaultTenantConns  = 64
 	DefaultBaseDomain   = "localhost"
-	DefaultMaxConns     = 16
 	MinSecretKeyLength  = 16
-	maxTenantCount      = 10000
+	MaxTenantCount      = 10000
 	maxIdentifierLength = 63
 )
 
@@ -82,8 +82,9 @@ func Load(getenv func(string) string) (Config, error) {
 		AdminUser:     str("PGUSER", DefaultUser),
 		AdminPassword: getenv("PGPASSWORD"),
 		Database:      str("PGDATABASE", DefaultDatabase),
-		TenantCount:   num("MULTIDB_COUNT", DefaultTenantCount, 1, maxTenantCount),
-		MaxConns:      num("DB_MAX_CONNS", DefaultMaxConns, 2, 1000),
+		TenantCount:   num("MULTIDB_COUNT", DefaultTenantCount, 1, MaxTenantCount),
+		MaxConns:      num("DB_MAX_CONNS", strategy.DefaultMaxConns(), 2, 1000),
+		TenantConns:   num("MULTIDB_OPEN_CONNS", DefaultTenantConns, 2, 100000),
 		QueryExecMode: str("DB_QUERY_EXEC_MODE", ""),
 	}
 	o.AppUser = str("APP_DB_USER", o.Database+"_app")
@@ -102,7 +103,7 @@ func Load(getenv func(string) string) (Config, error) {
 	// Tenant database names append "_tenant-<i>", which must still fit
 	// PostgreSQL's 63-byte identifiers.
 	databaseOK := true
-	if maxLen := maxIdentifierLength - len("_tenant-") - len(strconv.Itoa(maxTenantCount)); !databaseName.MatchString(o.Database) || len(o.Database) > maxLen {
+	if maxLen := maxIdentifierLength - len("_tenant-") - len(strconv.Itoa(MaxTenantCount)); !databaseName.MatchString(o.Database) || len(o.Database) > maxLen {
 		bad("PGDATABASE", o.Database, fmt.Sprintf("want lower-case letters, digits and _, not starting with a digit, at most %d characters", maxLen))
 		databaseOK = false
 	}

@@ -121,7 +121,7 @@ func TestMultiDBSetupReportsEachTenant(t *testing.T) {
 func fakePools(budget int, maxWait time.Duration) (*tenantPools, func(string) int) {
 	var mu sync.Mutex
 	opened := map[string]int{}
-	p := newTenantPools(budget, maxWait, func(database string) (*sql.DB, error) {
+	p := newTenantPools(budget, budget, maxWait, func(database string) (*sql.DB, error) {
 		mu.Lock()
 		opened[database]++
 		mu.Unlock()

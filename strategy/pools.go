@@ -9,16 +9,27 @@ import (
 	"time"
 )
 
-// tenantPools holds one small database/sql pool per tenant database, opened
-// on first use and closed in least-recently-used order, so a server with
-// thousands of tenant databases does not hold thousands of pools. A shared
-// semaphore bounds the connections in use across all tenants; each live pool
-// keeps at most one idle connection, so the server holds at most
-// 2 x budget connections however many tenants there are.
+// tenantPools holds one database/sql pool per tenant database, opened on
+// first use and closed in least-recently-used order, so that a server with
+// thousands of tenant databases does not hold thousands of connections.
+//
+// Two limits: a shared semaphore bounds the connections in use at once
+// across all tenants (the budget: what the database's cores can serve), and
+// maxOpen bounds the connections held open, idle ones included, across all
+// tenants (what the server's max_connections allows). Idle connections are
+// what make multidb fast: a tenant whose pool has one answers in one round
+// trip, while one without pays for a new connection (a process forked on
+// the server, authentication, statements prepared again), tens of times the
+// cost of the query. So pools keep their idle connections, and when a new
+// connection would pass maxOpen, the least recently used idle pools are
+// closed to make room.
 type tenantPools struct {
-	open     func(database string) (*sql.DB, error)
-	maxPools int
-	inUse    chan struct{}
+	open    func(database string) (*sql.DB, error)
+	maxOpen int
+	// idlePerPool is what each pool may keep idle (its own limit, restored
+	// after trimming).
+	idlePerPool int
+	inUse       chan struct{}
 	// maxWait bounds the wait for a free connection: a server whose budget
 	// is exhausted answers "unavailable" instead of queueing requests
 	// without end.
@@ -36,14 +47,15 @@ type tenantPool struct {
 	elem     *list.Element
 }
 
-func newTenantPools(budget int, maxWait time.Duration, open func(database string) (*sql.DB, error)) *tenantPools {
+func newTenantPools(budget, maxOpen int, maxWait time.Duration, open func(database string) (*sql.DB, error)) *tenantPools {
 	return &tenantPools{
-		open:     open,
-		maxPools: budget,
-		maxWait:  maxWait,
-		inUse:    make(chan struct{}, budget),
-		pools:    map[string]*tenantPool{},
-		lru:      list.New(),
+		open:        open,
+		maxOpen:     max(budget, maxOpen),
+		idlePerPool: budget,
+		maxWait:     maxWait,
+		inUse:       make(chan struct{}, budget),
+		pools:       map[string]*tenantPool{},
+		lru:         list.New(),
 	}
 }
 
@@ -76,17 +88,17 @@ func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, fu
 		tp = &tenantPool{database: database, db: db}
 		tp.elem = p.lru.PushFront(tp)
 		p.pools[database] = tp
-		p.evictLocked()
 	} else {
 		p.lru.MoveToFront(tp.elem)
 	}
 	tp.refs++
+	p.evictLocked(tp.db.Stats().Idle == 0)
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
 			p.mu.Lock()
 			tp.refs--
-			p.evictLocked()
+			p.evictLocked(false)
 			p.mu.Unlock()
 			<-p.inUse
 		})
@@ -94,13 +106,32 @@ func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, fu
 	return tp.db, release, nil
 }
 
-// evictLocked closes the least recently used pools that nobody is using
-// until at most maxPools remain.
-func (p *tenantPools) evictLocked() {
-	for e := p.lru.Back(); e != nil && p.lru.Len() > p.maxPools; {
+// evictLocked makes room when the caller is about to open a connection
+// (connecting) and maxOpen are open already, and keeps at most maxOpen
+// pools. Room is taken from the least recently used pools nobody is using:
+// first their extra idle connections (a pool that served a burst keeps one
+// warm connection), then, if that is not enough, whole pools.
+func (p *tenantPools) evictLocked(connecting bool) {
+	open := 0
+	if connecting {
+		for _, tp := range p.pools {
+			open += tp.db.Stats().OpenConnections
+		}
+	}
+	full := func() bool { return p.lru.Len() > p.maxOpen || (connecting && open >= p.maxOpen) }
+	for e := p.lru.Back(); e != nil && connecting && full(); e = e.Prev() {
+		tp := e.Value.(*tenantPool)
+		if idle := tp.db.Stats().Idle; tp.refs == 0 && idle > 1 {
+			tp.db.SetMaxIdleConns(1) // closes the others now
+			tp.db.SetMaxIdleConns(p.idlePerPool)
+			open -= idle - 1
+		}
+	}
+	for e := p.lru.Back(); e != nil && full(); {
 		prev := e.Prev()
 		tp := e.Value.(*tenantPool)
 		if tp.refs == 0 {
+			open -= tp.db.Stats().OpenConnections
 			p.lru.Remove(e)
 			delete(p.pools, tp.database)
 			go tp.db.Close() // waits for nothing: no connection of it is in use
