@@ -54,6 +54,12 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Samples is how many problems of each kind Result keeps (10 when zero).
 	Samples int
+	// Page, when set, is the only page asked for (else pages are random).
+	Page int
+	// AllTenants sends every request to the base domain itself (the
+	// all-tenants view) instead of to Tenants; rows of any tenant are
+	// expected there, so only failures and totals are checked.
+	AllTenants bool
 }
 
 // Expectation is what a tenant's subtask list should hold.
@@ -94,6 +100,13 @@ type Result struct {
 	Elapsed time.Duration
 	// Latency is over the requests answered OK.
 	Latency Percentiles
+	// Corrected is Latency corrected for coordinated omission (see
+	// CorrectedPercentiles).
+	Corrected Percentiles
+	// Latencies of the requests answered OK, sorted.
+	Latencies []time.Duration
+	// PerSecond counts the requests answered OK in each second of the run.
+	PerSecond []int
 }
 
 // TenantResult is one tenant's share of a Result.
@@ -202,8 +215,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.BaseDomain == "" {
 		return Result{}, errors.New("base domain must not be empty")
 	}
+	if o.AllTenants {
+		o.Tenants = []string{""}
+	}
 	if len(o.Tenants) == 0 {
 		return Result{}, errors.New("no tenants to send requests for")
+	}
+	if o.Page < 0 {
+		return Result{}, fmt.Errorf("page %d: want 1 or more, or 0 for random pages", o.Page)
 	}
 	if o.Requests < 0 {
 		return Result{}, fmt.Errorf("requests %d: want 0 (until stopped) or more", o.Requests)
@@ -228,6 +247,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r := &runner{o: o, base: u, tenants: make([]tenantState, len(o.Tenants))}
 	for i, slug := range o.Tenants {
 		host := slug + "." + o.BaseDomain
+		if o.AllTenants {
+			host = o.BaseDomain
+		}
 		if port := u.Port(); port != "" {
 			host = net.JoinHostPort(host, port)
 		}
@@ -238,7 +260,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	parts := make([]*tally, o.Concurrency)
 	var wg sync.WaitGroup
 	for w := range parts {
-		parts[w] = newTally(o.Samples)
+		parts[w] = newTally(o.Samples, start)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -246,7 +268,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}()
 	}
 	wg.Wait()
-	return merge(parts, time.Since(start), o.Samples), nil
+	return merge(parts, time.Since(start), o.Samples, o.Concurrency), nil
 }
 
 type runner struct {
@@ -272,6 +294,9 @@ func (r *runner) work(ctx context.Context, rng *rand.Rand, t *tally) {
 		pageNo := 1
 		if n := ts.pages.Load(); n > 1 {
 			pageNo = 1 + rng.IntN(int(n))
+		}
+		if r.o.Page > 0 {
+			pageNo = r.o.Page
 		}
 		path := "/subtasks/" + strconv.Itoa(pageNo) + "/"
 		if pageNo == 1 && rng.IntN(2) == 0 {
@@ -345,6 +370,9 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 func (r *runner) check(ts *tenantState, path string, p page, t *tally) {
 	t.rows += int64(len(p.Rows))
 	for _, rw := range p.Rows {
+		if r.o.AllTenants {
+			break
+		}
 		if rw.Account != ts.slug {
 			t.leak(ts.slug, path, fmt.Sprintf("row of %q: subtask %d %q", rw.Account, rw.ID, rw.Name))
 		}
@@ -375,13 +403,14 @@ func (r *runner) check(ts *tenantState, path string, p page, t *tally) {
 // tally is one worker's counts, merged when the run ends.
 type tally struct {
 	samples   int
+	start     time.Time
 	res       Result
 	latencies []time.Duration
 	rows      int64
 }
 
-func newTally(samples int) *tally {
-	return &tally{samples: samples, res: Result{Answers: map[Answer]int{}, PerTenant: map[string]TenantResult{}}}
+func newTally(samples int, start time.Time) *tally {
+	return &tally{samples: samples, start: start, res: Result{Answers: map[Answer]int{}, PerTenant: map[string]TenantResult{}}}
 }
 
 func (t *tally) ok(slug string, d time.Duration) {
@@ -392,6 +421,11 @@ func (t *tally) ok(slug string, d time.Duration) {
 	tr.OK++
 	t.res.PerTenant[slug] = tr
 	t.latencies = append(t.latencies, d)
+	sec := int(time.Since(t.start) / time.Second)
+	for len(t.res.PerSecond) <= sec {
+		t.res.PerSecond = append(t.res.PerSecond, 0)
+	}
+	t.res.PerSecond[sec]++
 }
 
 func (t *tally) fail(slug, path string, status int, msg string) {
@@ -430,8 +464,8 @@ func (t *tally) sample(p Problem) {
 	}
 }
 
-func merge(parts []*tally, elapsed time.Duration, samples int) Result {
-	out := newTally(samples)
+func merge(parts []*tally, elapsed time.Duration, samples, concurrency int) Result {
+	out := newTally(samples, time.Time{})
 	var lat []time.Duration
 	for _, p := range parts {
 		out.res.Requests += p.res.Requests
@@ -455,10 +489,43 @@ func merge(parts []*tally, elapsed time.Duration, samples int) Result {
 			out.sample(pr)
 		}
 		lat = append(lat, p.latencies...)
+		for i, n := range p.res.PerSecond {
+			for len(out.res.PerSecond) <= i {
+				out.res.PerSecond = append(out.res.PerSecond, 0)
+			}
+			out.res.PerSecond[i] += n
+		}
 	}
 	out.res.Elapsed = elapsed
-	out.res.Latency = percentiles(lat)
+	out.res.Latency = percentiles(lat) // sorts lat
+	out.res.Latencies = lat
+	if len(lat) > 0 {
+		out.res.Corrected = CorrectedPercentiles(lat, elapsed*time.Duration(concurrency)/time.Duration(len(lat)))
+	}
 	return out.res
+}
+
+// CorrectedPercentiles corrects latencies measured by a closed-loop
+// generator for coordinated omission, as HdrHistogram's
+// recordValueWithExpectedInterval does. A worker that waits 50 ms for one
+// answer sends nothing meanwhile, so the requests a steady client would
+// have sent during the stall, and that would have waited too, are missing
+// from the sample. For each latency L longer than the expected interval
+// between one worker's requests, the missing requests are added back with
+// latencies L-interval, L-2*interval, and so on.
+func CorrectedPercentiles(latencies []time.Duration, interval time.Duration) Percentiles {
+	if interval <= 0 {
+		return percentiles(slices.Clone(latencies))
+	}
+	// Bounded, so that one pathological stall cannot exhaust memory.
+	const maxAdded = 1 << 22
+	out := slices.Clone(latencies)
+	for _, l := range latencies {
+		for missing := l - interval; missing >= interval && len(out) < len(latencies)+maxAdded; missing -= interval {
+			out = append(out, missing)
+		}
+	}
+	return percentiles(out)
 }
 
 func percentiles(d []time.Duration) Percentiles {
