@@ -23,6 +23,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		// Started by execServer (compare) as the tenancy command.
+		main()
+		os.Exit(0)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	os.Exit(m.Run())
 }

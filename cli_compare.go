@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"tenancy/configs"
+	"tenancy/internal/compare"
+	"tenancy/internal/progress"
+	"tenancy/seed"
+	"tenancy/strategy"
+)
+
+func runCompare(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("compare", `Measures both strategies side by side on identical data. For each it sets up
+fresh, uniquely named databases (<PGDATABASE>_cmp_<random>), seeds them with the
+same options (the run checks the checksums match), vacuums and analyzes them,
+starts a server (this binary's serve, on a loopback port), loads it with the
+built-in generator (keep-alive, fixed concurrency, closed loop, percentiles
+corrected for coordinated omission) and probes isolation under that load. Then
+it drops everything it made (on Ctrl-C too) and writes <out>.md and <out>.html
+(charts, self-contained). For multidb, --accounts is also the number of tenant
+databases.`)
+	o := seed.DefaultOptions()
+	fs.IntVar(&o.Accounts, "accounts", 100, "accounts to seed in each strategy (multidb: one database each)")
+	addDataFlags(fs, &o)
+	duration := fs.Duration("duration", 10*time.Second, "how long each page is loaded")
+	connections := fs.Int("connections", 16, "HTTP connections (requests in flight) per load")
+	out := fs.String("out", "report", "write <out>.md and <out>.html")
+	names := fs.String("strategies", strings.Join(strategy.Names(), ","), "strategies to measure, comma-separated")
+	quiet := fs.Bool("quiet", false, "print only where the report went")
+	if help, err := parseFlags(fs, args, stdout); help || err != nil {
+		return err
+	}
+	cfg, err := configs.Load(getenv)
+	if err != nil {
+		return err
+	}
+	list, err := compareOptions(&o, *duration, *connections, *out, *names)
+	if err != nil {
+		return usageError{fmt.Errorf("compare: %w", err)}
+	}
+	cfg.Strategy.Logger = newLogger(stderr)
+	messages := stdout
+	if *quiet {
+		messages = io.Discard
+	}
+	meter := progress.New(stdout, progress.ModeFor(stdout, *quiet), "accounts", "rows")
+	rep, err := compare.Run(ctx, compare.Options{
+		Base: cfg.Strategy, Seed: o, Strategies: list, Duration: *duration, Connections: *connections,
+		Server: execServer, Progress: messages, Seeding: seedMeter{meter},
+	})
+	meter.Finish()
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	md, html := *out+".md", *out+".html"
+	if err := writeAtomically(md, func(w io.Writer) error { return compare.WriteMarkdown(w, rep) }); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := writeAtomically(html, func(w io.Writer) error { return compare.WriteHTML(w, rep) }); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	fmt.Fprintf(stdout, "compare: wrote %s and %s in %s\n", md, html, rep.Elapsed.Round(time.Second))
+	for _, s := range rep.Strategies {
+		if s.Probe.LeakedRows != 0 {
+			return fmt.Errorf("compare: %s served %d rows of another tenant under load (see %s)", s.Name, s.Probe.LeakedRows, md)
+		}
+	}
+	return nil
+}
+
+// compareOptions checks the flags and returns the strategies to measure.
+func compareOptions(o *seed.Options, duration time.Duration, connections int, out, names string) ([]string, error) {
+	var list []string
+	for _, n := range strings.Split(names, ",") {
+		n = strings.TrimSpace(n)
+		if n != strategy.MultiDB && n != strategy.SingleSchema {
+			return nil, fmt.Errorf("--strategies %q: want multidb, singleschema or both, comma-separated", names)
+		}
+		list = append(list, n)
+	}
+	if duration < 100*time.Millisecond || duration > time.Hour {
+		return nil, fmt.Errorf("--duration %s: want 100ms to 1h", duration)
+	}
+	if connections < 1 || connections > 1024 {
+		return nil, fmt.Errorf("--connections %d: want 1 to 1024", connections)
+	}
+	if out == "" {
+		return nil, errors.New("--out: want a path prefix such as report or /tmp/run1")
+	}
+	if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--out %s: the directory %s does not exist", out, filepath.Dir(out))
+	}
+	if o.Accounts > configs.MaxTenantCount && strings.Contains(names, strategy.MultiDB) {
+		return nil, fmt.Errorf("--accounts %d: multidb makes a database per account; at most %d", o.Accounts, configs.MaxTenantCount)
+	}
+	for _, n := range list {
+		tenants := 0
+		if n == strategy.MultiDB {
+			tenants = o.Accounts
+		}
+		if err := o.Validate(n, tenants); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// writeAtomically writes a file through a temporary one, so that a failure
+// leaves no half-written report.
+func writeAtomically(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	w := bufio.NewWriter(f)
+	if err := write(w); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// runMainEnv makes a test binary act as the tenancy command (see
+// TestMain), so that execServer works from tests too.
+const runMainEnv = "TENANCY_RUN_MAIN"
+
+// serving is what serve prints once it listens.
+var serving = regexp.MustCompile(` on (127\.0\.0\.1:\d+): `)
+
+// execServer starts this binary's serve on a free loopback port with env,
+// and returns once it listens.
+func execServer(ctx context.Context, env []string) (*compare.Server, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = append(env, runMainEnv+"=1")
+	logs := &tailBuffer{max: 4096}
+	cmd.Stderr = logs
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	var waitErr error
+	wait := func() error { once.Do(func() { waitErr = cmd.Wait() }); return waitErr }
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- wait() }()
+		select {
+		case err := <-done:
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && !exit.Exited() {
+				return nil // stopped by the signal
+			}
+			return err
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("the server (pid %d) did not stop within 15s and was killed", cmd.Process.Pid)
+		}
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			wait()
+			return nil, fmt.Errorf("the server exited before listening: %s", strings.TrimSpace(logs.String()))
+		}
+		return &compare.Server{URL: "http://" + a, PID: cmd.Process.Pid, Stop: stop}, nil
+	case <-time.After(60 * time.Second):
+		stop()
+		return nil, fmt.Errorf("the server did not start listening within 60s: %s", strings.TrimSpace(logs.String()))
+	case <-ctx.Done():
+		stop()
+		return nil, ctx.Err()
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}

@@ -1,0 +1,540 @@
+// Package compare measures the strategies side by side on identical data:
+// for each, it sets up fresh, uniquely named databases, seeds them with the
+// same options (the same checksum), starts a server, loads it with the
+// built-in generator (internal/loadcheck), probes isolation under that load,
+// and tears everything down; Report holds the figures, and WriteMarkdown and
+// WriteHTML render them.
+package compare
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"tenancy/internal/loadcheck"
+	"tenancy/seed"
+	"tenancy/strategy"
+)
+
+// Options describe a run.
+type Options struct {
+	// Base gives the PostgreSQL server, the admin role and the database
+	// name prefix; the run makes databases and roles of its own from it.
+	Base strategy.Options
+	// Seed is what every strategy is seeded with; Seed.Accounts is also
+	// the number of multidb tenant databases.
+	Seed        seed.Options
+	Strategies  []string      // default: both
+	Duration    time.Duration // of each load (10s when zero)
+	Connections int           // HTTP connections per load (16 when zero)
+	// Server starts `tenancy serve` with the environment given and returns
+	// once it is listening.
+	Server ServerStarter
+	// Progress gets a line per step; nil discards them.
+	Progress io.Writer
+	// Seeding is told how seeding goes (may be nil).
+	Seeding seed.Reporter
+}
+
+// ServerStarter starts a tenancy server with env (KEY=value) listening on
+// a loopback port.
+type ServerStarter func(ctx context.Context, env []string) (*Server, error)
+
+// Server is a running tenancy server.
+type Server struct {
+	URL  string // e.g. http://127.0.0.1:41234
+	PID  int    // for its memory use
+	Stop func() error
+}
+
+// baseDomain is what the servers are started with; requests carry it in
+// their Host header and never resolve it.
+const baseDomain = "localhost"
+
+// perPage is the handlers' page size.
+const perPage = 10
+
+// Run measures every strategy in turn and returns the report. Everything it
+// creates is dropped before it returns, on error and Ctrl-C too.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Connections <= 0 {
+		o.Connections = 16
+	}
+	if len(o.Strategies) == 0 {
+		o.Strategies = strategy.Names()
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Server == nil {
+		return Report{}, errors.New("compare: no way to start a server")
+	}
+	rep := Report{
+		Started: time.Now().UTC(),
+		Options: ReportOptions{
+			Accounts: o.Seed.Accounts, Tenants: o.Seed.Accounts, Duration: o.Duration,
+			Connections: o.Connections, PerPage: perPage, SeedOptions: seedFlags(o.Seed),
+		},
+	}
+	var err error
+	if rep.Machine, err = machine(ctx, o); err != nil {
+		return rep, err
+	}
+	for i, name := range o.Strategies {
+		fmt.Fprintf(o.Progress, "[%d/%d] %s\n", i+1, len(o.Strategies), name)
+		res, sum, err := runStrategy(ctx, o, name)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", name, err)
+		}
+		if rep.Checksum != "" && sum != rep.Checksum {
+			return rep, fmt.Errorf("%s was seeded with checksum %s, the others with %s: the strategies did not get identical data", name, sum, rep.Checksum)
+		}
+		rep.Checksum = sum
+		rep.Strategies = append(rep.Strategies, res)
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	return rep, nil
+}
+
+func runStrategy(ctx context.Context, o Options, name string) (res StrategyResult, checksum string, err error) {
+	opts := o.Base
+	opts.Strategy = name
+	opts.Database = uniqueName(o.Base.Database + "_cmp")
+	opts.AppUser, opts.ReaderUser = opts.Database+"_app", opts.Database+"_reader"
+	opts.AppPassword, opts.ReaderPassword = "", ""
+	opts.TenantCount = o.Seed.Accounts
+	res = StrategyResult{Name: name, Accounts: o.Seed.Accounts, Skipped: map[string]string{}}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(o.Progress, "  "+format+"\n", args...)
+	}
+
+	admin, err := strategy.OpenAdmin(opts)
+	if err != nil {
+		return res, "", err
+	}
+	defer func() {
+		// Dropped whatever happens, Ctrl-C included.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		say("dropping %s*", opts.Database)
+		if derr := admin.Destroy(cleanup); derr != nil {
+			err = errors.Join(err, fmt.Errorf("dropping the databases failed (drop %s* by hand): %w", opts.Database, derr))
+		}
+	}()
+
+	say("setup: creating %s", opts.Database)
+	setup, err := admin.Setup(ctx, nil)
+	if err != nil {
+		return res, "", fmt.Errorf("setup: %w", err)
+	}
+	res.Setup = setup.Elapsed
+	res.Databases = len(setup.Databases)
+	say("setup: %s", setup.Summary())
+
+	seeder, err := seed.NewSeeder(admin, opts.TenantCount, nil, o.Seeding)
+	if err != nil {
+		return res, "", err
+	}
+	seeded, err := seeder.Run(ctx, o.Seed)
+	if err != nil {
+		return res, "", fmt.Errorf("seed: %w", err)
+	}
+	res.Seed, res.Rows = seeded.Elapsed, int64(seeded.Counts.Rows())
+	say("seed: %d rows in %s, checksum %s", res.Rows, seeded.Elapsed.Round(time.Millisecond), seeded.Checksum)
+
+	facts, err := prepare(ctx, opts, say)
+	if err != nil {
+		return res, "", err
+	}
+	res.DatabaseBytes = facts.bytes
+
+	if name == strategy.MultiDB {
+		if opts.TenantConns, err = tenantConns(ctx, opts); err != nil {
+			return res, "", err
+		}
+		say("server: keeps up to %d connections open across %d tenant databases", opts.TenantConns, opts.TenantCount)
+	}
+	srv, err := o.Server(ctx, serverEnv(opts, o.Base))
+	if err != nil {
+		return res, "", fmt.Errorf("start the server: %w", err)
+	}
+	defer func() {
+		if serr := srv.Stop(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop the server: %w", serr))
+		}
+	}()
+	say("server: %s (pid %d)", srv.URL, srv.PID)
+	res.ConnBudget = opts.MaxConns
+
+	if err := measure(ctx, o, opts, srv, facts, &res, say); err != nil {
+		return res, "", err
+	}
+	return res, seeded.Checksum, nil
+}
+
+// facts are what the loads need to know about the seeded data.
+type facts struct {
+	slugs    []string
+	largest  string // slug of the tenant with the most subtasks
+	pages    int    // of the largest tenant
+	allPages int    // of the all-tenants view (singleschema)
+	bytes    int64
+}
+
+// prepare vacuums and analyzes every database, as a deployment's
+// autovacuum would have by the time it served traffic (a freshly bulk-loaded
+// table has no statistics and no visibility map, so its first plans and
+// index-only scans are not what a user would see), and learns what the
+// loads need.
+func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any)) (facts, error) {
+	var f facts
+	databases := []string{opts.Database}
+	if opts.Strategy == strategy.MultiDB {
+		databases = databases[:0]
+		for i := range opts.TenantCount {
+			databases = append(databases, opts.TenantDatabase(i))
+		}
+	}
+	start := time.Now()
+	most := int64(-1)
+	var all int64
+	for _, db := range databases {
+		err := withAdmin(ctx, opts, db, func(c *pgx.Conn) error {
+			if _, err := c.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+				return fmt.Errorf("vacuum: %w", err)
+			}
+			rows, err := c.Query(ctx, `SELECT a.slug, coalesce(c.subtasks, 0) FROM accounts a
+				LEFT JOIN subtask_counts c ON c.account_id = a.id ORDER BY a.id`)
+			if err != nil {
+				return err
+			}
+			var slug string
+			var n int64
+			_, err = pgx.ForEachRow(rows, []any{&slug, &n}, func() error {
+				f.slugs = append(f.slugs, slug)
+				all += n
+				if n > most {
+					most, f.largest = n, slug
+				}
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return f, fmt.Errorf("prepare %s: %w", db, err)
+		}
+	}
+	if len(f.slugs) == 0 {
+		return f, errors.New("no accounts were seeded")
+	}
+	f.pages = max(1, int((most+perPage-1)/perPage))
+	f.allPages = max(1, int((all+perPage-1)/perPage))
+	err := withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT coalesce(sum(pg_database_size(datname)), 0)::bigint FROM pg_database
+			WHERE datname = $1 OR starts_with(datname, $1 || '_')`, opts.Database).Scan(&f.bytes)
+	})
+	if err != nil {
+		return f, fmt.Errorf("database size: %w", err)
+	}
+	say("vacuum analyze: %d database(s) in %s; largest tenant %s (%d subtasks, %d pages)",
+		len(databases), time.Since(start).Round(time.Millisecond), f.largest, most, f.pages)
+	return f, nil
+}
+
+// tenantConns is how many connections the multidb server may keep open:
+// one per tenant plus its working budget, as far as the server's
+// max_connections leaves room for them beside what is connected already.
+// Fewer than one per tenant means tenants take turns with a connection, and
+// each turn costs a new one; the report's connection figure shows it.
+func tenantConns(ctx context.Context, opts strategy.Options) (int, error) {
+	var room int
+	err := withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT current_setting('max_connections')::int
+			- current_setting('superuser_reserved_connections')::int
+			- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int`).Scan(&room)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read max_connections: %w", err)
+	}
+	// Headroom for the run's own admin connections and the connection
+	// watcher.
+	room -= 5
+	want := opts.TenantCount + opts.MaxConns
+	if opts.TenantConns > 0 && opts.TenantConns > want {
+		want = opts.TenantConns
+	}
+	return max(2, min(want, room)), nil
+}
+
+func withAdmin(ctx context.Context, opts strategy.Options, database string, fn func(*pgx.Conn) error) error {
+	c, err := pgx.Connect(ctx, opts.AdminDSN(database))
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	return fn(c)
+}
+
+// serverEnv is the environment of the server under test: the run's
+// databases and roles, the caller's server settings.
+func serverEnv(opts, base strategy.Options) []string {
+	secret := make([]byte, 24)
+	_, _ = rand.Read(secret)
+	env := []string{
+		"STRATEGY=" + opts.Strategy,
+		"PGHOST=" + opts.Host,
+		"PGPORT=" + strconv.Itoa(opts.Port),
+		"PGUSER=" + opts.AdminUser,
+		"PGPASSWORD=" + opts.AdminPassword,
+		"PGDATABASE=" + opts.Database,
+		"PGSSLMODE=" + opts.SSLMode,
+		"APP_DB_USER=" + opts.AppUser,
+		"READER_DB_USER=" + opts.ReaderUser,
+		"MULTIDB_COUNT=" + strconv.Itoa(opts.TenantCount),
+		"BASE_DOMAIN=" + baseDomain,
+		"ALL_TENANTS_VIEW=on",
+		"SECRET_KEY=" + hex.EncodeToString(secret),
+	}
+	if opts.TenantConns > 0 {
+		env = append(env, "MULTIDB_OPEN_CONNS="+strconv.Itoa(opts.TenantConns))
+	}
+	if base.MaxConns > 0 {
+		env = append(env, "DB_MAX_CONNS="+strconv.Itoa(base.MaxConns))
+	}
+	if base.QueryExecMode != "" {
+		env = append(env, "DB_QUERY_EXEC_MODE="+base.QueryExecMode)
+	}
+	if base.TimeZone != "" {
+		env = append(env, "TZ="+base.TimeZone)
+	}
+	return env
+}
+
+// measure runs the loads against the server, one after another.
+func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server, f facts, res *StrategyResult, say func(string, ...any)) error {
+	base := loadcheck.Options{URL: srv.URL, BaseDomain: baseDomain, Concurrency: o.Connections}
+	client := loadcheck.NewClient(o.Connections)
+	defer client.CloseIdleConnections()
+	base.Client = client
+
+	// Warm up: connections opened, plans cached, pages in memory.
+	warm := base
+	warm.Tenants = f.slugs
+	if _, err := timed(ctx, max(time.Second, o.Duration/5), warm); err != nil {
+		return err
+	}
+	res.RSSBeforeKB = rssKB(srv.PID)
+
+	conns := watchConnections(ctx, opts)
+	defer func() { res.ServerConns = conns() }()
+
+	type plan struct {
+		kind, target string
+		o            loadcheck.Options
+	}
+	anyPage := base
+	anyPage.Tenants = f.slugs
+	first, last := base, base
+	first.Tenants, first.Page = []string{f.largest}, 1
+	last.Tenants, last.Page = []string{f.largest}, f.pages
+	plans := []plan{
+		{LoadAnyPage, fmt.Sprintf("%d tenants, random pages", len(f.slugs)), anyPage},
+		{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first},
+		{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last},
+	}
+	allKinds := []struct {
+		kind string
+		page int
+	}{{LoadAllTenantsFirst, 1}, {LoadAllTenantsMid, (f.allPages + 1) / 2}, {LoadAllTenantsLast, f.allPages}}
+	for _, k := range allKinds {
+		if opts.Strategy != strategy.SingleSchema {
+			res.Skipped[k.kind] = "multidb has no all-tenants view: each tenant has its own database"
+			continue
+		}
+		all := base
+		all.AllTenants, all.Page = true, k.page
+		plans = append(plans, plan{k.kind, fmt.Sprintf("%s /subtasks/%d/ (of %d)", baseDomain, k.page, f.allPages), all})
+	}
+
+	for _, p := range plans {
+		say("load: %s for %s at %d connections", p.kind, o.Duration, o.Connections)
+		r, err := timed(ctx, o.Duration, p.o)
+		if err != nil {
+			return err
+		}
+		l := loadOf(p.kind, p.target, r)
+		res.Loads = append(res.Loads, l)
+		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed)", l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed)
+		if p.kind == LoadAnyPage {
+			res.Probe = probeOf(r)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	res.RSSAfterKB = rssKB(srv.PID)
+	return nil
+}
+
+// timed runs one load for d.
+func timed(ctx context.Context, d time.Duration, o loadcheck.Options) (loadcheck.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return loadcheck.Run(ctx, o)
+}
+
+func loadOf(kind, target string, r loadcheck.Result) Load {
+	l := Load{
+		Kind: kind, Target: target, Requests: r.Requests, OK: r.OK, Failed: r.Failed, Elapsed: r.Elapsed,
+		Latency: Percentiles(r.Corrected), Raw: Percentiles(r.Latency), PerSecond: r.PerSecond,
+		Histogram: histogram(r.Latencies),
+	}
+	if r.Elapsed > 0 {
+		l.Throughput = float64(r.OK) / r.Elapsed.Seconds()
+	}
+	return l
+}
+
+func probeOf(r loadcheck.Result) Probe {
+	p := Probe{Requests: r.Requests, OK: r.OK, RowsChecked: r.RowsChecked, LeakedRows: r.LeakedRows, Mismatches: r.Mismatches, Failed: r.Failed}
+	for _, pr := range r.Problems {
+		p.Problems = append(p.Problems, pr.String())
+	}
+	return p
+}
+
+// histogram buckets latencies (sorted) on a log scale from 100 µs, 25%
+// wider each, up to the slowest.
+func histogram(sorted []time.Duration) Histogram {
+	var h Histogram
+	if len(sorted) == 0 {
+		return h
+	}
+	i := 0
+	for bound := 100 * time.Microsecond; ; bound = bound * 5 / 4 {
+		n := 0
+		for i < len(sorted) && sorted[i] <= bound {
+			i++
+			n++
+		}
+		h.Bounds = append(h.Bounds, bound)
+		h.Counts = append(h.Counts, n)
+		if i == len(sorted) {
+			return h
+		}
+	}
+}
+
+// watchConnections samples how many connections the server's roles hold,
+// until the returned function is called, which returns the most seen.
+func watchConnections(ctx context.Context, opts strategy.Options) func() int {
+	ctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex
+	most := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				var n int
+				if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE usename = $1 OR usename = $2`,
+					opts.AppUser, opts.ReaderUser).Scan(&n); err != nil {
+					return err
+				}
+				mu.Lock()
+				most = max(most, n)
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-tick.C:
+				}
+			}
+		})
+	}()
+	return func() int {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return most
+	}
+}
+
+// rssKB is a process's resident memory (VmRSS), in KiB; 0 if unknown.
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func machine(ctx context.Context, o Options) (Machine, error) {
+	m := Machine{
+		Cores:     runtime.NumCPU(),
+		GoVersion: runtime.Version(),
+		OS:        runtime.GOOS + "/" + runtime.GOARCH,
+		Generator: fmt.Sprintf("built-in (Go net/http client, keep-alive, %d connections, closed loop: each connection sends its next request when the last answer is in; percentiles corrected for coordinated omission as HdrHistogram does, raw ones shown where they differ)", o.Connections),
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.OS += ", Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				m.MemoryMB = kb / 1024
+			}
+		}
+	}
+	err := withAdmin(ctx, o.Base, "postgres", func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, "SELECT version()").Scan(&m.PostgreSQL)
+	})
+	if err != nil {
+		return m, fmt.Errorf("connect to PostgreSQL as %s: %w", o.Base.AdminUser, err)
+	}
+	return m, nil
+}
+
+// seedFlags writes the seed options as `tenancy seed` flags.
+func seedFlags(s seed.Options) string {
+	return fmt.Sprintf("--accounts %d --min-users %d --max-users %d --min-projects %d --max-projects %d --min-tasks %d --max-tasks %d --min-subtasks %d --max-subtasks %d --seed %d",
+		s.Accounts, s.MinUsers, s.MaxUsers, s.MinProjects, s.MaxProjects, s.MinTasks, s.MaxTasks, s.MinSubtasks, s.MaxSubtasks, s.Seed)
+}
+
+func uniqueName(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + "_" + hex.EncodeToString(b)
+}
