@@ -297,7 +297,7 @@ func TestBulkSeedIsAllOrNothing(t *testing.T) {
 				}
 			}
 			before := schemaShape(t, db)
-			if !strings.Contains(before, "FOREIGN KEY") || !strings.Contains(before, "subtasks_name") {
+			if !strings.Contains(before, "FOREIGN KEY") || !strings.Contains(before, "subtasks_account_name") {
 				t.Fatalf("schema before the seed lacks its keys or indexes:\n%s", before)
 			}
 			// Enough rows for several COPY batches, so that a cancel lands

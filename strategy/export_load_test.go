@@ -9,6 +9,8 @@ import (
 	"database/sql"
 	"fmt"
 
+	"gorm.io/gorm"
+
 	"tenancy/models"
 )
 
@@ -90,4 +92,26 @@ func TenantSettingsOfIdleConnections(ctx context.Context, s Strategy, n int) ([]
 		out = append(out, v.String)
 	}
 	return out, nil
+}
+
+// OpenWithoutRoleChecks opens a singleschema strategy without the checks
+// that refuse a role able to bypass row-level security: for the benchmark
+// that measures what the policies cost, by running the same code as such a
+// role.
+func OpenWithoutRoleChecks(opts Options) (Strategy, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	return newSingleSchema(opts)
+}
+
+// TenantPageSQL is the statement ListSubtasks sends for a page of the
+// tenant on ctx, with its arguments (singleschema), for EXPLAIN.
+func TenantPageSQL(ctx context.Context, s Strategy, page, perPage int) (string, []any, error) {
+	ss, ok := s.(*singleSchema)
+	if !ok {
+		return "", nil, fmt.Errorf("tenant page SQL: %s is not singleschema", s.Name())
+	}
+	dry := subtaskPageQuery(ss.app.Session(&gorm.Session{DryRun: true, NewDB: true, Context: ctx}), subtaskQuery{denormalised: true}, page, perPage).Find(&[]pagedRow{})
+	return dry.Statement.SQL.String(), dry.Statement.Vars, dry.Error
 }

@@ -79,6 +79,9 @@ func addTenant(t *testing.T, admin Admin, s Strategy, slug string, n int) models
 		if err := tx.Create(&task).Error; err != nil {
 			return err
 		}
+		if n == 0 {
+			return nil
+		}
 		subs := make([]models.Subtask, n)
 		for i := range subs {
 			subs[i] = models.Subtask{TaskID: task.ID, Name: fmt.Sprintf("%s subtask %d", slug, i)}

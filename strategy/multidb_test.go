@@ -100,19 +100,20 @@ func TestMultiDBSetupReportsEachTenant(t *testing.T) {
 	if len(rep.Databases) != 4 {
 		t.Fatalf("Setup reported %d databases, want the template and 3 tenants", len(rep.Databases))
 	}
+	latest := latestVersion(t, MultiDB)
 	for _, d := range rep.Databases {
 		failed := d.Err != nil
 		if failed != (d.Database == opts.TenantDatabase(1)) {
 			t.Errorf("database %s: err = %v; want a failure only for tenant-1", d.Database, d.Err)
 		}
-		if !failed && d.To != 1 {
-			t.Errorf("database %s at version %d, want 1", d.Database, d.To)
+		if !failed && d.To != latest {
+			t.Errorf("database %s at version %d, want %d", d.Database, d.To, latest)
 		}
 	}
 	// The template is migrated; tenant-0 and tenant-2 are copies of it,
 	// already at its version.
-	if !strings.Contains(out.String(), "FAILED") || strings.Count(out.String(), "migrated 0 -> 1") != 1 ||
-		strings.Count(out.String(), "created, up to date at version 1") != 2 {
+	if !strings.Contains(out.String(), "FAILED") || strings.Count(out.String(), fmt.Sprintf("migrated 0 -> %d", latest)) != 1 ||
+		strings.Count(out.String(), fmt.Sprintf("created, up to date at version %d", latest)) != 2 {
 		t.Errorf("Setup progress output:\n%s\nwant the template migrated, two tenants created up to date, and one FAILED", out.String())
 	}
 }
@@ -238,10 +239,11 @@ func TestMultiDBMigrateNamesAMissingTenantDatabase(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), opts.TenantDatabase(2)) || !strings.Contains(err.Error(), "run `tenancy setup`") {
 		t.Errorf("Migrate with tenant-2's database missing: err = %v, want one naming it and saying to run setup", err)
 	}
-	if len(rep.Databases) != 3 || rep.Databases[0].Err != nil || rep.Databases[1].Err != nil || rep.Databases[0].To != 1 {
-		t.Errorf("Migrate report = %+v, want tenants 0 and 1 up to date at version 1", rep.Databases)
+	latest := latestVersion(t, MultiDB)
+	if len(rep.Databases) != 3 || rep.Databases[0].Err != nil || rep.Databases[1].Err != nil || rep.Databases[0].To != latest {
+		t.Errorf("Migrate report = %+v, want tenants 0 and 1 up to date at version %d", rep.Databases, latest)
 	}
-	if strings.Count(out.String(), "up to date at version 1") != 2 {
+	if strings.Count(out.String(), fmt.Sprintf("up to date at version %d", latest)) != 2 {
 		t.Errorf("Migrate output:\n%s\nwant two tenants up to date", out.String())
 	}
 }

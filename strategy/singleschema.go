@@ -35,6 +35,19 @@ type singleSchema struct {
 }
 
 func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) {
+	s, err := newSingleSchema(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRoles(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSingleSchema opens the pools; nothing connects until they are used.
+func newSingleSchema(opts Options) (*singleSchema, error) {
 	s := &singleSchema{opts: opts, accounts: newAccountCache(accountCacheTTL, maxCachedAccounts)}
 	budget := opts.maxConns()
 	appPool, err := openPool(opts.appDSN(opts.Database), budget, budget)
@@ -48,18 +61,6 @@ func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) 
 		return nil, err
 	}
 	s.pools = append(s.pools, readerPool)
-	if err := checkRuntimeRole(ctx, appPool); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := checkReaderRole(ctx, readerPool); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := checkPolicies(ctx, appPool, opts.Database); err != nil {
-		s.Close()
-		return nil, err
-	}
 	if s.app, err = newScopedGorm(appPool, opts); err == nil {
 		s.reader, err = newScopedGorm(readerPool, opts)
 	}
@@ -68,6 +69,18 @@ func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) 
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkRoles refuses roles that could bypass row-level security and
+// policies that would not keep tenants apart.
+func (s *singleSchema) checkRoles(ctx context.Context) error {
+	if err := checkRuntimeRole(ctx, s.pools[0]); err != nil {
+		return err
+	}
+	if err := checkReaderRole(ctx, s.pools[1]); err != nil {
+		return err
+	}
+	return checkPolicies(ctx, s.pools[0], s.opts.Database)
 }
 
 // newScopedGorm is a gorm root on which the tenant scope is mandatory.
@@ -112,17 +125,6 @@ func (s *singleSchema) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *
 	}, opts)
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))
-	}
-	return nil
-}
-
-// allTenantsTx runs fn read-only as the reader role with the explicit
-// all-tenants scope.
-func (s *singleSchema) allTenantsTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	ctx = models.NewContextForAllTenants(ctx)
-	err := s.reader.WithContext(ctx).Transaction(fn, snapshot())
-	if err != nil {
-		return fmt.Errorf("all tenants: %w", classify(err))
 	}
 	return nil
 }

@@ -456,9 +456,7 @@ func TestAllTenantsViewIsReadOnlyAndComplete(t *testing.T) {
 	if page.Total != 8 || len(page.Rows) != 8 {
 		t.Errorf("all-tenants list: total %d, %d rows; want 8, 8", page.Total, len(page.Rows))
 	}
-	err = s.allTenantsTx(context.Background(), func(tx *gorm.DB) error {
-		return tx.Exec("DELETE FROM subtasks").Error
-	})
+	err = s.reader.WithContext(all).Exec("DELETE FROM subtasks").Error
 	if !IsPgError(err, "25006") { // read-only transaction
 		t.Errorf("DELETE as the all-tenants reader: err = %v, want read-only transaction (25006)", err)
 	}

@@ -12,18 +12,15 @@ CREATE TABLE subtask_counts (
 -- +goose StatementBegin
 CREATE FUNCTION subtask_counts_apply() RETURNS trigger
     LANGUAGE plpgsql AS $$
-DECLARE
-    delta bigint;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        delta := (SELECT count(*) FROM new_rows);
-    ELSE
-        delta := -(SELECT count(*) FROM old_rows);
-    END IF;
-    IF delta <> 0 THEN
         INSERT INTO subtask_counts AS c (account_id, subtasks)
-        SELECT id, delta FROM accounts
+        SELECT id, (SELECT count(*) FROM new_rows) FROM accounts
         ON CONFLICT (account_id) DO UPDATE SET subtasks = c.subtasks + excluded.subtasks;
+    ELSE
+        -- In place: an upsert would check the negative row it proposes
+        -- before finding the existing one.
+        UPDATE subtask_counts SET subtasks = subtasks - (SELECT count(*) FROM old_rows);
     END IF;
     RETURN NULL;
 END

@@ -35,13 +35,22 @@ BEGIN
         WHERE c.account_id = d.account_id;
     ELSE
         -- Only rows that moved between accounts change a count; most
-        -- updates (a subtask marked complete) write nothing here.
+        -- updates (a subtask marked complete) write nothing here. Counts
+        -- that go down are updated in place: an upsert would check the
+        -- negative row it proposes before finding the existing one.
+        UPDATE subtask_counts AS c SET subtasks = c.subtasks + d.n
+        FROM (SELECT account_id, sum(d) AS n FROM (
+                  SELECT account_id, 1 AS d FROM new_rows
+                  UNION ALL
+                  SELECT account_id, -1 FROM old_rows) moved
+              GROUP BY account_id HAVING sum(d) < 0) d
+        WHERE c.account_id = d.account_id;
         INSERT INTO subtask_counts AS c (account_id, subtasks)
         SELECT account_id, sum(d) FROM (
             SELECT account_id, 1 AS d FROM new_rows
             UNION ALL
             SELECT account_id, -1 FROM old_rows) moved
-        GROUP BY account_id HAVING sum(d) <> 0 ORDER BY account_id
+        GROUP BY account_id HAVING sum(d) > 0 ORDER BY account_id
         ON CONFLICT (account_id) DO UPDATE SET subtasks = c.subtasks + excluded.subtasks;
     END IF;
     RETURN NULL;

@@ -1,0 +1,140 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"tenancy/internal/pgtest"
+	"tenancy/models"
+)
+
+// TestSubtaskCountsFollowWrites: the totals the list pages show come from
+// trigger-kept counts, which must match count(*) after every kind of write,
+// through the app (as the tenant, under row-level security) and as the
+// admin, including a subtask moved to another tenant.
+func TestSubtaskCountsFollowWrites(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{SingleSchema, MultiDB} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			opts, admin, s := deploy(t, name)
+			a := addTenant(t, admin, s, "tenant-0", 5)
+			b := addTenant(t, admin, s, "tenant-1", 3)
+			ctx := context.Background()
+			steps := []struct {
+				what   string
+				tenant models.Account
+				write  func(tx *gorm.DB) error
+			}{
+				{"insert two", a, func(tx *gorm.DB) error {
+					var task models.Task
+					if err := tx.Take(&task).Error; err != nil {
+						return err
+					}
+					return tx.Create(&[]models.Subtask{{TaskID: task.ID, Name: "new 1"}, {TaskID: task.ID, Name: "new 2"}}).Error
+				}},
+				{"delete three", a, func(tx *gorm.DB) error {
+					return tx.Where("name IN ?", []string{"tenant-0 subtask 0", "tenant-0 subtask 1", "new 1"}).Delete(&models.Subtask{}).Error
+				}},
+				{"update without moving", b, func(tx *gorm.DB) error {
+					return tx.Model(&models.Subtask{}).Where("true").Update("is_complete", true).Error
+				}},
+				{"delete all", b, func(tx *gorm.DB) error {
+					return tx.Where("true").Delete(&models.Subtask{}).Error
+				}},
+			}
+			for _, st := range steps {
+				if err := s.Tx(tenantCtx(st.tenant), st.write); err != nil {
+					t.Fatalf("%s: %v", st.what, err)
+				}
+				checkTotals(t, opts, s, st.what, a, b)
+			}
+			if name != SingleSchema {
+				return
+			}
+			// As the admin, move one of a's subtasks to b (with a task of b's
+			// own, as the composite foreign key demands).
+			db := pgtest.Admin(t, opts.Database)
+			_, err := db.ExecContext(ctx, `UPDATE subtasks SET account_id = $2, task_id = (SELECT id FROM tasks WHERE account_id = $2 LIMIT 1)
+				WHERE id = (SELECT min(id) FROM subtasks WHERE account_id = $1)`, int64(a.ID), int64(b.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTotals(t, opts, s, "move one to another tenant", a, b)
+		})
+	}
+}
+
+// checkTotals compares each tenant's list total with count(*).
+func checkTotals(t *testing.T, opts Options, s Strategy, after string, tenants ...models.Account) {
+	t.Helper()
+	for i, tn := range tenants {
+		page, err := s.ListSubtasks(tenantCtx(tn), 1, 10)
+		if err != nil {
+			t.Fatalf("after %s: list %s: %v", after, tn.Slug, err)
+		}
+		database, where := opts.Database, fmt.Sprintf("WHERE account_id = %d", tn.ID)
+		if opts.Strategy == MultiDB {
+			database, where = opts.TenantDatabase(i), ""
+		}
+		var n int64
+		if err := pgtest.Admin(t, database).QueryRow("SELECT count(*) FROM subtasks " + where).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != n || len(page.Rows) != int(min(n, 10)) {
+			t.Errorf("after %s: %s lists total %d with %d rows; count(*) = %d", after, tn.Slug, page.Total, len(page.Rows), n)
+		}
+	}
+}
+
+// TestAllTenantsPagesCoverEveryRowOnce walks the all-tenants view page by
+// page and compares it with the rows in the order it promises (account,
+// then name, then id), including pages that span tenants, a tenant with no
+// subtasks, and the page after the last.
+func TestAllTenantsPagesCoverEveryRowOnce(t *testing.T) {
+	t.Parallel()
+	opts, admin, s := deploy(t, SingleSchema)
+	addTenant(t, admin, s, "tenant-0", 7)
+	addTenant(t, admin, s, "tenant-1", 0)
+	addTenant(t, admin, s, "tenant-2", 1)
+	addTenant(t, admin, s, "tenant-3", 12)
+	var want []int64
+	rows, err := pgtest.Admin(t, opts.Database).Query(`SELECT id FROM subtasks ORDER BY account_id, name, id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	all := models.NewContextForAllTenants(context.Background())
+	for _, perPage := range []int{1, 3, 5, 20, 100} {
+		var got []int64
+		pages := (len(want) + perPage - 1) / perPage
+		for p := 1; p <= pages; p++ {
+			page, err := s.ListSubtasks(all, p, perPage)
+			if err != nil {
+				t.Fatalf("per page %d: page %d: %v", perPage, p, err)
+			}
+			if page.Total != int64(len(want)) || page.Pages != pages {
+				t.Errorf("per page %d: page %d says %d rows in %d pages; want %d in %d", perPage, p, page.Total, page.Pages, len(want), pages)
+			}
+			for _, r := range page.Rows {
+				got = append(got, r.ID)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("per page %d: pages give ids\n%v\nwant\n%v", perPage, got, want)
+		}
+		if _, err := s.ListSubtasks(all, pages+1, perPage); !errors.Is(err, ErrPageNotFound) {
+			t.Errorf("per page %d: page %d (past the end): err = %v, want ErrPageNotFound", perPage, pages+1, err)
+		}
+	}
+}
