@@ -13,7 +13,7 @@ GO ?= go
 # The race detector needs cgo, so a C compiler; without one the tests run without it.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: up test fuzz db pgbouncer build bench vet clean help
+.PHONY: up test fuzz db pgbouncer wrk build bench vet clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -24,7 +24,11 @@ db:
 # The load tests put PgBouncer between the server and PostgreSQL; they
 # start their own PgBouncer processes, so only the program is needed.
 pgbouncer:
-	@bash scripts/ensure-pgbouncer.sh
+	@bash scripts/ensure-program.sh pgbouncer pgbouncer
+
+# tenancy compare prefers wrk as its load generator; its test runs both.
+wrk:
+	@bash scripts/ensure-program.sh wrk wrk
 
 build:
 	$(GO) build -o bin/tenancy .
@@ -36,7 +40,7 @@ up: db build
 	./bin/tenancy seed --skip-existing --accounts $(ACCOUNTS)
 	SECRET_KEY="$${SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)}" ./bin/tenancy serve --addr $(ADDR)
 
-test: db pgbouncer
+test: db pgbouncer wrk
 	$(GO) vet ./...
 	$(GO) test -count=1 $(RACE) ./...
 	$(MAKE) --no-print-directory fuzz

@@ -39,6 +39,7 @@ databases.`)
 	connections := fs.Int("connections", 16, "HTTP connections (requests in flight) per load")
 	out := fs.String("out", "report", "write <out>.md and <out>.html")
 	names := fs.String("strategies", strings.Join(strategy.Names(), ","), "strategies to measure, comma-separated")
+	generator := fs.String("generator", "auto", "load generator: wrk, builtin, or auto (wrk when it is installed)")
 	quiet := fs.Bool("quiet", false, "print only where the report went")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
@@ -51,6 +52,10 @@ databases.`)
 	if err != nil {
 		return usageError{fmt.Errorf("compare: %w", err)}
 	}
+	wrkPath, err := findWrk(*generator)
+	if err != nil {
+		return usageError{fmt.Errorf("compare: %w", err)}
+	}
 	cfg.Strategy.Logger = newLogger(stderr)
 	messages := stdout
 	if *quiet {
@@ -59,7 +64,7 @@ databases.`)
 	meter := progress.New(stdout, progress.ModeFor(stdout, *quiet), "accounts", "rows")
 	rep, err := compare.Run(ctx, compare.Options{
 		Base: cfg.Strategy, Seed: o, Strategies: list, Duration: *duration, Connections: *connections,
-		Server: execServer, Progress: messages, Seeding: seedMeter{meter},
+		Server: execServer, Progress: messages, Seeding: seedMeter{meter}, Wrk: wrkPath,
 	})
 	meter.Finish()
 	if err != nil {
@@ -116,6 +121,22 @@ func compareOptions(o *seed.Options, duration time.Duration, connections int, ou
 		}
 	}
 	return list, nil
+}
+
+// findWrk returns the path of wrk when the generator is to be wrk, or ""
+// for the built-in one.
+func findWrk(generator string) (string, error) {
+	switch generator {
+	case "builtin":
+		return "", nil
+	case "wrk", "auto":
+		path, err := exec.LookPath("wrk")
+		if err != nil && generator == "wrk" {
+			return "", errors.New("--generator wrk: wrk is not installed (apt-get install wrk), or use --generator builtin")
+		}
+		return path, nil
+	}
+	return "", fmt.Errorf("--generator %q: want wrk, builtin or auto", generator)
 }
 
 // writeAtomically writes a file through a temporary one, so that a failure

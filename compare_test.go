@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,10 +17,27 @@ import (
 // server process, probed and dropped. It checks the report's structure and
 // that the isolation probe ran and found no leak; it asserts no timings.
 func TestCompareWritesTheReport(t *testing.T) {
+	for _, generator := range []string{"builtin", "wrk"} {
+		t.Run(generator, func(t *testing.T) {
+			t.Parallel()
+			if generator == "wrk" {
+				if _, err := exec.LookPath("wrk"); err != nil {
+					if os.Getenv("CI") == "true" {
+						t.Fatal("wrk is not installed; `make test` installs it (apt-get install wrk)")
+					}
+					t.Skip("wrk is not installed")
+				}
+			}
+			compareAndCheck(t, generator)
+		})
+	}
+}
+
+func compareAndCheck(t *testing.T, generator string) {
 	env := pgtest.Env(t, "singleschema", nil)
 	prefix := env["PGDATABASE"]
 	dir := t.TempDir()
-	out, err := runCmd(t, env, "compare", "--accounts", "3", "--duration", "1s", "--connections", "4", "--out", filepath.Join(dir, "report"), "--quiet")
+	out, err := runCmd(t, env, "compare", "--accounts", "3", "--duration", "1s", "--connections", "4", "--generator", generator, "--out", filepath.Join(dir, "report"), "--quiet")
 	if err != nil {
 		t.Fatalf("compare: %v\n%s", err, out)
 	}
@@ -35,7 +53,7 @@ func TestCompareWritesTheReport(t *testing.T) {
 	for _, want := range []string{"## Machine", "## Results", "## Isolation probe", "## Reading the numbers",
 		"| figure | multidb | singleschema |", "setup + migrate", "database size", "PostgreSQL connections held under load",
 		"server RSS before → after", "tenant page, any page: throughput", "largest tenant, last page: p50 / p90 / p99",
-		"all tenants, middle page: throughput", "Cores: ", "PostgreSQL: PostgreSQL", "built-in"} {
+		"all tenants, middle page: throughput", "Cores: ", "PostgreSQL: PostgreSQL", map[string]string{"builtin": "built-in (Go", "wrk": "wrk "}[generator]} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report.md lacks %q", want)
 		}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -45,6 +46,10 @@ type Options struct {
 	Progress io.Writer
 	// Seeding is told how seeding goes (may be nil).
 	Seeding seed.Reporter
+	// Wrk is the path of wrk, which then runs the loads; empty: the
+	// built-in generator does. The isolation probe always runs on the
+	// built-in one, which checks every row.
+	Wrk string
 }
 
 // ServerStarter starts a tenancy server with env (KEY=value) listening on
@@ -189,6 +194,7 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 // facts are what the loads need to know about the seeded data.
 type facts struct {
 	slugs    []string
+	pagesOf  []int  // of each slug
 	largest  string // slug of the tenant with the most subtasks
 	pages    int    // of the largest tenant
 	allPages int    // of the all-tenants view (singleschema)
@@ -226,6 +232,7 @@ func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any
 			var n int64
 			_, err = pgx.ForEachRow(rows, []any{&slug, &n}, func() error {
 				f.slugs = append(f.slugs, slug)
+				f.pagesOf = append(f.pagesOf, max(1, int((n+perPage-1)/perPage)))
 				all += n
 				if n > most {
 					most, f.largest = n, slug
@@ -345,16 +352,22 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	type plan struct {
 		kind, target string
 		o            loadcheck.Options
+		wrk          target
 	}
 	anyPage := base
 	anyPage.Tenants = f.slugs
 	first, last := base, base
 	first.Tenants, first.Page = []string{f.largest}, 1
 	last.Tenants, last.Page = []string{f.largest}, f.pages
+	hosts := make([]string, len(f.slugs))
+	for i, slug := range f.slugs {
+		hosts[i] = slug + "." + baseDomain
+	}
+	largest := []string{f.largest + "." + baseDomain}
 	plans := []plan{
-		{LoadAnyPage, fmt.Sprintf("%d tenants, random pages", len(f.slugs)), anyPage},
-		{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first},
-		{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last},
+		{LoadAnyPage, fmt.Sprintf("%d tenants, random pages", len(f.slugs)), anyPage, target{hosts: hosts, pages: f.pagesOf}},
+		{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, page: 1}},
+		{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, page: f.pages}},
 	}
 	allKinds := []struct {
 		kind string
@@ -367,21 +380,45 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		}
 		all := base
 		all.AllTenants, all.Page = true, k.page
-		plans = append(plans, plan{k.kind, fmt.Sprintf("%s /subtasks/%d/ (of %d)", baseDomain, k.page, f.allPages), all})
+		plans = append(plans, plan{k.kind, fmt.Sprintf("%s /subtasks/%d/ (of %d)", baseDomain, k.page, f.allPages), all,
+			target{hosts: []string{baseDomain}, page: k.page}})
 	}
 
-	for _, p := range plans {
-		say("load: %s for %s at %d connections", p.kind, o.Duration, o.Connections)
-		r, err := timed(ctx, o.Duration, p.o)
+	gen := (*wrk)(nil)
+	if o.Wrk != "" {
+		dir, err := os.MkdirTemp("", "tenancy-wrk-")
 		if err != nil {
 			return err
 		}
-		l := loadOf(p.kind, p.target, r)
+		defer os.RemoveAll(dir)
+		gen = &wrk{path: o.Wrk, dir: dir}
+		say("probe: isolation under load for %s at %d connections", o.Duration, o.Connections)
+		r, err := timed(ctx, o.Duration, anyPage)
+		if err != nil {
+			return err
+		}
+		res.Probe = probeOf(r)
+	}
+	for _, p := range plans {
+		say("load: %s for %s at %d connections", p.kind, o.Duration, o.Connections)
+		var l Load
+		if gen != nil {
+			var err error
+			if l, err = gen.run(ctx, p.kind, p.target, srv.URL, p.wrk, o.Duration, o.Connections); err != nil {
+				return err
+			}
+		} else {
+			r, err := timed(ctx, o.Duration, p.o)
+			if err != nil {
+				return err
+			}
+			l = loadOf(p.kind, p.target, r)
+			if p.kind == LoadAnyPage {
+				res.Probe = probeOf(r)
+			}
+		}
 		res.Loads = append(res.Loads, l)
 		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed)", l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed)
-		if p.kind == LoadAnyPage {
-			res.Probe = probeOf(r)
-		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -498,6 +535,13 @@ func machine(ctx context.Context, o Options) (Machine, error) {
 		GoVersion: runtime.Version(),
 		OS:        runtime.GOOS + "/" + runtime.GOARCH,
 		Generator: fmt.Sprintf("built-in (Go net/http client, keep-alive, %d connections, closed loop: each connection sends its next request when the last answer is in; percentiles corrected for coordinated omission as HdrHistogram does, raw ones shown where they differ)", o.Connections),
+	}
+	if o.Wrk != "" {
+		version := "wrk"
+		if out, _ := exec.CommandContext(ctx, o.Wrk, "--version").CombinedOutput(); len(out) > 0 {
+			version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		}
+		m.Generator = fmt.Sprintf("%s: %d keep-alive connections on 2 threads, closed loop; latency percentiles as wrk measures them (not corrected for coordinated omission); no throughput over time. The isolation probe ran separately, on the built-in generator (Go, %d connections), which checks every row.", version, o.Connections, o.Connections)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.OS += ", Linux " + strings.TrimSpace(string(b))
