@@ -174,6 +174,10 @@ func execServer(ctx context.Context, env []string) (*compare.Server, error) {
 	}
 	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0")
 	cmd.Env = append(env, runMainEnv+"=1")
+	// Its own process group, so that Ctrl-C reaches compare only (which
+	// stops the server when its loads are done), and SIGTERM should compare
+	// itself die without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	logs := &tailBuffer{max: 4096}
 	cmd.Stderr = logs
 	pipe, err := cmd.StdoutPipe()
@@ -204,13 +208,17 @@ func execServer(ctx context.Context, env []string) (*compare.Server, error) {
 	}
 	addr := make(chan string, 1)
 	go func() {
+		defer close(addr)
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
+				// Keep reading, so that the server never blocks on a full
+				// pipe.
+				_, _ = io.Copy(io.Discard, pipe)
+				return
 			}
 		}
-		close(addr)
 	}()
 	select {
 	case a, ok := <-addr:

@@ -68,6 +68,11 @@ func compareAndCheck(t *testing.T, generator string) {
 			t.Errorf("the isolation probe checked no rows: %q", rows[0])
 		}
 	}
+	// Every load was answered: a load of 404s or 503s would be measured
+	// too, and the report marks it "(N of M failed)".
+	if strings.Contains(report, " failed)") || strings.Contains(report, "| 0 req/s") {
+		t.Errorf("a load had failed requests or none at all:\n%s", report)
+	}
 	if !regexp.MustCompile(`(?m)^\| leaked rows \| 0 — PASS \| 0 — PASS \|$`).MatchString(report) {
 		t.Errorf("report.md does not show 0 leaked rows in both strategies:\n%s", report)
 	}

@@ -12,12 +12,14 @@ import (
 // tenant of a request is not a database round trip every time: the server
 // looks a tenant up on every request, and accounts change rarely.
 //
-// An entry lives for ttl. Within that time a renamed or deleted account may
-// still be resolved by its old slug; that cannot leak anything, because the
-// account's id is what scopes the data (and row-level security keys on it),
-// and a deleted account's rows are gone. Only hits are kept, so a flood of
-// made-up slugs cannot fill it; at most max entries, after which expired
-// ones are dropped, or all of them.
+// An entry lives for ttl. Within that time a deleted account may still be
+// resolved by its slug; its id then scopes the data to nothing, because
+// account ids are never reused (Admin.Reset keeps the sequence going). A
+// slug that now names another account would be served the cached id's
+// rows: the list page checks every row's account against the slug and
+// forgets the entry on a mismatch (see singleSchema.ListSubtasks). Only hits
+// are kept, so a flood of made-up slugs cannot fill it; at most max
+// entries, after which expired ones are dropped, or all of them.
 type accountCache struct {
 	ttl time.Duration
 	max int
@@ -70,4 +72,11 @@ func (c *accountCache) get(ctx context.Context, slug string, load func(context.C
 	}
 	c.entries[slug] = cachedAccount{account: acct, expires: now.Add(c.ttl)}
 	return acct, nil
+}
+
+// forget drops slug's entry, so that the next lookup asks the database.
+func (c *accountCache) forget(slug string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, slug)
 }

@@ -70,3 +70,43 @@ func TestAccountCache(t *testing.T) {
 		t.Errorf("after 3 failed lookups: cached %v, %d loads; want not cached, 8 loads", ok, loads)
 	}
 }
+
+// TestStaleAccountIsNotServed: a cached slug whose account id now belongs
+// to another account (as after a delete and re-create, were ids reused)
+// must not be served that account's rows, and the entry must go.
+func TestStaleAccountIsNotServed(t *testing.T) {
+	t.Parallel()
+	_, admin, s := deploy(t, SingleSchema)
+	a := addTenant(t, admin, s, "tenant-0", 3)
+	b := addTenant(t, admin, s, "tenant-1", 3)
+	ss := s.(*singleSchema)
+	// Make tenant-1's entry name tenant-0's id, as a reused id would.
+	stale := b
+	stale.ID = a.ID
+	ss.accounts.mu.Lock()
+	ss.accounts.entries[b.Slug] = cachedAccount{account: stale, expires: time.Now().Add(time.Hour)}
+	ss.accounts.mu.Unlock()
+	page, err := s.ListSubtasks(tenantCtx(stale), 1, 10)
+	if !errors.Is(err, ErrUnavailable) || len(page.Rows) != 0 {
+		t.Fatalf("list as a stale tenant-1: %d rows, err %v; want none and ErrUnavailable", len(page.Rows), err)
+	}
+	got, err := s.TenantBySlug(context.Background(), b.Slug)
+	if err != nil || got.ID != b.ID {
+		t.Errorf("after the mismatch, tenant-1 resolves to id %d (err %v); want %d", got.ID, err, b.ID)
+	}
+}
+
+// TestResetDoesNotReuseAccountIDs: after a reset, new accounts get new ids,
+// so a server's cached slug-to-id entries cannot point at another tenant.
+func TestResetDoesNotReuseAccountIDs(t *testing.T) {
+	t.Parallel()
+	_, admin, s := deploy(t, SingleSchema)
+	before := addTenant(t, admin, s, "tenant-0", 1)
+	if _, err := admin.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := addTenant(t, admin, s, "tenant-1", 1)
+	if after.ID <= before.ID {
+		t.Errorf("account id after reset = %d, before = %d: ids were reused", after.ID, before.ID)
+	}
+}

@@ -297,7 +297,7 @@ func truncateTenantTables(ctx context.Context, pool *sql.DB) (int, error) {
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "TRUNCATE accounts, users, projects, tasks, subtasks, subtask_counts RESTART IDENTITY")
+		_, err := tx.ExecContext(ctx, "TRUNCATE accounts, users, projects, tasks, subtasks, subtask_counts CONTINUE IDENTITY")
 		return err
 	})
 	return n, err

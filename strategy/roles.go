@@ -99,7 +99,10 @@ func grants(ctx context.Context, db *sql.DB, database, app, reader string) error
 		fmt.Sprintf("GRANT USAGE ON SCHEMA public TO %s", roles),
 		// Accounts are created by the admin (seed, sign-up), never by a tenant.
 		fmt.Sprintf("GRANT SELECT ON accounts TO %s", quoteIdent(app)),
-		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON users, projects, tasks, subtasks, subtask_counts TO %s", quoteIdent(app)),
+		// The counts are kept by triggers with the admin's rights; the app
+		// only reads them, so no tenant code path can change one.
+		fmt.Sprintf("GRANT SELECT ON subtask_counts TO %s", quoteIdent(app)),
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON users, projects, tasks, subtasks TO %s", quoteIdent(app)),
 		fmt.Sprintf("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %s", quoteIdent(app)),
 	}
 	if reader != "" {

@@ -55,7 +55,7 @@ func newSingleSchema(opts Options) (*singleSchema, error) {
 		return nil, err
 	}
 	s.pools = append(s.pools, appPool)
-	readerPool, err := openPool(opts.readerDSN(opts.Database), max(2, budget/4), max(2, budget/4))
+	readerPool, err := openPool(opts.readerDSN(opts.Database), budget, budget)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -184,6 +184,17 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 	err = s.readInOneTrip(ctx, t, func(db *gorm.DB) *gorm.DB {
 		return subtaskPageQuery(db, subtaskQuery{denormalised: true}, page, perPage).Find(&[]pagedRow{})
 	}, func(r pgx.Rows) error { return scanPagedRows(r, &rows) })
+	for _, r := range rows {
+		if r.AccountSlug != t.Slug {
+			// The account this slug was resolved to is not the one whose
+			// rows these are: the slug moved to another account (or a row
+			// of another tenant got through). Serve nothing; the next
+			// request resolves the slug afresh.
+			s.accounts.forget(t.Slug)
+			return SubtaskPage{}, fmt.Errorf("%w: tenant %s: the rows read belong to account %q; the address now names another account, try again",
+				ErrUnavailable, t.Slug, r.AccountSlug)
+		}
+	}
 	if err != nil || len(rows) > 0 {
 		return newPage(page, perPage, firstTotal(rows), rows), err
 	}

@@ -121,7 +121,8 @@ type Admin interface {
 	// Flush makes every load committed so far durable.
 	Flush(ctx context.Context) error
 	// Reset deletes every account and everything it owns, and returns how
-	// many accounts there were. Ids start again from 1.
+	// many accounts there were. Ids are not reused: a server that still
+	// has an account cached by slug must not find another account at its id.
 	Reset(ctx context.Context) (int, error)
 	// Destroy drops every database and role that Setup creates: for
 	// throwaway deployments such as benchmarks. There is no undo.

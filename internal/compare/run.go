@@ -277,9 +277,10 @@ func tenantConns(ctx context.Context, opts strategy.Options) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read max_connections: %w", err)
 	}
-	// Headroom for the run's own admin connections and the connection
-	// watcher.
-	room -= 5
+	// Headroom: the run's own admin connections and connection watcher,
+	// the server's base pool, and the connections pools may open while
+	// others are closing (up to the working budget).
+	room -= 8 + opts.MaxConns
 	want := opts.TenantCount + opts.MaxConns
 	if opts.TenantConns > 0 && opts.TenantConns > want {
 		want = opts.TenantConns

@@ -40,7 +40,17 @@ const wrkScript = `
 local hosts = {%s}
 local pages = {%s}
 local page = %d
-math.randomseed(%d)
+local seed = %d
+-- Each thread has its own Lua state: number them, so that their random
+-- sequences differ.
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+init = function(args)
+  math.randomseed(seed + (id or 0))
+end
 request = function()
   local i = math.random(#hosts)
   local p = page
@@ -136,7 +146,7 @@ func (w wrk) run(ctx context.Context, kind, label, base string, t target, d time
 func (r wrkResult) load(kind, label string) Load {
 	failed := r.Connect + r.Read + r.Write + r.Status + r.Timeout
 	ok := max(0, r.Requests-r.Status)
-	l := Load{Kind: kind, Target: label, Requests: r.Requests + r.Connect + r.Write + r.Timeout, OK: ok, Failed: failed,
+	l := Load{Kind: kind, Target: label, Requests: r.Requests + r.Connect + r.Write + r.Read + r.Timeout, OK: ok, Failed: failed,
 		Elapsed: time.Duration(r.DurationUS) * time.Microsecond}
 	if l.Elapsed > 0 {
 		l.Throughput = float64(ok) / l.Elapsed.Seconds()

@@ -500,7 +500,9 @@ func merge(parts []*tally, elapsed time.Duration, samples, concurrency int) Resu
 	out.res.Latency = percentiles(lat) // sorts lat
 	out.res.Latencies = lat
 	if len(lat) > 0 {
-		out.res.Corrected = CorrectedPercentiles(lat, elapsed*time.Duration(concurrency)/time.Duration(len(lat)))
+		// The expected interval between one worker's requests counts every
+		// answered request, failed ones too: each took a worker's turn.
+		out.res.Corrected = CorrectedPercentiles(lat, elapsed*time.Duration(concurrency)/time.Duration(max(len(lat), out.res.Requests)))
 	}
 	return out.res
 }

@@ -9,9 +9,11 @@ CREATE TABLE subtask_counts (
     subtasks   bigint NOT NULL DEFAULT 0 CHECK (subtasks >= 0)
 );
 
+-- The triggers write with their owner's (the admin's) rights, so the app
+-- role only reads the count.
 -- +goose StatementBegin
 CREATE FUNCTION subtask_counts_apply() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO subtask_counts AS c (account_id, subtasks)
@@ -34,10 +36,25 @@ CREATE TRIGGER subtask_counts_delete AFTER DELETE ON subtasks
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_apply();
 
+-- TRUNCATE fires no transition-table trigger.
+-- +goose StatementBegin
+CREATE FUNCTION subtask_counts_clear() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    UPDATE subtask_counts SET subtasks = 0;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER subtask_counts_truncate AFTER TRUNCATE ON subtasks
+    FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_clear();
+
 INSERT INTO subtask_counts (account_id, subtasks)
 SELECT a.id, (SELECT count(*) FROM subtasks) FROM accounts a;
 
 -- +goose Down
+DROP TRIGGER subtask_counts_truncate ON subtasks;
+DROP FUNCTION subtask_counts_clear();
 DROP TRIGGER subtask_counts_delete ON subtasks;
 DROP TRIGGER subtask_counts_insert ON subtasks;
 DROP FUNCTION subtask_counts_apply();

@@ -16,14 +16,16 @@ CREATE POLICY tenant_isolation ON subtask_counts
     USING (account_id = (SELECT app_current_tenant()))
     WITH CHECK (account_id = (SELECT app_current_tenant()));
 
--- The triggers run as the role that changed the subtasks (SECURITY
--- INVOKER), so the policies above apply to them too: a tenant's statement
--- can only count its own subtasks, which are the only ones it can write.
--- Accounts are upserted in id order so that two statements touching the
--- same accounts cannot deadlock.
+-- The triggers write the counts with their owner's rights (SECURITY
+-- DEFINER; the owner is the admin that runs the migrations), so the app role
+-- only reads this table and no tenant code path can change a count. What
+-- they count are the transition tables' rows, which the subtasks' own
+-- policies have already let through for the tenant that wrote them.
+-- Increases are upserted in account order; a tenant's writers do queue on
+-- its counts row until they commit.
 -- +goose StatementBegin
 CREATE FUNCTION subtask_counts_apply() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO subtask_counts AS c (account_id, subtasks)
@@ -68,6 +70,20 @@ CREATE TRIGGER subtask_counts_delete AFTER DELETE ON subtasks
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_apply();
 
+-- TRUNCATE fires no row or transition-table trigger; this one keeps the
+-- counts true when subtasks are truncated on their own.
+-- +goose StatementBegin
+CREATE FUNCTION subtask_counts_clear() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    DELETE FROM subtask_counts;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER subtask_counts_truncate AFTER TRUNCATE ON subtasks
+    FOR EACH STATEMENT EXECUTE FUNCTION subtask_counts_clear();
+
 INSERT INTO subtask_counts (account_id, subtasks)
 SELECT account_id, count(*) FROM subtasks GROUP BY account_id;
 
@@ -78,6 +94,8 @@ DROP INDEX subtasks_name;
 
 -- +goose Down
 CREATE INDEX subtasks_name ON subtasks (name, id);
+DROP TRIGGER subtask_counts_truncate ON subtasks;
+DROP FUNCTION subtask_counts_clear();
 DROP TRIGGER subtask_counts_delete ON subtasks;
 DROP TRIGGER subtask_counts_update ON subtasks;
 DROP TRIGGER subtask_counts_insert ON subtasks;
