@@ -263,7 +263,7 @@ func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any
 }
 
 // tenantConns is how many connections the multidb server may keep open:
-// one per tenant plus its working budget, as far as the server's
+// one per tenant plus twice its working budget, as far as the server's
 // max_connections leaves room for them beside what is connected already.
 // Fewer than one per tenant means tenants take turns with a connection, and
 // each turn costs a new one; the report's connection figure shows it.
@@ -281,7 +281,11 @@ func tenantConns(ctx context.Context, opts strategy.Options) (int, error) {
 	// the server's base pool, and the connections pools may open while
 	// others are closing (up to the working budget).
 	room -= 8 + opts.MaxConns
-	want := opts.TenantCount + opts.MaxConns
+	// A pool that served two requests at once keeps both connections, so
+	// leave room for some: with exactly one each, pools keep closing and
+	// reopening their extras, and a new connection costs tens of times the
+	// query.
+	want := opts.TenantCount + 2*opts.MaxConns
 	if opts.TenantConns > 0 && opts.TenantConns > want {
 		want = opts.TenantConns
 	}
