@@ -152,7 +152,7 @@ func writeAtomically(path string, write func(io.Writer) error) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := errors.Join(w.Flush(), f.Close()); err != nil {
+	if err := errors.Join(w.Flush(), f.Chmod(0o644), f.Close()); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(f.Name(), path)

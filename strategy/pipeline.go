@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -30,6 +31,11 @@ func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, buil
 		return fmt.Errorf("tenant %s: %w", t.Slug, dry.Error)
 	}
 	query, args := dry.Statement.SQL.String(), dry.Statement.Vars
+	// Sent past gorm, so logged here as gorm logs the others: slow ones
+	// only, without their values.
+	defer func(begin time.Time) {
+		dry.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
+	}(time.Now())
 
 	conn, err := s.pools[0].Conn(ctx)
 	if err != nil {
