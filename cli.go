@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"tenancy/configs"
@@ -272,6 +273,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if err := cfg.RequireSecretKey(); err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// The server's live heap is a few MB, so at Go's default (collect
+		// when the heap doubles) it collects many times a second under load.
+		// Collecting when it has grown fourfold served the list page about
+		// 15% faster on two cores (3,372 to 3,885 req/s) and still keeps it
+		// to tens of MB. GOGC, when set, decides instead.
+		debug.SetGCPercent(400)
 	}
 	log := newLogger(stderr)
 	cfg.Strategy.Logger = log

@@ -9,32 +9,26 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	"gorm.io/gorm"
 
 	"tenancy/models"
 )
 
-// readInOneTrip runs the read that build makes, as tenant t, in one round
-// trip to the server instead of four (BEGIN, set the tenant, read, COMMIT):
+// readInOneTrip runs query (with args), as tenant t, in one round trip to
+// the server instead of four (BEGIN, set the tenant, read, COMMIT):
 // the statement that sets app.tenant_id and the read go out together as a
 // pipeline (pgx's batch) ending in one Sync. PostgreSQL runs the statements
 // of a pipeline up to its Sync as one implicit transaction, so the
 // transaction-local setting holds for the read and is gone after it, as in
 // Tx.
 //
-// gorm still writes the read's SQL (a dry run on the tenant's context), so
-// the tenant scope is applied and enforced exactly as in Tx; only the
-// sending differs. scan reads the result rows.
-func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, build func(db *gorm.DB) *gorm.DB, scan func(pgx.Rows) error) error {
-	dry := build(s.app.Session(&gorm.Session{DryRun: true, NewDB: true, Context: models.NewContextWithTenant(ctx, t)}))
-	if dry.Error != nil {
-		return fmt.Errorf("tenant %s: %w", t.Slug, dry.Error)
-	}
-	query, args := dry.Statement.SQL.String(), dry.Statement.Vars
+// gorm still writes the read's SQL (see pageStatements), so the tenant
+// scope is applied and enforced exactly as in Tx; only the sending differs.
+// scan reads the result rows.
+func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, query string, args []any, scan func(pgx.Rows) error) error {
 	// Sent past gorm, so logged here as gorm logs the others: slow ones
 	// only, without their values.
 	defer func(begin time.Time) {
-		dry.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
+		s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
 	}(time.Now())
 
 	conn, err := s.pools[0].Conn(ctx)

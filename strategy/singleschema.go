@@ -27,6 +27,7 @@ type singleSchema struct {
 	reader   *gorm.DB
 	pools    []*sql.DB
 	accounts *accountCache
+	pages    pageStatements
 	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
 	// connection's session instead of the transaction. It is wrong, and
 	// nothing in the package sets it: only tests do (export_load_test.go),
@@ -180,10 +181,12 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 	if err := checkPage(page, perPage); err != nil {
 		return SubtaskPage{Page: page}, err
 	}
+	query, args, err := s.pages.statement(ctx, s.app, subtaskQuery{denormalised: true}, t, page, perPage)
+	if err != nil {
+		return SubtaskPage{}, fmt.Errorf("tenant %s: %w", t.Slug, err)
+	}
 	rows := make([]pagedRow, 0, perPage)
-	err = s.readInOneTrip(ctx, t, func(db *gorm.DB) *gorm.DB {
-		return subtaskPageQuery(db, subtaskQuery{denormalised: true}, page, perPage).Find(&[]pagedRow{})
-	}, func(r pgx.Rows) error { return scanPagedRows(r, &rows) })
+	err = s.readInOneTrip(ctx, t, query, args, func(r pgx.Rows) error { return scanPagedRows(r, &rows) })
 	for _, r := range rows {
 		if r.AccountSlug != t.Slug {
 			// The account this slug was resolved to is not the one whose

@@ -148,3 +148,33 @@ func TestAllTenantsPagesCoverEveryRowOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPageStatementsFillTheRightPlaces: the page statement written once per
+// shape gives each tenant its own rows at the right offset, the same as
+// having gorm write it for that tenant and page.
+func TestPageStatementsFillTheRightPlaces(t *testing.T) {
+	t.Parallel()
+	_, admin, s := deploy(t, SingleSchema)
+	a := addTenant(t, admin, s, "tenant-0", 25)
+	b := addTenant(t, admin, s, "tenant-1", 13)
+	ss := s.(*singleSchema)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		tenant        models.Account
+		page, perPage int
+	}{{a, 1, 10}, {a, 3, 10}, {b, 2, 5}, {b, 1, 5}, {a, 2, 10}} {
+		query, args, err := ss.pages.statement(ctx, ss.app, subtaskQuery{denormalised: true}, tc.tenant, tc.page, tc.perPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dry := subtaskPageQuery(ss.app.Session(&gorm.Session{DryRun: true, NewDB: true, Context: tenantCtx(tc.tenant)}),
+			subtaskQuery{denormalised: true}, tc.page, tc.perPage).Find(&[]pagedRow{})
+		if query != dry.Statement.SQL.String() || fmt.Sprint(args) != fmt.Sprint(dry.Statement.Vars) {
+			t.Errorf("%s page %d of %d: kept statement\n%s %v\nwant what gorm writes\n%s %v",
+				tc.tenant.Slug, tc.page, tc.perPage, query, args, dry.Statement.SQL.String(), dry.Statement.Vars)
+		}
+	}
+	if len(ss.pages.shapes) != 4 {
+		t.Errorf("%d statement shapes kept, want 4 (two page sizes, first page or not)", len(ss.pages.shapes))
+	}
+}
