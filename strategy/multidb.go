@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"tenancy/models"
@@ -23,6 +24,7 @@ type multiDB struct {
 	root     *gorm.DB
 	pools    *tenantPools
 	accounts *accountCache
+	pages    pageStatements
 }
 
 func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
@@ -144,12 +146,31 @@ func (m *multiDB) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskP
 	if !ok {
 		return SubtaskPage{}, ErrNoTenant
 	}
+	if err := checkPage(page, perPage); err != nil {
+		return SubtaskPage{Page: page}, err
+	}
 	// No transaction: the page and its total are one statement, and the
 	// database holds no other tenant to keep out.
 	var out SubtaskPage
 	err := m.withTenantDB(ctx, t.Slug, func(db *gorm.DB) error {
-		var err error
-		out, err = listSubtasks(db, subtaskQuery{}, page, perPage)
+		query, args, err := m.pages.statement(ctx, m.root, subtaskQuery{}, t, page, perPage)
+		if err != nil {
+			return err
+		}
+		rows := make([]pagedRow, 0, perPage)
+		err = withPgxConn(ctx, db.Statement.ConnPool.(*sql.DB), func(c *pgx.Conn) error {
+			r, err := c.Query(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			return errors.Join(scanPagedRows(r, &rows), r.Err())
+		})
+		if err != nil || len(rows) > 0 {
+			out = newPage(page, perPage, firstTotal(rows), rows)
+			return err
+		}
+		out, err = finishPage(db, page, perPage, nil)
 		return err
 	})
 	return out, err

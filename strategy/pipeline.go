@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,16 +32,11 @@ func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, quer
 		s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
 	}(time.Now())
 
-	conn, err := s.pools[0].Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))
-	}
-	defer conn.Close()
-	err = conn.Raw(func(driverConn any) error {
+	err := withPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
 		b := &pgx.Batch{}
 		b.Queue(setTenantSQL(!s.sessionLevelTenant), strconv.FormatInt(int64(t.ID), 10))
 		b.Queue(query, args...)
-		results := driverConn.(*stdlib.Conn).Conn().SendBatch(ctx, b)
+		results := c.SendBatch(ctx, b)
 		if _, err := results.Exec(); err != nil {
 			return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
 		}
@@ -56,6 +52,16 @@ func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, quer
 		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))
 	}
 	return nil
+}
+
+// withPgxConn runs fn on a connection of pool, as pgx sees it.
+func withPgxConn(ctx context.Context, pool *sql.DB, fn func(*pgx.Conn) error) error {
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error { return fn(driverConn.(*stdlib.Conn).Conn()) })
 }
 
 // scanPagedRows reads list rows in subtaskColumns order, then the total.

@@ -101,9 +101,10 @@ func writePageStatement(ctx context.Context, db *gorm.DB, q subtaskQuery, shape 
 			}
 		}
 	}
-	// The scope puts the tenant in the page's ids, its rows and its total;
-	// anything else means the statement is not what this expects.
-	if len(st.tenantAt) < 3 || (!shape.first && len(st.offsetAt) != 1) {
+	// In singleschema the scope puts the tenant in the page's ids, its rows
+	// and its total (multidb has no tenant column to scope); anything else
+	// means the statement is not what this expects.
+	if (q.denormalised && len(st.tenantAt) < 3) || (!shape.first && len(st.offsetAt) != 1) {
 		return nil, fmt.Errorf("write the page statement: found the tenant %d times and the offset %d times in %q",
 			len(st.tenantAt), len(st.offsetAt), st.sql)
 	}
