@@ -69,6 +69,11 @@ const (
 	// FindingPolicyAllowsForeignWrite: a policy's WITH CHECK let the app
 	// role insert a row for, or move a row to, another tenant.
 	FindingPolicyAllowsForeignWrite FindingKind = "policy-allows-cross-tenant-write"
+	// FindingCountsDrifted: subtask_counts disagrees with the subtasks
+	// (triggers disabled, a restore without them, a write around them), so
+	// list pages show wrong totals and the all-tenants view skips or repeats
+	// rows.
+	FindingCountsDrifted FindingKind = "subtask-counts-drifted"
 )
 
 // BreaksIsolation reports whether a finding of kind k can let one tenant's
@@ -78,7 +83,7 @@ const (
 func (k FindingKind) BreaksIsolation() bool {
 	switch k {
 	case FindingDatabaseMissing, FindingRoleMissing, FindingMigrationsPending, FindingTableMissing,
-		FindingGrantMissing, FindingReaderNoBypassRLS, FindingPolicyMissing:
+		FindingGrantMissing, FindingReaderNoBypassRLS, FindingPolicyMissing, FindingCountsDrifted:
 		return false
 	}
 	return true
@@ -215,6 +220,9 @@ func checkSingleSchema(ctx context.Context, opts Options) (CheckReport, error) {
 	if err := checkMigrations(ctx, pool, opts.Database, SingleSchema, &rep); err != nil {
 		return rep, err
 	}
+	if err := checkCounts(ctx, pool, opts.Database, SingleSchema, &rep); err != nil {
+		return rep, err
+	}
 	if roles[opts.AppUser] {
 		fs, checked, err := inspectPolicies(ctx, pool, opts.Database, opts.AppUser, true)
 		if err != nil {
@@ -320,7 +328,56 @@ func checkTenantDatabase(ctx context.Context, opts Options, database string, bas
 	if base {
 		return nil
 	}
-	return checkMigrations(ctx, pool, database, MultiDB, rep)
+	if err := checkMigrations(ctx, pool, database, MultiDB, rep); err != nil {
+		return err
+	}
+	return checkCounts(ctx, pool, database, MultiDB, rep)
+}
+
+// driftedCounts lists (up to five of) the accounts whose kept subtask
+// count differs from their subtasks, and how many there are.
+var driftedCounts = map[string]string{
+	SingleSchema: `
+		SELECT count(*), coalesce(string_agg(slug, ', ' ORDER BY id) FILTER (WHERE n <= 5), '')
+		FROM (SELECT a.id, a.slug, row_number() OVER (ORDER BY a.id) AS n
+		      FROM accounts a
+		      LEFT JOIN subtask_counts c ON c.account_id = a.id
+		      LEFT JOIN (SELECT account_id, count(*) AS subtasks FROM subtasks GROUP BY account_id) s ON s.account_id = a.id
+		      WHERE coalesce(c.subtasks, 0) <> coalesce(s.subtasks, 0)) d`,
+	MultiDB: `
+		SELECT count(*), coalesce(string_agg(a.slug, ', '), '')
+		FROM accounts a LEFT JOIN subtask_counts c ON c.account_id = a.id
+		WHERE coalesce(c.subtasks, 0) <> (SELECT count(*) FROM subtasks)`,
+}
+
+// recount is the repair a drifted-counts finding suggests.
+var recount = map[string]string{
+	SingleSchema: "BEGIN; LOCK TABLE subtasks IN SHARE MODE; DELETE FROM subtask_counts; " +
+		"INSERT INTO subtask_counts SELECT account_id, count(*) FROM subtasks GROUP BY account_id; COMMIT;",
+	MultiDB: "BEGIN; LOCK TABLE subtasks IN SHARE MODE; DELETE FROM subtask_counts; " +
+		"INSERT INTO subtask_counts SELECT id, (SELECT count(*) FROM subtasks) FROM accounts; COMMIT;",
+}
+
+// checkCounts compares the trigger-kept subtask counts with the subtasks,
+// once the migration that adds them has run.
+func checkCounts(ctx context.Context, db *sql.DB, database, strategyName string, rep *CheckReport) error {
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('public.subtask_counts') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	var n int
+	var some string
+	if err := db.QueryRowContext(ctx, driftedCounts[strategyName]).Scan(&n, &some); err != nil {
+		return fmt.Errorf("compare the subtask counts in %s: %w", database, classify(err))
+	}
+	if n > 0 {
+		rep.add(Finding{Kind: FindingCountsDrifted, Database: database, Subject: "table subtask_counts",
+			Problem: fmt.Sprintf("the kept subtask counts of %d account(s) (%s) differ from their subtasks, so list totals are wrong and the all-tenants view skips or repeats rows", n, some),
+			Fix:     "recount them as the admin (psql): " + recount[strategyName]})
+		return nil
+	}
+	rep.checked("%s: subtask counts agree with the subtasks", database)
+	return nil
 }
 
 // existing returns which of databases and roles exist.
