@@ -178,3 +178,30 @@ func TestPageStatementsFillTheRightPlaces(t *testing.T) {
 		t.Errorf("%d statement shapes kept, want 4 (two page sizes, first page or not)", len(ss.pages.shapes))
 	}
 }
+
+// TestAppCannotWriteCounts: the counts the list pages and the all-tenants
+// paging trust are written by the triggers alone; the app role, even in its
+// own tenant's transaction, may only read them.
+func TestAppCannotWriteCounts(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{SingleSchema, MultiDB} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, admin, s := deploy(t, name)
+			a := addTenant(t, admin, s, "tenant-0", 2)
+			for _, stmt := range []string{
+				"UPDATE subtask_counts SET subtasks = 0",
+				"DELETE FROM subtask_counts",
+				fmt.Sprintf("INSERT INTO subtask_counts (account_id, subtasks) VALUES (%d, 99) ON CONFLICT (account_id) DO UPDATE SET subtasks = 99", a.ID),
+			} {
+				err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error { return tx.Exec(stmt).Error })
+				if !IsPgError(err, "42501") { // insufficient_privilege
+					t.Errorf("%s as the app role: err = %v, want permission denied", stmt, err)
+				}
+			}
+			if page, err := s.ListSubtasks(tenantCtx(a), 1, 10); err != nil || page.Total != 2 {
+				t.Errorf("total after the attempts: %d (err %v), want 2", page.Total, err)
+			}
+		})
+	}
+}
