@@ -166,11 +166,10 @@ func (m *multiDB) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskP
 			defer r.Close()
 			return errors.Join(scanPagedRows(r, &rows), r.Err())
 		})
-		if err != nil || len(rows) > 0 {
-			out = newPage(page, perPage, firstTotal(rows), rows)
+		if err != nil {
 			return err
 		}
-		out, err = finishPage(db, page, perPage, nil)
+		out, err = finishPage(db, page, perPage, rows)
 		return err
 	})
 	return out, err

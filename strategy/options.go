@@ -1,6 +1,8 @@
 package strategy
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,6 +92,19 @@ func (o Options) logger() *slog.Logger {
 		return o.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// Throwaway returns o for a fresh deployment of its own: databases named
+// <Database>_<tag>_<random> and roles after them, without passwords (the
+// admin creates them). For benchmarks and comparisons, which drop it with
+// Admin.Destroy.
+func (o Options) Throwaway(tag string) Options {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	o.Database = o.Database + "_" + tag + "_" + hex.EncodeToString(b)
+	o.AppUser, o.ReaderUser = o.Database+"_app", o.Database+"_reader"
+	o.AppPassword, o.ReaderPassword = "", ""
+	return o
 }
 
 func (o Options) maxConns() int {

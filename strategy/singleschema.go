@@ -198,8 +198,11 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 				ErrUnavailable, t.Slug, r.AccountSlug)
 		}
 	}
-	if err != nil || len(rows) > 0 {
-		return newPage(page, perPage, firstTotal(rows), rows), err
+	if err != nil {
+		return SubtaskPage{}, err
+	}
+	if len(rows) > 0 {
+		return newPage(page, perPage, rows[0].Total, rows), nil
 	}
 	err = s.tx(ctx, snapshot(), func(tx *gorm.DB) error {
 		out, err = finishPage(tx, page, perPage, nil)

@@ -52,27 +52,6 @@ type pagedRow struct {
 	Total int64
 }
 
-// listSubtasks reads one page of the tenant's subtasks, ordered by name then
-// id. In singleschema tx's context makes the tenant scope add
-// "account_id = ?" to each table read, the sub-queries included.
-//
-// One statement, so one round trip and one snapshot: the page's ids are
-// found first on the (account_id, name, id) index alone, then only those
-// rows are read and joined to their parents. Joining before the OFFSET
-// would join every skipped row too, which makes a big tenant's last page
-// cost as many joins as it has subtasks. The total is the trigger-kept
-// count, not a count(*) of the tenant's subtasks.
-func listSubtasks(tx *gorm.DB, q subtaskQuery, page, perPage int) (SubtaskPage, error) {
-	if err := checkPage(page, perPage); err != nil {
-		return SubtaskPage{Page: page}, err
-	}
-	rows := make([]pagedRow, 0, perPage)
-	if err := subtaskPageQuery(tx, q, page, perPage).Scan(&rows).Error; err != nil {
-		return SubtaskPage{}, fmt.Errorf("read subtask page %d: %w", page, err)
-	}
-	return finishPage(tx, page, perPage, rows)
-}
-
 func checkPage(page, perPage int) error {
 	if perPage < 1 {
 		return fmt.Errorf("list subtasks: page size %d: want at least 1", perPage)
@@ -83,8 +62,17 @@ func checkPage(page, perPage int) error {
 	return nil
 }
 
-// subtaskPageQuery is the statement that reads a page of the tenant's
-// subtasks with their total (see listSubtasks), not yet run.
+// subtaskPageQuery is the statement, not yet run, that reads one page of
+// the tenant's subtasks, ordered by name then id, with their total. In
+// singleschema db's context makes the tenant scope add "account_id = ?" to
+// each table read, the sub-queries included.
+//
+// One statement, so one round trip and one snapshot: the page's ids are
+// found first on the (account_id, name, id) index alone, then only those
+// rows are read and joined to their parents. Joining before the OFFSET
+// would join every skipped row too, which makes a big tenant's last page
+// cost as many joins as it has subtasks. The total is the trigger-kept
+// count, not a count(*) of the tenant's subtasks.
 func subtaskPageQuery(db *gorm.DB, q subtaskQuery, page, perPage int) *gorm.DB {
 	ids := db.Model(&models.Subtask{}).Select("subtasks.id").
 		Order("subtasks.name, subtasks.id").Limit(perPage).Offset((page - 1) * perPage)
@@ -141,7 +129,7 @@ func newPage(page, perPage int, total int64, rows []pagedRow) SubtaskPage {
 // joined by key: with the row limit a bind parameter, the server's generic
 // plan (see grants) guessed a large page and hash-joined it against every
 // subtask (240 ms at 900k subtasks). The limit is the handlers' page size,
-// written into the statement (see allTenantsQuery), never user input.
+// written into the statement (see listAllTenants), never user input.
 const allTenantsPage = `
 WITH counts AS (
     SELECT account_id, subtasks, sum(subtasks) OVER (ORDER BY account_id) AS upto
@@ -182,11 +170,4 @@ func listAllTenants(tx *gorm.DB, page, perPage int) (SubtaskPage, error) {
 		return SubtaskPage{}, fmt.Errorf("read all-tenants page %d: %w", page, err)
 	}
 	return finishPage(tx, page, perPage, rows)
-}
-
-func firstTotal(rows []pagedRow) int64 {
-	if len(rows) == 0 {
-		return 0
-	}
-	return rows[0].Total
 }

@@ -116,11 +116,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 }
 
 func runStrategy(ctx context.Context, o Options, name string) (res StrategyResult, checksum string, err error) {
-	opts := o.Base
+	opts := o.Base.Throwaway("cmp")
 	opts.Strategy = name
-	opts.Database = uniqueName(o.Base.Database + "_cmp")
-	opts.AppUser, opts.ReaderUser = opts.Database+"_app", opts.Database+"_reader"
-	opts.AppPassword, opts.ReaderPassword = "", ""
 	opts.TenantCount = o.Seed.Accounts
 	res = StrategyResult{Name: name, Accounts: o.Seed.Accounts, Skipped: map[string]string{}}
 	say := func(format string, args ...any) {
@@ -580,10 +577,4 @@ func machine(ctx context.Context, o Options) (Machine, error) {
 func seedFlags(s seed.Options) string {
 	return fmt.Sprintf("--accounts %d --min-users %d --max-users %d --min-projects %d --max-projects %d --min-tasks %d --max-tasks %d --min-subtasks %d --max-subtasks %d --seed %d",
 		s.Accounts, s.MinUsers, s.MaxUsers, s.MinProjects, s.MaxProjects, s.MinTasks, s.MaxTasks, s.MinSubtasks, s.MaxSubtasks, s.Seed)
-}
-
-func uniqueName(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + "_" + hex.EncodeToString(b)
 }

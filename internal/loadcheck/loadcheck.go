@@ -421,11 +421,16 @@ func (t *tally) ok(slug string, d time.Duration) {
 	tr.OK++
 	t.res.PerTenant[slug] = tr
 	t.latencies = append(t.latencies, d)
-	sec := int(time.Since(t.start) / time.Second)
-	for len(t.res.PerSecond) <= sec {
-		t.res.PerSecond = append(t.res.PerSecond, 0)
+	t.res.PerSecond = addAt(t.res.PerSecond, int(time.Since(t.start)/time.Second), 1)
+}
+
+// addAt adds n to counts[i], growing counts as needed.
+func addAt(counts []int, i, n int) []int {
+	for len(counts) <= i {
+		counts = append(counts, 0)
 	}
-	t.res.PerSecond[sec]++
+	counts[i] += n
+	return counts
 }
 
 func (t *tally) fail(slug, path string, status int, msg string) {
@@ -490,10 +495,7 @@ func merge(parts []*tally, elapsed time.Duration, samples, concurrency int) Resu
 		}
 		lat = append(lat, p.latencies...)
 		for i, n := range p.res.PerSecond {
-			for len(out.res.PerSecond) <= i {
-				out.res.PerSecond = append(out.res.PerSecond, 0)
-			}
-			out.res.PerSecond[i] += n
+			out.res.PerSecond = addAt(out.res.PerSecond, i, n)
 		}
 	}
 	out.res.Elapsed = elapsed

@@ -6,8 +6,6 @@ package seedbench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -66,10 +64,7 @@ func Run(ctx context.Context, o Options, progress io.Writer, reporter seed.Repor
 	if progress == nil {
 		progress = io.Discard
 	}
-	opts := o.Base
-	opts.Database = uniqueName(o.Base.Database + "_bench")
-	opts.AppUser, opts.ReaderUser = opts.Database+"_app", opts.Database+"_reader"
-	opts.AppPassword, opts.ReaderPassword = "", ""
+	opts := o.Base.Throwaway("bench")
 	if opts.Strategy == strategy.MultiDB {
 		opts.TenantCount = o.Seed.Accounts
 	}
@@ -193,10 +188,4 @@ func peakRSSKB() int64 {
 		return 0
 	}
 	return ru.Maxrss
-}
-
-func uniqueName(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + "_" + hex.EncodeToString(b)
 }
