@@ -102,9 +102,15 @@ func writePageStatement(ctx context.Context, db *gorm.DB, q subtaskQuery, shape 
 		}
 	}
 	// In singleschema the scope puts the tenant in the page's ids, its rows
-	// and its total (multidb has no tenant column to scope); anything else
-	// means the statement is not what this expects.
-	if (q.denormalised && len(st.tenantAt) < 3) || (!shape.first && len(st.offsetAt) != 1) {
+	// and its total (multidb has no tenant column to scope). A later page
+	// has its offset in both branches' gates, the forward OFFSET and the
+	// backward OFFSET and LIMIT. Anything else means the statement is not
+	// what this expects.
+	wantOffsets := 0
+	if !shape.first {
+		wantOffsets = 5
+	}
+	if (q.denormalised && len(st.tenantAt) < 3) || len(st.offsetAt) != wantOffsets {
 		return nil, fmt.Errorf("write the page statement: found the tenant %d times and the offset %d times in %q",
 			len(st.tenantAt), len(st.offsetAt), st.sql)
 	}

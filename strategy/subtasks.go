@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"tenancy/models"
 )
@@ -67,20 +68,59 @@ func checkPage(page, perPage int) error {
 // singleschema db's context makes the tenant scope add "account_id = ?" to
 // each table read, the sub-queries included.
 //
-// One statement, so one round trip and one snapshot: the page's ids are
-// found first on the (account_id, name, id) index alone, then only those
-// rows are read and joined to their parents. Joining before the OFFSET
-// would join every skipped row too, which makes a big tenant's last page
-// cost as many joins as it has subtasks. The total is the trigger-kept
-// count, not a count(*) of the tenant's subtasks.
+// One statement, so one round trip and one snapshot. The total is the
+// trigger-kept count, not a count(*) of the tenant's subtasks. The page's
+// ids are found on the (account_id, name, id) index alone, and only those
+// rows are read and joined to their parents: joining before the OFFSET
+// would join every skipped row too.
+//
+// An OFFSET still walks the index entries before the page, so a big
+// tenant's last page would cost a walk over all its subtasks. Past the
+// middle the ids are read from the other end instead, backwards: the total
+// says how many rows follow the page. The two branches are gated on the
+// total, which the planner turns into one-time filters, so only one runs and
+// no page walks more than half the tenant. (Were the kept count ever wrong,
+// a late page would show the tenant's own rows at the wrong place;
+// "tenancy check" finds such counts.)
+//
+// Each row is read by id, with its parents, in a lateral sub-query. As a
+// plain join the generic plan, which does not know the page is ten rows,
+// hash-joined the tenant's whole index, and looked the tasks up by the
+// wrong index; per row, it looks each parent up by its key.
 func subtaskPageQuery(db *gorm.DB, q subtaskQuery, page, perPage int) *gorm.DB {
-	ids := db.Model(&models.Subtask{}).Select("subtasks.id").
-		Order("subtasks.name, subtasks.id").Limit(perPage).Offset((page - 1) * perPage)
-	total := db.Model(&models.SubtaskCount{}).Select("subtask_counts.subtasks")
-	sel := db.Model(&models.Subtask{}).Select(subtaskColumns+", (?) AS total", total).
-		Joins("JOIN (?) AS page ON page.id = subtasks.id", ids)
-	return joinParents(sel, q).Order("subtasks.name, subtasks.id")
+	offset := (page - 1) * perPage
+	count := db.Model(&models.SubtaskCount{}).Select("subtask_counts.subtasks AS n")
+	forward := db.Model(&models.Subtask{}).Select("subtasks.id").
+		Order("subtasks.name, subtasks.id").Limit(perPage).Offset(offset)
+	ids := db.Table("(?) AS counts", count).Select(pagedColumns + ", counts.n AS total")
+	if page == 1 {
+		ids = ids.Joins("CROSS JOIN LATERAL (?) AS page", forward)
+	} else {
+		forward = forward.Where("? * 2 < counts.n", offset)
+		// gorm's Limit and Offset take numbers only: the backward branch's
+		// offset depends on the total, so its ORDER BY carries its LIMIT
+		// and OFFSET. perPage is the caller's int, offset a bind parameter.
+		fromEnd := db.Model(&models.Subtask{}).Select("subtasks.id, subtasks.name").
+			Where("? * 2 >= counts.n", offset).
+			Order(clause.OrderBy{Expression: clause.Expr{
+				SQL:  fmt.Sprintf("subtasks.name DESC, subtasks.id DESC LIMIT %d OFFSET greatest(counts.n - ? - %d, 0)", perPage, perPage),
+				Vars: []any{offset},
+			}})
+		// A partial last page is fewer than perPage rows from the end.
+		backward := db.Table("(?) AS from_end", fromEnd).Select("from_end.id").
+			Order(clause.OrderBy{Expression: clause.Expr{
+				SQL:  "from_end.name DESC, from_end.id DESC LIMIT greatest(counts.n - ?, 0)",
+				Vars: []any{offset},
+			}})
+		ids = ids.Joins("CROSS JOIN LATERAL ((?) UNION ALL (?)) AS page", forward, backward)
+	}
+	row := joinParents(db.Model(&models.Subtask{}).Select(subtaskColumns).Where("subtasks.id = page.id"), q).Limit(1)
+	return ids.Joins("CROSS JOIN LATERAL (?) AS paged", row).Order("paged.name, paged.id")
 }
+
+// pagedColumns are subtaskColumns as the lateral sub-query "paged" names them.
+const pagedColumns = "paged.id, paged.name, paged.is_complete, paged.details, " +
+	"paged.task_name, paged.project_name, paged.account_slug, paged.account_name"
 
 // finishPage makes the page of rows. A page without rows is past the end,
 // or the first page of an empty list (which exists): a second statement

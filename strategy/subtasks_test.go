@@ -149,6 +149,56 @@ func TestAllTenantsPagesCoverEveryRowOnce(t *testing.T) {
 	}
 }
 
+// TestTenantPagesCoverEveryRowOnce: paging through a tenant gives each of
+// its rows once, in name then id order, whether a page is read from the
+// front or (past the middle) from the back, with full and partial last
+// pages, one row, and none; and a page past the end is not found.
+func TestTenantPagesCoverEveryRowOnce(t *testing.T) {
+	t.Parallel()
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, admin, s := deploy(t, name)
+			var tenants []models.Account
+			for i, n := range []int{0, 1, 23} { // multidb's tests have three tenants
+				tenants = append(tenants, addTenant(t, admin, s, fmt.Sprintf("tenant-%d", i), n))
+			}
+			for _, tn := range tenants {
+				var want []int64
+				err := s.Tx(tenantCtx(tn), func(tx *gorm.DB) error {
+					return tx.Model(&models.Subtask{}).Order("name, id").Pluck("id", &want).Error
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, perPage := range []int{1, 3, 5, 10, 20, 23} {
+					pages := max(1, (len(want)+perPage-1)/perPage)
+					var got []int64
+					for p := 1; p <= pages; p++ {
+						page, err := s.ListSubtasks(tenantCtx(tn), p, perPage)
+						if err != nil {
+							t.Fatalf("%s, %d a page: page %d: %v", tn.Slug, perPage, p, err)
+						}
+						if page.Total != int64(len(want)) || page.Pages != pages {
+							t.Errorf("%s, %d a page: page %d says %d rows in %d pages; want %d in %d",
+								tn.Slug, perPage, p, page.Total, page.Pages, len(want), pages)
+						}
+						for _, r := range page.Rows {
+							got = append(got, r.ID)
+						}
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Errorf("%s, %d a page: pages give ids\n%v\nwant\n%v", tn.Slug, perPage, got, want)
+					}
+					if _, err := s.ListSubtasks(tenantCtx(tn), pages+1, perPage); !errors.Is(err, ErrPageNotFound) {
+						t.Errorf("%s, %d a page: page %d (past the end): err = %v, want ErrPageNotFound", tn.Slug, perPage, pages+1, err)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestPageStatementsFillTheRightPlaces: the page statement written once per
 // shape gives each tenant its own rows at the right offset, the same as
 // having gorm write it for that tenant and page.
