@@ -116,3 +116,29 @@ func TestLoadBlamesOnlyTheVariableSet(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultSSLModeIsOffOnLoopbackOnly(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "disable"},
+		{map[string]string{"PGHOST": "127.0.0.1"}, "disable"},
+		{map[string]string{"PGHOST": "127.0.0.2"}, "disable"},
+		{map[string]string{"PGHOST": "::1"}, "disable"},
+		{map[string]string{"PGHOST": "localhost"}, "disable"},
+		{map[string]string{"PGHOST": "/var/run/postgresql"}, "disable"},
+		{map[string]string{"PGHOST": "db.example.com"}, "prefer"},
+		{map[string]string{"PGHOST": "10.0.0.5"}, "prefer"},
+		{map[string]string{"PGHOST": "127.0.0.1", "PGSSLMODE": "require"}, "require"},
+		{map[string]string{"PGHOST": "db.example.com", "PGSSLMODE": "verify-full"}, "verify-full"},
+	} {
+		c, err := Load(env(tc.env))
+		if err != nil {
+			t.Fatalf("Load(%v): %v", tc.env, err)
+		}
+		if c.Strategy.SSLMode != tc.want {
+			t.Errorf("Load(%v).SSLMode = %q, want %q", tc.env, c.Strategy.SSLMode, tc.want)
+		}
+	}
+}
