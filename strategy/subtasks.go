@@ -158,30 +158,51 @@ func newPage(page, perPage int, total int64, rows []pagedRow) SubtaskPage {
 // walk over a million index entries):
 //
 //  1. the per-tenant counts, summed in account order, say which tenant the
-//     page starts in and how far into it;
+//     page starts in and how far into it; past the middle of the list they
+//     are summed from the last account back, so that no page sums more
+//     than half the tenants;
 //  2. an OFFSET within that one tenant, on the (account_id, name, id)
-//     index, finds the first row's key;
+//     index, finds the first row's key, again from the tenant's far end
+//     when that is nearer;
 //  3. the page is the next rows from that key on the same index, across
-//     tenants if it has to, joined to their parents.
+//     tenants if it has to, joined to their parents by key.
+//
+// Each choice of direction is two UNION ALL branches gated on the totals,
+// which the planner makes one-time filters: only one branch runs.
 //
 // One statement: one round trip and one snapshot, so total and rows agree.
 // The page's rows are read in the lateral scan itself and their parents
 // joined by key: with the row limit a bind parameter, the server's generic
 // plan (see grants) guessed a large page and hash-joined it against every
 // subtask (240 ms at 900k subtasks). The limit is the handlers' page size,
-// written into the statement (see listAllTenants), never user input.
+// written into the statement (see listAllTenants), never user input. The
+// account is a lateral lookup for the same reason: as a join, the plan read
+// every account into a hash table.
 const allTenantsPage = `
-WITH counts AS (
-    SELECT account_id, subtasks, sum(subtasks) OVER (ORDER BY account_id) AS upto
-    FROM subtask_counts WHERE subtasks > 0
+WITH total AS (
+    SELECT coalesce(sum(subtasks), 0) AS n FROM subtask_counts
 ), start AS (
-    SELECT account_id, @offset - (upto - subtasks) AS skip
-    FROM counts WHERE upto > @offset ORDER BY account_id LIMIT 1
+    (SELECT account_id, @offset - (upto - subtasks) AS skip, subtasks FROM (
+        SELECT account_id, subtasks, sum(subtasks) OVER (ORDER BY account_id) AS upto
+        FROM subtask_counts WHERE subtasks > 0) c
+     WHERE upto > @offset AND @offset * 2 < (SELECT n FROM total)
+     ORDER BY account_id LIMIT 1)
+    UNION ALL
+    (SELECT account_id, from_end - ((SELECT n FROM total) - @offset) AS skip, subtasks FROM (
+        SELECT account_id, subtasks, sum(subtasks) OVER (ORDER BY account_id DESC) AS from_end
+        FROM subtask_counts WHERE subtasks > 0) c
+     WHERE from_end >= (SELECT n FROM total) - @offset
+       AND @offset * 2 >= (SELECT n FROM total) AND @offset < (SELECT n FROM total)
+     ORDER BY account_id DESC LIMIT 1)
 ), first AS (
     SELECT f.account_id, f.name, f.id FROM start CROSS JOIN LATERAL (
-        SELECT account_id, name, id FROM subtasks
-        WHERE subtasks.account_id = start.account_id
-        ORDER BY name, id OFFSET start.skip LIMIT 1) f
+        (SELECT account_id, name, id FROM subtasks
+         WHERE subtasks.account_id = start.account_id AND start.skip * 2 < start.subtasks
+         ORDER BY name, id OFFSET start.skip LIMIT 1)
+        UNION ALL
+        (SELECT account_id, name, id FROM subtasks
+         WHERE subtasks.account_id = start.account_id AND start.skip * 2 >= start.subtasks
+         ORDER BY name DESC, id DESC OFFSET start.subtasks - start.skip - 1 LIMIT 1)) f
 ), page AS (
     SELECT p.* FROM first CROSS JOIN LATERAL (
         SELECT id, account_id, task_id, name, is_complete, details FROM subtasks
@@ -190,11 +211,11 @@ WITH counts AS (
 )
 SELECT page.id, page.name, page.is_complete, page.details, tasks.name AS task_name, projects.name AS project_name,
        accounts.slug AS account_slug, accounts.name AS account_name,
-       (SELECT coalesce(sum(subtasks), 0) FROM subtask_counts) AS total
+       (SELECT n FROM total) AS total
 FROM page
 LEFT JOIN tasks ON tasks.account_id = page.account_id AND tasks.id = page.task_id
 LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id
-LEFT JOIN accounts ON accounts.id = page.account_id
+LEFT JOIN LATERAL (SELECT slug, name FROM accounts WHERE accounts.id = page.account_id LIMIT 1) accounts ON true
 ORDER BY page.account_id, page.name, page.id`
 
 // listAllTenants reads one page of the all-tenants list on tx, which must
