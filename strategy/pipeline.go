@@ -32,21 +32,23 @@ func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, quer
 		s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
 	}(time.Now())
 
-	err := withPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue(setTenantSQL(!s.sessionLevelTenant), strconv.FormatInt(int64(t.ID), 10))
-		b.Queue(query, args...)
-		results := c.SendBatch(ctx, b)
-		if _, err := results.Exec(); err != nil {
-			return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
-		}
-		rows, err := results.Query()
-		if err == nil {
-			err = scan(rows)
-			rows.Close()
-			err = errors.Join(err, rows.Err())
-		}
-		return errors.Join(err, results.Close())
+	err := s.appTurns.do(ctx, func() error {
+		return withPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
+			b := &pgx.Batch{}
+			b.Queue(setTenantSQL(!s.sessionLevelTenant), strconv.FormatInt(int64(t.ID), 10))
+			b.Queue(query, args...)
+			results := c.SendBatch(ctx, b)
+			if _, err := results.Exec(); err != nil {
+				return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
+			}
+			rows, err := results.Query()
+			if err == nil {
+				err = scan(rows)
+				rows.Close()
+				err = errors.Join(err, rows.Err())
+			}
+			return errors.Join(err, results.Close())
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, classify(err))

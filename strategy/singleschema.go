@@ -28,6 +28,8 @@ type singleSchema struct {
 	pools    []*sql.DB
 	accounts *accountCache
 	pages    pageStatements
+	// appTurns and readerTurns order the page reads on each pool.
+	appTurns, readerTurns turns
 	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
 	// connection's session instead of the transaction. It is wrong, and
 	// nothing in the package sets it: only tests do (export_load_test.go),
@@ -51,6 +53,7 @@ func openSingleSchema(ctx context.Context, opts Options) (*singleSchema, error) 
 func newSingleSchema(opts Options) (*singleSchema, error) {
 	s := &singleSchema{opts: opts, accounts: newAccountCache(accountCacheTTL, maxCachedAccounts)}
 	budget := opts.maxConns()
+	s.appTurns, s.readerTurns = newTurns(budget), newTurns(budget)
 	appPool, err := openPool(opts.appDSN(opts.Database), budget, budget)
 	if err != nil {
 		return nil, err
@@ -168,7 +171,10 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 	var err error
 	if models.IsAllTenants(ctx) {
 		// No transaction: the page and its total are one statement.
-		out, err = listAllTenants(s.reader.WithContext(models.NewContextForAllTenants(ctx)), page, perPage)
+		err = s.readerTurns.do(ctx, func() error {
+			out, err = listAllTenants(s.reader.WithContext(models.NewContextForAllTenants(ctx)), page, perPage)
+			return err
+		})
 		if err != nil && !errors.Is(err, ErrPageNotFound) {
 			err = fmt.Errorf("all tenants: %w", classify(err))
 		}
