@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"fmt"
 
-	"gorm.io/gorm"
 
 	"tenancy/models"
 )
@@ -112,6 +111,9 @@ func TenantPageSQL(ctx context.Context, s Strategy, page, perPage int) (string, 
 	if !ok {
 		return "", nil, fmt.Errorf("tenant page SQL: %s is not singleschema", s.Name())
 	}
-	dry := subtaskPageQuery(ss.app.Session(&gorm.Session{DryRun: true, NewDB: true, Context: ctx}), subtaskQuery{denormalised: true}, page, perPage).Find(&[]pagedRow{})
-	return dry.Statement.SQL.String(), dry.Statement.Vars, dry.Error
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return "", nil, ErrNoTenant
+	}
+	return ss.pages.statement(ctx, ss.app, subtaskQuery{denormalised: true}, t, page, perPage)
 }

@@ -170,6 +170,7 @@ func (m *multiDB) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskP
 			return err
 		}
 		out, err = finishPage(db, page, perPage, rows)
+		m.pages.remember(t.Slug, out.Total)
 		return err
 	})
 	return out, err

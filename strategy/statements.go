@@ -17,16 +17,26 @@ import (
 // marker tenant at a marker offset, and the positions of those markers
 // among its arguments are where each request's tenant and offset go. The
 // scope decides where the tenant conditions are; this only fills them in.
+//
+// It also remembers each tenant's last total, to choose which end of the
+// tenant a page is nearer to (see subtaskPageQuery). A stale total only
+// makes a read slower, never wrong: either end gives the same rows.
 type pageStatements struct {
 	mu     sync.Mutex
 	shapes map[pageShape]*pageStatement
+	totals map[string]int64 // by tenant slug
 }
 
-// pageShape is what changes the SQL: gorm writes no OFFSET for page 1.
+// pageShape is what changes the SQL: gorm writes no OFFSET for page 1, and
+// a page nearer the end is read from the end.
 type pageShape struct {
 	perPage int
 	first   bool
+	fromEnd bool
 }
+
+// maxTotals bounds the remembered totals; past it they are forgotten.
+const maxTotals = 100_000
 
 type pageStatement struct {
 	sql      string
@@ -44,6 +54,27 @@ const (
 // statement returns the page query's SQL and arguments for tenant t.
 func (p *pageStatements) statement(ctx context.Context, db *gorm.DB, q subtaskQuery, t models.Account, page, perPage int) (string, []any, error) {
 	shape := pageShape{perPage: perPage, first: page == 1}
+	if !shape.first {
+		p.mu.Lock()
+		total, ok := p.totals[t.Slug]
+		p.mu.Unlock()
+		shape.fromEnd = ok && int64(page-1)*int64(perPage)*2 >= total
+	}
+	return p.statementOf(ctx, db, q, t, shape, page)
+}
+
+// remember keeps tenant slug's total, as a page read found it.
+func (p *pageStatements) remember(slug string, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.totals == nil || len(p.totals) >= maxTotals {
+		p.totals = map[string]int64{}
+	}
+	p.totals[slug] = total
+}
+
+func (p *pageStatements) statementOf(ctx context.Context, db *gorm.DB, q subtaskQuery, t models.Account, shape pageShape, page int) (string, []any, error) {
+	perPage := shape.perPage
 	p.mu.Lock()
 	st, ok := p.shapes[shape]
 	p.mu.Unlock()
@@ -79,7 +110,7 @@ func writePageStatement(ctx context.Context, db *gorm.DB, q subtaskQuery, shape 
 	}
 	marker := models.Account{ID: markerTenant, Slug: "statement-marker"}
 	dry := subtaskPageQuery(db.Session(&gorm.Session{DryRun: true, NewDB: true, Context: models.NewContextWithTenant(ctx, marker)}),
-		q, page, shape.perPage).Find(&[]pagedRow{})
+		q, page, shape.perPage, shape.fromEnd).Find(&[]pagedRow{})
 	if dry.Error != nil {
 		return nil, fmt.Errorf("write the page statement: %w", dry.Error)
 	}
@@ -103,12 +134,15 @@ func writePageStatement(ctx context.Context, db *gorm.DB, q subtaskQuery, shape 
 	}
 	// In singleschema the scope puts the tenant in the page's ids, its rows
 	// and its total (multidb has no tenant column to scope). A later page
-	// has its offset in both branches' gates, the forward OFFSET and the
-	// backward OFFSET and LIMIT. Anything else means the statement is not
-	// what this expects.
+	// has its offset once, in its OFFSET, or, read from the end, twice (the
+	// OFFSET and LIMIT counted from the end). Anything else means the
+	// statement is not what this expects.
 	wantOffsets := 0
-	if !shape.first {
-		wantOffsets = 5
+	switch {
+	case shape.fromEnd:
+		wantOffsets = 2
+	case !shape.first:
+		wantOffsets = 1
 	}
 	if (q.denormalised && len(st.tenantAt) < 3) || len(st.offsetAt) != wantOffsets {
 		return nil, fmt.Errorf("write the page statement: found the tenant %d times and the offset %d times in %q",

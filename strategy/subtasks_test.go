@@ -163,35 +163,48 @@ func TestTenantPagesCoverEveryRowOnce(t *testing.T) {
 			for i, n := range []int{0, 1, 23} { // multidb's tests have three tenants
 				tenants = append(tenants, addTenant(t, admin, s, fmt.Sprintf("tenant-%d", i), n))
 			}
-			for _, tn := range tenants {
-				var want []int64
-				err := s.Tx(tenantCtx(tn), func(tx *gorm.DB) error {
-					return tx.Model(&models.Subtask{}).Order("name, id").Pluck("id", &want).Error
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, perPage := range []int{1, 3, 5, 10, 20, 23} {
-					pages := max(1, (len(want)+perPage-1)/perPage)
-					var got []int64
-					for p := 1; p <= pages; p++ {
-						page, err := s.ListSubtasks(tenantCtx(tn), p, perPage)
-						if err != nil {
-							t.Fatalf("%s, %d a page: page %d: %v", tn.Slug, perPage, p, err)
-						}
-						if page.Total != int64(len(want)) || page.Pages != pages {
-							t.Errorf("%s, %d a page: page %d says %d rows in %d pages; want %d in %d",
-								tn.Slug, perPage, p, page.Total, page.Pages, len(want), pages)
-						}
-						for _, r := range page.Rows {
-							got = append(got, r.ID)
-						}
+			// The remembered total picks the end a page is read from; a
+			// wrong one must not change the rows, only the cost.
+			remembered := map[string]func(slug string, want int){
+				"as read":              func(string, int) {},
+				"none":                 func(slug string, _ int) { delete(pagesOf(s).totals, slug) },
+				"0: all from the end":  func(slug string, _ int) { pagesOf(s).remember(slug, 0) },
+				"huge: all from start": func(slug string, _ int) { pagesOf(s).remember(slug, 1<<40) },
+				"one too few":          func(slug string, want int) { pagesOf(s).remember(slug, int64(want-1)) },
+			}
+			for hint, setHint := range remembered {
+				for _, tn := range tenants {
+					var want []int64
+					err := s.Tx(tenantCtx(tn), func(tx *gorm.DB) error {
+						return tx.Model(&models.Subtask{}).Order("name, id").Pluck("id", &want).Error
+					})
+					if err != nil {
+						t.Fatal(err)
 					}
-					if fmt.Sprint(got) != fmt.Sprint(want) {
-						t.Errorf("%s, %d a page: pages give ids\n%v\nwant\n%v", tn.Slug, perPage, got, want)
-					}
-					if _, err := s.ListSubtasks(tenantCtx(tn), pages+1, perPage); !errors.Is(err, ErrPageNotFound) {
-						t.Errorf("%s, %d a page: page %d (past the end): err = %v, want ErrPageNotFound", tn.Slug, perPage, pages+1, err)
+					for _, perPage := range []int{1, 3, 5, 10, 20, 23} {
+						pages := max(1, (len(want)+perPage-1)/perPage)
+						var got []int64
+						for p := 1; p <= pages; p++ {
+							setHint(tn.Slug, len(want))
+							page, err := s.ListSubtasks(tenantCtx(tn), p, perPage)
+							if err != nil {
+								t.Fatalf("total remembered %s: %s, %d a page: page %d: %v", hint, tn.Slug, perPage, p, err)
+							}
+							if page.Total != int64(len(want)) || page.Pages != pages {
+								t.Errorf("%s, %d a page: page %d says %d rows in %d pages; want %d in %d",
+									tn.Slug, perPage, p, page.Total, page.Pages, len(want), pages)
+							}
+							for _, r := range page.Rows {
+								got = append(got, r.ID)
+							}
+						}
+						if fmt.Sprint(got) != fmt.Sprint(want) {
+							t.Errorf("total remembered %s: %s, %d a page: pages give ids\n%v\nwant\n%v", hint, tn.Slug, perPage, got, want)
+						}
+						setHint(tn.Slug, len(want))
+						if _, err := s.ListSubtasks(tenantCtx(tn), pages+1, perPage); !errors.Is(err, ErrPageNotFound) {
+							t.Errorf("total remembered %s: %s, %d a page: page %d (past the end): err = %v, want ErrPageNotFound", hint, tn.Slug, perPage, pages+1, err)
+						}
 					}
 				}
 			}
@@ -212,20 +225,22 @@ func TestPageStatementsFillTheRightPlaces(t *testing.T) {
 	for _, tc := range []struct {
 		tenant        models.Account
 		page, perPage int
-	}{{a, 1, 10}, {a, 3, 10}, {b, 2, 5}, {b, 1, 5}, {a, 2, 10}} {
-		query, args, err := ss.pages.statement(ctx, ss.app, subtaskQuery{denormalised: true}, tc.tenant, tc.page, tc.perPage)
+		fromEnd       bool
+	}{{a, 1, 10, false}, {a, 3, 10, true}, {b, 2, 5, false}, {b, 1, 5, false}, {a, 2, 10, false}, {b, 3, 5, true}, {a, 2, 10, true}} {
+		shape := pageShape{perPage: tc.perPage, first: tc.page == 1, fromEnd: tc.fromEnd}
+		query, args, err := ss.pages.statementOf(ctx, ss.app, subtaskQuery{denormalised: true}, tc.tenant, shape, tc.page)
 		if err != nil {
 			t.Fatal(err)
 		}
 		dry := subtaskPageQuery(ss.app.Session(&gorm.Session{DryRun: true, NewDB: true, Context: tenantCtx(tc.tenant)}),
-			subtaskQuery{denormalised: true}, tc.page, tc.perPage).Find(&[]pagedRow{})
+			subtaskQuery{denormalised: true}, tc.page, tc.perPage, tc.fromEnd).Find(&[]pagedRow{})
 		if query != dry.Statement.SQL.String() || fmt.Sprint(args) != fmt.Sprint(dry.Statement.Vars) {
-			t.Errorf("%s page %d of %d: kept statement\n%s %v\nwant what gorm writes\n%s %v",
-				tc.tenant.Slug, tc.page, tc.perPage, query, args, dry.Statement.SQL.String(), dry.Statement.Vars)
+			t.Errorf("%s page %d of %d (from the end: %v): kept statement\n%s %v\nwant what gorm writes\n%s %v",
+				tc.tenant.Slug, tc.page, tc.perPage, tc.fromEnd, query, args, dry.Statement.SQL.String(), dry.Statement.Vars)
 		}
 	}
-	if len(ss.pages.shapes) != 4 {
-		t.Errorf("%d statement shapes kept, want 4 (two page sizes, first page or not)", len(ss.pages.shapes))
+	if len(ss.pages.shapes) != 6 {
+		t.Errorf("%d statement shapes kept, want 6 (two page sizes; first page, later page, or from the end)", len(ss.pages.shapes))
 	}
 }
 
@@ -254,4 +269,15 @@ func TestAppCannotWriteCounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pagesOf is the page statements (and remembered totals) of s.
+func pagesOf(s Strategy) *pageStatements {
+	switch s := s.(type) {
+	case *singleSchema:
+		return &s.pages
+	case *multiDB:
+		return &s.pages
+	}
+	panic(fmt.Sprintf("pagesOf: %T", s))
 }
