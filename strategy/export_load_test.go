@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"fmt"
 
-
 	"tenancy/models"
 )
 

@@ -170,7 +170,9 @@ func (m *multiDB) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskP
 			return err
 		}
 		out, err = finishPage(db, page, perPage, rows)
-		m.pages.remember(t.Slug, out.Total)
+		if err == nil || errors.Is(err, ErrPageNotFound) {
+			m.pages.remember(t.Slug, out.Total)
+		}
 		return err
 	})
 	return out, err

@@ -26,13 +26,13 @@ import (
 // scope is applied and enforced exactly as in Tx; only the sending differs.
 // scan reads the result rows.
 func (s *singleSchema) readInOneTrip(ctx context.Context, t models.Account, query string, args []any, scan func(pgx.Rows) error) error {
-	// Sent past gorm, so logged here as gorm logs the others: slow ones
-	// only, without their values.
-	defer func(begin time.Time) {
-		s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
-	}(time.Now())
-
 	err := s.appTurns.do(ctx, func() error {
+		// Sent past gorm, so logged here as gorm logs the others: slow
+		// ones only, without their values; timed from the turn, so that
+		// waiting for one is not logged as a slow query.
+		defer func(begin time.Time) {
+			s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
+		}(time.Now())
 		return withPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
 			b := &pgx.Batch{}
 			b.Queue(setTenantSQL(!s.sessionLevelTenant), strconv.FormatInt(int64(t.ID), 10))

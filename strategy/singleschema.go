@@ -215,7 +215,9 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 		out, err = finishPage(tx, page, perPage, nil)
 		return err
 	})
-	s.pages.remember(t.Slug, out.Total)
+	if err == nil || errors.Is(err, ErrPageNotFound) {
+		s.pages.remember(t.Slug, out.Total)
+	}
 	return out, err
 }
 

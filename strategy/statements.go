@@ -144,7 +144,7 @@ func writePageStatement(ctx context.Context, db *gorm.DB, q subtaskQuery, shape 
 	case !shape.first:
 		wantOffsets = 1
 	}
-	if (q.denormalised && len(st.tenantAt) < 3) || len(st.offsetAt) != wantOffsets {
+	if (q.denormalised && len(st.tenantAt) != 3) || len(st.offsetAt) != wantOffsets {
 		return nil, fmt.Errorf("write the page statement: found the tenant %d times and the offset %d times in %q",
 			len(st.tenantAt), len(st.offsetAt), st.sql)
 	}

@@ -79,10 +79,12 @@ func checkPage(page, perPage int) error {
 // the end (fromEnd, chosen by the caller from the tenant's last known
 // total) is read backwards from the end instead: the count in the same
 // snapshot says how many rows follow the page, so the rows are exact
-// whichever end is chosen, and no page walks more than about half the
-// tenant. (Were the kept count ever wrong, a page read from the end would
-// show the tenant's own rows at the wrong place; "tenancy check" finds
-// such counts.) A version that chose the end in SQL, two branches gated on
+// whichever end is chosen, and once the tenant's total is known no page
+// walks more than about half the tenant. This trusts the kept count: were
+// it wrong (a restore without the triggers), a page read from the end
+// would show the tenant's own rows at the wrong place, and a tenant
+// without a count row would show none; "tenancy check" finds such counts
+// and gives the SQL that recounts them. A version that chose the end in SQL, two branches gated on
 // the count, had one more table for row-level security to guard, and
 // that alone cost about two points of the RLS benchmark.
 //
@@ -178,22 +180,24 @@ func newPage(page, perPage int, total int64, rows []pagedRow) SubtaskPage {
 // subtask (240 ms at 900k subtasks). The limit is the handlers' page size,
 // written into the statement (see listAllTenants), never user input. The
 // account is a lateral lookup for the same reason: as a join, the plan read
-// every account into a hash table.
+// every account into a hash table. The offset is cast to bigint wherever it
+// appears: "@offset * 2" alone makes it an int4, and a large page number an
+// error instead of a 404.
 const allTenantsPage = `
 WITH total AS (
     SELECT coalesce(sum(subtasks), 0) AS n FROM subtask_counts
 ), start AS (
-    (SELECT account_id, @offset - (upto - subtasks) AS skip, subtasks FROM (
+    (SELECT account_id, CAST(@offset AS bigint) - (upto - subtasks) AS skip, subtasks FROM (
         SELECT account_id, subtasks, sum(subtasks) OVER (ORDER BY account_id) AS upto
         FROM subtask_counts WHERE subtasks > 0) c
-     WHERE upto > @offset AND @offset * 2 < (SELECT n FROM total)
+     WHERE upto > CAST(@offset AS bigint) AND CAST(@offset AS bigint) * 2 < (SELECT n FROM total)
      ORDER BY account_id LIMIT 1)
     UNION ALL
-    (SELECT account_id, from_end - ((SELECT n FROM total) - @offset) AS skip, subtasks FROM (
+    (SELECT account_id, from_end - ((SELECT n FROM total) - CAST(@offset AS bigint)) AS skip, subtasks FROM (
         SELECT account_id, subtasks, sum(subtasks) OVER (ORDER BY account_id DESC) AS from_end
         FROM subtask_counts WHERE subtasks > 0) c
-     WHERE from_end >= (SELECT n FROM total) - @offset
-       AND @offset * 2 >= (SELECT n FROM total) AND @offset < (SELECT n FROM total)
+     WHERE from_end >= (SELECT n FROM total) - CAST(@offset AS bigint)
+       AND CAST(@offset AS bigint) * 2 >= (SELECT n FROM total) AND CAST(@offset AS bigint) < (SELECT n FROM total)
      ORDER BY account_id DESC LIMIT 1)
 ), first AS (
     SELECT f.account_id, f.name, f.id FROM start CROSS JOIN LATERAL (

@@ -143,8 +143,10 @@ func TestAllTenantsPagesCoverEveryRowOnce(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("per page %d: pages give ids\n%v\nwant\n%v", perPage, got, want)
 		}
-		if _, err := s.ListSubtasks(all, pages+1, perPage); !errors.Is(err, ErrPageNotFound) {
-			t.Errorf("per page %d: page %d (past the end): err = %v, want ErrPageNotFound", perPage, pages+1, err)
+		for _, past := range []int{pages + 1, maxPageNumber} {
+			if _, err := s.ListSubtasks(all, past, perPage); !errors.Is(err, ErrPageNotFound) {
+				t.Errorf("per page %d: page %d (past the end): err = %v, want ErrPageNotFound", perPage, past, err)
+			}
 		}
 	}
 }
@@ -201,9 +203,11 @@ func TestTenantPagesCoverEveryRowOnce(t *testing.T) {
 						if fmt.Sprint(got) != fmt.Sprint(want) {
 							t.Errorf("total remembered %s: %s, %d a page: pages give ids\n%v\nwant\n%v", hint, tn.Slug, perPage, got, want)
 						}
-						setHint(tn.Slug, len(want))
-						if _, err := s.ListSubtasks(tenantCtx(tn), pages+1, perPage); !errors.Is(err, ErrPageNotFound) {
-							t.Errorf("total remembered %s: %s, %d a page: page %d (past the end): err = %v, want ErrPageNotFound", hint, tn.Slug, perPage, pages+1, err)
+						for _, past := range []int{pages + 1, maxPageNumber} {
+							setHint(tn.Slug, len(want))
+							if _, err := s.ListSubtasks(tenantCtx(tn), past, perPage); !errors.Is(err, ErrPageNotFound) {
+								t.Errorf("total remembered %s: %s, %d a page: page %d (past the end): err = %v, want ErrPageNotFound", hint, tn.Slug, perPage, past, err)
+							}
 						}
 					}
 				}
@@ -281,3 +285,7 @@ func pagesOf(s Strategy) *pageStatements {
 	}
 	panic(fmt.Sprintf("pagesOf: %T", s))
 }
+
+// maxPageNumber is the largest page number the handlers accept: past the
+// end, it must be a 404 like any other, at any page size.
+const maxPageNumber = 999_999_999
