@@ -35,7 +35,6 @@ const (
 	DefaultDatabase     = "tenancy"
 	DefaultStrategy     = strategy.SingleSchema
 	DefaultTenantCount  = 5
-	DefaultTenantConns  = 64
 	DefaultBaseDomain   = "localhost"
 	MinSecretKeyLength  = 16
 	MaxTenantCount      = 10000
@@ -85,7 +84,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Database:      str("PGDATABASE", DefaultDatabase),
 		TenantCount:   num("MULTIDB_COUNT", DefaultTenantCount, 1, MaxTenantCount),
 		MaxConns:      num("DB_MAX_CONNS", strategy.DefaultMaxConns(), 2, 1000),
-		TenantConns:   num("MULTIDB_OPEN_CONNS", DefaultTenantConns, 2, 100000),
+		TenantConns:   num("MULTIDB_OPEN_CONNS", 0, 2, 100000), // 0: derived from max_connections
 		QueryExecMode: str("DB_QUERY_EXEC_MODE", ""),
 	}
 	o.AppUser = str("APP_DB_USER", o.Database+"_app")

@@ -36,6 +36,17 @@ func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
 		base.Close()
 		return nil, err
 	}
+	maxOpen := opts.TenantConns
+	if maxOpen == 0 {
+		var allowed int
+		err := base.QueryRowContext(ctx, `SELECT current_setting('max_connections')::int
+			- current_setting('superuser_reserved_connections')::int`).Scan(&allowed)
+		if err != nil {
+			base.Close()
+			return nil, fmt.Errorf("read max_connections to size the tenant pools (or set MULTIDB_OPEN_CONNS): %w", classify(err))
+		}
+		maxOpen = opts.tenantConnsFor(allowed)
+	}
 	root, err := newMultiDBGorm(base, opts)
 	if err != nil {
 		base.Close()
@@ -46,7 +57,7 @@ func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
 		base:     base,
 		root:     root,
 		accounts: newAccountCache(accountCacheTTL, maxCachedAccounts),
-		pools: newTenantPools(opts.maxConns(), opts.tenantConns(), poolWait, func(database string) (*sql.DB, error) {
+		pools: newTenantPools(opts.maxConns(), maxOpen, poolWait, func(database string) (*sql.DB, error) {
 			return openPool(opts.appDSN(database), opts.maxConns(), opts.maxConns())
 		}),
 	}, nil

@@ -260,3 +260,39 @@ func TestMultiDBJoinsSkipDenormalisedColumns(t *testing.T) {
 		t.Errorf("multidb Joins(Task.Project) = %+v, err %v; want 2 subtasks with their task and project", subs, err)
 	}
 }
+
+func TestMultiDBSizesItsOpenConnections(t *testing.T) {
+	for _, tc := range []struct {
+		tenants, budget, allowed, want int
+	}{
+		{3, 4, 297, 12},     // as many as the pools can use
+		{100, 4, 297, 222},  // three quarters of what the server allows
+		{100, 4, 97, 72},    // the default max_connections of 100
+		{1000, 4, 5, 4},     // never under the working budget
+		{100, 16, 297, 222}, // a bigger budget, the same share
+	} {
+		o := Options{TenantCount: tc.tenants, MaxConns: tc.budget}
+		if got := o.tenantConnsFor(tc.allowed); got != tc.want {
+			t.Errorf("%d tenants, budget %d, %d allowed: %d connections, want %d", tc.tenants, tc.budget, tc.allowed, got, tc.want)
+		}
+	}
+
+	t.Run("open", func(t *testing.T) {
+		t.Parallel()
+		opts, _, _ := deploy(t, MultiDB)
+		for _, tc := range []struct {
+			set, want int
+		}{{0, 3 * 4}, {7, 7}} { // testOptions: 3 tenants, budget 4
+			o := opts
+			o.TenantConns = tc.set
+			s, err := Open(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.(*multiDB).pools.maxOpen; got != tc.want {
+				t.Errorf("MULTIDB_OPEN_CONNS %d: the server keeps up to %d connections, want %d", tc.set, got, tc.want)
+			}
+			s.Close()
+		}
+	})
+}
