@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -118,4 +119,26 @@ func latestVersion(t *testing.T, strategyName string) int64 {
 		t.Fatalf("migration %s: %v", files[len(files)-1], err)
 	}
 	return v
+}
+
+// int64s runs query on db and returns its one int64 column.
+func int64s(t *testing.T, db *sql.DB, query string) []int64 {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -181,9 +181,7 @@ func (m *multiDB) ListSubtasks(ctx context.Context, page, perPage int) (SubtaskP
 			return err
 		}
 		out, err = finishPage(db, page, perPage, rows)
-		if err == nil || errors.Is(err, ErrPageNotFound) {
-			m.pages.remember(t.Slug, out.Total)
-		}
+		m.pages.noteTotal(t.Slug, out, err)
 		return err
 	})
 	return out, err

@@ -89,19 +89,7 @@ func TestTenantScopeHoles(t *testing.T) {
 				t.Errorf("%s as A: err = %v, want ErrCrossTenantWrite or ErrNoTenantScope", name, err)
 			}
 		}
-		var owners []int64
-		rows, err := admin.Query(`SELECT account_id FROM projects ORDER BY id`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			owners = append(owners, id)
-		}
-		rows.Close()
+		owners := int64s(t, admin, `SELECT account_id FROM projects ORDER BY id`)
 		if len(owners) != 2 || owners[0] != int64(a.ID) || owners[1] != int64(b.ID) {
 			t.Errorf("projects' accounts after refused writes = %v, want [%d %d]", owners, a.ID, b.ID)
 		}

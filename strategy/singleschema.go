@@ -208,16 +208,14 @@ func (s *singleSchema) ListSubtasks(ctx context.Context, page, perPage int) (Sub
 		return SubtaskPage{}, err
 	}
 	if len(rows) > 0 {
-		s.pages.remember(t.Slug, rows[0].Total)
-		return newPage(page, perPage, rows[0].Total, rows), nil
+		out = newPage(page, perPage, rows[0].Total, rows)
+	} else {
+		err = s.tx(ctx, snapshot(), func(tx *gorm.DB) error {
+			out, err = finishPage(tx, page, perPage, nil)
+			return err
+		})
 	}
-	err = s.tx(ctx, snapshot(), func(tx *gorm.DB) error {
-		out, err = finishPage(tx, page, perPage, nil)
-		return err
-	})
-	if err == nil || errors.Is(err, ErrPageNotFound) {
-		s.pages.remember(t.Slug, out.Total)
-	}
+	s.pages.noteTotal(t.Slug, out, err)
 	return out, err
 }
 

@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -20,7 +21,8 @@ import (
 //
 // It also remembers each tenant's last total, to choose which end of the
 // tenant a page is nearer to (see subtaskPageQuery). A stale total only
-// makes a read slower, never wrong: either end gives the same rows.
+// makes a read slower, never wrong: while the kept counts are right,
+// either end gives the same rows.
 type pageStatements struct {
 	mu     sync.Mutex
 	shapes map[pageShape]*pageStatement
@@ -63,7 +65,15 @@ func (p *pageStatements) statement(ctx context.Context, db *gorm.DB, q subtaskQu
 	return p.statementOf(ctx, db, q, t, shape, page)
 }
 
-// remember keeps tenant slug's total, as a page read found it.
+// noteTotal remembers tenant slug's total from a page read that worked or
+// found the page missing; a failed read says nothing about the total.
+func (p *pageStatements) noteTotal(slug string, page SubtaskPage, err error) {
+	if err == nil || errors.Is(err, ErrPageNotFound) {
+		p.remember(slug, page.Total)
+	}
+}
+
+// remember keeps tenant slug's total.
 func (p *pageStatements) remember(slug string, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

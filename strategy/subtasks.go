@@ -84,9 +84,10 @@ func checkPage(page, perPage int) error {
 // it wrong (a restore without the triggers), a page read from the end
 // would show the tenant's own rows at the wrong place, and a tenant
 // without a count row would show none; "tenancy check" finds such counts
-// and gives the SQL that recounts them. A version that chose the end in SQL, two branches gated on
-// the count, had one more table for row-level security to guard, and
-// that alone cost about two points of the RLS benchmark.
+// and gives the SQL that recounts them. A version that chose the end in
+// SQL, two branches gated on the count, had one more table for row-level
+// security to guard, and that alone cost about two points of the RLS
+// benchmark.
 //
 // Each row is read by id, with its parents, in a lateral sub-query. As a
 // plain join the generic plan, which does not know the page is ten rows,

@@ -112,18 +112,7 @@ func TestAllTenantsPagesCoverEveryRowOnce(t *testing.T) {
 	addTenant(t, admin, s, "tenant-1", 0)
 	addTenant(t, admin, s, "tenant-2", 1)
 	addTenant(t, admin, s, "tenant-3", 12)
-	var want []int64
-	rows, err := pgtest.Admin(t, opts.Database).Query(`SELECT id FROM subtasks ORDER BY account_id, name, id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, id)
-	}
+	want := int64s(t, pgtest.Admin(t, opts.Database), `SELECT id FROM subtasks ORDER BY account_id, name, id`)
 	all := models.NewContextForAllTenants(context.Background())
 	for _, perPage := range []int{1, 3, 5, 20, 100} {
 		var got []int64
