@@ -67,7 +67,8 @@ memory_kb() {
 tune() {
   [ "${TENANCY_TUNE_POSTGRES:-1}" = 0 ] && return 0
   [ -n "$1" ] || return 0
-  local version=${1%%/*} name=${1#*/} want_conns=300 want_buffers_kb conns buffers changed=""
+  local version=${1%%/*} name=${1#*/} want_conns=300 want_buffers_kb conns buffers changed="" data_dir
+  data_dir=$(pg_lsclusters -h | awk -v v="$version" -v n="$name" '$1 == v && $2 == n {print $6}')
   want_buffers_kb=$(( $(memory_kb) / 4 ))
   [ "$want_buffers_kb" -gt 1048576 ] && want_buffers_kb=1048576
   conns=$(number max_connections)
@@ -85,7 +86,7 @@ tune() {
     skip="$user is not a superuser"
   elif [ "$(id -u)" -ne 0 ] && ! sudo -n true 2>/dev/null; then
     skip="restarting the cluster needs root or sudo without a password"
-  elif [ "$(sql 'SHOW data_directory' 2>/dev/null || true)" != "$(pg_lsclusters -h | awk -v v="$version" -v n="$name" '$1 == v && $2 == n {print $6}')" ]; then
+  elif [ "$(sql 'SHOW data_directory' 2>/dev/null || true)" != "$data_dir" ]; then
     skip="the server on port $port is not cluster $1"
   fi
   if [ -n "$skip" ]; then
@@ -100,7 +101,7 @@ tune() {
   fi
   # Back to the settings it ran with, and up again.
   say "PostgreSQL cluster $1 did not come back with the new settings; undoing them (see /var/log/postgresql/postgresql-$version-$name.log)"
-  as_root sed -i -e '/^max_connections = /d' -e '/^shared_buffers = /d' "$(pg_lsclusters -h | awk -v v="$version" -v n="$name" '$1 == v && $2 == n {print $6}')/postgresql.auto.conf"
+  as_root sed -i -e '/^max_connections = /d' -e '/^shared_buffers = /d' "$data_dir/postgresql.auto.conf"
   restart_cluster "$version" "$name" || { say "PostgreSQL cluster $1 does not start; see its log"; exit 1; }
 }
 
