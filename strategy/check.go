@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"sync"
 
 	"github.com/pressly/goose/v3"
 )
@@ -34,12 +33,32 @@ const (
 	FindingSuperuser FindingKind = "role-superuser"
 	// FindingBypassRLS: the app role has BYPASSRLS.
 	FindingBypassRLS FindingKind = "role-bypassrls"
+	// FindingCreateRole: a runtime role has CREATEROLE (it could grant
+	// itself the all-tenants reader).
+	FindingCreateRole FindingKind = "role-createrole"
+	// FindingReplication: a runtime role has REPLICATION (it could stream
+	// every tenant's rows from the write-ahead log).
+	FindingReplication FindingKind = "role-replication"
 	// FindingPrivilegedMember: the app role is a member of a superuser or
 	// BYPASSRLS role, and could SET ROLE to it.
 	FindingPrivilegedMember FindingKind = "role-member-of-privileged"
+	// FindingPredefinedMember: a runtime role is a member of a predefined
+	// role that reads or writes all data, server files or programs, or
+	// signals other sessions (pg_read_all_data, pg_execute_server_program,
+	// ...).
+	FindingPredefinedMember FindingKind = "role-member-of-predefined"
 	// FindingOwnsTable: a runtime role owns, or is a member of the owner
-	// of, a table.
-	FindingOwnsTable FindingKind = "role-owns-table"
+	// of, the database, a schema, a table or a function.
+	FindingOwnsTable FindingKind = "role-owns-objects"
+	// FindingCanCreateTemp: a runtime role may create temporary objects,
+	// which come first on a search_path that does not name pg_temp.
+	FindingCanCreateTemp FindingKind = "role-can-create-temp"
+	// FindingCanCreate: a runtime role may create schemas or objects.
+	FindingCanCreate FindingKind = "role-can-create"
+	// FindingRoleSetting: a runtime role's session defaults differ from
+	// setup's in a way that changes what its queries reach (a search_path
+	// with "$user" or another schema, a role setting).
+	FindingRoleSetting FindingKind = "role-setting"
 	// FindingReaderNoBypassRLS: the all-tenants role would see no rows.
 	FindingReaderNoBypassRLS FindingKind = "reader-lacks-bypassrls"
 	// FindingReaderCanWrite: the all-tenants role, which sees every
@@ -48,6 +67,39 @@ const (
 	// FindingReaderNotReadOnly: the all-tenants role's transactions are
 	// not read-only by default.
 	FindingReaderNotReadOnly FindingKind = "reader-not-read-only"
+	// FindingReaderReadsSecrets: the all-tenants role may read users'
+	// password hashes.
+	FindingReaderReadsSecrets FindingKind = "reader-reads-passwords"
+	// FindingExtraGrant: a runtime role holds a privilege the server does
+	// not need on a table (TRUNCATE, which ignores row-level security;
+	// TRIGGER; writes to what only the admin or the triggers write).
+	FindingExtraGrant FindingKind = "grant-extra"
+	// FindingDefinerCallable: a runtime role may call a SECURITY DEFINER
+	// function, which runs with its owner's rights.
+	FindingDefinerCallable FindingKind = "definer-callable"
+	// FindingDefinerSearchPath: a SECURITY DEFINER function a runtime role
+	// can call or fire does not end its search_path with pg_temp, so the
+	// caller's temporary objects can stand in for what it names.
+	FindingDefinerSearchPath FindingKind = "definer-search-path"
+	// FindingViewBypassesRLS: the app role may read a view or materialized
+	// view that shows tenanted rows past row-level security.
+	FindingViewBypassesRLS FindingKind = "view-bypasses-rls"
+	// FindingUntenantedTable: the app role may use a table that is neither
+	// tenant data nor declared shared.
+	FindingUntenantedTable FindingKind = "table-not-tenanted"
+	// FindingNoTenantColumn: a table holds tenants' rows (through a
+	// foreign key) but has no tenant column for a policy to compare.
+	FindingNoTenantColumn FindingKind = "table-without-tenant-column"
+	// FindingPolicyNotCanonical: a policy that applies to the app role is
+	// not the tenant policy, or app_current_tenant() is not what the
+	// policies trust it to be.
+	FindingPolicyNotCanonical FindingKind = "policy-not-canonical"
+	// FindingForeignSchema: a schema the strategy does not use.
+	FindingForeignSchema FindingKind = "foreign-schema"
+	// FindingForeignObject: an object in the strategy's schema, or a
+	// project database, that belongs to another role than the admin (or
+	// the counts owner).
+	FindingForeignObject FindingKind = "foreign-object"
 
 	// FindingDefaultTenant: app.tenant_id has a default for the app role, so
 	// a transaction that forgets to set the tenant acts as that tenant.
@@ -87,6 +139,19 @@ func (k FindingKind) BreaksIsolation() bool {
 		return false
 	}
 	return true
+}
+
+// aboutRole reports whether a finding of kind k is about what a runtime
+// role is or holds (its attributes, memberships, ownership, privileges
+// and settings) rather than about the database's tables and policies.
+func (k FindingKind) aboutRole() bool {
+	switch k {
+	case FindingSuperuser, FindingBypassRLS, FindingCreateRole, FindingReplication, FindingPrivilegedMember,
+		FindingPredefinedMember, FindingOwnsTable, FindingCanCreateTemp, FindingCanCreate, FindingRoleSetting,
+		FindingReaderNoBypassRLS, FindingReaderCanWrite, FindingReaderNotReadOnly, FindingReaderReadsSecrets, FindingExtraGrant:
+		return true
+	}
+	return false
 }
 
 // Finding is one problem Check found.
@@ -200,22 +265,35 @@ func checkSingleSchema(ctx context.Context, opts Options) (CheckReport, error) {
 	}
 	defer pool.Close()
 
+	if err := checkDatabaseOwner(ctx, pool, opts.Database, &rep); err != nil {
+		return rep, err
+	}
 	if roles[opts.AppUser] {
 		f, err := readRoleFacts(ctx, pool, opts.AppUser)
 		if err != nil {
 			return rep, fmt.Errorf("read role %q: %w", opts.AppUser, err)
 		}
-		rep.add(roleAttributeFindings(f)...)
-		rep.add(ownershipFindings(f, opts.Database)...)
-		rep.checked("role %s (app): not a superuser, no BYPASSRLS, not a member of a role with either, owns no table", opts.AppUser)
+		rep.add(roleAttributeFindings(f, false)...)
+		fs, err := auditDatabase(ctx, pool, auditTarget{database: opts.Database, role: opts.AppUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
+		if err != nil {
+			return rep, err
+		}
+		rep.add(fs...)
+		rep.checked("role %s (app): not a superuser, no BYPASSRLS, CREATEROLE or REPLICATION, no membership of a role with them or of a predefined role that reaches all data, files or programs; owns nothing, creates nothing (TEMPORARY included), calls no SECURITY DEFINER function, search_path public", opts.AppUser)
+		rep.checked("%s: only the schema public, every object in it the admin's or the counts owner's; every SECURITY DEFINER function the roles reach ends its search_path with pg_temp", opts.Database)
 	}
 	if roles[opts.ReaderUser] {
 		f, err := readRoleFacts(ctx, pool, opts.ReaderUser)
 		if err != nil {
 			return rep, fmt.Errorf("read role %q: %w", opts.ReaderUser, err)
 		}
-		rep.add(readerRoleFindings(f, opts.Database)...)
-		rep.checked("role %s (all tenants): BYPASSRLS, read-only by default, no write grants, owns no table", opts.ReaderUser)
+		rep.add(readerRoleFindings(f)...)
+		fs, err := auditReader(ctx, pool, opts.Database, opts.ReaderUser, opts)
+		if err != nil {
+			return rep, err
+		}
+		rep.add(fs...)
+		rep.checked("role %s (all tenants): BYPASSRLS, read-only by default, SELECT on what the all-tenants pages read and nothing else (no password hashes), owns nothing, creates nothing", opts.ReaderUser)
 	}
 	if err := checkMigrations(ctx, pool, opts.Database, SingleSchema, &rep); err != nil {
 		return rep, err
@@ -234,6 +312,25 @@ func checkSingleSchema(ctx context.Context, opts Options) (CheckReport, error) {
 	return rep, nil
 }
 
+// checkDatabaseOwner adds a finding when database is not the admin's:
+// setup adopts only databases it created, and the owner of a database can
+// change anything in it.
+func checkDatabaseOwner(ctx context.Context, db querier, database string, rep *CheckReport) error {
+	var owner string
+	var mine bool
+	err := db.QueryRowContext(ctx, `SELECT pg_get_userbyid(datdba), datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+		FROM pg_database WHERE datname = current_database()`).Scan(&owner, &mine)
+	if err != nil {
+		return fmt.Errorf("read the owner of %s: %w", database, classify(err))
+	}
+	if !mine {
+		rep.add(Finding{Kind: FindingForeignObject, Database: database, Subject: fmt.Sprintf("database %q", database),
+			Problem: fmt.Sprintf("it is owned by %q, not by the admin role: its owner can change anything in it, and setup did not create it", owner),
+			Fix:     fmt.Sprintf("run ALTER DATABASE %s OWNER TO <PGUSER> after checking what it holds, or recreate it with `tenancy setup`", quoteIdent(database))})
+	}
+	return nil
+}
+
 func checkMultiDB(ctx context.Context, opts Options) (CheckReport, error) {
 	rep := CheckReport{Strategy: MultiDB}
 	names := []string{opts.Database}
@@ -250,8 +347,8 @@ func checkMultiDB(ctx context.Context, opts Options) (CheckReport, error) {
 		if err != nil {
 			return fmt.Errorf("read role %q: %w", opts.AppUser, err)
 		}
-		rep.add(roleAttributeFindings(f)...)
-		rep.checked("role %s (app): not a superuser, no BYPASSRLS, not a member of a role with either", opts.AppUser)
+		rep.add(roleAttributeFindings(f, false)...)
+		rep.checked("role %s (app): not a superuser, no BYPASSRLS, CREATEROLE or REPLICATION, no membership of a role with them or of a predefined role that reaches all data, files or programs", opts.AppUser)
 		return nil
 	})
 	if err != nil {
@@ -270,29 +367,16 @@ func checkMultiDB(ctx context.Context, opts Options) (CheckReport, error) {
 		}
 	}
 
-	// Each tenant database on its own: its migrations, and whether the app
-	// role owns any of its tables. A few at a time, like setup.
+	// Each tenant database on its own: its migrations, and what the app
+	// role may reach in it. A few at a time, like setup.
 	type result struct {
 		rep CheckReport
 		err error
 	}
 	results := make([]result, len(present))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(setupWorkers, len(present)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				results[i].err = checkTenantDatabase(ctx, opts, present[i], present[i] == opts.Database, appExists, &results[i].rep)
-			}
-		}()
-	}
-	for i := range present {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	forEachIndex(len(present), setupWorkers, func(i int) {
+		results[i].err = checkTenantDatabase(ctx, opts, present[i], present[i] == opts.Database, appExists, &results[i].rep)
+	})
 	var errs []error
 	for i, r := range results {
 		rep.add(r.rep.Findings...)
@@ -301,7 +385,7 @@ func checkMultiDB(ctx context.Context, opts Options) (CheckReport, error) {
 		}
 	}
 	if tenants := opts.TenantCount; len(errs) == 0 {
-		rep.checked("%d tenant databases (%s to %s): present, migrated, no table owned by %s",
+		rep.checked("%d tenant databases (%s to %s): present, the admin's, migrated, counts kept; %s holds exactly the grants it needs in each, owns nothing, creates nothing (TEMPORARY included), calls no SECURITY DEFINER function, search_path public; only the schema public, every object in it the admin's or the counts owner's",
 			tenants, opts.TenantDatabase(0), opts.TenantDatabase(tenants-1), opts.AppUser)
 	}
 	if len(errs) > 0 {
@@ -318,20 +402,76 @@ func checkTenantDatabase(ctx context.Context, opts Options, database string, bas
 		return err
 	}
 	defer pool.Close()
-	if appExists {
-		f, err := readRoleFacts(ctx, pool, opts.AppUser)
-		if err != nil {
-			return fmt.Errorf("read role %q: %w", opts.AppUser, err)
-		}
-		rep.add(ownershipFindings(f, database)...)
+	if err := checkDatabaseOwner(ctx, pool, database, rep); err != nil {
+		return err
 	}
 	if base {
+		if appExists {
+			fs, err := auditBaseDatabase(ctx, pool, database, opts.AppUser)
+			if err != nil {
+				return err
+			}
+			rep.add(fs...)
+		}
 		return nil
+	}
+	if appExists {
+		fs, err := auditTenantDatabase(ctx, pool, database, opts.AppUser, opts)
+		if err != nil {
+			return err
+		}
+		rep.add(fs...)
 	}
 	if err := checkMigrations(ctx, pool, database, MultiDB, rep); err != nil {
 		return err
 	}
 	return checkCounts(ctx, pool, database, MultiDB, rep)
+}
+
+// auditTenantDatabase is what the app role may reach in one multidb
+// tenant database beyond what the server needs: auditDatabase's findings
+// and the grants, which must be exactly the server's (a missing one makes
+// the tenant fail, an extra one reaches past it). role empty means the
+// connected role.
+func auditTenantDatabase(ctx context.Context, q querier, database, role string, opts Options) ([]Finding, error) {
+	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, counter: opts.CountsOwner(), schemas: []string{"public"}})
+	if err != nil {
+		return nil, err
+	}
+	privs, err := tablePrivileges(ctx, q, role)
+	if err != nil {
+		return nil, err
+	}
+	if role == "" {
+		role = opts.AppUser
+	}
+	return append(fs, grantFindings(database, role, false, privs, nil)...), nil
+}
+
+// auditBaseDatabase checks the multidb base database, which the server
+// connects to for health checks only: the app role may not create or own
+// anything there.
+func auditBaseDatabase(ctx context.Context, q querier, database, role string) ([]Finding, error) {
+	var temp, create, owns bool
+	err := q.QueryRowContext(ctx, `
+		SELECT has_database_privilege(r.oid, current_database(), 'TEMPORARY'),
+		       has_database_privilege(r.oid, current_database(), 'CREATE')
+		         OR EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+		                      AND has_schema_privilege(r.oid, n.oid, 'CREATE')),
+		       pg_has_role(r.oid, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'MEMBER')
+		FROM pg_roles r WHERE r.rolname = $1 AND NOT r.rolsuper`, role).Scan(&temp, &create, &owns)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // a superuser may do all of it; roleAttributeFindings says so
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the privileges of role %q: %w", role, classify(err))
+	}
+	if !temp && !create && !owns {
+		return nil, nil
+	}
+	return []Finding{{Kind: FindingCanCreate, Database: database, Subject: fmt.Sprintf("role %q", role),
+		Problem: "it may create (temporary) objects in the base database, or owns it, which holds no tenant data and needs none",
+		Fix:     fmt.Sprintf("run REVOKE ALL ON DATABASE %[1]s FROM PUBLIC; GRANT CONNECT ON DATABASE %[1]s TO %[2]s (`tenancy setup` does)", quoteIdent(database), quoteIdent(role))}}, nil
 }
 
 // driftedCounts lists (up to five of) the accounts whose kept subtask

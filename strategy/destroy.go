@@ -33,7 +33,7 @@ func (a *singleSchemaAdmin) Destroy(ctx context.Context) error {
 	if err := a.Close(); err != nil {
 		return err
 	}
-	return destroy(ctx, a.opts, []string{a.opts.Database}, []string{a.opts.AppUser, a.opts.ReaderUser})
+	return destroy(ctx, a.opts, []string{a.opts.Database}, []string{a.opts.AppUser, a.opts.ReaderUser, a.opts.CountsOwner()})
 }
 
 // Destroy drops every tenant database, the template, the base database and
@@ -43,5 +43,5 @@ func (a *multiDBAdmin) Destroy(ctx context.Context) error {
 	for i := range a.opts.TenantCount {
 		dbs = append(dbs, a.opts.TenantDatabase(i))
 	}
-	return destroy(ctx, a.opts, dbs, []string{a.opts.AppUser})
+	return destroy(ctx, a.opts, dbs, []string{a.opts.AppUser, a.opts.CountsOwner()})
 }

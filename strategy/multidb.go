@@ -213,12 +213,17 @@ func (a *multiDBAdmin) Setup(ctx context.Context, progress io.Writer) (Report, e
 	start := time.Now()
 	tmpl := DatabaseReport{Database: a.templateDatabase()}
 	err := withMaintenance(ctx, a.opts, func(m *sql.DB) error {
-		created, err := ensureRole(ctx, m, roleSpec{name: a.opts.AppUser, password: a.opts.AppPassword})
-		if err != nil {
-			return err
-		}
-		if created && progress != nil {
-			fmt.Fprintf(progress, "role %s: created\n", a.opts.AppUser)
+		for _, r := range []roleSpec{
+			{name: a.opts.AppUser, password: a.opts.AppPassword},
+			{name: a.opts.CountsOwner(), noLogin: true},
+		} {
+			created, err := ensureRole(ctx, m, r)
+			if err != nil {
+				return err
+			}
+			if created && progress != nil {
+				fmt.Fprintf(progress, "role %s: created\n", r.name)
+			}
 		}
 		baseCreated, err := ensureDatabase(ctx, m, a.opts.Database)
 		if err != nil {
@@ -227,8 +232,15 @@ func (a *multiDBAdmin) Setup(ctx context.Context, progress io.Writer) (Report, e
 		if baseCreated && progress != nil {
 			fmt.Fprintf(progress, "%s: created (holds no tenant data)\n", a.opts.Database)
 		}
-		if _, err = m.ExecContext(ctx, fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdent(a.opts.Database), quoteIdent(a.opts.AppUser))); err != nil {
-			return err
+		// The base database holds no tables; the server connects to it
+		// for health checks, and nobody else needs to.
+		for _, stmt := range []string{
+			"REVOKE ALL ON DATABASE " + quoteIdent(a.opts.Database) + " FROM PUBLIC",
+			"GRANT CONNECT ON DATABASE " + quoteIdent(a.opts.Database) + " TO " + quoteIdent(a.opts.AppUser),
+		} {
+			if _, err = m.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
 		}
 		t := time.Now()
 		tmpl.Created, err = ensureDatabase(ctx, m, tmpl.Database)
@@ -317,7 +329,8 @@ func (a *multiDBAdmin) migrateDatabase(ctx context.Context, rep *DatabaseReport)
 	if err := migrate(ctx, pool, MultiDB, rep); err != nil {
 		return classify(err)
 	}
-	return classify(grants(ctx, pool, rep.Database, a.opts.AppUser, ""))
+	return classify(grants(ctx, pool, grantSpec{database: rep.Database, app: a.opts.AppUser,
+		counter: a.opts.CountsOwner(), counterReadsAccounts: true}))
 }
 
 // withTenantAdmin runs fn as the admin on the tenant database of slug.

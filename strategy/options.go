@@ -189,6 +189,11 @@ func (o Options) readerDSN(database string) string {
 	return o.dsn(o.ReaderUser, o.ReaderPassword, database)
 }
 
+// CountsOwner is the role that owns the triggers keeping the subtask
+// counts: NOLOGIN, with rights on subtask_counts only. The triggers run
+// with its rights, so a flaw in them reaches no further than the counts.
+func (o Options) CountsOwner() string { return o.Database + "_counter" }
+
 // TenantDatabase is the multidb database that holds tenant i.
 func (o Options) TenantDatabase(i int) string {
 	return fmt.Sprintf("%s_tenant-%d", o.Database, i)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,33 +16,17 @@ import (
 // tenantedTable is a singleschema table that holds tenants' rows, with
 // what the inspected role may do to it.
 type tenantedTable struct {
-	name   string
-	column string // names each row's tenant: id for accounts, else account_id
-	rls    bool   // ENABLE ROW LEVEL SECURITY
-	forced bool   // FORCE ROW LEVEL SECURITY
+	oid  uint32
+	name string
+	// column names each row's tenant: id for accounts, account_id, or a
+	// column with a foreign key to accounts (id). Empty: the table reaches
+	// a tenant only through a foreign key into another tenanted table.
+	column string
+	rls    bool // ENABLE ROW LEVEL SECURITY
+	forced bool // FORCE ROW LEVEL SECURITY
 	// policy: some permissive policy applies to the role.
 	policy             bool
 	sel, ins, upd, del bool // the role's privileges
-}
-
-// lacks lists the privileges the app role needs on t and does not have:
-// SELECT on accounts (tenants are created by the admin) and subtask_counts
-// (kept by triggers), SELECT, INSERT, UPDATE and DELETE on the other tables
-// the migrations create (as grants gives). A table it does not know may be none of the server's business.
-func (t tenantedTable) lacks() []string {
-	if !slices.Contains(singleSchemaTables(), t.name) {
-		return nil
-	}
-	var out []string
-	for _, p := range []struct {
-		name string
-		has  bool
-	}{{"SELECT", t.sel}, {"INSERT", t.ins}, {"UPDATE", t.upd}, {"DELETE", t.del}} {
-		if !p.has && (p.name == "SELECT" || (t.name != "accounts" && t.name != "subtask_counts")) {
-			out = append(out, p.name)
-		}
-	}
-	return out
 }
 
 // singleSchemaTables are the tenanted tables the singleschema migrations
@@ -50,26 +35,43 @@ func singleSchemaTables() []string {
 	return []string{"accounts", "users", "projects", "tasks", "subtasks", "subtask_counts"}
 }
 
-// readTenantedTables finds the tenanted tables: accounts, and every public
-// table with an account_id column, so that a table a later migration adds
-// without row-level security is found too. role is the role whose
+// readTenantedTables finds the tables of schema public that hold tenants'
+// rows: accounts, every table with an account_id column, and every table
+// with a foreign key into one of those (transitively), so that a table a
+// later migration adds is found whatever it calls its tenant, or if it
+// reaches its tenant only through a parent. role is the role whose
 // privileges and policies count; empty means the connected role.
 func readTenantedTables(ctx context.Context, q querier, role string) ([]tenantedTable, error) {
 	rows, err := q.QueryContext(ctx, `
-		SELECT c.relname, CASE WHEN c.relname = 'accounts' THEN 'id' ELSE 'account_id' END,
+		WITH RECURSIVE pub AS (
+		    SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+		), with_account AS (
+		    SELECT pub.oid FROM pub WHERE pub.relname = 'accounts' OR EXISTS (
+		        SELECT 1 FROM pg_attribute a
+		        WHERE a.attrelid = pub.oid AND a.attname = 'account_id' AND a.attnum > 0 AND NOT a.attisdropped)
+		), tenanted(oid) AS (
+		    SELECT oid FROM with_account
+		    UNION
+		    SELECT k.conrelid FROM pg_constraint k JOIN tenanted t ON k.confrelid = t.oid
+		    WHERE k.contype = 'f' AND k.conrelid IN (SELECT oid FROM pub)
+		), r AS (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user))
+		SELECT c.oid, c.relname,
+		       CASE WHEN c.relname = 'accounts' THEN 'id'
+		            WHEN c.oid IN (SELECT oid FROM with_account) THEN 'account_id'
+		            ELSE coalesce((SELECT a.attname FROM pg_constraint k
+		                           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+		                           WHERE k.conrelid = c.oid AND k.contype = 'f' AND cardinality(k.conkey) = 1
+		                             AND k.confrelid = to_regclass('public.accounts')
+		                           ORDER BY a.attnum LIMIT 1), '')
+		       END,
 		       c.relrowsecurity, c.relforcerowsecurity,
 		       EXISTS (SELECT 1 FROM pg_policy p
 		               WHERE p.polrelid = c.oid AND p.polpermissive
 		                 AND EXISTS (SELECT 1 FROM unnest(p.polroles) pr WHERE pr = 0 OR pg_has_role(r.oid, pr, 'USAGE'))),
 		       has_table_privilege(r.oid, c.oid, 'SELECT'), has_table_privilege(r.oid, c.oid, 'INSERT'),
 		       has_table_privilege(r.oid, c.oid, 'UPDATE'), has_table_privilege(r.oid, c.oid, 'DELETE')
-		FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace
-		CROSS JOIN (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)) r
-		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-		  AND (c.relname = 'accounts' OR EXISTS (
-		        SELECT 1 FROM pg_attribute a
-		        WHERE a.attrelid = c.oid AND a.attname = 'account_id' AND a.attnum > 0 AND NOT a.attisdropped))
+		FROM tenanted JOIN pg_class c ON c.oid = tenanted.oid CROSS JOIN r
 		ORDER BY c.relname`, role)
 	if err != nil {
 		return nil, fmt.Errorf("list tenanted tables: %w", classify(err))
@@ -78,7 +80,7 @@ func readTenantedTables(ctx context.Context, q querier, role string) ([]tenanted
 	var out []tenantedTable
 	for rows.Next() {
 		var t tenantedTable
-		if err := rows.Scan(&t.name, &t.column, &t.rls, &t.forced, &t.policy, &t.sel, &t.ins, &t.upd, &t.del); err != nil {
+		if err := rows.Scan(&t.oid, &t.name, &t.column, &t.rls, &t.forced, &t.policy, &t.sel, &t.ins, &t.upd, &t.del); err != nil {
 			return nil, err
 		}
 		out = append(out, t)
@@ -86,17 +88,184 @@ func readTenantedTables(ctx context.Context, q querier, role string) ([]tenanted
 	return out, rows.Err()
 }
 
+// tenantPolicy matches the one form of policy expression that keeps a
+// tenant to its rows: the tenant column equal to the transaction's tenant,
+// computed once per statement. Anything else (a comparison other than =,
+// an OR, a constant tenant, session_user) may let one tenant see
+// another's rows; the probes catch the common mistakes, this catches the
+// rest.
+var tenantPolicy = regexp.MustCompile(`^\(("?[a-z_][a-z0-9_]*"?) = \( SELECT (public\.)?app_current_tenant\(\) AS app_current_tenant\)\)$`)
+
+// appCurrentTenant is the body of app_current_tenant(), which every
+// policy calls: the transaction's tenant, or NULL (no row) when none is
+// set. Whitespace aside, it must read exactly so.
+const appCurrentTenant = `SELECT nullif(current_setting('app.tenant_id', true), '')::bigint`
+
+// auditPolicyText reads the permissive policies that apply to role on the
+// tenanted tables, and app_current_tenant() itself, and reports any that
+// is not the tenant policy.
+func auditPolicyText(ctx context.Context, q querier, database, role string, tables []tenantedTable) ([]Finding, error) {
+	var out []Finding
+	var src sql.NullString
+	var definer, configured bool
+	err := q.QueryRowContext(ctx, `
+		SELECT p.prosrc, p.prosecdef, p.proconfig IS NOT NULL FROM pg_proc p
+		WHERE p.oid = to_regprocedure('public.app_current_tenant()')`).Scan(&src, &definer, &configured)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		out = append(out, Finding{Kind: FindingPolicyNotCanonical, Database: database, Subject: "function public.app_current_tenant()",
+			Problem: "it does not exist, so the tenant policies cannot say which tenant a transaction is for",
+			Fix:     "run `tenancy migrate`"})
+	case err != nil:
+		return nil, fmt.Errorf("read app_current_tenant(): %w", classify(err))
+	case strings.Join(strings.Fields(src.String), " ") != appCurrentTenant || definer || configured:
+		out = append(out, Finding{Kind: FindingPolicyNotCanonical, Database: database, Subject: "function public.app_current_tenant()",
+			Problem: fmt.Sprintf("it reads %q%s, not the transaction's app.tenant_id alone, and every tenant policy trusts it", strings.TrimSpace(src.String),
+				map[bool]string{true: " with settings or another role's rights", false: ""}[definer || configured]),
+			Fix: "recreate it as strategy/migrations/singleschema/00002_row_level_security.sql does (CREATE OR REPLACE FUNCTION app_current_tenant() ...)"})
+	}
+
+	byOID := map[uint32]tenantedTable{}
+	oids := make([]int64, 0, len(tables))
+	for _, t := range tables {
+		byOID[t.oid] = t
+		oids = append(oids, int64(t.oid))
+	}
+	rows, err := q.QueryContext(ctx, `
+		SELECT p.polrelid, p.polname, p.polcmd::text,
+		       coalesce(pg_get_expr(p.polqual, p.polrelid), ''), coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+		FROM pg_policy p
+		WHERE p.polrelid::bigint = ANY($2) AND p.polpermissive
+		  AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = $1) -- member of every role, subject to no policy
+		  AND EXISTS (SELECT 1 FROM unnest(p.polroles) pr
+		              WHERE pr = 0 OR pg_has_role((SELECT oid FROM pg_roles WHERE rolname = $1), pr, 'USAGE'))
+		ORDER BY p.polrelid::regclass::text, p.polname`, role, oids)
+	if err != nil {
+		return nil, fmt.Errorf("read the policies: %w", classify(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rel uint32
+		var name, cmd, using, check string
+		if err := rows.Scan(&rel, &name, &cmd, &using, &check); err != nil {
+			return nil, err
+		}
+		t := byOID[rel]
+		if canonicalPolicy(t.column, cmd, using, check) {
+			continue
+		}
+		var problem string
+		if t.column == "" {
+			problem = fmt.Sprintf("policy %s applies to role %q, but the table has no tenant column to compare with the transaction's tenant, so whether it keeps tenants apart depends on its own logic (USING %s)", name, role, orNone(using))
+		} else {
+			problem = fmt.Sprintf("policy %s applies to role %q with USING %s and WITH CHECK %s, not %s = the transaction's tenant: it may let one tenant reach another's rows", name, role, orNone(using), orNone(check), t.column)
+		}
+		out = append(out, Finding{Kind: FindingPolicyNotCanonical, Database: database, Subject: "table " + t.name, Problem: problem,
+			Fix: fmt.Sprintf("drop it, or make it USING (%[1]s = (SELECT app_current_tenant())) WITH CHECK (%[1]s = (SELECT app_current_tenant())) as strategy/migrations/singleschema/00002_row_level_security.sql does", orColumn(t.column))})
+	}
+	return out, rows.Err()
+}
+
+// canonicalPolicy reports whether a permissive policy's expressions are the
+// tenant policy on column: each expression the command uses compares the
+// tenant column, and nothing else. A missing WITH CHECK on ALL or UPDATE
+// means USING is used for it.
+func canonicalPolicy(column, cmd, using, check string) bool {
+	if column == "" {
+		return false
+	}
+	is := func(expr string) bool {
+		m := tenantPolicy.FindStringSubmatch(expr)
+		return m != nil && strings.Trim(m[1], `"`) == column
+	}
+	switch cmd {
+	case "a": // INSERT: WITH CHECK only
+		return is(check)
+	case "r", "d": // SELECT, DELETE: USING only
+		return is(using)
+	default: // ALL, UPDATE
+		return is(using) && (check == "" || is(check))
+	}
+}
+
+func orNone(expr string) string {
+	if expr == "" {
+		return "(none)"
+	}
+	return expr
+}
+
+func orColumn(column string) string {
+	if column == "" {
+		return "account_id"
+	}
+	return column
+}
+
+// auditViews finds views and materialized views over tenanted tables
+// (directly or through other views) that role may read and that do not
+// apply its row-level security: a materialized view never does, and a
+// view checks the policies as its owner unless it is security_invoker, so
+// one owned by a role that bypasses them shows every tenant's rows.
+func auditViews(ctx context.Context, q querier, database, role string, tables []tenantedTable) ([]Finding, error) {
+	oids := make([]int64, 0, len(tables))
+	for _, t := range tables {
+		oids = append(oids, int64(t.oid))
+	}
+	rows, err := q.QueryContext(ctx, `
+		WITH RECURSIVE deps AS (
+		    SELECT DISTINCT rw.ev_class AS view, d.refobjid AS base
+		    FROM pg_depend d JOIN pg_rewrite rw ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+		    WHERE d.refclassid = 'pg_class'::regclass AND rw.ev_class <> d.refobjid
+		), reach(view) AS (
+		    SELECT view FROM deps WHERE base::bigint = ANY($2)
+		    UNION
+		    SELECT deps.view FROM deps JOIN reach ON deps.base = reach.view
+		), r AS (SELECT oid FROM pg_roles WHERE rolname = $1)
+		SELECT c.oid::regclass::text, c.relkind = 'm', pg_get_userbyid(c.relowner)
+		FROM reach JOIN pg_class c ON c.oid = reach.view CROSS JOIN r
+		WHERE has_table_privilege(r.oid, c.oid, 'SELECT')
+		  AND (c.relkind = 'm' OR (
+		        NOT coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1'], false)
+		        AND EXISTS (SELECT 1 FROM pg_roles o WHERE (o.rolsuper OR o.rolbypassrls) AND pg_has_role(c.relowner, o.oid, 'MEMBER'))))
+		ORDER BY 1`, role, oids)
+	if err != nil {
+		return nil, fmt.Errorf("list views over tenanted tables: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []Finding
+	for rows.Next() {
+		var name, owner string
+		var materialized bool
+		if err := rows.Scan(&name, &materialized, &owner); err != nil {
+			return nil, err
+		}
+		f := Finding{Kind: FindingViewBypassesRLS, Database: database, Subject: "view " + name,
+			Problem: fmt.Sprintf("role %q may read it; it reads tenanted tables as its owner %q, who bypasses row-level security, so it shows every tenant's rows", role, owner),
+			Fix:     fmt.Sprintf("revoke it (REVOKE SELECT ON %s FROM %s), or make it ALTER VIEW %s SET (security_invoker = true)", name, quoteIdent(role), name)}
+		if materialized {
+			f.Subject = "materialized view " + name
+			f.Problem = fmt.Sprintf("role %q may read it, and row-level security never applies to a materialized view: it shows every tenant's rows it was refreshed with", role)
+			f.Fix = fmt.Sprintf("revoke it (REVOKE SELECT ON %s FROM %s), or drop it", name, quoteIdent(role))
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
 // inspectPolicies checks the tenanted tables of a singleschema database
-// for role: row-level security enabled and forced, a policy that applies to
-// role, no default tenant, and what role can reach through the policies.
+// for role: row-level security enabled and forced, the tenant policy and
+// no other, exactly the grants the server needs, no view that reads them
+// past the policies, no default tenant, and what role can reach through
+// the policies, probed.
 //
-// asAdmin says db connects as the admin, which then plants a canary tenant
-// and takes on role with SET LOCAL ROLE in the probe's transaction; role
-// defaults are not loaded by SET ROLE, so a default tenant is looked up in
-// the catalog. Otherwise db connects as role itself (the server at start,
-// role empty): no canary can be planted, so the probes see only the rows
-// already there, but they run in the very session the server's queries
-// would, defaults included.
+// asAdmin says db connects as the admin, which then plants two canary
+// tenants and takes on role with SET LOCAL ROLE in the probe's
+// transaction; role defaults are not loaded by SET ROLE, so a default
+// tenant is looked up in the catalog. Otherwise db connects as role itself
+// (the server at start, role empty): no canary can be planted, so the
+// probes see only the rows already there, but they run in the very session
+// the server's queries would, defaults included.
 func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asAdmin bool) (findings []Finding, checked []string, err error) {
 	if role == "" {
 		if err := db.QueryRowContext(ctx, `SELECT current_user`).Scan(&role); err != nil {
@@ -128,12 +297,10 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 				Problem: fmt.Sprintf("no policy applies to role %q, so row-level security lets it read and write none of its rows", role),
 				Fix:     "recreate policy tenant_isolation as strategy/migrations/singleschema/00002_row_level_security.sql does"})
 		}
-	}
-	for _, t := range tables {
-		if lacks := t.lacks(); len(lacks) > 0 {
-			findings = append(findings, Finding{Kind: FindingGrantMissing, Database: database, Subject: "table " + t.name,
-				Problem: fmt.Sprintf("role %q lacks %s on it, so the server's queries on it fail", role, strings.Join(lacks, ", ")),
-				Fix:     "run `tenancy migrate`, which grants what the roles need"})
+		if t.column == "" {
+			findings = append(findings, Finding{Kind: FindingNoTenantColumn, Database: database, Subject: subject,
+				Problem: "it holds tenants' rows (it has a foreign key into a tenanted table) but no account_id, so no tenant policy can compare its rows with the transaction's tenant, and the tenant scope does not see it",
+				Fix:     "add account_id (NOT NULL, with a foreign key through (account_id, <parent id>)), row-level security and the tenant policy, as the other tables have"})
 		}
 	}
 	var missing []string
@@ -144,7 +311,22 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 				Problem: "it does not exist", Fix: "run `tenancy migrate`"})
 		}
 	}
-	checked = append(checked, fmt.Sprintf("%d tenanted tables in %s (%s): row-level security enabled and forced, a policy and grants for %s, no default tenant",
+	text, err := auditPolicyText(ctx, db, database, role, tables)
+	if err != nil {
+		return nil, nil, err
+	}
+	findings = append(findings, text...)
+	views, err := auditViews(ctx, db, database, role, tables)
+	if err != nil {
+		return nil, nil, err
+	}
+	findings = append(findings, views...)
+	privs, err := tablePrivileges(ctx, db, role)
+	if err != nil {
+		return nil, nil, err
+	}
+	findings = append(findings, grantFindings(database, role, false, privs, found)...)
+	checked = append(checked, fmt.Sprintf("%d tenanted tables in %s (%s): row-level security enabled and forced, the tenant policy and no other, exactly the grants %s needs, no view past the policies, no default tenant",
 		len(tables), database, strings.Join(names, ", "), role))
 
 	def, err := defaultTenant(ctx, db, role, asAdmin)
@@ -157,7 +339,7 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 			Fix:     fmt.Sprintf("remove the default (ALTER ROLE %s RESET app.tenant_id, or ALTER DATABASE ... RESET app.tenant_id)", quoteIdent(role))})
 	}
 	if asAdmin && len(missing) > 0 {
-		// The canary needs every table; the missing ones are findings already.
+		// The canaries need every table; the missing ones are findings already.
 		return findings, checked, nil
 	}
 	probed, err := probe(ctx, db, database, role, tables, asAdmin)
@@ -166,7 +348,7 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 	}
 	findings = append(findings, probed...)
 	if asAdmin {
-		checked = append(checked, fmt.Sprintf("probed as %s in a rolled-back transaction with a canary tenant: no row reached with no tenant or another tenant set, no row written into another tenant", role))
+		checked = append(checked, fmt.Sprintf("probed as %s in a rolled-back transaction with two canary tenants: no row reached with no tenant set, no row of one canary reached as the other (both ways), no row written into another tenant", role))
 	}
 	return findings, checked, nil
 }
@@ -210,11 +392,12 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 // maxProbeRows bounds the rows a probe counts.
 const maxProbeRows = 1000
 
-// Tenant ids the probes use. Identity columns hand out positive ids, so no
-// account has these.
+// Tenant ids the probes use when they cannot plant canaries (the server's
+// own check). Identity columns hand out positive ids, so no account has
+// these.
 const (
 	probeOtherTenant = -1 // "another tenant"
-	probeOwnTenant   = -2 // the probing tenant when there is no canary
+	probeOwnTenant   = -2 // the probing tenant
 )
 
 // probe tries, as role, to get past the policies of tables in one
@@ -223,17 +406,20 @@ func probe(ctx context.Context, db *sql.DB, database, role string, tables []tena
 	var findings []Finding
 	err := inTx(ctx, db, func(tx *sql.Tx) error {
 		p := prober{ctx: ctx, tx: tx, reached: map[FindingKind]map[string][]string{}}
-		var canary int64
+		var canaries []int64
 		if asAdmin {
-			var err error
-			if canary, err = plantCanary(ctx, tx); err != nil {
-				return fmt.Errorf("plant a canary tenant: %w", err)
+			for range 2 {
+				id, err := plantCanary(ctx, tx)
+				if err != nil {
+					return fmt.Errorf("plant a canary tenant: %w", err)
+				}
+				canaries = append(canaries, id)
 			}
 			if _, err := tx.ExecContext(ctx, "SET LOCAL ROLE "+quoteIdent(role)); err != nil {
 				return fmt.Errorf("take on role %q: %w", role, classify(err))
 			}
 		}
-		if err := p.run(tables, canary, asAdmin); err != nil {
+		if err := p.run(tables, canaries, asAdmin); err != nil {
 			return err
 		}
 		findings = p.findings(database, role, tables)
@@ -247,23 +433,23 @@ func probe(ctx context.Context, db *sql.DB, database, role string, tables []tena
 // The caller's transaction is rolled back, so none of it stays.
 func plantCanary(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var id, project, task int64
-	err := tx.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('accounts', 'id'))`).Scan(&id)
+	err := tx.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('public.accounts', 'id'))`).Scan(&id)
 	if err == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO accounts (id, slug, name) VALUES ($1, $2, 'tenancy check canary')`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO public.accounts (id, slug, name) OVERRIDING SYSTEM VALUE VALUES ($1, $2, 'tenancy check canary')`,
 			id, "tenancy-check-"+strconv.FormatInt(id, 10))
 	}
 	if err == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO users (account_id, email, first_name, last_name, password, date_joined)
+		_, err = tx.ExecContext(ctx, `INSERT INTO public.users (account_id, email, first_name, last_name, password, date_joined)
 			VALUES ($1, 'canary@tenancy-check.invalid', 'Canary', 'Canary', '!', now())`, id)
 	}
 	if err == nil {
-		err = tx.QueryRowContext(ctx, `INSERT INTO projects (account_id, name) VALUES ($1, 'canary') RETURNING id`, id).Scan(&project)
+		err = tx.QueryRowContext(ctx, `INSERT INTO public.projects (account_id, name) VALUES ($1, 'canary') RETURNING id`, id).Scan(&project)
 	}
 	if err == nil {
-		err = tx.QueryRowContext(ctx, `INSERT INTO tasks (account_id, project_id, name) VALUES ($1, $2, 'canary') RETURNING id`, id, project).Scan(&task)
+		err = tx.QueryRowContext(ctx, `INSERT INTO public.tasks (account_id, project_id, name) VALUES ($1, $2, 'canary') RETURNING id`, id, project).Scan(&task)
 	}
 	if err == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO subtasks (account_id, task_id, name) VALUES ($1, $2, 'canary')`, id, task)
+		_, err = tx.ExecContext(ctx, `INSERT INTO public.subtasks (account_id, task_id, name) VALUES ($1, $2, 'canary')`, id, task)
 	}
 	if err != nil {
 		return 0, classify(err)
@@ -292,7 +478,11 @@ func (p *prober) leaked(table string) bool {
 	return len(p.reached[FindingPolicyOpenWithoutTenant][table]) > 0 || len(p.reached[FindingPolicyOpenToOtherTenant][table]) > 0
 }
 
-func (p *prober) setTenant(v string) error {
+func (p *prober) setTenant(id int64) error {
+	v := ""
+	if id != 0 {
+		v = strconv.FormatInt(id, 10)
+	}
 	if _, err := p.tx.ExecContext(p.ctx, `SELECT set_config('app.tenant_id', $1, true)`, v); err != nil {
 		return fmt.Errorf("set app.tenant_id: %w", classify(err))
 	}
@@ -322,33 +512,58 @@ func (p *prober) try(count bool, query string, args ...any) (rows int64, stmtErr
 	return rows, stmtErr, nil
 }
 
-// reach runs the read-side probes on t in the current tenant setting:
-// whether role can SELECT, UPDATE or DELETE rows (the canary's, when
-// there is one, else any). A statement that affected rows, or failed on
-// a row (the policy's WITH CHECK, or a foreign key), reached a row; a
-// statement that matched none, or failed in the policy's own expression,
-// did not.
-func (p *prober) reach(kind FindingKind, t tenantedTable, canary int64) error {
-	table, col := quoteIdent(t.name), quoteIdent(t.column)
-	where, args := "", []any(nil)
-	if canary != 0 {
-		where, args = " WHERE "+col+" = $1", []any{canary}
+// probeTarget is whose rows a probe aims at: one tenant's (target), any
+// tenant's but one (not), or, both zero, any row at all.
+type probeTarget struct {
+	target, not int64
+}
+
+func (pt probeTarget) where(col string) (string, []any) {
+	switch {
+	case col == "" && pt.target != 0:
+		return "", nil // no tenant column to aim with: not probed
+	case pt.target != 0:
+		return " WHERE " + col + " = $1", []any{pt.target}
+	case pt.not != 0 && col != "":
+		return " WHERE " + col + " <> $1", []any{pt.not}
 	}
-	if t.sel {
+	return "", nil
+}
+
+// reach runs the read-side probes on t in the current tenant setting:
+// whether role can SELECT the rows aimed at, and, when they are one
+// tenant's, UPDATE or DELETE them. A statement that affected rows, or
+// failed on a row (the policy's WITH CHECK, or a foreign key), reached a
+// row; a statement that matched none, or failed in the policy's own
+// expression, did not.
+func (p *prober) reach(kind FindingKind, t tenantedTable, pt probeTarget, selects bool) error {
+	if pt.target != 0 && t.column == "" {
+		return nil
+	}
+	table, col := quoteIdent(t.name), ""
+	if t.column != "" {
+		col = quoteIdent(t.column)
+	}
+	where, args := pt.where(col)
+	if t.sel && selects {
 		// Bounded: on a big table whose policy is broken, how many rows
 		// leak beyond a thousand does not matter, and counting them would.
 		n, _, err := p.try(true, "SELECT count(*) FROM (SELECT FROM "+table+where+" LIMIT "+strconv.Itoa(maxProbeRows+1)+") r", args...)
 		if err != nil {
 			return err
 		}
+		of := ""
+		if pt.not != 0 {
+			of = " of other tenants"
+		}
 		switch {
 		case n > maxProbeRows:
-			p.record(kind, t.name, fmt.Sprintf("SELECT (over %d rows)", maxProbeRows))
+			p.record(kind, t.name, fmt.Sprintf("SELECT (over %d rows%s)", maxProbeRows, of))
 		case n > 0:
-			p.record(kind, t.name, fmt.Sprintf("SELECT (%d rows)", n))
+			p.record(kind, t.name, fmt.Sprintf("SELECT (%d rows%s)", n, of))
 		}
 	}
-	if canary == 0 {
+	if pt.target == 0 {
 		return nil // no rows of a known tenant to aim writes at
 	}
 	for _, w := range []struct {
@@ -374,17 +589,20 @@ func (p *prober) reach(kind FindingKind, t tenantedTable, canary int64) error {
 }
 
 // write runs the WITH CHECK probes on t as the probing tenant: inserting a
-// row of another tenant and moving the tenant's rows to another tenant
-// must be refused by the policy. A constraint error means the row got past WITH
+// row of another tenant (other) and moving the tenant's rows to it must be
+// refused by the policy. A constraint error means the row got past WITH
 // CHECK (which PostgreSQL checks first) and failed only later.
-func (p *prober) write(t tenantedTable, canary int64) error {
+func (p *prober) write(t tenantedTable, other int64, planted bool) error {
+	if t.column == "" {
+		return nil
+	}
 	table, col := quoteIdent(t.name), quoteIdent(t.column)
 	passed := func(n int64, stmtErr error) bool {
 		var pgErr *pgconn.PgError
 		return (stmtErr == nil && n > 0) || (errors.As(stmtErr, &pgErr) && strings.HasPrefix(pgErr.Code, "23"))
 	}
 	if t.ins {
-		n, stmtErr, err := p.try(false, "INSERT INTO "+table+" ("+col+") VALUES ($1)", probeOtherTenant)
+		n, stmtErr, err := p.try(false, "INSERT INTO "+table+" ("+col+") VALUES ($1)", other)
 		if err != nil {
 			return err
 		}
@@ -397,8 +615,8 @@ func (p *prober) write(t tenantedTable, canary int64) error {
 	// account_id = <other>" would move all of the tenant's rows. It is
 	// tried only where the policy's USING held, so that it reaches the
 	// canary's rows alone, not every tenant's.
-	if t.upd && canary != 0 && !p.leaked(t.name) {
-		n, stmtErr, err := p.try(false, "UPDATE "+table+" SET "+col+" = $1", probeOtherTenant)
+	if t.upd && planted && !p.leaked(t.name) {
+		n, stmtErr, err := p.try(false, "UPDATE "+table+" SET "+col+" = $1", other)
 		if err != nil {
 			return err
 		}
@@ -409,62 +627,58 @@ func (p *prober) write(t tenantedTable, canary int64) error {
 	return nil
 }
 
-// run probes every table: with no tenant set, with another tenant set,
-// then writes as the canary (or a made-up) tenant. clear empties
-// app.tenant_id first: the admin's SET ROLE does not load the app role's
-// defaults (looked up separately), while the role's own session must be
-// probed as it is.
-func (p *prober) run(tables []tenantedTable, canary int64, clear bool) error {
+// run probes every table: with no tenant set; with each canary set,
+// reaching for the other's rows and for any row not its own (both orders
+// of ids, so that a comparison such as <= is caught whichever way it
+// leans); then writes as the first canary (or a made-up tenant) into the
+// second (or another made-up one). clear empties app.tenant_id first:
+// the admin's SET ROLE does not load the app role's defaults (looked up
+// separately), while the role's own session must be probed as it is.
+func (p *prober) run(tables []tenantedTable, canaries []int64, clear bool) error {
 	if clear {
-		if err := p.setTenant(""); err != nil {
+		if err := p.setTenant(0); err != nil {
 			return err
 		}
 	}
 	for _, t := range tables {
-		if err := p.reach(FindingPolicyOpenWithoutTenant, t, 0); err != nil {
+		if err := p.reach(FindingPolicyOpenWithoutTenant, t, probeTarget{}, true); err != nil {
 			return err
 		}
 	}
-	if canary != 0 {
-		if err := p.setTenant(strconv.Itoa(probeOtherTenant)); err != nil {
-			return err
-		}
+	own, other := int64(probeOwnTenant), int64(probeOtherTenant)
+	if len(canaries) == 2 {
+		own, other = canaries[0], canaries[1]
+		// Writes without a tenant must fail too (the no-tenant SELECT
+		// above sees every row in the table, but only the canaries' are
+		// safe to aim writes at).
 		for _, t := range tables {
-			if err := p.reach(FindingPolicyOpenToOtherTenant, t, canary); err != nil {
+			if err := p.reach(FindingPolicyOpenWithoutTenant, t, probeTarget{target: own}, false); err != nil {
 				return err
 			}
 		}
-		// Writes without a tenant must fail too (the no-tenant SELECT above
-		// sees every row in the table, but only the canary's are safe to
-		// aim writes at).
-		if err := p.setTenant(""); err != nil {
-			return err
-		}
-		for _, t := range tables {
-			if err := p.reachWrites(FindingPolicyOpenWithoutTenant, t, canary); err != nil {
+		for _, pair := range [][2]int64{{own, other}, {other, own}} {
+			if err := p.setTenant(pair[0]); err != nil {
 				return err
+			}
+			for _, t := range tables {
+				if err := p.reach(FindingPolicyOpenToOtherTenant, t, probeTarget{target: pair[1]}, true); err != nil {
+					return err
+				}
+				if err := p.reach(FindingPolicyOpenToOtherTenant, t, probeTarget{not: pair[0]}, true); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	own := int64(probeOwnTenant)
-	if canary != 0 {
-		own = canary
-	}
-	if err := p.setTenant(strconv.FormatInt(own, 10)); err != nil {
+	if err := p.setTenant(own); err != nil {
 		return err
 	}
 	for _, t := range tables {
-		if err := p.write(t, canary); err != nil {
+		if err := p.write(t, other, len(canaries) == 2); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// reachWrites is reach without the SELECT.
-func (p *prober) reachWrites(kind FindingKind, t tenantedTable, canary int64) error {
-	t.sel = false
-	return p.reach(kind, t, canary)
 }
 
 // findings turns what got through into findings, in table order.
@@ -478,13 +692,24 @@ func (p *prober) findings(database, role string, tables []tenantedTable) []Findi
 			format string
 		}{
 			{FindingPolicyOpenWithoutTenant, "with no tenant set, role %q could %s its rows"},
-			{FindingPolicyOpenToOtherTenant, "with another tenant set, role %q could %s a tenant's rows"},
+			{FindingPolicyOpenToOtherTenant, "with one tenant set, role %q could %s another tenant's rows"},
 			{FindingPolicyAllowsForeignWrite, "role %q could %s: WITH CHECK let it through"},
 		} {
 			if what := p.reached[k.kind][t.name]; len(what) > 0 {
 				out = append(out, Finding{Kind: k.kind, Database: database, Subject: "table " + t.name,
-					Problem: fmt.Sprintf(k.format, role, strings.Join(what, ", ")), Fix: fix})
+					Problem: fmt.Sprintf(k.format, role, strings.Join(dedupe(what), ", ")), Fix: fix})
 			}
+		}
+	}
+	return out
+}
+
+// dedupe drops repeats, keeping the first of each.
+func dedupe(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
 		}
 	}
 	return out
@@ -498,23 +723,32 @@ func isRLSViolation(err error) bool {
 }
 
 // checkPolicies is what the singleschema server checks at start beyond
-// its roles (checkRuntimeRole, checkReaderRole): the tenanted tables'
-// row-level security and policies, probed as the app role.
+// its roles' attributes: everything auditDatabase and inspectPolicies find
+// for its own role in its own database, probed from its own session.
 //
 // It runs as the app role, not the admin. The server does not need, and
 // should not hold, the owner's credentials; and everything that decides
 // whether this role's queries stay inside one tenant is visible to the
-// role itself (pg_class, pg_policy, its own grants and session defaults),
-// while probing from its own session tests exactly what its queries can
-// reach. What it cannot do is plant a canary tenant, so on an empty
-// database a policy that lets every row be read shows up only in `tenancy
-// check`. Pending migrations and missing databases are check's business
-// too: neither lets one tenant see another's rows.
-func checkPolicies(ctx context.Context, db *sql.DB, database string) error {
-	fs, _, err := inspectPolicies(ctx, db, database, "", false)
+// role itself (the catalog, its own grants and session defaults), while
+// probing from its own session tests exactly what its queries can reach.
+// What it cannot do is plant canary tenants, so on an empty database a
+// policy that lets every row be read shows up only in `tenancy check`.
+// Pending migrations and missing databases are check's business too:
+// neither lets one tenant see another's rows.
+func checkPolicies(ctx context.Context, db *sql.DB, opts Options) error {
+	fs, err := auditDatabase(ctx, db, auditTarget{database: opts.Database, counter: opts.CountsOwner(), schemas: []string{"public"}})
+	if err != nil {
+		return fmt.Errorf("check the server's database role: %w", err)
+	}
+	more, _, err := inspectPolicies(ctx, db, opts.Database, "", false)
 	if err != nil {
 		return fmt.Errorf("check row-level security as the server's role: %w", err)
 	}
+	return unsafeDeployment(append(fs, more...))
+}
+
+// unsafeDeployment is ErrUnsafeDeployment listing fs, or nil.
+func unsafeDeployment(fs []Finding) error {
 	if len(fs) == 0 {
 		return nil
 	}
@@ -522,6 +756,10 @@ func checkPolicies(ctx context.Context, db *sql.DB, database string) error {
 	for i, f := range fs {
 		lines[i] = "  - " + f.String()
 	}
+	kind := ErrUnsafeDeployment
+	if slices.ContainsFunc(fs, func(f Finding) bool { return f.Kind.aboutRole() }) {
+		kind = fmt.Errorf("%w (%w)", ErrUnsafeDeployment, ErrUnsafeRole)
+	}
 	return fmt.Errorf("%w:\n%s\nfix these and start again (`tenancy check`, as the admin, lists every finding)",
-		ErrUnsafeDeployment, strings.Join(lines, "\n"))
+		kind, strings.Join(lines, "\n"))
 }

@@ -5,31 +5,37 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 )
 
-// roleSpec describes a login role that setup creates when missing.
+// roleSpec describes a role that setup creates when missing.
 type roleSpec struct {
 	name, password string
 	// bypassRLS is set only for the all-tenants reader, which also gets
 	// only SELECT and read-only transactions.
 	bypassRLS bool
+	// noLogin is set for the role that owns the count triggers: nobody
+	// connects as it, its rights are reached only through them.
+	noLogin bool
 }
 
 // ensureRole creates the role when it is missing, and refuses an existing
 // role whose attributes would break isolation rather than silently changing
 // someone else's role.
 func ensureRole(ctx context.Context, db *sql.DB, r roleSpec) (created bool, err error) {
-	var super, bypass bool
-	err = db.QueryRowContext(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, r.name).Scan(&super, &bypass)
+	var super, bypass, createRole, replication bool
+	err = db.QueryRowContext(ctx, `SELECT rolsuper, rolbypassrls, rolcreaterole, rolreplication FROM pg_roles WHERE rolname = $1`, r.name).
+		Scan(&super, &bypass, &createRole, &replication)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		bypass := "NOBYPASSRLS"
+		bypass, login := "NOBYPASSRLS", "LOGIN"
 		if r.bypassRLS {
 			bypass = "BYPASSRLS"
 		}
-		stmt := fmt.Sprintf("CREATE ROLE %s LOGIN NOSUPERUSER %s NOCREATEDB NOCREATEROLE NOREPLICATION", quoteIdent(r.name), bypass)
-		if r.password != "" {
+		if r.noLogin {
+			login = "NOLOGIN"
+		}
+		stmt := fmt.Sprintf("CREATE ROLE %s %s NOSUPERUSER %s NOCREATEDB NOCREATEROLE NOREPLICATION", quoteIdent(r.name), login, bypass)
+		if r.password != "" && !r.noLogin {
 			stmt += " PASSWORD " + quoteLiteral(r.password)
 		}
 		if _, err := db.ExecContext(ctx, stmt); err != nil && !IsPgError(err, "42710") { // 42710: created meanwhile
@@ -42,8 +48,11 @@ func ensureRole(ctx context.Context, db *sql.DB, r roleSpec) (created bool, err 
 		return false, fmt.Errorf("%w: role %q is a superuser, so row-level security does not apply to it; run ALTER ROLE %s NOSUPERUSER, or choose another role name", ErrUnsafeRole, r.name, quoteIdent(r.name))
 	case bypass && !r.bypassRLS:
 		return false, fmt.Errorf("%w: role %q has BYPASSRLS; run ALTER ROLE %s NOBYPASSRLS, or choose another role name", ErrUnsafeRole, r.name, quoteIdent(r.name))
+	case createRole || replication:
+		return false, fmt.Errorf("%w: role %q has CREATEROLE or REPLICATION, with which it could grant itself other roles or read every tenant's rows from the server's log stream; run ALTER ROLE %s NOCREATEROLE NOREPLICATION, or choose another role name",
+			ErrUnsafeRole, r.name, quoteIdent(r.name))
 	default:
-		if r.password != "" {
+		if r.password != "" && !r.noLogin {
 			if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER ROLE %s PASSWORD %s", quoteIdent(r.name), quoteLiteral(r.password))); err != nil {
 				return false, fmt.Errorf("set password of role %q: %w", r.name, err)
 			}
@@ -53,6 +62,16 @@ func ensureRole(ctx context.Context, db *sql.DB, r roleSpec) (created bool, err 
 		// The all-tenants role can read everything, so it can write nothing.
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER ROLE %s SET default_transaction_read_only = on", quoteIdent(r.name))); err != nil {
 			return created, fmt.Errorf("make role %q read-only: %w", r.name, err)
+		}
+	}
+	if r.noLogin {
+		// A non-superuser admin (multidb needs only CREATEDB and
+		// CREATEROLE) must be a member to hand the count functions to it.
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`DO $$ BEGIN
+			IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+				EXECUTE format('GRANT %%I TO %%I', %s, current_user);
+			END IF; END $$`, quoteLiteral(r.name))); err != nil {
+			return created, fmt.Errorf("make the admin a member of role %q: %w", r.name, err)
 		}
 	}
 	return created, nil
@@ -65,221 +84,181 @@ func ensureDatabase(ctx context.Context, db *sql.DB, name string) (created bool,
 }
 
 // ensureDatabaseFrom is ensureDatabase copying template (if not empty)
-// instead of PostgreSQL's default template.
+// instead of the pristine template0. A database that exists already is
+// adopted only if the admin owns it: one created beforehand by another role
+// may hold that role's schemas and objects (a schema named after the app
+// role comes first on its default search_path), and its owner may change
+// it at will.
 func ensureDatabaseFrom(ctx context.Context, db *sql.DB, name, template string) (created bool, err error) {
-	var exists bool
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+	var owner sql.NullString
+	var mine bool
+	err = db.QueryRowContext(ctx, `SELECT pg_get_userbyid(datdba), datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+		FROM pg_database WHERE datname = $1`, name).Scan(&owner, &mine)
+	switch {
+	case err == nil && !mine:
+		return false, fmt.Errorf("%w: database %q exists and is owned by %q, not by the admin role: setup adopts only databases it created; drop it, or choose another PGDATABASE",
+			ErrUnsafeDeployment, name, owner.String)
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, sql.ErrNoRows):
 		return false, fmt.Errorf("look up database %q: %w", name, err)
 	}
-	if exists {
-		return false, nil
+	if template == "" {
+		// Not template1, which anyone with rights on it may have filled.
+		template = "template0"
 	}
-	stmt := "CREATE DATABASE " + quoteIdent(name)
-	if template != "" {
-		stmt += " TEMPLATE " + quoteIdent(template)
-	}
+	stmt := "CREATE DATABASE " + quoteIdent(name) + " TEMPLATE " + quoteIdent(template)
 	if _, err := db.ExecContext(ctx, stmt); err != nil {
 		if IsPgError(err, "42P04") { // created meanwhile
-			return false, nil
+			return ensureDatabaseFrom(ctx, db, name, template)
 		}
 		return false, fmt.Errorf("create database %q: %w", name, err)
 	}
 	return true, nil
 }
 
-// grants gives the runtime roles exactly what they need on a migrated
-// database. It is idempotent, so setup and migrate both run it.
-func grants(ctx context.Context, db *sql.DB, database, app, reader string) error {
-	roles := quoteIdent(app)
-	if reader != "" {
-		roles += ", " + quoteIdent(reader)
+// grantSpec says who gets what on one migrated database.
+type grantSpec struct {
+	database string
+	// app serves tenants; reader (singleschema only) serves the all-tenants
+	// view; counter owns the count triggers.
+	app, reader, counter string
+	// multidb's count trigger reads the database's one account.
+	counterReadsAccounts bool
+	// rls: the counts table has row-level security (singleschema), so the
+	// counter needs a policy of its own to write every tenant's count.
+	rls bool
+}
+
+// roleSettings are the session defaults setup gives the runtime roles in
+// each database. search_path leaves out "$user": a schema named after the
+// role, created by anyone with CREATE on the database, would otherwise
+// come first and shadow the tables. lock_timeout makes a request that
+// waits behind an ACCESS EXCLUSIVE lock (a migration, or a LOCK TABLE by
+// someone holding this role's password) give up with a 503 rather than
+// queue for the whole request; an abandoned transaction holding locks is
+// ended after idle_in_transaction_session_timeout. The server runs a few
+// statements over and over, each keyed by a tenant id and read through
+// an index, so one generic plan per connection serves every tenant: left
+// to choose, PostgreSQL kept planning the list page afresh on every
+// execution (a custom plan, ~0.9 ms of planning against ~0.3 ms of
+// execution), because the generic plan's estimate looked no cheaper.
+func roleSettings() [][2]string {
+	return [][2]string{
+		{"search_path", "public"},
+		{"plan_cache_mode", "force_generic_plan"},
+		{"lock_timeout", "5s"},
+		{"idle_in_transaction_session_timeout", "1min"},
 	}
+}
+
+// grants gives the roles exactly what they need on a migrated database,
+// and takes away anything else they were given there: PUBLIC's default
+// rights to connect and to create temporary objects included. It is
+// idempotent and runs in one transaction, so setup and migrate both run
+// it, and a running server never sees the grants half-made.
+func grants(ctx context.Context, db *sql.DB, g grantSpec) error {
+	app, counter := quoteIdent(g.app), quoteIdent(g.counter)
+	runtime := app
+	if g.reader != "" {
+		runtime += ", " + quoteIdent(g.reader)
+	}
+	database := quoteIdent(g.database)
 	stmts := []string{
-		fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdent(database), roles),
-		fmt.Sprintf("GRANT USAGE ON SCHEMA public TO %s", roles),
-		// Accounts are created by the admin (seed, sign-up), never by a tenant.
-		fmt.Sprintf("GRANT SELECT ON accounts TO %s", quoteIdent(app)),
-		// The counts are kept by triggers with the admin's rights; the app
-		// only reads them, so no tenant code path can change one.
-		fmt.Sprintf("GRANT SELECT ON subtask_counts TO %s", quoteIdent(app)),
-		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON users, projects, tasks, subtasks TO %s", quoteIdent(app)),
-		fmt.Sprintf("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %s", quoteIdent(app)),
+		// Temporary objects come first on a search_path that does not
+		// list pg_temp: a role that may create them can shadow what a
+		// careless function names.
+		"REVOKE ALL ON DATABASE " + database + " FROM PUBLIC",
+		"REVOKE ALL ON DATABASE " + database + " FROM " + runtime + ", " + counter,
+		"GRANT CONNECT ON DATABASE " + database + " TO " + runtime,
+		"REVOKE ALL ON SCHEMA public FROM PUBLIC",
+		"REVOKE ALL ON SCHEMA public FROM " + runtime + ", " + counter,
+		"GRANT USAGE ON SCHEMA public TO " + runtime + ", " + counter,
+		"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM " + runtime + ", " + counter,
+		"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM " + runtime + ", " + counter,
+		// Accounts are created by the admin (seed, sign-up), never by a
+		// tenant; the counts are kept by the triggers, so no tenant code
+		// path can change one. Ids come from identity columns, which need
+		// no rights on their sequences.
+		"GRANT SELECT ON accounts, subtask_counts TO " + app,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON users, projects, tasks, subtasks TO " + app,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON subtask_counts TO " + counter,
+		// The count functions go to a role that can do nothing else. A new
+		// owner needs CREATE on the schema unless a superuser hands them
+		// over; it has it only for as long as that takes.
+		"GRANT CREATE ON SCHEMA public TO " + counter,
+		"ALTER FUNCTION public.subtask_counts_apply() OWNER TO " + counter,
+		"ALTER FUNCTION public.subtask_counts_clear() OWNER TO " + counter,
+		"REVOKE CREATE ON SCHEMA public FROM " + counter,
 	}
-	if reader != "" {
-		stmts = append(stmts, fmt.Sprintf("GRANT SELECT ON accounts, users, projects, tasks, subtasks, subtask_counts TO %s", quoteIdent(reader)))
+	if g.reader != "" {
+		// Everything the all-tenants pages read; not users, whose password
+		// hashes it has no use for.
+		stmts = append(stmts, "GRANT SELECT ON accounts, projects, tasks, subtasks, subtask_counts TO "+quoteIdent(g.reader))
 	}
-	// The server runs a few statements over and over, each keyed by a
-	// tenant id and read through an index, so one generic plan per
-	// connection serves every tenant. Left to choose, PostgreSQL kept
-	// planning the list page afresh on every execution (a custom plan,
-	// ~0.9 ms of planning against ~0.3 ms of execution), because the
-	// generic plan's estimate looked no cheaper.
-	for _, role := range []string{app, reader} {
-		if role != "" {
-			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET plan_cache_mode = force_generic_plan", quoteIdent(role), quoteIdent(database)))
+	if g.counterReadsAccounts {
+		stmts = append(stmts, "GRANT SELECT ON accounts TO "+counter)
+	}
+	for _, role := range []string{g.app, g.reader} {
+		if role == "" {
+			continue
+		}
+		for _, s := range roleSettings() {
+			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET %s = %s", quoteIdent(role), database, s[0], quoteLiteral(s[1])))
 		}
 	}
-	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("grant (%s): %w", s, err)
+	return withTx(ctx, db, func(tx *sql.Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("grant (%s): %w", s, err)
+			}
 		}
+		if g.rls {
+			return ensureCounterPolicy(ctx, tx, g.counter)
+		}
+		return nil
+	})
+}
+
+// ensureCounterPolicy lets the count triggers, running as counter, write
+// any tenant's count: they count only rows that the subtasks' own policies
+// let through, and seeding writes many tenants at once with no tenant set.
+// The policy is made (or pointed at counter) only when it is not so
+// already: ALTER POLICY locks the table.
+func ensureCounterPolicy(ctx context.Context, tx *sql.Tx, counter string) error {
+	var exists, right bool
+	err := tx.QueryRowContext(ctx, `
+		SELECT count(*) > 0, coalesce(bool_and(p.polroles = ARRAY[(SELECT oid FROM pg_roles WHERE rolname = $1)]), false)
+		FROM pg_policy p WHERE p.polrelid = 'public.subtask_counts'::regclass AND p.polname = 'counts_keeper'`, counter).Scan(&exists, &right)
+	if err != nil {
+		return fmt.Errorf("look up the counts policy: %w", err)
+	}
+	var stmt string
+	switch {
+	case !exists:
+		stmt = "CREATE POLICY counts_keeper ON public.subtask_counts TO " + quoteIdent(counter) + " USING (true) WITH CHECK (true)"
+	case !right:
+		stmt = "ALTER POLICY counts_keeper ON public.subtask_counts TO " + quoteIdent(counter)
+	default:
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("%s: %w", stmt, err)
 	}
 	return nil
 }
 
-// roleFacts is what the role checks read about one role.
-type roleFacts struct {
-	user          string
-	super, bypass bool
-	// elevated lists the superuser or BYPASSRLS roles it is a member of
-	// (and could SET ROLE to).
-	elevated string
-	// owned lists the public tables it owns or may become the owner of.
-	owned string
-	// writable lists the public tables it may insert into, update or delete
-	// from.
-	writable string
-	readOnly bool // default_transaction_read_only
-}
-
-// querier is what the checks need of a *sql.DB, *sql.Conn or *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// errRoleMissing: readRoleFacts was asked about a role that does not exist.
-var errRoleMissing = errors.New("role does not exist")
-
-// readRoleFacts reads the facts of role as seen from the database q is
-// connected to (ownership and grants are per database); an empty role means
-// the connected role. For the connected role, read-only is its session's
-// actual default_transaction_read_only; for another role, it is the most
-// specific ALTER ROLE / ALTER DATABASE setting that would apply when it
-// logs in to this database.
-func readRoleFacts(ctx context.Context, q querier, role string) (roleFacts, error) {
-	var f roleFacts
-	err := q.QueryRowContext(ctx, `
-		SELECT r.rolname, r.rolsuper, r.rolbypassrls,
-		       coalesce((SELECT string_agg(e.rolname, ', ' ORDER BY e.rolname) FROM pg_roles e
-		                 WHERE e.oid <> r.oid AND (e.rolsuper OR e.rolbypassrls)
-		                   AND pg_has_role(r.oid, e.oid, 'MEMBER')), ''),
-		       coalesce((SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
-		                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-		                   AND pg_has_role(r.oid, c.relowner, 'MEMBER')), ''),
-		       coalesce((SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
-		                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-		                   AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')), ''),
-		       CASE WHEN r.rolname = current_user
-		            THEN current_setting('default_transaction_read_only') = 'on'
-		            ELSE coalesce((
-		                SELECT lower(split_part(s, '=', 2)) IN ('on', 'true', 'yes', '1')
-		                FROM pg_db_role_setting d CROSS JOIN unnest(d.setconfig) s
-		                WHERE split_part(s, '=', 1) = 'default_transaction_read_only'
-		                  AND d.setrole IN (0, r.oid)
-		                  AND d.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-		                ORDER BY (d.setrole <> 0 AND d.setdatabase <> 0) DESC, d.setrole <> 0 DESC, d.setdatabase <> 0 DESC
-		                LIMIT 1), false)
-		       END
-		FROM pg_roles r WHERE r.rolname = coalesce(nullif($1, ''), current_user)`, role).Scan(&f.user, &f.super, &f.bypass, &f.elevated, &f.owned, &f.writable, &f.readOnly)
-	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return f, fmt.Errorf("%w: %q", errRoleMissing, role)
-		}
-		if IsPgError(err, "28000") || IsPgError(err, "3D000") {
-			return f, fmt.Errorf("%w (run `tenancy setup` to create the roles and databases)", err)
-		}
-		return f, classify(err)
-	}
-	return f, nil
-}
-
-// roleAttributeFindings lists the server-wide attributes that would let
-// the app role past row-level security: superuser, BYPASSRLS, or
-// membership of a role that is either (it could SET ROLE to it).
-func roleAttributeFindings(f roleFacts) []Finding {
-	subject := fmt.Sprintf("role %q", f.user)
-	var out []Finding
-	if f.super {
-		out = append(out, Finding{Kind: FindingSuperuser, Subject: subject,
-			Problem: "it is a superuser, so row-level security does not apply to it",
-			Fix:     fmt.Sprintf("run ALTER ROLE %s NOSUPERUSER", quoteIdent(f.user))})
-	}
-	if f.bypass {
-		out = append(out, Finding{Kind: FindingBypassRLS, Subject: subject,
-			Problem: "it has BYPASSRLS, so row-level security does not apply to it",
-			Fix:     fmt.Sprintf("run ALTER ROLE %s NOBYPASSRLS", quoteIdent(f.user))})
-	}
-	if f.elevated != "" && !f.super { // a superuser is a member of every role
-		out = append(out, Finding{Kind: FindingPrivilegedMember, Subject: subject,
-			Problem: "it is a member of " + f.elevated + ", which bypass row-level security (it could SET ROLE to them)",
-			Fix:     fmt.Sprintf("revoke that membership (REVOKE <role> FROM %s)", quoteIdent(f.user))})
-	}
-	return out
-}
-
-// ownershipFindings lists the tables of database that f's role owns or may
-// become the owner of: an owner can switch row-level security off, and in
-// multidb drop or alter a tenant's tables. A superuser owns everything
-// anyway, which roleAttributeFindings already says.
-func ownershipFindings(f roleFacts, database string) []Finding {
-	if f.owned == "" || f.super {
-		return nil
-	}
-	return []Finding{{Kind: FindingOwnsTable, Database: database, Subject: fmt.Sprintf("role %q", f.user),
-		Problem: "it owns (or can become the owner of) " + f.owned + ", so it could turn row-level security off or change the tables",
-		Fix:     "give the tables back to the admin role (ALTER TABLE <table> OWNER TO <PGUSER>) and revoke any membership of the owner"}}
-}
-
-// readerRoleFindings lists what is wrong with the all-tenants role: it
-// must read every tenant (BYPASSRLS) and be able to write nothing.
-func readerRoleFindings(f roleFacts, database string) []Finding {
-	subject := fmt.Sprintf("role %q", f.user)
-	var out []Finding
-	if f.super {
-		out = append(out, Finding{Kind: FindingSuperuser, Subject: subject,
-			Problem: "it is a superuser, so read-only is only a default it can turn off",
-			Fix:     fmt.Sprintf("run ALTER ROLE %s NOSUPERUSER", quoteIdent(f.user))})
-	}
-	if !f.bypass {
-		out = append(out, Finding{Kind: FindingReaderNoBypassRLS, Subject: subject,
-			Problem: "it lacks BYPASSRLS, so it would see no tenant's rows",
-			Fix:     fmt.Sprintf("run ALTER ROLE %s BYPASSRLS", quoteIdent(f.user))})
-	}
-	if !f.readOnly {
-		out = append(out, Finding{Kind: FindingReaderNotReadOnly, Subject: subject,
-			Problem: "its transactions are not read-only by default",
-			Fix:     fmt.Sprintf("run ALTER ROLE %s SET default_transaction_read_only = on", quoteIdent(f.user))})
-	}
-	if f.writable != "" {
-		out = append(out, Finding{Kind: FindingReaderCanWrite, Database: database, Subject: subject,
-			Problem: "it may write to " + f.writable,
-			Fix:     fmt.Sprintf("revoke it (REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON <table> FROM %s)", quoteIdent(f.user))})
-	}
-	return append(out, ownershipFindings(f, database)...)
-}
-
-// problems joins the findings' problems into one clause.
-func problems(fs []Finding) string {
-	ps := make([]string, len(fs))
-	for i, f := range fs {
-		ps[i] = f.Problem
-	}
-	return strings.Join(ps, " and ")
-}
-
-// checkRuntimeRole refuses a connection whose role could bypass row-level
-// security: a superuser, a BYPASSRLS role, a member of either, or a role
-// that owns (or may SET ROLE to the owner of) a table in the public schema.
-// `tenancy check` reports the same findings (from the admin's side).
+// checkRuntimeRole refuses a connection whose role's attributes could
+// take it past row-level security or the database (see
+// roleAttributeFindings). `tenancy check` reports the same findings from
+// the admin's side; what the role may reach in each database is
+// auditDatabase's.
 func checkRuntimeRole(ctx context.Context, db *sql.DB) error {
 	f, err := readRoleFacts(ctx, db, "")
 	if err != nil {
 		return fmt.Errorf("check the server's database role: %w", err)
 	}
-	if fs := append(roleAttributeFindings(f), ownershipFindings(f, "")...); len(fs) > 0 {
+	if fs := roleAttributeFindings(f, false); len(fs) > 0 {
 		return fmt.Errorf("%w: the server connects as %q and %s; connect as an ordinary role instead (APP_DB_USER; `tenancy setup` creates one)",
 			ErrUnsafeRole, f.user, problems(fs))
 	}
@@ -287,17 +266,46 @@ func checkRuntimeRole(ctx context.Context, db *sql.DB) error {
 }
 
 // checkReaderRole makes sure the all-tenants role can read every tenant
-// (BYPASSRLS) and can write nothing.
-func checkReaderRole(ctx context.Context, db *sql.DB) error {
+// (BYPASSRLS), can write nothing, and reaches nothing else in database.
+func checkReaderRole(ctx context.Context, db *sql.DB, opts Options) error {
 	f, err := readRoleFacts(ctx, db, "")
 	if err != nil {
 		return fmt.Errorf("check the all-tenants database role: %w", err)
 	}
-	if fs := readerRoleFindings(f, ""); len(fs) > 0 {
+	fs := readerRoleFindings(f)
+	more, err := auditReader(ctx, db, opts.Database, "", opts)
+	if err != nil {
+		return fmt.Errorf("check the all-tenants database role: %w", err)
+	}
+	if fs = append(fs, more...); len(fs) > 0 {
 		return fmt.Errorf("%w: the all-tenants view connects as %q and %s; drop the role and run `tenancy setup`, or fix it by hand (READER_DB_USER)",
 			ErrUnsafeRole, f.user, problems(fs))
 	}
 	return nil
+}
+
+// auditReader is what the all-tenants reader may reach in database beyond
+// its attributes: auditDatabase's findings, the grants (SELECT on what the
+// all-tenants pages read, nothing else), and no password hashes.
+func auditReader(ctx context.Context, q querier, database, role string, opts Options) ([]Finding, error) {
+	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, reader: true, counter: opts.CountsOwner(), schemas: []string{"public"}})
+	if err != nil {
+		return nil, err
+	}
+	privs, err := tablePrivileges(ctx, q, role)
+	if err != nil {
+		return nil, err
+	}
+	name := role
+	if name == "" {
+		name = opts.ReaderUser
+	}
+	fs = append(fs, grantFindings(database, name, true, privs, nil)...)
+	secrets, err := readerSecretsFinding(ctx, q, database, role)
+	if err != nil {
+		return nil, err
+	}
+	return append(fs, secrets...), nil
 }
 
 // checkAdminRole makes sure the singleschema admin can do its work: create

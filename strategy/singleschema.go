@@ -81,10 +81,10 @@ func (s *singleSchema) checkRoles(ctx context.Context) error {
 	if err := checkRuntimeRole(ctx, s.pools[0]); err != nil {
 		return err
 	}
-	if err := checkReaderRole(ctx, s.pools[1]); err != nil {
+	if err := checkReaderRole(ctx, s.pools[1], s.opts); err != nil {
 		return err
 	}
-	return checkPolicies(ctx, s.pools[0], s.opts.Database)
+	return checkPolicies(ctx, s.pools[0], s.opts)
 }
 
 // newScopedGorm is a gorm root on which the tenant scope is mandatory.
@@ -277,6 +277,7 @@ func (a *singleSchemaAdmin) Setup(ctx context.Context, progress io.Writer) (Repo
 		for _, r := range []roleSpec{
 			{name: a.opts.AppUser, password: a.opts.AppPassword},
 			{name: a.opts.ReaderUser, password: a.opts.ReaderPassword, bypassRLS: true},
+			{name: a.opts.CountsOwner(), noLogin: true},
 		} {
 			created, err := ensureRole(ctx, m, r)
 			if err != nil {
@@ -319,7 +320,8 @@ func (a *singleSchemaAdmin) migrate(ctx context.Context, rep *DatabaseReport) er
 	if err := migrate(ctx, pool, SingleSchema, rep); err != nil {
 		return classify(err)
 	}
-	return classify(grants(ctx, pool, a.opts.Database, a.opts.AppUser, a.opts.ReaderUser))
+	return classify(grants(ctx, pool, grantSpec{database: a.opts.Database, app: a.opts.AppUser, reader: a.opts.ReaderUser,
+		counter: a.opts.CountsOwner(), rls: true}))
 }
 
 func (a *singleSchemaAdmin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {
@@ -353,11 +355,12 @@ func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Accoun
 		if err := setTenant(tx, int64(acct.ID), true); err != nil {
 			return err
 		}
-		tx = tx.WithContext(models.NewContextWithTenant(work, acct))
-		if err := tx.Create(&acct).Error; err != nil {
+		// The id is the database's (GENERATED ALWAYS); only the admin may
+		// write one it drew itself.
+		if err := tx.Exec("INSERT INTO public.accounts (id, slug, name) OVERRIDING SYSTEM VALUE VALUES (?, ?, ?)", int64(acct.ID), acct.Slug, acct.Name).Error; err != nil {
 			return fmt.Errorf("create account: %w", err)
 		}
-		return fill(tx)
+		return fill(tx.WithContext(models.NewContextWithTenant(work, acct)))
 	})
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", acct.Slug, classify(err))

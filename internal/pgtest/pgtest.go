@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,25 @@ func Drop(t testing.TB, database string, roles ...string) {
 		if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+n+`" WITH (FORCE)`); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", n, err)
 		}
+	}
+	if database != "" {
+		// Roles a deployment names after its database (the counts owner,
+		// and whatever a test made with that prefix).
+		rows, err := db.QueryContext(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1 || '_')`, database)
+		if err != nil {
+			t.Errorf("pgtest: list roles of %s: %v", database, err)
+			return
+		}
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				t.Errorf("pgtest: %v", err)
+			}
+			if !slices.Contains(roles, r) {
+				roles = append(roles, r)
+			}
+		}
+		rows.Close()
 	}
 	for _, r := range roles {
 		if _, err := db.ExecContext(ctx, `DROP ROLE IF EXISTS "`+r+`"`); err != nil {
