@@ -165,9 +165,9 @@ type auditTarget struct {
 	role string
 	// reader: the all-tenants role, which must write nothing.
 	reader bool
-	// owners may own objects in the database's schemas: the admin (the
-	// database's owner) and the counts owner.
-	counter string
+	// admin and counter may own objects in the strategy's schemas: the
+	// admin made them, and the counts owner holds the count triggers.
+	admin, counter string
 	// schemas the strategy uses; any other is foreign.
 	schemas []string
 }
@@ -391,8 +391,7 @@ func plainSearchPath(path string) bool {
 }
 
 // auditForeignObjects lists schemas the strategy does not use, and objects
-// in its schemas that neither the admin (the database's owner) nor the
-// counts owner made. The same in every runtime role's audit, so only the
+// in its schemas that neither the admin nor the counts owner owns. The same in every runtime role's audit, so only the
 // app role's reports them.
 func auditForeignObjects(ctx context.Context, q querier, a auditTarget) ([]Finding, error) {
 	if a.reader {
@@ -421,8 +420,7 @@ func auditForeignObjects(ctx context.Context, q querier, a auditTarget) ([]Findi
 		return nil, err
 	}
 	foreign, err := stringColumn(ctx, q, `
-		WITH owners AS (SELECT datdba AS oid FROM pg_database WHERE datname = current_database()
-		                UNION ALL SELECT oid FROM pg_roles WHERE rolname = $2)
+		WITH owners AS (SELECT oid FROM pg_roles WHERE rolname IN ($2, $3))
 		SELECT kind || ' ' || name || ' (owned by ' || owner || ')' FROM (
 		    SELECT 'table' AS kind, c.oid::regclass::text AS name, pg_get_userbyid(c.relowner) AS owner, c.relowner AS owner_oid, c.oid AS oid
 		    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -433,7 +431,7 @@ func auditForeignObjects(ctx context.Context, q querier, a auditTarget) ([]Findi
 		    WHERE n.nspname = ANY($1)) o
 		WHERE o.owner_oid NOT IN (SELECT oid FROM owners)
 		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = o.oid AND d.deptype = 'e')
-		ORDER BY 1`, a.schemas, a.counter)
+		ORDER BY 1`, a.schemas, a.admin, a.counter)
 	if err != nil {
 		return nil, fmt.Errorf("list objects of other roles: %w", err)
 	}
@@ -460,7 +458,8 @@ func readerTables() []string {
 	return []string{"accounts", "projects", "tasks", "subtasks", "subtask_counts"}
 }
 
-// tablePrivileges lists, for every table in schema public, the privileges
+// tablePrivileges lists, for every table in schema public (views are
+// auditViews' business), the privileges
 // role holds on it (directly or through PUBLIC and its memberships). It is
 // nil for a superuser, who holds them all (roleAttributeFindings says so).
 func tablePrivileges(ctx context.Context, q querier, role string) (map[string][]string, error) {
@@ -475,7 +474,7 @@ func tablePrivileges(ctx context.Context, q querier, role string) (map[string][]
 		SELECT c.relname, p.priv
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(priv)
-		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'f') -- views are auditViews'
 		  AND has_table_privilege((SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)), c.oid, p.priv)
 		ORDER BY 1`, role)
 	if err != nil {

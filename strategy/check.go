@@ -274,7 +274,7 @@ func checkSingleSchema(ctx context.Context, opts Options) (CheckReport, error) {
 			return rep, fmt.Errorf("read role %q: %w", opts.AppUser, err)
 		}
 		rep.add(roleAttributeFindings(f, false)...)
-		fs, err := auditDatabase(ctx, pool, auditTarget{database: opts.Database, role: opts.AppUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
+		fs, err := auditDatabase(ctx, pool, auditTarget{database: opts.Database, role: opts.AppUser, admin: opts.AdminUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
 		if err != nil {
 			return rep, err
 		}
@@ -434,7 +434,7 @@ func checkTenantDatabase(ctx context.Context, opts Options, database string, bas
 // the tenant fail, an extra one reaches past it). role empty means the
 // connected role.
 func auditTenantDatabase(ctx context.Context, q querier, database, role string, opts Options) ([]Finding, error) {
-	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, counter: opts.CountsOwner(), schemas: []string{"public"}})
+	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, admin: opts.AdminUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
 	if err != nil {
 		return nil, err
 	}

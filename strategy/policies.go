@@ -736,7 +736,7 @@ func isRLSViolation(err error) bool {
 // Pending migrations and missing databases are check's business too:
 // neither lets one tenant see another's rows.
 func checkPolicies(ctx context.Context, db *sql.DB, opts Options) error {
-	fs, err := auditDatabase(ctx, db, auditTarget{database: opts.Database, counter: opts.CountsOwner(), schemas: []string{"public"}})
+	fs, err := auditDatabase(ctx, db, auditTarget{database: opts.Database, admin: opts.AdminUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
 	if err != nil {
 		return fmt.Errorf("check the server's database role: %w", err)
 	}

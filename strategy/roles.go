@@ -288,7 +288,7 @@ func checkReaderRole(ctx context.Context, db *sql.DB, opts Options) error {
 // its attributes: auditDatabase's findings, the grants (SELECT on what the
 // all-tenants pages read, nothing else), and no password hashes.
 func auditReader(ctx context.Context, q querier, database, role string, opts Options) ([]Finding, error) {
-	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, reader: true, counter: opts.CountsOwner(), schemas: []string{"public"}})
+	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, reader: true, admin: opts.AdminUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
 	if err != nil {
 		return nil, err
 	}
