@@ -15,11 +15,56 @@ import (
 	"tenancy/strategy"
 )
 
+// What a client's connection may take, chosen against clients that hold
+// connections (and the file descriptors behind them) open by sending
+// slowly or never: without a read deadline, a request that declared a body
+// and sent none kept its connection for good.
+const (
+	// defaultReadTimeout bounds a whole request. The pages are GETs
+	// without a body, which a client sends in one packet; 15s leaves room
+	// for a phone on a bad network and still frees a slow client's
+	// connection within seconds.
+	defaultReadTimeout = 15 * time.Second
+	// readHeaderTimeout bounds the headers alone (or the read timeout, if
+	// shorter).
+	readHeaderTimeout = 10 * time.Second
+	// writeMargin is what the write timeout allows beyond the handlers'
+	// database time: a page is at most tens of kilobytes to render and
+	// send, so a request that used all its database time still gets its
+	// answer (a 503) out.
+	writeMargin = 5 * time.Second
+	// idleTimeout is how long a kept-alive connection may wait for its
+	// next request.
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes bounds a request's headers. Browsers send a kilobyte
+	// or two, and this app sets no cookies; net/http's default, 1 MiB, let
+	// each connection make the server hold a megabyte for nothing. Over
+	// the limit (plus net/http's 4 KiB of slack) a request gets 431.
+	maxHeaderBytes = 32 << 10
+)
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Serves the subtask list of each tenant at http://<slug>.<BASE_DOMAIN>:<port>/ and,\nfor singleschema, all tenants at http://<BASE_DOMAIN>:<port>/.")
 	addr := fs.String("addr", ":8080", "address to listen on")
+	readTimeout := fs.Duration("read-timeout", defaultReadTimeout,
+		"longest a client may take to send a whole request, headers and body; a slower one is disconnected")
+	writeTimeout := fs.Duration("write-timeout", handlers.DefaultRequestTimeout+writeMargin,
+		"longest from the end of a request's headers to the end of its answer; keep it above the\n"+
+			fmt.Sprintf("%s a request may spend in the database, or slow pages are cut off instead of answered 503", handlers.DefaultRequestTimeout))
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
+	}
+	var problems []error
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{{"read-timeout", *readTimeout}, {"write-timeout", *writeTimeout}} {
+		if d.value <= 0 {
+			problems = append(problems, fmt.Errorf("--%s %s: want a positive duration such as 15s", d.name, d.value))
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return usageError{fmt.Errorf("serve: %w", err)}
 	}
 	cfg, err := configs.Load(getenv)
 	if err != nil {
@@ -54,7 +99,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", *addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(readHeaderTimeout, *readTimeout),
+		ReadTimeout:       *readTimeout,
+		WriteTimeout:      *writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(stdout, "serving %s on %s: http://tenant-0.%s:%d/ (a tenant), http://%s:%d/ (%s)\n",
 		s.Name(), ln.Addr(), cfg.BaseDomain, port, cfg.BaseDomain, port, baseDescription(s.Name()))

@@ -85,6 +85,8 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"setup", "extra"}, nil, `unexpected argument "extra"`, 2},
 		{[]string{"setup"}, map[string]string{"STRATEGY": "sharded"}, "STRATEGY", 1},
 		{[]string{"serve"}, map[string]string{}, "SECRET_KEY", 1},
+		{[]string{"serve", "--read-timeout", "0s", "--write-timeout", "-1s"}, nil, "--read-timeout 0s: want a positive duration", 2},
+		{[]string{"serve", "--write-timeout", "-1s"}, nil, "--write-timeout -1s: want a positive duration", 2},
 		{[]string{"seed", "--accounts", "-1"}, nil, "--accounts -1", 1},
 		{[]string{"seed", "--min-users", "9"}, nil, "--min-users 9 is greater than --max-users 5", 1},
 	}

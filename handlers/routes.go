@@ -27,8 +27,9 @@ type Options struct {
 	BaseDomain string
 	// PerPage is the subtask list's page size (10 when zero).
 	PerPage int
-	// RequestTimeout bounds the database work of one request (10s when
-	// zero); past it the request is answered 503.
+	// RequestTimeout bounds the database work of one request
+	// (DefaultRequestTimeout when zero); past it the request is answered
+	// 503.
 	RequestTimeout time.Duration
 	// HideAllTenants turns the singleschema all-tenants view off. It has no
 	// authentication of its own: put it behind some, or hide it, before
@@ -36,6 +37,10 @@ type Options struct {
 	HideAllTenants bool
 	Logger         *slog.Logger
 }
+
+// DefaultRequestTimeout is the database time a request gets unless
+// Options.RequestTimeout says otherwise.
+const DefaultRequestTimeout = 10 * time.Second
 
 // New returns the application's routes over s.
 func New(s strategy.Strategy, o Options) (http.Handler, error) {
@@ -49,7 +54,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		o.PerPage = 10
 	}
 	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 10 * time.Second
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tenancy/internal/pgtest"
+	"tenancy/strategy"
+)
+
+// serveRun is a `tenancy serve` running in the background of a test, as
+// main would run it; stop cancels its context, as SIGTERM does.
+type serveRun struct {
+	addr           string
+	stdout, stderr syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+	once           sync.Once
+	err            error
+}
+
+// startServe runs serve with flags on a loopback port over the deployment
+// env and returns once /healthz answers; it is stopped at cleanup.
+func startServe(t *testing.T, env map[string]string, flags ...string) *serveRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &serveRun{cancel: cancel, done: make(chan error, 1)}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)
+	go func() { r.done <- run(ctx, args, pgtest.Getenv(env), &r.stdout, &r.stderr) }()
+	t.Cleanup(func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("tenancy %v after cancel: %v", args, err)
+		}
+	})
+	r.addr = waitForAddr(t, &r.stdout, r.done)
+	waitHealthy(t, r.addr)
+	return r
+}
+
+func (r *serveRun) stop() error {
+	r.once.Do(func() {
+		r.cancel()
+		r.err = <-r.done
+	})
+	return r.err
+}
+
+// servableEnv is a deployment that serve can start on: set up, not seeded
+// (the tests here need /healthz only).
+func servableEnv(t *testing.T) map[string]string {
+	t.Helper()
+	env := pgtest.Env(t, strategy.SingleSchema, nil)
+	if out, err := runCmd(t, env, "setup"); err != nil {
+		t.Fatalf("tenancy setup: %v\n%s", err, out)
+	}
+	return env
+}
+
+// dialAndSend opens a connection to addr, closed at cleanup, and writes
+// request on it; it does not wait for the write when the server stops
+// reading.
+func dialAndSend(t *testing.T, addr, request string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() { _, _ = io.WriteString(conn, request) }()
+	return conn
+}
+
+// readResponse reads one response from conn, waiting at most wait, and
+// reads its body so that conn can carry the next one.
+func readResponse(conn net.Conn, wait time.Duration) (*http.Response, error) {
+	if err := conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, err
+	}
+	// A body cut short by a reset (the server hanging up on a request it
+	// refused) changes nothing about the status.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+const healthzRequest = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+// TestServeDisconnectsSlowClients: a client that sends its request slower
+// than the read timeout allows loses its connection, whatever part it is
+// slow in. Without a read deadline, the server waits on it for good.
+func TestServeDisconnectsSlowClients(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, servableEnv(t), "--read-timeout", "1s")
+	tests := []struct {
+		name, request string
+	}{
+		{"body declared, none sent", healthzRequest + "Content-Length: 100\r\n\r\n"},
+		{"half the body sent", healthzRequest + "Content-Length: 100\r\n\r\n" + strings.Repeat("x", 50)},
+		{"headers never finished", healthzRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			conn := dialAndSend(t, srv.addr, tt.request)
+			// Ten times the read timeout: a server that closes the
+			// connection at all closes it long before.
+			if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			// Whatever the server answers, the connection must end (EOF,
+			// or a reset); only our own deadline means it was held.
+			if _, err := io.Copy(io.Discard, conn); isTimeout(err) {
+				t.Errorf("%s: the server still held the connection after 10s, with --read-timeout 1s", tt.name)
+			}
+		})
+	}
+}
+
+// TestServeHeaderLimit: headers a browser could send are served, and ones
+// far beyond (net/http accepts up to 1 MiB by default) get 431.
+func TestServeHeaderLimit(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, servableEnv(t))
+	tests := []struct {
+		size       int
+		wantStatus int
+	}{
+		{1 << 10, http.StatusOK},
+		{16 << 10, http.StatusOK},
+		{64 << 10, http.StatusRequestHeaderFieldsTooLarge},
+		{1000000, http.StatusRequestHeaderFieldsTooLarge},
+	}
+	for _, tt := range tests {
+		conn := dialAndSend(t, srv.addr, healthzRequest+"X-Filler: "+strings.Repeat("a", tt.size)+"\r\nConnection: close\r\n\r\n")
+		resp, err := readResponse(conn, 10*time.Second)
+		if err != nil {
+			t.Errorf("GET /healthz with a %d-byte header: %v", tt.size, err)
+			continue
+		}
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("GET /healthz with a %d-byte header = %d, want %d", tt.size, resp.StatusCode, tt.wantStatus)
+		}
+	}
+}
