@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"syscall"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"tenancy/configs"
 	"tenancy/handlers"
@@ -51,6 +55,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	writeTimeout := fs.Duration("write-timeout", handlers.DefaultRequestTimeout+writeMargin,
 		"longest from the end of a request's headers to the end of its answer; keep it above the\n"+
 			fmt.Sprintf("%s a request may spend in the database, or slow pages are cut off instead of answered 503", handlers.DefaultRequestTimeout))
+	maxClientConns := fs.Int("max-client-conns", 0,
+		"client connections served at once; more wait in the kernel's queue until one closes (default: the\n"+
+			fmt.Sprintf("open-file limit less the database connections and %d files)", filesReserve))
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
 	}
@@ -62,6 +69,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if d.value <= 0 {
 			problems = append(problems, fmt.Errorf("--%s %s: want a positive duration such as 15s", d.name, d.value))
 		}
+	}
+	if flagGiven(fs, "max-client-conns") && *maxClientConns < 1 {
+		problems = append(problems, fmt.Errorf("--max-client-conns %d: want at least 1", *maxClientConns))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return usageError{fmt.Errorf("serve: %w", err)}
@@ -83,6 +93,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := newLogger(stderr)
 	cfg.Strategy.Logger = log
+	openFiles, err := openFileLimit()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	dbConns := databaseConns(cfg.Strategy)
+	if !flagGiven(fs, "max-client-conns") {
+		if *maxClientConns, err = defaultClientConns(openFiles, dbConns); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	if *maxClientConns+dbConns+filesReserve > openFiles {
+		log.Warn("the open-file limit may not hold every client and database connection; past it, new connections fail. "+
+			"Raise it (ulimit -n), lower --max-client-conns, or set MULTIDB_OPEN_CONNS to what multidb may hold",
+			"open_files", openFiles, "max_client_conns", *maxClientConns, "database_conns", dbConns, "reserve", filesReserve)
+	}
 	s, err := strategy.Open(ctx, cfg.Strategy)
 	if err != nil {
 		if errors.Is(err, strategy.ErrUnavailable) {
@@ -110,8 +135,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(stdout, "serving %s on %s: http://tenant-0.%s:%d/ (a tenant), http://%s:%d/ (%s)\n",
 		s.Name(), ln.Addr(), cfg.BaseDomain, port, cfg.BaseDomain, port, baseDescription(s.Name()))
+	fmt.Fprintf(stdout, "serve: %d client connections at once (open-file limit %d); a request must arrive within %s, its answer leave within %s\n",
+		*maxClientConns, openFiles, *readTimeout, *writeTimeout)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// Past the limit, connections wait in the kernel's accept queue rather
+	// than take the descriptors the database connections need.
+	go func() { errc <- srv.Serve(netutil.LimitListener(ln, *maxClientConns)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -131,4 +160,55 @@ func baseDescription(name string) string {
 		return "all tenants"
 	}
 	return "list of tenants"
+}
+
+// filesReserve is what serve keeps of its open-file limit for all but
+// client and database connections: the standard streams, the listener,
+// the runtime's poller, DNS and time zone files, with room to spare.
+const filesReserve = 64
+
+// openFileLimit is how many files this process may have open. Go raised
+// the soft limit to the hard one as the process started (os does, since
+// Go 1.19), so this is all there is.
+func openFileLimit() (int, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, fmt.Errorf("read the open-file limit to size the client connections (or set --max-client-conns): %w", err)
+	}
+	return int(min(rl.Cur, math.MaxInt32)), nil
+}
+
+// databaseConns is the most database connections the strategy's pools may
+// hold at once as configured: singleschema's tenant and all-tenants pools
+// hold DB_MAX_CONNS each; multidb holds MULTIDB_OPEN_CONNS across its
+// tenant databases (unset, at most one budget per tenant), up to one more
+// budget while pools change hands, and two for health checks.
+func databaseConns(o strategy.Options) int {
+	budget := o.MaxConns
+	if budget <= 0 {
+		budget = strategy.DefaultMaxConns()
+	}
+	if o.Strategy == strategy.SingleSchema {
+		return 2 * budget
+	}
+	open := o.TenantConns
+	if open <= 0 {
+		open = max(1, o.TenantCount) * budget
+	}
+	return open + budget + 2
+}
+
+// defaultClientConns is how many client connections serve takes at once
+// unless told: what the open-file limit leaves after the database
+// connections and filesReserve, so that clients can never take the
+// descriptors the database needs. The database is counted for at most
+// half the limit: multidb without MULTIDB_OPEN_CONNS is counted one
+// budget per tenant, but holds at most three quarters of PostgreSQL's
+// max_connections, far fewer when tenants are many.
+func defaultClientConns(openFiles, dbConns int) (int, error) {
+	n := openFiles - min(dbConns, openFiles/2) - filesReserve
+	if n < 1 {
+		return 0, fmt.Errorf("the open-file limit, %d, leaves no room for client connections: raise it (ulimit -n) or set --max-client-conns", openFiles)
+	}
+	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,14 @@ func readResponse(conn net.Conn, wait time.Duration) (*http.Response, error) {
 	return resp, nil
 }
 
+// outcome is what became of a request: its status or its error.
+func outcome(resp *http.Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return resp.Status
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -156,6 +165,67 @@ func TestServeHeaderLimit(t *testing.T) {
 		}
 		if resp.StatusCode != tt.wantStatus {
 			t.Errorf("GET /healthz with a %d-byte header = %d, want %d", tt.size, resp.StatusCode, tt.wantStatus)
+		}
+	}
+}
+
+// TestServeConnectionLimit: with --max-client-conns 2 and two clients
+// keeping their connections, a third is not served until one of them
+// leaves. Without a limit it is served at once, and under a flood of such
+// clients the server runs out of file descriptors, for its database
+// connections too.
+func TestServeConnectionLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 2
+	srv := startServe(t, servableEnv(t), "--max-client-conns", strconv.Itoa(limit))
+	request := healthzRequest + "\r\n"
+	var held []net.Conn
+	for i := range limit {
+		conn := dialAndSend(t, srv.addr, request)
+		if resp, err := readResponse(conn, 10*time.Second); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("client %d of %d: GET /healthz = %s; want 200 within the limit", i+1, limit, outcome(resp, err))
+		}
+		held = append(held, conn) // kept alive, and so counted
+	}
+	extra := dialAndSend(t, srv.addr, request)
+	// A second is ample for an answer from a server that has a free
+	// connection; the check cannot pass by chance, only by a slow server
+	// hiding a missing limit.
+	if resp, err := readResponse(extra, time.Second); !isTimeout(err) {
+		t.Fatalf("client %d with %d connections held: GET /healthz = %s; want no answer until one is freed", limit+1, limit, outcome(resp, err))
+	}
+	held[0].Close()
+	if resp, err := readResponse(extra, 10*time.Second); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("client %d after one connection was freed: GET /healthz = %s; want 200", limit+1, outcome(resp, err))
+	}
+}
+
+func TestDefaultClientConns(t *testing.T) {
+	budget := 4
+	tests := []struct {
+		name      string
+		opts      strategy.Options
+		openFiles int
+		want      int // 0: an error
+	}{
+		{"singleschema", strategy.Options{Strategy: strategy.SingleSchema, MaxConns: budget}, 1024, 1024 - 2*4 - filesReserve},
+		{"singleschema, a large limit", strategy.Options{Strategy: strategy.SingleSchema, MaxConns: budget}, 1 << 20, 1<<20 - 2*4 - filesReserve},
+		{"multidb, one budget per tenant", strategy.Options{Strategy: strategy.MultiDB, MaxConns: budget, TenantCount: 5}, 1024, 1024 - (5*4 + 4 + 2) - filesReserve},
+		{"multidb, MULTIDB_OPEN_CONNS", strategy.Options{Strategy: strategy.MultiDB, MaxConns: budget, TenantCount: 5, TenantConns: 100}, 1024, 1024 - (100 + 4 + 2) - filesReserve},
+		{"multidb, tenants past half the limit", strategy.Options{Strategy: strategy.MultiDB, MaxConns: budget, TenantCount: 1000}, 1024, 1024 - 512 - filesReserve},
+		{"a small limit", strategy.Options{Strategy: strategy.SingleSchema, MaxConns: budget}, 100, 100 - 2*4 - filesReserve},
+		{"no room", strategy.Options{Strategy: strategy.SingleSchema, MaxConns: budget}, filesReserve, 0},
+	}
+	for _, tt := range tests {
+		got, err := defaultClientConns(tt.openFiles, databaseConns(tt.opts))
+		if tt.want == 0 {
+			if err == nil || !strings.Contains(err.Error(), "ulimit -n") || !strings.Contains(err.Error(), "--max-client-conns") {
+				t.Errorf("%s: defaultClientConns(%d, ...) = %d, %v; want an error saying to raise the limit or set --max-client-conns", tt.name, tt.openFiles, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: defaultClientConns(%d, ...) = %d, %v; want %d", tt.name, tt.openFiles, got, err, tt.want)
 		}
 	}
 }
