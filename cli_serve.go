@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +46,11 @@ const (
 	// each connection make the server hold a megabyte for nothing. Over
 	// the limit (plus net/http's 4 KiB of slack) a request gets 431.
 	maxHeaderBytes = 32 << 10
+	// defaultShutdownGrace is how long a stopping server lets requests in
+	// flight finish. A page takes milliseconds; what is still open after a
+	// few seconds is a client sending slowly or a request stuck on the
+	// database, neither worth holding up a deploy for.
+	defaultShutdownGrace = 5 * time.Second
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -55,6 +61,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	writeTimeout := fs.Duration("write-timeout", handlers.DefaultRequestTimeout+writeMargin,
 		"longest from the end of a request's headers to the end of its answer; keep it above the\n"+
 			fmt.Sprintf("%s a request may spend in the database, or slow pages are cut off instead of answered 503", handlers.DefaultRequestTimeout))
+	shutdownGrace := fs.Duration("shutdown-grace", defaultShutdownGrace,
+		"on SIGTERM or Ctrl-C, how long requests in flight may finish before the connections still open are closed")
 	maxClientConns := fs.Int("max-client-conns", 0,
 		"client connections served at once; more wait in the kernel's queue until one closes (default: the\n"+
 			fmt.Sprintf("open-file limit less the database connections and %d files)", filesReserve))
@@ -65,7 +73,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, d := range []struct {
 		name  string
 		value time.Duration
-	}{{"read-timeout", *readTimeout}, {"write-timeout", *writeTimeout}} {
+	}{{"read-timeout", *readTimeout}, {"write-timeout", *writeTimeout}, {"shutdown-grace", *shutdownGrace}} {
 		if d.value <= 0 {
 			problems = append(problems, fmt.Errorf("--%s %s: want a positive duration such as 15s", d.name, d.value))
 		}
@@ -132,6 +140,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 	}
+	var conns openConns
+	srv.ConnState = conns.track
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(stdout, "serving %s on %s: http://tenant-0.%s:%d/ (a tenant), http://%s:%d/ (%s)\n",
 		s.Name(), ln.Addr(), cfg.BaseDomain, port, cfg.BaseDomain, port, baseDescription(s.Name()))
@@ -146,13 +156,46 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	graceCtx, cancel := context.WithTimeout(context.Background(), *shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Shutdown(graceCtx)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		// Stopping is what was asked: the clients still connected are
+		// slow ones, or ones waiting on the database, and are cut off.
+		cut := conns.open()
+		// Shutdown has closed the listener, so Close can only fail on
+		// that; it closes every connection regardless.
+		_ = srv.Close()
+		fmt.Fprintf(stdout, "serve: stopped; cut off %d %s still open after the %s grace\n", cut, plural(cut, "connection"), *shutdownGrace)
+	case err != nil:
 		return fmt.Errorf("serve: shut down: %w", err)
+	default:
+		fmt.Fprintln(stdout, "serve: stopped")
 	}
-	fmt.Fprintln(stdout, "serve: stopped")
 	return nil
+}
+
+// openConns counts the server's client connections, so that a shutdown
+// that ran out of grace can say how many it cut off.
+type openConns struct{ n atomic.Int64 }
+
+func (o *openConns) track(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		o.n.Add(1)
+	case http.StateHijacked, http.StateClosed:
+		o.n.Add(-1)
+	}
+}
+
+func (o *openConns) open() int64 { return o.n.Load() }
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 func baseDescription(name string) string {

@@ -229,3 +229,42 @@ func TestDefaultClientConns(t *testing.T) {
 		}
 	}
 }
+
+// TestServeShutdownCutsOffSlowClients: stopping serve (SIGTERM, Ctrl-C)
+// while a client is in the middle of a request it sends too slowly waits
+// for it no longer than --shutdown-grace, then closes it, says so, and
+// succeeds. Before, it waited 10 s and failed.
+func TestServeShutdownCutsOffSlowClients(t *testing.T) {
+	t.Parallel()
+	// Generous, yet well short of the 10 s the old shutdown waited.
+	const grace, margin = time.Second, 7 * time.Second
+	// A read timeout past the test, so that only the shutdown can end the
+	// slow client's request.
+	srv := startServe(t, servableEnv(t), "--shutdown-grace", grace.String(), "--read-timeout", "5m")
+	slow := dialAndSend(t, srv.addr, "GET /healthz HTTP/1.1\r\nHost: slow.invalid\r\nContent-Length: 100\r\n\r\n")
+	// The request is logged once its handler is done and before net/http
+	// waits for the body it was promised: from then on the connection is
+	// in a request, which Shutdown waits for.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(srv.stderr.String(), "host=slow.invalid") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow client's request was never logged:\n%s", srv.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	start := time.Now()
+	err := srv.stop()
+	if took := time.Since(start); err != nil || took > grace+margin {
+		t.Errorf("serve after cancel with a slow client: returned %v after %s; want nil within the %s grace and a %s margin", err, took.Round(time.Millisecond), grace, margin)
+	}
+	if want := "serve: stopped; cut off 1 connection still open after the 1s grace"; !strings.Contains(srv.stdout.String(), want) {
+		t.Errorf("serve output lacks %q:\n%s", want, srv.stdout.String())
+	}
+	if err := slow.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, slow); isTimeout(err) {
+		t.Errorf("the slow client's connection was still open 10s after serve returned")
+	}
+}
