@@ -85,6 +85,9 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"setup", "extra"}, nil, `unexpected argument "extra"`, 2},
 		{[]string{"setup"}, map[string]string{"STRATEGY": "sharded"}, "STRATEGY", 1},
 		{[]string{"serve"}, map[string]string{}, "SECRET_KEY", 1},
+		{[]string{"serve", "--read-timeout", "0s", "--write-timeout", "-1s"}, nil, "--read-timeout 0s: want a positive duration", 2},
+		{[]string{"serve", "--write-timeout", "-1s"}, nil, "--write-timeout -1s: want a positive duration", 2},
+		{[]string{"serve", "--max-client-conns", "0"}, nil, "--max-client-conns 0: want at least 1", 2},
 		{[]string{"seed", "--accounts", "-1"}, nil, "--accounts -1", 1},
 		{[]string{"seed", "--min-users", "9"}, nil, "--min-users 9 is greater than --max-users 5", 1},
 	}
@@ -213,9 +216,12 @@ func waitForAddr(t *testing.T, out *syncBuffer, done <-chan error) string {
 
 func waitHealthy(t *testing.T, addr string) {
 	t.Helper()
+	// A connection for each try, closed after the answer: a kept-alive one
+	// would count against the server's --max-client-conns.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		resp, err := client.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -48,6 +48,10 @@ func statusOf(err error) (int, string) {
 // for JSON, and logs everything that is not the client's fault.
 func renderError(c *gin.Context, log *slog.Logger, err error) {
 	status, msg := statusOf(err)
+	// Not kept by any cache: an unknown tenant may be created a minute
+	// later, and a 503 is over when the database is back. noCaching has
+	// already said that the answer varies by Accept.
+	c.Header("Cache-Control", "no-store")
 	if status >= 500 {
 		log.ErrorContext(c.Request.Context(), "request failed", "host", c.Request.Host, "path", c.Request.URL.Path, "status", status, "err", err)
 		switch {

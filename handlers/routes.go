@@ -27,8 +27,9 @@ type Options struct {
 	BaseDomain string
 	// PerPage is the subtask list's page size (10 when zero).
 	PerPage int
-	// RequestTimeout bounds the database work of one request (10s when
-	// zero); past it the request is answered 503.
+	// RequestTimeout bounds the database work of one request
+	// (DefaultRequestTimeout when zero); past it the request is answered
+	// 503.
 	RequestTimeout time.Duration
 	// HideAllTenants turns the singleschema all-tenants view off. It has no
 	// authentication of its own: put it behind some, or hide it, before
@@ -36,6 +37,10 @@ type Options struct {
 	HideAllTenants bool
 	Logger         *slog.Logger
 }
+
+// DefaultRequestTimeout is the database time a request gets unless
+// Options.RequestTimeout says otherwise.
+const DefaultRequestTimeout = 10 * time.Second
 
 // New returns the application's routes over s.
 func New(s strategy.Strategy, o Options) (http.Handler, error) {
@@ -49,7 +54,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		o.PerPage = 10
 	}
 	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 10 * time.Second
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -63,7 +68,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.SetHTMLTemplate(tmpl)
-	r.Use(logRequests(log), withTimeout(o.RequestTimeout), gin.CustomRecovery(func(c *gin.Context, v any) {
+	r.Use(logRequests(log), withTimeout(o.RequestTimeout), noCaching, gin.CustomRecovery(func(c *gin.Context, v any) {
 		renderError(c, log, errors.New("panic while serving request"))
 		log.Error("panic", "value", v)
 	}))
@@ -107,6 +112,19 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 			slog.String("path", c.Request.URL.Path), slog.Int("status", c.Writer.Status()),
 			slog.Duration("duration", time.Since(start)))
 	}
+}
+
+// noCaching keeps every answer out of caches, before any handler runs so
+// that no answer can miss it. A tenant page is one tenant's data (the base
+// domain's, every tenant's), which a cache shared between users must not
+// keep, and it changes with every write. One URL answers HTML or JSON by
+// the Accept header, so an answer kept anyway must not be handed to a
+// client that asked for the other. renderError drops "private" for errors,
+// which hold no tenant's data but must not outlive the fault either.
+func noCaching(c *gin.Context) {
+	c.Header("Cache-Control", "private, no-store")
+	c.Header("Vary", "Accept")
+	c.Next()
 }
 
 func withTimeout(d time.Duration) gin.HandlerFunc {
