@@ -79,3 +79,9 @@ type SubtaskCount struct {
 	AccountID TenantID `gorm:"primaryKey" tenancy:"tenant"`
 	Subtasks  int64
 }
+
+// Tenanted returns one of each model whose rows belong to a tenant (those
+// with a TenantID field), for code that must know every tenanted table.
+func Tenanted() []any {
+	return []any{&Account{}, &User{}, &Project{}, &Task{}, &Subtask{}, &SubtaskCount{}}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // The audit assumes an attacker who holds a runtime role's password (the
@@ -627,4 +628,34 @@ func problems(fs []Finding) string {
 		ps[i] = f.Problem
 	}
 	return strings.Join(ps, " and ")
+}
+
+// auditMemo remembers which databases passed an audit, so that a server
+// audits each tenant database once, not on every request. At most
+// maxAudited are remembered; past that the memo starts again.
+type auditMemo struct {
+	mu     sync.Mutex
+	passed map[string]bool
+}
+
+const maxAudited = 100_000
+
+// check runs audit for database unless it passed before.
+func (m *auditMemo) check(database string, audit func() error) error {
+	m.mu.Lock()
+	done := m.passed[database]
+	m.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := audit(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.passed == nil || len(m.passed) >= maxAudited {
+		m.passed = map[string]bool{}
+	}
+	m.passed[database] = true
+	return nil
 }

@@ -361,6 +361,32 @@ func TestCheckMultiDB(t *testing.T) {
 		{name: "app role has BYPASSRLS", in: "postgres",
 			breakIt: []string{"ALTER ROLE " + app + " BYPASSRLS"}, undo: []string{"ALTER ROLE " + app + " NOBYPASSRLS"},
 			want: []FindingKind{FindingBypassRLS}, subject: appSubject},
+		// What a tenant database grants the app role, one database at a time.
+		{name: "a grant revoked in one tenant database", in: opts.TenantDatabase(2),
+			breakIt: []string{"REVOKE SELECT ON subtasks FROM " + app}, undo: []string{"GRANT SELECT ON subtasks TO " + app},
+			want: []FindingKind{FindingGrantMissing}, subject: "table subtasks", database: opts.TenantDatabase(2), inProblem: "lacks SELECT"},
+		{name: "TEMPORARY in one tenant database", in: opts.TenantDatabase(1),
+			breakIt: []string{"GRANT TEMPORARY ON DATABASE " + quoteIdent(opts.TenantDatabase(1)) + " TO " + app},
+			undo:    []string{"REVOKE TEMPORARY ON DATABASE " + quoteIdent(opts.TenantDatabase(1)) + " FROM " + app},
+			want:    []FindingKind{FindingCanCreateTemp}, subject: appSubject, database: opts.TenantDatabase(1)},
+		{name: "TRUNCATE in one tenant database", in: opts.TenantDatabase(0),
+			breakIt: []string{"GRANT TRUNCATE ON users TO " + app}, undo: []string{"REVOKE TRUNCATE ON users FROM " + app},
+			want: []FindingKind{FindingExtraGrant}, subject: appSubject, database: opts.TenantDatabase(0), inProblem: "TRUNCATE on users"},
+		{name: "a SECURITY DEFINER function in one tenant database", in: opts.TenantDatabase(0),
+			breakIt: []string{`CREATE FUNCTION public.escape() RETURNS void LANGUAGE sql SECURITY DEFINER AS 'SELECT'`},
+			undo:    []string{"DROP FUNCTION public.escape()"},
+			want:    []FindingKind{FindingDefinerCallable, FindingDefinerSearchPath}, subject: "function escape()", database: opts.TenantDatabase(0)},
+		{name: "a count trigger searching the caller's schemas first", in: opts.TenantDatabase(1),
+			breakIt: []string{"ALTER FUNCTION public.subtask_counts_apply() SET search_path = pg_catalog, public"},
+			undo:    []string{"ALTER FUNCTION public.subtask_counts_apply() SET search_path = pg_catalog, pg_temp"},
+			want:    []FindingKind{FindingDefinerSearchPath}, subject: "function subtask_counts_apply()", database: opts.TenantDatabase(1)},
+		{name: "a schema named after the app role in one tenant database", in: opts.TenantDatabase(2),
+			breakIt: []string{"CREATE SCHEMA " + app}, undo: []string{"DROP SCHEMA " + app},
+			want: []FindingKind{FindingForeignSchema}, subject: "schema " + app, database: opts.TenantDatabase(2)},
+		{name: "TEMPORARY in the base database", in: opts.Database,
+			breakIt: []string{"GRANT TEMPORARY ON DATABASE " + quoteIdent(opts.Database) + " TO PUBLIC"},
+			undo:    []string{"REVOKE TEMPORARY ON DATABASE " + quoteIdent(opts.Database) + " FROM PUBLIC"},
+			want:    []FindingKind{FindingCanCreate}, subject: appSubject, database: opts.Database},
 	})
 }
 
@@ -437,6 +463,19 @@ func TestOpenRefusesBrokenPolicies(t *testing.T) {
 			[]string{"table users", "INSERT a row of another tenant: WITH CHECK let it through"}},
 		{"a default tenant", []string{"ALTER ROLE " + app + " SET app.tenant_id = '" + strconv.FormatInt(int64(a.ID), 10) + "'"}, []string{"ALTER ROLE " + app + " RESET app.tenant_id"},
 			[]string{"starts its sessions with a tenant", "with no tenant set"}},
+		{"<= instead of =", []string{"ALTER POLICY tenant_isolation ON subtasks USING (account_id <= (SELECT app_current_tenant()))"},
+			[]string{"ALTER POLICY tenant_isolation ON subtasks USING (account_id = (SELECT app_current_tenant()))"},
+			[]string{"policy tenant_isolation applies", "<="}},
+		{"a view past the policies", []string{"CREATE VIEW every_task AS SELECT * FROM tasks", "GRANT SELECT ON every_task TO " + app},
+			[]string{"DROP VIEW every_task"}, []string{"view every_task", "shows every tenant's rows"}},
+		{"a SECURITY DEFINER function the app may call", []string{`CREATE FUNCTION public.every_user() RETURNS SETOF public.users
+			LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'SELECT * FROM public.users'`},
+			[]string{"DROP FUNCTION public.every_user()"}, []string{"function every_user()", "SECURITY DEFINER"}},
+		{"a count trigger without pg_temp last", []string{"ALTER FUNCTION subtask_counts_apply() RESET search_path"},
+			[]string{"ALTER FUNCTION subtask_counts_apply() SET search_path = pg_catalog, pg_temp"}, []string{"function subtask_counts_apply()", "sets no search_path"}},
+		{"a schema named after the app role", []string{"CREATE SCHEMA " + app}, []string{"DROP SCHEMA " + app}, []string{"schema " + app}},
+		{"a table with tenant rows and no tenant column", []string{"CREATE TABLE comments (task_id bigint REFERENCES tasks (id))", "GRANT SELECT ON comments TO " + app},
+			[]string{"DROP TABLE comments"}, []string{"table comments", "no account_id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

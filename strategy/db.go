@@ -115,6 +115,12 @@ func isUnavailable(err error) bool {
 			return true
 		case pgErr.Code == "53300": // too many connections
 			return true
+		case pgErr.Code == "55P03": // lock_not_available: lock_timeout, behind a migration or a LOCK TABLE
+			return true
+		case pgErr.Code == "42501" && !strings.Contains(pgErr.Message, "row-level security"):
+			// A privilege the role lacks: a deployment fault (`tenancy
+			// check` names it), not the request's.
+			return true
 		}
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -31,7 +32,78 @@ var _ models.TenantEnforcer = tenantScope{}
 func (tenantScope) Name() string { return models.TenantEnforcerName }
 
 func (tenantScope) Initialize(db *gorm.DB) error {
-	return db.Callback().Create().Before("gorm:create").Register("tenancy:tenant_scope", enforceCreate)
+	tables := map[string]bool{}
+	for _, m := range models.Tenanted() {
+		s, err := schema.Parse(m, &sync.Map{}, db.NamingStrategy)
+		if err != nil {
+			return fmt.Errorf("read the tenanted models: %w", err)
+		}
+		tables[s.Table] = true
+	}
+	refuse := func(op models.Operation) func(*gorm.DB) { return func(db *gorm.DB) { refuseBareTable(db, tables, op) } }
+	cb := db.Callback()
+	for _, err := range []error{
+		cb.Create().Before("gorm:create").Register("tenancy:tenant_scope", enforceCreate),
+		cb.Create().Before("gorm:create").Register("tenancy:tenant_table", refuse(opCreate)),
+		cb.Query().Before("gorm:query").Register("tenancy:tenant_table", refuse(models.OpQuery)),
+		cb.Row().Before("gorm:row").Register("tenancy:tenant_table", refuse(models.OpQuery)),
+		cb.Update().Before("gorm:update").Register("tenancy:tenant_table", refuse(models.OpUpdate)),
+		cb.Delete().Before("gorm:delete").Register("tenancy:tenant_table", refuse(models.OpDelete)),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// opCreate names creates in refuseBareTable's errors; models.Operation has
+// no create, because the enforcer sees creates through its own callback.
+const opCreate models.Operation = 0
+
+// refuseBareTable refuses a statement that names a tenanted table with
+// Table() while its model (or destination) is not a tenanted model: gorm
+// then adds no tenant clause, so the statement would read or write every
+// tenant's rows where row-level security does not apply. Sub-queries
+// ("(?) AS x") are scoped on their own; an explicit all-tenants read is
+// let through, as on the models.
+func refuseBareTable(db *gorm.DB, tenanted map[string]bool, op models.Operation) {
+	stmt := db.Statement
+	if db.Error != nil || tenantField(stmt.Schema) != nil {
+		return
+	}
+	table := namedTable(stmt)
+	if !tenanted[table] {
+		return
+	}
+	if op == models.OpQuery && models.IsAllTenants(statementContext(stmt)) {
+		return
+	}
+	verb := op.String()
+	if op == opCreate {
+		verb = "create"
+	}
+	stmt.AddError(fmt.Errorf("%w: %s on table %s named with Table() and no tenanted model: the tenant condition cannot be added; use Model(&models.<Model>{}) or a destination of the model's type", ErrNoTenantScope, verb, table))
+	failClosed(stmt)
+}
+
+// namedTable is the table a statement's Table() names, without schema,
+// quotes or alias; empty for a sub-query or no Table() at all.
+func namedTable(stmt *gorm.Statement) string {
+	name := stmt.Table
+	if stmt.TableExpr != nil {
+		name = strings.TrimSpace(stmt.TableExpr.SQL)
+		if strings.HasPrefix(name, "(") {
+			return ""
+		}
+		if i := strings.IndexAny(name, " \t\n\r"); i >= 0 {
+			name = name[:i]
+		}
+	}
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.ToLower(strings.Trim(name, "\"`"))
 }
 
 // Markers in stmt.Clauses keep a statement from being scoped twice when gorm
@@ -70,26 +142,32 @@ func (tenantScope) EnforceTenant(stmt *gorm.Statement, field *schema.Field, op m
 	stmt.Clauses[scopedMarker] = clause.Clause{}
 }
 
-// groupConditions puts the caller's conditions in parentheses when they
-// contain an OR, so that "a OR b" AND tenant cannot become
-// "a OR (b AND tenant)".
+// groupConditions puts all of the caller's conditions in one pair of
+// parentheses before the tenant condition is added, so that "a OR b" AND
+// tenant cannot become "a OR (b AND tenant)". Always: gorm itself
+// parenthesises a raw condition only when it finds " OR " with spaces,
+// and "a = ?\nOR b" or "(a)OR(b)" has none.
 func groupConditions(stmt *gorm.Statement) {
 	c, ok := stmt.Clauses["WHERE"]
 	if !ok {
 		return
 	}
 	where, ok := c.Expression.(clause.Where)
-	if !ok || len(where.Exprs) < 2 {
+	if !ok || len(where.Exprs) == 0 {
 		return
 	}
-	for _, e := range where.Exprs {
-		if _, isOr := e.(clause.OrConditions); isOr {
-			where.Exprs = []clause.Expression{clause.And(where.Exprs...)}
-			c.Expression = where
-			stmt.Clauses["WHERE"] = c
-			return
-		}
-	}
+	where.Exprs = []clause.Expression{grouped{clause.And(where.Exprs...)}}
+	c.Expression = where
+	stmt.Clauses["WHERE"] = c
+}
+
+// grouped is an expression in parentheses.
+type grouped struct{ clause.Expression }
+
+func (g grouped) Build(b clause.Builder) {
+	b.WriteByte('(')
+	g.Expression.Build(b)
+	b.WriteByte(')')
 }
 
 // failClosed makes a refused statement match no row, in case its SQL is

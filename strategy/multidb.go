@@ -25,6 +25,8 @@ type multiDB struct {
 	pools    *tenantPools
 	accounts *accountCache
 	pages    pageStatements
+	// audited remembers the tenant databases that passed auditTenant.
+	audited auditMemo
 }
 
 func openMultiDB(ctx context.Context, opts Options) (*multiDB, error) {
@@ -93,16 +95,41 @@ func (m *multiDB) withTenantDB(ctx context.Context, slug string, fn func(db *gor
 		return err
 	}
 	defer release()
-	db := m.root.Session(&gorm.Session{NewDB: true, Context: ctx})
-	db.Statement.ConnPool = pool
-	if err := fn(db); err != nil {
+	err = m.audited.check(database, func() error { return m.auditTenant(ctx, pool, database) })
+	if err == nil {
+		db := m.root.Session(&gorm.Session{NewDB: true, Context: ctx})
+		db.Statement.ConnPool = pool
+		err = fn(db)
+	}
+	if err != nil {
 		switch {
+		case errors.Is(err, ErrUnsafeDeployment):
+			return fmt.Errorf("%w: tenant %s: %w", ErrTenantUnavailable, slug, err)
+		case IsPgError(err, "42501") && !isRLSViolation(err):
+			return fmt.Errorf("%w: tenant %s: the app role lacks a privilege in database %q (`tenancy check` lists it; `tenancy migrate` grants it): %w", ErrTenantUnavailable, slug, database, err)
 		case IsPgError(err, "3D000"):
 			return fmt.Errorf("%w: tenant %s: database %q is missing (run `tenancy setup`): %w", ErrTenantUnavailable, slug, database, err)
 		case tenantDatabaseUnreachable(err):
 			return fmt.Errorf("%w: tenant %s: database %q refuses connections: %w", ErrTenantUnavailable, slug, database, err)
 		}
 		return fmt.Errorf("tenant %s: %w", slug, classify(err))
+	}
+	return nil
+}
+
+// auditTenant is what the server checks of a tenant database before it
+// serves the tenant for the first time (see auditTenantDatabase), from its
+// own session: the grants it needs and no more, nothing owned, nothing
+// created, no SECURITY DEFINER function within reach, no foreign schema.
+// A finding makes that tenant unavailable (503), not the server.
+func (m *multiDB) auditTenant(ctx context.Context, pool *sql.DB, database string) error {
+	fs, err := auditTenantDatabase(ctx, pool, database, "", m.opts)
+	if err != nil {
+		return err
+	}
+	if err := unsafeDeployment(fs); err != nil {
+		m.opts.logger().Error("tenant database refused", "database", database, "err", err)
+		return err
 	}
 	return nil
 }

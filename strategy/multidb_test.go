@@ -76,6 +76,57 @@ func TestMultiDBDroppedTenantIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestMultiDBRefusesAnUnsafeTenantDatabase: the server audits each tenant
+// database before it serves that tenant the first time, and a tenant whose
+// database lets the app role reach further than it should, or lacks what
+// it needs, is unavailable (503) while the others are served. A grant
+// revoked after the audit makes the tenant unavailable too, never a 500.
+func TestMultiDBRefusesAnUnsafeTenantDatabase(t *testing.T) {
+	t.Parallel()
+	opts, admin, s := deploy(t, MultiDB)
+	a := addTenant(t, admin, s, "tenant-0", 1)
+	b := addTenant(t, admin, s, "tenant-1", 1)
+	db := pgtest.Admin(t, opts.TenantDatabase(1))
+	app, database := quoteIdent(opts.AppUser), quoteIdent(opts.TenantDatabase(1))
+	tests := []struct {
+		name          string
+		breakIt, undo string
+		want          string // in the error
+	}{
+		{"TEMPORARY granted", "GRANT TEMPORARY ON DATABASE " + database + " TO " + app, "REVOKE TEMPORARY ON DATABASE " + database + " FROM " + app, "temporary"},
+		{"a grant revoked", "REVOKE SELECT ON subtasks FROM " + app, "GRANT SELECT ON subtasks TO " + app, "lacks SELECT"},
+		{"TRUNCATE granted", "GRANT TRUNCATE ON subtasks TO " + app, "REVOKE TRUNCATE ON subtasks FROM " + app, "TRUNCATE"},
+		{"a schema named after the app role", "CREATE SCHEMA " + app, "DROP SCHEMA " + app, "schema " + app},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mustExec(t, db, tt.breakIt)
+			defer mustExec(t, db, tt.undo)
+			fresh, err := Open(context.Background(), opts)
+			if err != nil {
+				t.Fatalf("Open: %v (a tenant database's fault must not stop the server)", err)
+			}
+			defer fresh.Close()
+			if _, err := fresh.ListSubtasks(tenantCtx(b), 1, 10); !errors.Is(err, ErrTenantUnavailable) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("tenant-1 with %s: err = %v, want ErrTenantUnavailable mentioning %q", tt.name, err, tt.want)
+			}
+			if _, err := fresh.ListSubtasks(tenantCtx(a), 1, 10); err != nil {
+				t.Errorf("tenant-0 while tenant-1's database has %s: %v", tt.name, err)
+			}
+		})
+	}
+	t.Run("a grant revoked while serving", func(t *testing.T) {
+		if _, err := s.ListSubtasks(tenantCtx(b), 1, 10); err != nil {
+			t.Fatalf("tenant-1 before: %v", err)
+		}
+		mustExec(t, db, "REVOKE SELECT ON subtasks FROM "+app)
+		defer mustExec(t, db, "GRANT SELECT ON subtasks TO "+app)
+		if _, err := s.ListSubtasks(tenantCtx(b), 1, 10); !errors.Is(err, ErrTenantUnavailable) {
+			t.Errorf("tenant-1 after its grant was revoked: err = %v, want ErrTenantUnavailable", err)
+		}
+	})
+}
+
 func TestMultiDBSetupReportsEachTenant(t *testing.T) {
 	t.Parallel()
 	opts := testOptions(t, MultiDB)

@@ -506,7 +506,11 @@ func (p *prober) try(count bool, query string, args ...any) (rows int64, stmtErr
 	if _, err := p.tx.ExecContext(p.ctx, "ROLLBACK TO SAVEPOINT tenancy_probe"); err != nil {
 		return 0, nil, classify(err)
 	}
-	if stmtErr != nil && errors.Is(classify(stmtErr), ErrUnavailable) {
+	// Whatever the server answered is the statement's own result (a
+	// refusal is what a probe hopes for); anything else means the probe
+	// lost its connection.
+	var pgErr *pgconn.PgError
+	if stmtErr != nil && !errors.As(stmtErr, &pgErr) {
 		return 0, nil, classify(stmtErr)
 	}
 	return rows, stmtErr, nil

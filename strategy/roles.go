@@ -278,8 +278,8 @@ func checkReaderRole(ctx context.Context, db *sql.DB, opts Options) error {
 		return fmt.Errorf("check the all-tenants database role: %w", err)
 	}
 	if fs = append(fs, more...); len(fs) > 0 {
-		return fmt.Errorf("%w: the all-tenants view connects as %q and %s; drop the role and run `tenancy setup`, or fix it by hand (READER_DB_USER)",
-			ErrUnsafeRole, f.user, problems(fs))
+		return fmt.Errorf("%w: the all-tenants view connects as %q (READER_DB_USER; `tenancy setup` creates it right): %w",
+			ErrUnsafeRole, f.user, unsafeDeployment(fs))
 	}
 	return nil
 }

@@ -64,6 +64,63 @@ func TestTenantScopeHoles(t *testing.T) {
 		}
 	})
 
+	t.Run("OR after a newline, a tab or a parenthesis does not escape either", func(t *testing.T) {
+		for _, cond := range []string{"name <> ?\nOR false", "name <> ?\tOR false", "(name <> ?)OR(false)", "name <> ? OR\nfalse"} {
+			var tasks []models.Task
+			if err := asA.Where(cond, "nobody").Find(&tasks).Error; err != nil || len(tasks) != 1 || tasks[0].AccountID != a.ID {
+				t.Errorf("Where(%q) as A: %+v, err %v; want A's one task", cond, tasks, err)
+			}
+			if err := asA.Model(&models.Subtask{}).Where(cond, "nobody").Update("details", "or-update").Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := bRows(); n != 5 {
+			t.Errorf("B's untouched subtasks after A's OR writes: %d, want 5", n)
+		}
+	})
+
+	t.Run("Table() on a tenanted table without its model is refused", func(t *testing.T) {
+		for name, run := range map[string]func() error{
+			"Find into maps": func() error { var m []map[string]any; return asA.Table("subtasks").Find(&m).Error },
+			"Find into another struct": func() error {
+				var rows []struct{ ID, AccountID int64 }
+				return asA.Table("subtasks").Find(&rows).Error
+			},
+			"Count":                func() error { var n int64; return asA.Table("subtasks").Count(&n).Error },
+			"qualified and quoted": func() error { var m []map[string]any; return asA.Table(`"public"."subtasks"`).Find(&m).Error },
+			"with an alias":        func() error { var m []map[string]any; return asA.Table("subtasks AS s").Find(&m).Error },
+			"Updates": func() error {
+				return asA.Table("subtasks").Where("true").Updates(map[string]any{"details": "table-update"}).Error
+			},
+			"Delete": func() error { return asA.Table("subtasks").Where("true").Delete(map[string]any{}).Error },
+			"Create for B": func() error {
+				return asA.Table("projects").Create(map[string]any{"account_id": int64(b.ID), "name": "via Table"}).Error
+			},
+			"without a tenant": func() error { var m []map[string]any; return db.Table("users").Find(&m).Error },
+		} {
+			if err := run(); !errors.Is(err, ErrNoTenantScope) {
+				t.Errorf("%s as A: err = %v, want ErrNoTenantScope", name, err)
+			}
+		}
+		if n := bRows(); n != 5 {
+			t.Errorf("B's untouched subtasks after Table() writes: %d, want 5", n)
+		}
+		var n int64
+		if err := admin.QueryRow(`SELECT count(*) FROM projects WHERE name = 'via Table'`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("projects created through Table(): %d (err %v), want 0", n, err)
+		}
+		// What stays allowed: the model's own table, and an explicit
+		// all-tenants read.
+		var tasks []models.Task
+		if err := asA.Table("tasks").Find(&tasks).Error; err != nil || len(tasks) != 1 || tasks[0].AccountID != a.ID {
+			t.Errorf("Table(tasks).Find(&[]Task) as A: %+v, err %v; want A's one task", tasks, err)
+		}
+		var all []map[string]any
+		if err := db.WithContext(models.NewContextForAllTenants(context.Background())).Table("tasks").Find(&all).Error; err != nil || len(all) != 2 {
+			t.Errorf("all-tenants Table(tasks) read: %d rows, err %v; want both tenants' 2", len(all), err)
+		}
+	})
+
 	t.Run("updates cannot move rows to another tenant", func(t *testing.T) {
 		for name, run := range map[string]func() error{
 			"Update(account_id)": func() error { return asA.Model(&models.Project{}).Where("true").Update("account_id", b.ID).Error },

@@ -348,6 +348,16 @@ func TestOpenRefusesRolesThatBypassRLS(t *testing.T) {
 		{"reader without BYPASSRLS", opts.AppUser, "ALTER ROLE " + reader + " NOBYPASSRLS", "ALTER ROLE " + reader + " BYPASSRLS", "lacks BYPASSRLS"},
 		{"reader that may write", opts.AppUser, "GRANT DELETE ON subtasks TO " + reader, "REVOKE DELETE ON subtasks FROM " + reader, "may DELETE on subtasks"},
 		{"reader not read-only", opts.AppUser, "ALTER ROLE " + reader + " SET default_transaction_read_only = off", "ALTER ROLE " + reader + " SET default_transaction_read_only = on", "not read-only"},
+		{"CREATEROLE", opts.AppUser, "ALTER ROLE " + app + " CREATEROLE", "ALTER ROLE " + app + " NOCREATEROLE", "CREATEROLE"},
+		{"REPLICATION", opts.AppUser, "ALTER ROLE " + app + " REPLICATION", "ALTER ROLE " + app + " NOREPLICATION", "REPLICATION"},
+		{"member of pg_read_server_files", opts.AppUser, "GRANT pg_read_server_files TO " + app, "REVOKE pg_read_server_files FROM " + app, "pg_read_server_files"},
+		{"member of pg_write_all_data", opts.AppUser, "GRANT pg_write_all_data TO " + app, "REVOKE pg_write_all_data FROM " + app, "pg_write_all_data"},
+		{"may create temporary objects", opts.AppUser, "GRANT TEMPORARY ON DATABASE " + quoteIdent(opts.Database) + " TO " + app, "REVOKE TEMPORARY ON DATABASE " + quoteIdent(opts.Database) + " FROM " + app, "temporary"},
+		{"TRUNCATE on a tenanted table", opts.AppUser, "GRANT TRUNCATE ON tasks TO " + app, "REVOKE TRUNCATE ON tasks FROM " + app, "TRUNCATE"},
+		{`"$user" on its search_path`, opts.AppUser, "ALTER ROLE " + app + " IN DATABASE " + quoteIdent(opts.Database) + ` SET search_path = "$user", public`,
+			"ALTER ROLE " + app + " IN DATABASE " + quoteIdent(opts.Database) + " SET search_path = public", "$user"},
+		{"reader with TEMPORARY", opts.AppUser, "GRANT TEMPORARY ON DATABASE " + quoteIdent(opts.Database) + " TO " + reader, "REVOKE TEMPORARY ON DATABASE " + quoteIdent(opts.Database) + " FROM " + reader, "temporary"},
+		{"reader reads password hashes", opts.AppUser, "GRANT SELECT (password) ON users TO " + reader, "REVOKE SELECT (password) ON users FROM " + reader, "users.password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
