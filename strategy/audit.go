@@ -447,12 +447,24 @@ func auditForeignObjects(ctx context.Context, q querier, a auditTarget) ([]Findi
 // tableGrants is what the app role needs on each table of the tenant data,
 // and so all it may have.
 func tableGrants() map[string][]string {
-	rw := []string{"SELECT", "INSERT", "UPDATE", "DELETE"}
+	rw := []string{"SELECT", insertNotIDs, updateNotIDs, "DELETE"}
 	return map[string][]string{
 		"accounts": {"SELECT"}, "subtask_counts": {"SELECT"},
 		"users": rw, "projects": rw, "tasks": rw, "subtasks": rw,
 	}
 }
+
+// The app role inserts and updates every column but the ids: identity
+// columns are shared by every tenant in one schema, and a role that may
+// write one (INSERT ... OVERRIDING SYSTEM VALUE works for any role with
+// INSERT on the column, GENERATED ALWAYS or not) can make another
+// tenant's next insert fail on a duplicate key, and learn from the error
+// which ids exist. These stand for "on every column but the ids"; plain
+// INSERT and UPDATE mean "ids too".
+const (
+	insertNotIDs = "INSERT (not ids)"
+	updateNotIDs = "UPDATE (not ids)"
+)
 
 // readerTables are what the all-tenants reader needs to SELECT.
 func readerTables() []string {
@@ -472,11 +484,18 @@ func tablePrivileges(ctx context.Context, q querier, role string) (map[string][]
 		return nil, nil
 	}
 	rows, err := q.QueryContext(ctx, `
-		SELECT c.relname, p.priv
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WITH r AS (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user))
+		SELECT c.relname,
+		       CASE WHEN p.priv NOT IN ('INSERT', 'UPDATE') OR has_table_privilege(r.oid, c.oid, p.priv)
+		                 OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attidentity <> ''
+		                              AND has_column_privilege(r.oid, c.oid, a.attnum, p.priv))
+		            THEN p.priv ELSE p.priv || ' (not ids)' END
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN r
 		CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(priv)
 		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'f') -- views are auditViews'
-		  AND has_table_privilege((SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)), c.oid, p.priv)
+		  AND CASE WHEN p.priv IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
+		           THEN has_any_column_privilege(r.oid, c.oid, p.priv)
+		           ELSE has_table_privilege(r.oid, c.oid, p.priv) END
 		ORDER BY 1`, role)
 	if err != nil {
 		return nil, fmt.Errorf("read the table privileges of role %q: %w", role, classify(err))
@@ -541,11 +560,14 @@ func grantFindings(database string, role string, reader bool, privs map[string][
 			// migration adds, or, in multidb, any table of the tenant's
 			// database): reading and writing it is row-level security's or
 			// the database's business; what reaches past both is not.
-			w = []string{"SELECT", "INSERT", "UPDATE", "DELETE"}
+			w = []string{"SELECT", "INSERT", "UPDATE", "DELETE", insertNotIDs, updateNotIDs}
 		}
 		var lacks, extra []string
 		for _, p := range w {
-			if !slices.Contains(have, p) {
+			// Writing every column, ids included, covers writing all but ids
+			// (and is extra, below).
+			covered := (p == insertNotIDs && slices.Contains(have, "INSERT")) || (p == updateNotIDs && slices.Contains(have, "UPDATE"))
+			if !slices.Contains(have, p) && !covered {
 				lacks = append(lacks, p)
 			}
 		}
@@ -575,6 +597,8 @@ func grantFindings(database string, role string, reader bool, privs map[string][
 			kind, why = FindingReaderCanWrite, "writes, though it sees every tenant"
 		case slices.Contains(extra, "TRUNCATE"):
 			why = "TRUNCATE ignores row-level security and empties every tenant's rows"
+		case slices.Contains(extra, "INSERT") || slices.Contains(extra, "UPDATE"):
+			why = "it may write ids, which every tenant shares: an id it picks can make another tenant's insert fail, and a duplicate-key error tells it which ids exist"
 		case slices.Contains(extra, "TRIGGER"):
 			why = "a trigger of its own would run with the rights of whoever writes the table next, the admin included"
 		}

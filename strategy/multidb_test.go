@@ -182,6 +182,87 @@ func fakePools(budget int, maxWait time.Duration) (*tenantPools, func(string) in
 	return p, func(db string) int { mu.Lock(); defer mu.Unlock(); return opened[db] }
 }
 
+// TestTenantPoolsKeepATenantToItsShare: one tenant whose requests hang
+// gets at most half the budget, so the others are still served.
+func TestTenantPoolsKeepATenantToItsShare(t *testing.T) {
+	t.Parallel()
+	pools, _ := fakePools(4, 50*time.Millisecond)
+	defer pools.close()
+	ctx := context.Background()
+	var held []func()
+	for range 2 {
+		_, release, err := pools.acquire(ctx, "slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, release)
+	}
+	if _, _, err := pools.acquire(ctx, "slow"); !errors.Is(err, ErrTenantUnavailable) {
+		t.Errorf("a third connection for one tenant of a budget of 4: err = %v, want ErrTenantUnavailable", err)
+	}
+	for _, other := range []string{"a", "b"} {
+		_, release, err := pools.acquire(ctx, other)
+		if err != nil {
+			t.Fatalf("tenant %s while another holds its share: %v", other, err)
+		}
+		defer release()
+	}
+	// The budget is full now; the slow tenant's share comes back when it
+	// releases.
+	held[0]()
+	_, release, err := pools.acquire(ctx, "slow")
+	if err != nil {
+		t.Fatalf("the slow tenant after releasing one: %v", err)
+	}
+	release()
+	held[1]()
+	pools.mu.Lock()
+	defer pools.mu.Unlock()
+	if len(pools.shares) != 2 {
+		t.Errorf("shares kept = %d, want 2 (a and b, still held); a tenant without work keeps none", len(pools.shares))
+	}
+}
+
+// TestMultiDBOneLockedTenantLeavesTheOthersServed: with one tenant's
+// subtasks locked, requests to it take at most its share of the budget;
+// another tenant's request is served at once, not after the locks time out.
+func TestMultiDBOneLockedTenantLeavesTheOthersServed(t *testing.T) {
+	t.Parallel()
+	opts, admin, s := deploy(t, MultiDB)
+	a := addTenant(t, admin, s, "tenant-0", 1)
+	b := addTenant(t, admin, s, "tenant-1", 1)
+	lock, err := pgtest.Admin(t, opts.TenantDatabase(1)).Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.Exec("LOCK TABLE subtasks IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var stuck atomic.Int32
+	for range 6 { // more than the budget of 4
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.ListSubtasks(tenantCtx(b), 1, 10); err != nil {
+				stuck.Add(1)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // let them take their connections
+	// Well inside lock_timeout (5s) and the pool's wait (5s): without the
+	// share, tenant-0 would wait for one of tenant-1's connections.
+	ctx, cancel := context.WithTimeout(tenantCtx(a), 2*time.Second)
+	defer cancel()
+	if _, err := s.ListSubtasks(ctx, 1, 10); err != nil {
+		t.Errorf("tenant-0 while tenant-1's subtasks are locked: %v", err)
+	}
+	lock.Rollback()
+	wg.Wait()
+	t.Logf("tenant-1's requests that failed while locked: %d of 6", stuck.Load())
+}
+
 func TestTenantPoolsStayWithinBudget(t *testing.T) {
 	t.Parallel()
 	pools, opened := fakePools(2, 50*time.Millisecond)

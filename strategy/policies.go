@@ -69,8 +69,8 @@ func readTenantedTables(ctx context.Context, q querier, role string) ([]tenanted
 		       EXISTS (SELECT 1 FROM pg_policy p
 		               WHERE p.polrelid = c.oid AND p.polpermissive
 		                 AND EXISTS (SELECT 1 FROM unnest(p.polroles) pr WHERE pr = 0 OR pg_has_role(r.oid, pr, 'USAGE'))),
-		       has_table_privilege(r.oid, c.oid, 'SELECT'), has_table_privilege(r.oid, c.oid, 'INSERT'),
-		       has_table_privilege(r.oid, c.oid, 'UPDATE'), has_table_privilege(r.oid, c.oid, 'DELETE')
+		       has_any_column_privilege(r.oid, c.oid, 'SELECT'), has_any_column_privilege(r.oid, c.oid, 'INSERT'),
+		       has_any_column_privilege(r.oid, c.oid, 'UPDATE'), has_table_privilege(r.oid, c.oid, 'DELETE')
 		FROM tenanted JOIN pg_class c ON c.oid = tenanted.oid CROSS JOIN r
 		ORDER BY c.relname`, role)
 	if err != nil {

@@ -30,6 +30,10 @@ type tenantPools struct {
 	// after trimming).
 	idlePerPool int
 	inUse       chan struct{}
+	// share bounds the connections one tenant database may have in use,
+	// so that one tenant whose queries hang (its tables locked, a runaway
+	// report) cannot take the whole budget and with it every other tenant.
+	share int
 	// maxWait bounds the wait for a free connection: a server whose budget
 	// is exhausted answers "unavailable" instead of queueing requests
 	// without end.
@@ -38,6 +42,23 @@ type tenantPools struct {
 	mu    sync.Mutex
 	pools map[string]*tenantPool
 	lru   *list.List // of *tenantPool, most recent first
+	// shares holds, for each tenant database with work in hand, the slots
+	// of its share; it lives apart from pools because a pool may be
+	// evicted and reopened while its tenant's requests wait.
+	shares map[string]*tenantShare
+}
+
+type tenantShare struct {
+	slots chan struct{}
+	users int // callers holding or waiting for a slot
+}
+
+// tenantShareOf is how many of budget connections one tenant may use at
+// once: half, so that the rest always serve the other tenants. A single
+// busy tenant is then served by half the budget even when it is the only
+// one with work (on two cores, 2 of 4 connections).
+func tenantShareOf(budget int) int {
+	return max(1, (budget+1)/2)
 }
 
 type tenantPool struct {
@@ -54,25 +75,44 @@ func newTenantPools(budget, maxOpen int, maxWait time.Duration, open func(databa
 		idlePerPool: budget,
 		maxWait:     maxWait,
 		inUse:       make(chan struct{}, budget),
+		share:       tenantShareOf(budget),
 		pools:       map[string]*tenantPool{},
 		lru:         list.New(),
+		shares:      map[string]*tenantShare{},
 	}
 }
 
 // acquire returns the pool of database and a release function that must be
-// called when the caller's connection is back in the pool. While the whole
-// budget is in use it waits, at most maxWait and never past ctx.
+// called when the caller's connection is back in the pool. While the
+// tenant's share or the whole budget is in use it waits, at most maxWait
+// in all and never past ctx.
 func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, func(), error) {
+	wait := time.NewTimer(p.maxWait)
+	defer wait.Stop()
+	share := p.joinShare(database)
+	select {
+	case share.slots <- struct{}{}:
+	default:
+		select {
+		case share.slots <- struct{}{}:
+		case <-wait.C:
+			p.leaveShare(database, share, false)
+			return nil, nil, fmt.Errorf("%w: database %q: its %d connections (its share of %d) stayed busy for %s", ErrTenantUnavailable, database, p.share, cap(p.inUse), p.maxWait)
+		case <-ctx.Done():
+			p.leaveShare(database, share, false)
+			return nil, nil, fmt.Errorf("%w: waiting for a database connection: %w", ErrUnavailable, ctx.Err())
+		}
+	}
 	select {
 	case p.inUse <- struct{}{}:
 	default:
-		wait := time.NewTimer(p.maxWait)
-		defer wait.Stop()
 		select {
 		case p.inUse <- struct{}{}:
 		case <-wait.C:
+			p.leaveShare(database, share, true)
 			return nil, nil, fmt.Errorf("%w: all %d tenant connections stayed busy for %s", ErrUnavailable, cap(p.inUse), p.maxWait)
 		case <-ctx.Done():
+			p.leaveShare(database, share, true)
 			return nil, nil, fmt.Errorf("%w: waiting for a database connection: %w", ErrUnavailable, ctx.Err())
 		}
 	}
@@ -83,6 +123,7 @@ func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, fu
 		db, err := p.open(database)
 		if err != nil {
 			<-p.inUse
+			p.leaveShareLocked(database, share, true)
 			return nil, nil, fmt.Errorf("open pool for %q: %w", database, err)
 		}
 		tp = &tenantPool{database: database, db: db}
@@ -99,11 +140,42 @@ func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, fu
 			p.mu.Lock()
 			tp.refs--
 			p.evictLocked(false)
+			p.leaveShareLocked(database, share, true)
 			p.mu.Unlock()
 			<-p.inUse
 		})
 	}
 	return tp.db, release, nil
+}
+
+// joinShare returns database's share, made when it has no other user.
+func (p *tenantPools) joinShare(database string) *tenantShare {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.shares[database]
+	if !ok {
+		s = &tenantShare{slots: make(chan struct{}, p.share)}
+		p.shares[database] = s
+	}
+	s.users++
+	return s
+}
+
+// leaveShare gives back a slot of share (if held) and forgets the share
+// when nobody else uses it.
+func (p *tenantPools) leaveShare(database string, s *tenantShare, held bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.leaveShareLocked(database, s, held)
+}
+
+func (p *tenantPools) leaveShareLocked(database string, s *tenantShare, held bool) {
+	if held {
+		<-s.slots
+	}
+	if s.users--; s.users == 0 {
+		delete(p.shares, database)
+	}
 }
 
 // evictLocked makes room when the caller is about to open a connection

@@ -181,7 +181,8 @@ func grants(ctx context.Context, db *sql.DB, g grantSpec) error {
 		// path can change one. Ids come from identity columns, which need
 		// no rights on their sequences.
 		"GRANT SELECT ON accounts, subtask_counts TO " + app,
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON users, projects, tasks, subtasks TO " + app,
+		// INSERT and UPDATE of every column but the ids: see writableColumns.
+		"GRANT SELECT, DELETE ON users, projects, tasks, subtasks TO " + app,
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON subtask_counts TO " + counter,
 		// The count functions go to a role that can do nothing else. A new
 		// owner needs CREATE on the schema unless a superuser hands them
@@ -208,6 +209,13 @@ func grants(ctx context.Context, db *sql.DB, g grantSpec) error {
 		}
 	}
 	return withTx(ctx, db, func(tx *sql.Tx) error {
+		for _, table := range []string{"users", "projects", "tasks", "subtasks"} {
+			cols, err := writableColumns(ctx, tx, table)
+			if err != nil {
+				return err
+			}
+			stmts = append(stmts, fmt.Sprintf("GRANT INSERT (%[1]s), UPDATE (%[1]s) ON %[2]s TO %[3]s", cols, table, app))
+		}
 		for _, s := range stmts {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
 				return fmt.Errorf("grant (%s): %w", s, err)
@@ -218,6 +226,23 @@ func grants(ctx context.Context, db *sql.DB, g grantSpec) error {
 		}
 		return nil
 	})
+}
+
+// writableColumns lists the columns of table the app role may insert and
+// update: all but the identity columns. Ids are shared by every tenant in
+// one schema; INSERT ... OVERRIDING SYSTEM VALUE lets any role with
+// INSERT on an identity column pick one, GENERATED ALWAYS or not. Read from
+// the catalog on every migrate, so a column a later migration adds is
+// writable too.
+func writableColumns(ctx context.Context, tx *sql.Tx, table string) (string, error) {
+	var cols string
+	err := tx.QueryRowContext(ctx, `
+		SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+		WHERE attrelid = to_regclass('public.' || quote_ident($1)) AND attnum > 0 AND NOT attisdropped AND attidentity = ''`, table).Scan(&cols)
+	if err != nil {
+		return "", fmt.Errorf("list the columns of %s: %w", table, err)
+	}
+	return cols, nil
 }
 
 // ensureCounterPolicy lets the count triggers, running as counter, write

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -344,7 +345,8 @@ func TestOpenRefusesRolesThatBypassRLS(t *testing.T) {
 		{"BYPASSRLS", bypass, "", "", "BYPASSRLS"},
 		{"member of a BYPASSRLS role", opts.AppUser, "GRANT " + reader + " TO " + app, "REVOKE " + reader + " FROM " + app, "member of " + opts.ReaderUser},
 		{"member of a superuser role", opts.AppUser, `GRANT "` + su + `" TO ` + app, `REVOKE "` + su + `" FROM ` + app, "member of " + su},
-		{"owner of a tenanted table", opts.AppUser, "ALTER TABLE subtasks OWNER TO " + app, "ALTER TABLE subtasks OWNER TO CURRENT_USER; GRANT SELECT, INSERT, UPDATE, DELETE ON subtasks TO " + app, "owns"},
+		{"owner of a tenanted table", opts.AppUser, "ALTER TABLE subtasks OWNER TO " + app, "ALTER TABLE subtasks OWNER TO CURRENT_USER; GRANT SELECT, DELETE ON subtasks TO " + app +
+			"; GRANT INSERT (account_id, task_id, name, is_complete, details), UPDATE (account_id, task_id, name, is_complete, details) ON subtasks TO " + app, "owns"},
 		{"reader without BYPASSRLS", opts.AppUser, "ALTER ROLE " + reader + " NOBYPASSRLS", "ALTER ROLE " + reader + " BYPASSRLS", "lacks BYPASSRLS"},
 		{"reader that may write", opts.AppUser, "GRANT DELETE ON subtasks TO " + reader, "REVOKE DELETE ON subtasks FROM " + reader, "may DELETE on subtasks"},
 		{"reader not read-only", opts.AppUser, "ALTER ROLE " + reader + " SET default_transaction_read_only = off", "ALTER ROLE " + reader + " SET default_transaction_read_only = on", "not read-only"},
@@ -471,5 +473,84 @@ func TestAllTenantsViewIsReadOnlyAndComplete(t *testing.T) {
 	err = s.reader.WithContext(all).Exec("DELETE FROM subtasks").Error
 	if !IsPgError(err, "25006") { // read-only transaction
 		t.Errorf("DELETE as the all-tenants reader: err = %v, want read-only transaction (25006)", err)
+	}
+}
+
+// TestAppRoleCannotChooseIDs: ids are shared across tenants in one
+// schema, so a tenant that could insert an id of its choosing could make
+// another tenant's next insert fail on a duplicate key, and learn from the
+// error which ids exist. The identity columns are GENERATED ALWAYS and the
+// app role has no rights on their sequences.
+func TestAppRoleCannotChooseIDs(t *testing.T) {
+	t.Parallel()
+	opts, s, a, _ := twoTenants(t)
+	app := pgtest.Open(t, opts.AppUser, "", opts.Database)
+	var seq string
+	if err := app.QueryRow(`SELECT pg_get_serial_sequence('subtasks', 'id')`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, stmt string
+		code       string
+	}{
+		{"INSERT with an id", `INSERT INTO subtasks (id, account_id, task_id, name) SELECT 999999, account_id, id, 'x' FROM tasks`, "428C9"},
+		{"INSERT OVERRIDING SYSTEM VALUE", `INSERT INTO subtasks (id, account_id, task_id, name) OVERRIDING SYSTEM VALUE SELECT 999999, account_id, id, 'x' FROM tasks`, "42501"},
+		{"UPDATE of an id to its default", `UPDATE subtasks SET id = DEFAULT`, "42501"},
+		{"UPDATE of an id", `UPDATE subtasks SET id = id + 1000000`, "428C9"},
+		{"nextval", `SELECT nextval('` + seq + `')`, "42501"},
+		{"setval", `SELECT setval('` + seq + `', 1000000)`, "42501"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := app.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.Exec(`SELECT set_config('app.tenant_id', $1, true)`, fmt.Sprint(a.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(tt.stmt); !IsPgError(err, tt.code) {
+				t.Errorf("%s as the app role: err = %v, want SQLSTATE %s", tt.stmt, err, tt.code)
+			}
+		})
+	}
+	// Through the strategy, an id on a new row is refused the same way,
+	// and a row without one gets the database's.
+	err := s.Tx(tenantCtx(a), func(tx *gorm.DB) error {
+		var task models.Task
+		if err := tx.First(&task).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&models.Subtask{ID: 999999, TaskID: task.ID, Name: "chosen id"}).Error; !IsPgError(err, "428C9") {
+			return fmt.Errorf("Create with an id: err = %v, want 428C9", err)
+		}
+		return errors.New("rolled back") // the failed statement ended the transaction
+	})
+	if err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Error(err)
+	}
+}
+
+// TestLockedTableFailsFastNotForever: the app role may LOCK a table it can
+// write (PostgreSQL ties LOCK to UPDATE, DELETE or TRUNCATE), so someone
+// holding its password can block every tenant's reads. The runtime roles'
+// lock_timeout makes those reads give up with ErrUnavailable (a 503)
+// instead of queueing for the whole request.
+func TestLockedTableFailsFastNotForever(t *testing.T) {
+	t.Parallel()
+	opts, s, _, b := twoTenants(t)
+	attacker, err := pgtest.Open(t, opts.AppUser, "", opts.Database).Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Rollback()
+	if _, err := attacker.Exec("LOCK TABLE subtasks IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatalf("LOCK TABLE as the app role: %v (if this is refused now, the mitigation below is moot: update the docs)", err)
+	}
+	ctx, cancel := context.WithTimeout(tenantCtx(b), 30*time.Second)
+	defer cancel()
+	_, err = s.ListSubtasks(ctx, 1, 10)
+	if !errors.Is(err, ErrUnavailable) || !IsPgError(err, "55P03") {
+		t.Errorf("another tenant's page while subtasks are locked: err = %v, want ErrUnavailable from lock_timeout (55P03)", err)
 	}
 }
