@@ -121,6 +121,10 @@ func machineFacts(m Machine) []labelledValue {
 	if m.Cores > 0 {
 		cores = fmt.Sprint(m.Cores)
 	}
+	maxConns := "unknown"
+	if m.MaxConnections > 0 {
+		maxConns = fmt.Sprint(m.MaxConnections)
+	}
 	return []labelledValue{
 		{"Cores", cores},
 		{"CPU", known(m.CPU)},
@@ -128,6 +132,7 @@ func machineFacts(m Machine) []labelledValue {
 		{"OS", known(m.OS)},
 		{"Go", known(m.GoVersion)},
 		{"PostgreSQL", known(m.PostgreSQL)},
+		{"PostgreSQL max_connections", maxConns},
 		{"Load generator", known(m.Generator)},
 	}
 }

@@ -35,6 +35,9 @@ type Machine struct {
 	OS         string // runtime.GOOS/GOARCH and kernel release
 	GoVersion  string
 	PostgreSQL string // SELECT version()
+	// MaxConnections is the server's max_connections: below what multidb
+	// with the run's tenants wants, its tenants share connections.
+	MaxConnections int
 	// Generator names the load generator and how it measures, e.g.
 	// "built-in (Go, keep-alive, 16 workers, closed loop; percentiles
 	// corrected for coordinated omission)".
