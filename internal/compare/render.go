@@ -210,11 +210,20 @@ func resultsTable(r Report) textTable {
 	return t
 }
 
+// connectionsCell shows connections held open beside the two limits that
+// differ in kind: how many may be open, and how many work at once.
 func connectionsCell(s StrategyResult) string {
-	if s.ConnBudget > 0 {
-		return fmt.Sprintf("%d (budget %d)", s.ServerConns, s.ConnBudget)
+	var limits []string
+	if s.OpenLimit > 0 {
+		limits = append(limits, fmt.Sprintf("up to %d open", s.OpenLimit))
 	}
-	return fmt.Sprint(s.ServerConns)
+	if s.ConnBudget > 0 {
+		limits = append(limits, fmt.Sprintf("%d working at once", s.ConnBudget))
+	}
+	if len(limits) == 0 {
+		return fmt.Sprint(s.ServerConns)
+	}
+	return fmt.Sprintf("%d (%s)", s.ServerConns, strings.Join(limits, "; "))
 }
 
 func rssCell(s StrategyResult) string {

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"tenancy/internal/pgsettings"
 )
 
 // readingOfNumbers says in words what the figures show. Every sentence is
@@ -23,6 +25,7 @@ func readingOfNumbers(r Report) []string {
 		out = appendNonEmpty(out, memoryReading(s))
 	}
 	out = appendNonEmpty(out, connectionsReading(r))
+	out = appendNonEmpty(out, maxConnectionsReading(r))
 	out = appendNonEmpty(out, failuresReading(r))
 	out = appendNonEmpty(out, isolationReading(r))
 	return out
@@ -188,6 +191,9 @@ func absInt64(n int64) int64 {
 	return n
 }
 
+// connectionsReading tells connections held open apart from the budget of
+// connections working at once (strategy.Options MaxConns and
+// TenantConns): a multidb server holds many more open than work at once.
 func connectionsReading(r Report) string {
 	var parts []string
 	for _, s := range r.Strategies {
@@ -198,22 +204,63 @@ func connectionsReading(r Report) string {
 		if len(parts) > 0 {
 			conns = ""
 		}
-		p := fmt.Sprintf("%s held up to %d%s", s.Name, s.ServerConns, conns)
-		if s.Accounts > 0 {
+		p := fmt.Sprintf("%s held up to %d%s open", s.Name, s.ServerConns, conns)
+		if s.OpenLimit > 0 {
+			p += fmt.Sprintf(" across %s tenant databases, idle ones included", humanCount(int64(s.Accounts)))
+			if s.ServerConns >= s.OpenLimit {
+				p += fmt.Sprintf(", all it may keep open (%d)", s.OpenLimit)
+			} else {
+				p += fmt.Sprintf(", of the %d it may keep open", s.OpenLimit)
+			}
+		} else if s.Accounts > 0 {
 			p += fmt.Sprintf(" for %s tenants", humanCount(int64(s.Accounts)))
 		}
-		switch {
-		case s.ConnBudget > 0 && s.ServerConns >= s.ConnBudget:
-			p += fmt.Sprintf(" (its whole budget of %d)", s.ConnBudget)
-		case s.ConnBudget > 0:
-			p += fmt.Sprintf(" (budget %d)", s.ConnBudget)
+		if s.ConnBudget > 0 {
+			p += fmt.Sprintf("; its budget lets at most %d work at once%s", s.ConnBudget, budgetScope(s))
 		}
 		parts = append(parts, p)
 	}
 	if len(parts) == 0 {
 		return ""
 	}
-	return "Under load, " + strings.Join(parts, "; ") + "."
+	return "Under load, " + strings.Join(parts, "; and ") + "."
+}
+
+// budgetScope is what the working budget bounds (strategy.Options
+// MaxConns): multidb's budget is shared by all its tenant databases,
+// singleschema's applies to each of its two pools.
+func budgetScope(s StrategyResult) string {
+	switch s.Name {
+	case "multidb":
+		return ", across all tenants"
+	case "singleschema":
+		return " in each of its two pools (tenant pages, the all-tenants view)"
+	}
+	return ""
+}
+
+// maxConnectionsReading says when multidb ran on a server that allows
+// fewer connections than its tenants want (pgsettings.MultiDBConnections,
+// with PostgreSQL's default reserve of 3), and, when the figures show it,
+// that multidb held fewer than the two per tenant it keeps given room.
+func maxConnectionsReading(r Report) string {
+	if r.Machine.MaxConnections <= 0 {
+		return ""
+	}
+	for _, s := range r.Strategies {
+		want := pgsettings.MultiDBConnections(s.Accounts, 3)
+		if s.Name != "multidb" || r.Machine.MaxConnections >= want {
+			continue
+		}
+		out := fmt.Sprintf("PostgreSQL's max_connections was %d, below the about %d that multidb with %s tenants wants (see the warning tenancy compare printed for how to raise it)",
+			r.Machine.MaxConnections, want, humanCount(int64(s.Accounts)))
+		if s.ServerConns > 0 && s.ServerConns < 2*s.Accounts {
+			out += fmt.Sprintf(": multidb held up to %d connections for %s tenants, fewer than the 2 per tenant it keeps open given room, so its figures are not of multidb with the connections it would keep",
+				s.ServerConns, humanCount(int64(s.Accounts)))
+		}
+		return out + "."
+	}
+	return ""
 }
 
 func failuresReading(r Report) string {

@@ -105,3 +105,37 @@ func TestReadingShortLoads(t *testing.T) {
 		})
 	}
 }
+
+// TestReadingConnections: "held up to 210 connections ... (its whole
+// budget of 4)" compared connections held open with the budget of
+// connections working at once.
+func TestReadingConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		s         StrategyResult
+		want, not []string
+	}{
+		{"multidb holds far more open than work at once",
+			StrategyResult{Name: "multidb", Accounts: 100, ServerConns: 210, ConnBudget: 4},
+			[]string{"multidb held up to 210 PostgreSQL connections", "at most 4", "at once"},
+			[]string{"whole budget", "budget of 4)", "(budget 4)"}},
+		{"multidb on a server with too few connections",
+			StrategyResult{Name: "multidb", Accounts: 100, ServerConns: 80, ConnBudget: 4, OpenLimit: 80},
+			[]string{"all it may keep open (80)", "max\\_connections was 100, below the about 300", "held up to 80 connections for 100 tenants, fewer than the 2 per tenant"},
+			[]string{"whole budget"}},
+		{"singleschema",
+			StrategyResult{Name: "singleschema", Accounts: 100, ServerConns: 8, ConnBudget: 4},
+			[]string{"singleschema held up to 8 PostgreSQL connections", "at most 4", "at once"},
+			[]string{"whole budget"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkReading(t, Report{Machine: Machine{MaxConnections: 100}, Strategies: []StrategyResult{tc.s}}, tc.want, tc.not)
+			cell := markdownTable(section(mustMarkdown(t, Report{Strategies: []StrategyResult{tc.s}}), "## Results"))
+			for _, row := range cell {
+				if row[0] == "PostgreSQL connections held under load" && strings.Contains(row[1], "budget") {
+					t.Errorf("connections cell %q calls the working budget a limit on connections held", row[1])
+				}
+			}
+		})
+	}
+}

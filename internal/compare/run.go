@@ -181,7 +181,7 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 		}
 	}()
 	say("server: %s (pid %d)", srv.URL, srv.PID)
-	res.ConnBudget = opts.MaxConns
+	res.ConnBudget, res.OpenLimit = opts.MaxConns, opts.TenantConns
 
 	if err := measure(ctx, o, opts, srv, facts, &res, say); err != nil {
 		return res, "", err
