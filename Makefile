@@ -1,5 +1,5 @@
 # Two commands bring the project up and test it; see README.md.
-#   make up     PostgreSQL, roles, databases, migrations, 5 sample accounts, server on :8080
+#   make up     PostgreSQL (a server you run keeps its settings), roles, databases, migrations, 5 sample accounts, server on :8080
 #   make test   every test, against a real PostgreSQL, then each fuzz target briefly
 #   make bench  seed 2,000 accounts (singleschema) and 100 (multidb) on throwaway databases, with figures
 # STRATEGY=multidb or STRATEGY=singleschema (default) picks the strategy.
@@ -18,6 +18,12 @@ RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 help:
 	@sed -n 's/^#   //p' Makefile
 
+# A PostgreSQL server on PGHOST:PGPORT (default 127.0.0.1:5432): installed,
+# created and started when there is none. Only a cluster the script created
+# itself is reconfigured and restarted (max_connections, shared_buffers;
+# TENANCY_TUNE_POSTGRES=0 leaves it as it is too). Any other server keeps its
+# settings: when its max_connections is too small for STRATEGY=multidb with
+# MULTIDB_COUNT tenants, the script prints how to raise it, and goes on.
 db:
 	@bash scripts/ensure-postgres.sh
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tenancy/configs"
+	"tenancy/internal/pgsettings"
 	"tenancy/internal/progress"
 	"tenancy/internal/seedbench"
 	"tenancy/seed"
@@ -45,6 +46,14 @@ databases.`)
 		return usageError{fmt.Errorf("bench: %w", err)}
 	}
 	cfg.Strategy.Logger = newLogger(stderr)
+	// Seeding opens a connection per worker, and setup up to two per tenant
+	// database for four at a time, plus the run's own: bench needs no
+	// raised max_connections (multidb's 100 tenants seed on a server of
+	// 100), only that many free.
+	need := o.EffectiveWorkers() + 2*4 + 2
+	warnOfServer(ctx, stderr, "bench", cfg.Strategy, func(s pgsettings.Server) string {
+		return s.ConnectionsWarning(need, fmt.Sprintf("seeding with %d workers", o.EffectiveWorkers()))
+	})
 	meter := progress.New(stdout, progress.ModeFor(stdout, *quiet), "accounts", "rows")
 	messages := stdout
 	if *quiet {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"tenancy/configs"
 	"tenancy/internal/compare"
+	"tenancy/internal/pgsettings"
 	"tenancy/internal/progress"
 	"tenancy/seed"
 	"tenancy/strategy"
@@ -57,6 +59,9 @@ databases.`)
 		return usageError{fmt.Errorf("compare: %w", err)}
 	}
 	cfg.Strategy.Logger = newLogger(stderr)
+	if slices.Contains(list, strategy.MultiDB) {
+		warnOfServer(ctx, stderr, "compare", cfg.Strategy, func(s pgsettings.Server) string { return s.MultiDBWarning(o.Accounts) })
+	}
 	messages := stdout
 	if *quiet {
 		messages = io.Discard
@@ -121,6 +126,20 @@ func compareOptions(o *seed.Options, duration time.Duration, connections int, ou
 		}
 	}
 	return list, nil
+}
+
+// warnOfServer prints warn's warning about the PostgreSQL server of opts,
+// if it has one: the settings scripts/ensure-postgres.sh no longer raises
+// on a server it did not create. A server that cannot be read gets no
+// warning here; the command's own connection fails next, and says why.
+func warnOfServer(ctx context.Context, w io.Writer, cmd string, opts strategy.Options, warn func(pgsettings.Server) string) {
+	s, err := pgsettings.Read(ctx, opts.AdminDSN("postgres"))
+	if err != nil {
+		return
+	}
+	if msg := warn(s); msg != "" {
+		fmt.Fprintf(w, "%s: warning: %s\n", cmd, msg)
+	}
 }
 
 // findWrk returns the path of wrk when the generator is to be wrk, or ""

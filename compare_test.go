@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"tenancy/configs"
+	"tenancy/internal/pgsettings"
 	"tenancy/internal/pgtest"
+	"tenancy/strategy"
 )
 
 // TestCompareWritesTheReport runs the whole command on a few accounts and a
@@ -94,5 +98,44 @@ func compareAndCheck(t *testing.T, generator string) {
 	err = pgtest.Admin(t, "postgres").QueryRow(`SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix+"_cmp").Scan(&left)
 	if err != nil || left > 0 {
 		t.Errorf("roles named %s_cmp* left behind: %d (err %v)", prefix, left, err)
+	}
+}
+
+// TestCompareWarnsOfTooFewConnections reads the test server's
+// max_connections as compare and bench do before they start: a warning
+// with the statement that raises it when the run wants more, none when it
+// does not, and none (the command's own error follows) when the server
+// cannot be read.
+func TestCompareWarnsOfTooFewConnections(t *testing.T) {
+	env := pgtest.Env(t, "multidb", nil)
+	cfg, err := configs.Load(pgtest.Getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreachable := cfg.Strategy
+	unreachable.Port = pgtest.FreePort(t)
+	for _, tc := range []struct {
+		name    string
+		tenants int
+		opts    strategy.Options
+		want    []string // empty: no warning
+	}{
+		{"more tenants than any test server allows", 10000, cfg.Strategy,
+			[]string{"compare: warning: PostgreSQL's max_connections is ", "multidb with 10000 tenants under load wants about 26700", "ALTER SYSTEM SET max_connections = 26700"}},
+		{"a few tenants", 3, cfg.Strategy, nil},
+		{"no server", 10000, unreachable, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			warnOfServer(context.Background(), &out, "compare", tc.opts, func(s pgsettings.Server) string { return s.MultiDBWarning(tc.tenants) })
+			if len(tc.want) == 0 && out.Len() > 0 {
+				t.Errorf("warnOfServer(%d tenants) printed %q, want nothing", tc.tenants, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("warnOfServer(%d tenants) printed %q, want %q in it", tc.tenants, out.String(), w)
+				}
+			}
+		})
 	}
 }

@@ -121,6 +121,10 @@ func machineFacts(m Machine) []labelledValue {
 	if m.Cores > 0 {
 		cores = fmt.Sprint(m.Cores)
 	}
+	maxConns := "unknown"
+	if m.MaxConnections > 0 {
+		maxConns = fmt.Sprint(m.MaxConnections)
+	}
 	return []labelledValue{
 		{"Cores", cores},
 		{"CPU", known(m.CPU)},
@@ -128,6 +132,7 @@ func machineFacts(m Machine) []labelledValue {
 		{"OS", known(m.OS)},
 		{"Go", known(m.GoVersion)},
 		{"PostgreSQL", known(m.PostgreSQL)},
+		{"PostgreSQL max_connections", maxConns},
 		{"Load generator", known(m.Generator)},
 	}
 }
@@ -205,11 +210,20 @@ func resultsTable(r Report) textTable {
 	return t
 }
 
+// connectionsCell shows connections held open beside the two limits that
+// differ in kind: how many may be open, and how many work at once.
 func connectionsCell(s StrategyResult) string {
-	if s.ConnBudget > 0 {
-		return fmt.Sprintf("%d (budget %d)", s.ServerConns, s.ConnBudget)
+	var limits []string
+	if s.OpenLimit > 0 {
+		limits = append(limits, fmt.Sprintf("up to %d open", s.OpenLimit))
 	}
-	return fmt.Sprint(s.ServerConns)
+	if s.ConnBudget > 0 {
+		limits = append(limits, fmt.Sprintf("%d working at once", s.ConnBudget))
+	}
+	if len(limits) == 0 {
+		return fmt.Sprint(s.ServerConns)
+	}
+	return fmt.Sprintf("%d (%s)", s.ServerConns, strings.Join(limits, "; "))
 }
 
 func rssCell(s StrategyResult) string {

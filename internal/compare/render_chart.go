@@ -11,19 +11,18 @@ import (
 // svgChart is a chart reduced to shapes with coordinates, so the HTML
 // template only places them and escapes every label. Coordinates are in
 // SVG user units; Series picks the colour, the same per strategy in every
-// chart.
+// chart. A chart is only made from data: the functions that make one say
+// when there is none, and the page then says so in words.
 type svgChart struct {
 	Title         string
 	Width, Height float64
-	// Note replaces the plot when there is nothing to draw.
-	Note   string
-	Grid   []svgLine
-	Axes   []svgLine
-	Bars   []svgBar
-	Curves []svgCurve
-	Dots   []svgDot
-	Labels []svgText
-	Legend []svgLegendItem
+	Grid          []svgLine
+	Axes          []svgLine
+	Bars          []svgBar
+	Curves        []svgCurve
+	Dots          []svgDot
+	Labels        []svgText
+	Legend        []svgLegendItem
 }
 
 type svgLine struct{ X1, Y1, X2, Y2 float64 }
@@ -77,12 +76,6 @@ func newPlotArea() plotArea {
 
 func newChart(title string) svgChart {
 	return svgChart{Title: title, Width: chartWidth, Height: chartHeight}
-}
-
-// empty turns c into a short strip that says why there is no plot.
-func (c svgChart) empty(note string) svgChart {
-	c.Note, c.Height = note, 60
-	return c
 }
 
 // chartScale maps a data range onto a pixel range, linearly or by log10. A
@@ -200,12 +193,17 @@ func (c *svgChart) legend(names []string) {
 	}
 }
 
-// throughputChart is req/s per Load kind, one bar per strategy.
-func throughputChart(r Report) svgChart {
+// throughputChart is req/s per Load kind, one bar per strategy; false
+// when no load ran.
+func throughputChart(r Report) (svgChart, bool) {
 	c := newChart("Throughput per page (requests answered OK per second)")
 	ks := reportedKinds(r)
-	if len(ks) == 0 || len(r.Strategies) == 0 {
-		return c.empty("No loads ran.")
+	ran := false
+	for _, s := range r.Strategies {
+		ran = ran || len(s.Loads) > 0
+	}
+	if !ran {
+		return c, false
 	}
 	a := newPlotArea()
 	top := 0.0
@@ -246,7 +244,7 @@ func throughputChart(r Report) svgChart {
 		}
 	}
 	c.legend(strategyNames(r))
-	return c
+	return c, true
 }
 
 // splitKind breaks a kind such as "largest tenant, last page" at its
@@ -259,8 +257,9 @@ func splitKind(kind string) []string {
 }
 
 // throughputOverTimeChart is requests answered OK in each second of the
-// any-page load, one line per strategy.
-func throughputOverTimeChart(r Report) svgChart {
+// any-page load, one line per strategy that counted them; false when none
+// did (wrk reports no per-second counts).
+func throughputOverTimeChart(r Report) (svgChart, bool) {
 	c := newChart("Throughput over time: " + LoadAnyPage)
 	seconds, top := 0, 0
 	for _, s := range r.Strategies {
@@ -272,7 +271,7 @@ func throughputOverTimeChart(r Report) svgChart {
 		}
 	}
 	if seconds == 0 {
-		return c.empty(fmt.Sprintf("No per-second counts for the load %q.", LoadAnyPage))
+		return c, false
 	}
 	a := newPlotArea()
 	yTop, yStep := niceMax(float64(top), 5)
@@ -303,7 +302,7 @@ func throughputOverTimeChart(r Report) svgChart {
 		c.Curves = append(c.Curves, svgCurve{Points: strings.Join(pts, " "), Series: i, Tip: s.Name})
 	}
 	c.legend(strategyNames(r))
-	return c
+	return c, true
 }
 
 func svgPoint(x, y float64) string {
@@ -375,8 +374,8 @@ func tailScale(share float64) float64 {
 }
 
 // latencyChart is the latency distribution of one Load kind, one curve
-// per strategy that ran it.
-func latencyChart(r Report, kind string) svgChart {
+// per strategy that ran it; false when no strategy has a histogram of it.
+func latencyChart(r Report, kind string) (svgChart, bool) {
 	c := newChart("Latency distribution: " + kind)
 	curves := map[int][]cdfPoint{}
 	var lo, hi time.Duration
@@ -396,7 +395,7 @@ func latencyChart(r Report, kind string) svgChart {
 		hi = max(hi, pts[len(pts)-1].latency)
 	}
 	if len(curves) == 0 || hi <= 0 {
-		return c.empty("No latency histogram for this load.")
+		return c, false
 	}
 	lo = max(lo, 1)
 	a := newPlotArea()
@@ -431,7 +430,7 @@ func latencyChart(r Report, kind string) svgChart {
 		c.Curves = append(c.Curves, svgCurve{Points: strings.Join(ps, " "), Series: i, Tip: r.Strategies[i].Name})
 	}
 	c.legend(strategyNames(r))
-	return c
+	return c, true
 }
 
 // latencyTicks are 1-2-5 ticks on a log axis, or about six even ones on a
@@ -460,11 +459,33 @@ func latencyTicks(lo, hi float64, logAxis bool) []float64 {
 	return out
 }
 
-// latencyCharts is one latency chart per Load kind that has a histogram.
-func latencyCharts(r Report) []svgChart {
-	var out []svgChart
-	for _, kind := range reportedKinds(r) {
-		out = append(out, latencyChart(r, kind))
+// charts are the page's charts, each drawn from data, and a sentence for
+// each chart left out for want of it.
+func charts(r Report) (out []svgChart, notes []string) {
+	if c, ok := throughputChart(r); ok {
+		out = append(out, c)
 	}
-	return out
+	if c, ok := throughputOverTimeChart(r); ok {
+		out = append(out, c)
+	} else if ranKind(r, LoadAnyPage) {
+		notes = append(notes, fmt.Sprintf("No throughput-over-time chart: the load generator counted no requests per second for the load %q (wrk reports none).", LoadAnyPage))
+	}
+	for _, kind := range reportedKinds(r) {
+		if c, ok := latencyChart(r, kind); ok {
+			out = append(out, c)
+		} else if ranKind(r, kind) {
+			notes = append(notes, fmt.Sprintf("No latency chart for the load %q: no request latencies were recorded.", kind))
+		}
+	}
+	return out, notes
+}
+
+// ranKind says whether any strategy ran a load of the kind.
+func ranKind(r Report, kind string) bool {
+	for _, s := range r.Strategies {
+		if _, ok := findLoad(s, kind); ok {
+			return true
+		}
+	}
+	return false
 }

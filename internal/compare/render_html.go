@@ -20,12 +20,11 @@ func parseReportTemplate() (*template.Template, error) {
 }
 
 // htmlReport is the page's data: the shared view plus the charts, which
-// only HTML can show.
+// only HTML can show, and why any chart is missing.
 type htmlReport struct {
 	reportView
-	Throughput         svgChart
-	ThroughputOverTime svgChart
-	Latency            []svgChart
+	Charts     []svgChart
+	ChartNotes []string
 }
 
 // WriteHTML writes r as one self-contained HTML page (inline style and
@@ -36,12 +35,8 @@ func WriteHTML(w io.Writer, r Report) error {
 	if err != nil {
 		return fmt.Errorf("parse report template: %w", err)
 	}
-	data := htmlReport{
-		reportView:         newReportView(r),
-		Throughput:         throughputChart(r),
-		ThroughputOverTime: throughputOverTimeChart(r),
-		Latency:            latencyCharts(r),
-	}
+	data := htmlReport{reportView: newReportView(r)}
+	data.Charts, data.ChartNotes = charts(r)
 	// Rendered in memory first so that a template error leaves w
 	// untouched rather than holding half a page.
 	var buf bytes.Buffer

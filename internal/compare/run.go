@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"tenancy/internal/loadcheck"
+	"tenancy/internal/pgsettings"
 	"tenancy/seed"
 	"tenancy/strategy"
 )
@@ -180,7 +181,7 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 		}
 	}()
 	say("server: %s (pid %d)", srv.URL, srv.PID)
-	res.ConnBudget = opts.MaxConns
+	res.ConnBudget, res.OpenLimit = opts.MaxConns, opts.TenantConns
 
 	if err := measure(ctx, o, opts, srv, facts, &res, say); err != nil {
 		return res, "", err
@@ -269,20 +270,25 @@ func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any
 // tenant plus eight, 100 tenants opened 500 connections in 13 s and served
 // 2,391 req/s; with room for 250, 214 (all during warm-up) and 2,908 req/s.
 // The report's connection figure shows what was held.
+//
+// A server with no room left for even two fails the run: its pools could
+// open no tenant connection, and every request would fail.
 func tenantConns(ctx context.Context, opts strategy.Options) (int, error) {
-	var room int
-	err := withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT current_setting('max_connections')::int
-			- current_setting('superuser_reserved_connections')::int
-			- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int`).Scan(&room)
-	})
+	s, err := pgsettings.Read(ctx, opts.AdminDSN("postgres"))
 	if err != nil {
-		return 0, fmt.Errorf("read max_connections: %w", err)
+		return 0, err
 	}
 	// Headroom: the run's own admin connections and connection watcher,
 	// the server's base pool, and the connections pools may open while
 	// others are closing (up to the working budget).
-	room -= 8 + opts.MaxConns
+	headroom := 8 + opts.MaxConns
+	room := s.Free() - headroom
+	if room < 2 {
+		return 0, fmt.Errorf("PostgreSQL has %d connections free (max_connections %d, %d reserved for superusers, %d in use) "+
+			"and the run and the server's working budget take %d of them, which leaves no room for multidb's tenant "+
+			"connections: close other clients, or %s", s.Free(), s.MaxConnections, s.Reserved, s.InUse, headroom,
+			s.RaiseConnections(pgsettings.MultiDBConnections(opts.TenantCount, s.Reserved)))
+	}
 	want := opts.TenantCount * max(1, opts.MaxConns)
 	if opts.TenantConns > 0 && opts.TenantConns > want {
 		want = opts.TenantConns
@@ -570,7 +576,7 @@ func machine(ctx context.Context, o Options) (Machine, error) {
 		}
 	}
 	err := withAdmin(ctx, o.Base, "postgres", func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT version()").Scan(&m.PostgreSQL)
+		return c.QueryRow(ctx, "SELECT version(), current_setting('max_connections')::int").Scan(&m.PostgreSQL, &m.MaxConnections)
 	})
 	if err != nil {
 		return m, fmt.Errorf("connect to PostgreSQL as %s: %w", o.Base.AdminUser, err)

@@ -35,6 +35,9 @@ type Machine struct {
 	OS         string // runtime.GOOS/GOARCH and kernel release
 	GoVersion  string
 	PostgreSQL string // SELECT version()
+	// MaxConnections is the server's max_connections, which bounds what a
+	// multidb server may keep open and so its figures.
+	MaxConnections int
 	// Generator names the load generator and how it measures, e.g.
 	// "built-in (Go, keep-alive, 16 workers, closed loop; percentiles
 	// corrected for coordinated omission)".
@@ -57,11 +60,18 @@ type StrategyResult struct {
 	// uses (pg_database_size summed).
 	DatabaseBytes int64
 
-	// ServerConns is the most PostgreSQL connections the server held at
-	// once under load (pg_stat_activity, sampled); ConnBudget is the
-	// server's configured budget (DB_MAX_CONNS).
+	// ServerConns is the most PostgreSQL connections the server held open
+	// at once under load, idle ones included (pg_stat_activity, sampled).
 	ServerConns int
-	ConnBudget  int
+	// ConnBudget is the server's working budget (DB_MAX_CONNS): how many
+	// connections work at once, across all tenant databases in multidb,
+	// in each of its two pools in singleschema. Not a bound on ServerConns.
+	ConnBudget int
+	// OpenLimit is how many connections a multidb server may keep open
+	// across its tenant databases, idle ones included
+	// (MULTIDB_OPEN_CONNS); 0 for singleschema, whose pools hold no more
+	// than their budget.
+	OpenLimit int
 
 	// Server memory (VmRSS of the server process), KiB, before the first
 	// load and after the last.
