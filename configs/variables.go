@@ -58,6 +58,8 @@ const (
 	maxTenantConns = 100000
 )
 
+//go:generate go run ./cmd/configdoc ../docs/configuration.md
+
 // Variables returns every environment variable the commands read, in the
 // order help and the documentation list them.
 func Variables() []Variable {
