@@ -1,6 +1,7 @@
 // Package configs reads and validates the environment. Every variable is
 // checked up front, and an error names the variable that is wrong and what
-// it should look like.
+// it should look like. Variables is the one description of them: Load
+// reads by it, and --help and docs/configuration.md are written from it.
 package configs
 
 import (
