@@ -47,30 +47,12 @@ func commands() []command {
 	}
 }
 
-const environmentHelp = `Environment (libpq names for the admin/owner connection):
-  STRATEGY            multidb or singleschema (default singleschema)
-  PGHOST, PGPORT      PostgreSQL server (default 127.0.0.1, 5432)
-  PGUSER, PGPASSWORD  admin role that owns the tables (default postgres)
-  PGDATABASE          database, or prefix of multidb tenant databases (default tenancy)
-  PGSSLMODE           libpq sslmode (default prefer)
-  MULTIDB_COUNT       multidb tenant databases (default 5)
-  MULTIDB_OPEN_CONNS  connections a multidb server keeps open across tenant databases (default 64)
-  APP_DB_USER, APP_DB_PASSWORD        role the server connects as (default <PGDATABASE>_app)
-  READER_DB_USER, READER_DB_PASSWORD  read-only all-tenants role (default <PGDATABASE>_reader)
-  DB_MAX_CONNS        connections the server works on at once (default: 2 x cores, at least 4)
-  DB_QUERY_EXEC_MODE  exec behind PgBouncer < 1.21 in transaction mode (default: pgx's)
-  BASE_DOMAIN         tenants live at <slug>.<BASE_DOMAIN> (default localhost)
-  ALL_TENANTS_VIEW    on/off: every tenant's data at <BASE_DOMAIN> (default on; no authentication)
-  SECRET_KEY          required by serve, at least 16 characters
-  TZ                  time zone of database sessions (e.g. UTC)
-`
-
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: tenancy <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun `tenancy <command> --help` for a command's flags.\n\n%s", environmentHelp)
+	fmt.Fprintf(w, "\nRun `tenancy <command> --help` for a command's flags.\n\n%s", configs.Help())
 }
 
 // run dispatches a command line. Only main exits.
@@ -115,7 +97,7 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tenancy %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\n%s", environmentHelp)
+		fmt.Fprintf(fs.Output(), "\n%s", configs.Help())
 	}
 	return fs
 }

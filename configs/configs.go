@@ -1,6 +1,7 @@
 // Package configs reads and validates the environment. Every variable is
 // checked up front, and an error names the variable that is wrong and what
-// it should look like.
+// it should look like. Variables is the one description of them: Load
+// reads by it, and --help and docs/configuration.md are written from it.
 package configs
 
 import (
@@ -48,49 +49,81 @@ var (
 )
 
 // Load reads the environment through getenv (os.Getenv in main, a map in
-// tests) and returns every problem at once.
+// tests) and returns every problem at once. It reads only the variables
+// Variables lists, and takes their literal defaults and ranges from there.
 func Load(getenv func(string) string) (Config, error) {
+	vars := variablesByName()
 	var errs []error
 	bad := func(name, value, want string) {
 		errs = append(errs, fmt.Errorf("%s=%q: %s", name, value, want))
 	}
-	str := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
+	// given is what the user set, blank being unset. Asking for a name
+	// the table does not list is a mistake in this function, which every
+	// test of Load would hit.
+	given := func(name string) string {
+		if _, ok := vars[name]; !ok {
+			panic("configs: Load reads " + name + ", which Variables does not list")
+		}
+		return strings.TrimSpace(getenv(name))
+	}
+	str := func(name string) string {
+		if v := given(name); v != "" {
 			return v
 		}
-		return def
+		return vars[name].Value
 	}
-	num := func(name string, def, lo, hi int) int {
-		raw := strings.TrimSpace(getenv(name))
+	// secret is taken as given: spaces may be part of a password.
+	secret := func(name string) string {
+		given(name)
+		return getenv(name)
+	}
+	// num is 0 when the variable is unset and has no literal default; the
+	// caller computes that default.
+	num := func(name string) int {
+		raw := str(name)
 		if raw == "" {
-			return def
+			return 0
 		}
+		v := vars[name]
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < lo || n > hi {
-			bad(name, raw, fmt.Sprintf("want a whole number from %d to %d", lo, hi))
-			return def
+		if err != nil || n < v.Min || n > v.Max {
+			bad(name, raw, fmt.Sprintf("want a whole number from %d to %d", v.Min, v.Max))
+			return 0
 		}
 		return n
 	}
 
 	o := strategy.Options{
-		Strategy:      str("STRATEGY", DefaultStrategy),
-		Host:          str("PGHOST", DefaultHost),
-		Port:          num("PGPORT", DefaultPort, 1, 65535),
-		SSLMode:       str("PGSSLMODE", defaultSSLMode(str("PGHOST", DefaultHost))),
-		TimeZone:      str("TZ", ""),
-		AdminUser:     str("PGUSER", DefaultUser),
-		AdminPassword: getenv("PGPASSWORD"),
-		Database:      str("PGDATABASE", DefaultDatabase),
-		TenantCount:   num("MULTIDB_COUNT", DefaultTenantCount, 1, MaxTenantCount),
-		MaxConns:      num("DB_MAX_CONNS", strategy.DefaultMaxConns(), 2, 1000),
-		TenantConns:   num("MULTIDB_OPEN_CONNS", 0, 2, 100000), // 0: derived from max_connections
-		QueryExecMode: str("DB_QUERY_EXEC_MODE", ""),
+		Strategy:       str("STRATEGY"),
+		Host:           str("PGHOST"),
+		Port:           num("PGPORT"),
+		SSLMode:        str("PGSSLMODE"),
+		TimeZone:       str("TZ"),
+		AdminUser:      str("PGUSER"),
+		AdminPassword:  secret("PGPASSWORD"),
+		Database:       str("PGDATABASE"),
+		TenantCount:    num("MULTIDB_COUNT"),
+		MaxConns:       num("DB_MAX_CONNS"),
+		TenantConns:    num("MULTIDB_OPEN_CONNS"), // 0: strategy derives it from max_connections
+		QueryExecMode:  str("DB_QUERY_EXEC_MODE"),
+		AppUser:        str("APP_DB_USER"),
+		AppPassword:    secret("APP_DB_PASSWORD"),
+		ReaderUser:     str("READER_DB_USER"),
+		ReaderPassword: secret("READER_DB_PASSWORD"),
 	}
-	o.AppUser = str("APP_DB_USER", o.Database+"_app")
-	o.AppPassword = getenv("APP_DB_PASSWORD")
-	o.ReaderUser = str("READER_DB_USER", o.Database+"_reader")
-	o.ReaderPassword = getenv("READER_DB_PASSWORD")
+	// The computed defaults, as Variables describes them.
+	if o.SSLMode == "" {
+		o.SSLMode = defaultSSLMode(o.Host)
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = strategy.DefaultMaxConns()
+	}
+	if o.AppUser == "" {
+		o.AppUser = o.Database + "_app"
+	}
+	if o.ReaderUser == "" {
+		o.ReaderUser = o.Database + "_reader"
+	}
 
 	if o.Strategy != strategy.MultiDB && o.Strategy != strategy.SingleSchema {
 		bad("STRATEGY", o.Strategy, "want multidb or singleschema")
@@ -100,17 +133,14 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		bad("PGSSLMODE", o.SSLMode, "want disable, allow, prefer, require, verify-ca or verify-full")
 	}
-	// Tenant database names append "_tenant-<i>", which must still fit
-	// PostgreSQL's 63-byte identifiers.
 	databaseOK := true
-	if maxLen := maxIdentifierLength - len("_tenant-") - len(strconv.Itoa(MaxTenantCount)); !databaseName.MatchString(o.Database) || len(o.Database) > maxLen {
-		bad("PGDATABASE", o.Database, fmt.Sprintf("want lower-case letters, digits and _, not starting with a digit, at most %d characters", maxLen))
+	if !databaseName.MatchString(o.Database) || len(o.Database) > maxDatabaseLength() {
+		bad("PGDATABASE", o.Database, fmt.Sprintf("want lower-case letters, digits and _, not starting with a digit, at most %d characters", maxDatabaseLength()))
 		databaseOK = false
 	}
 	for _, r := range []struct{ name, value string }{{"APP_DB_USER", o.AppUser}, {"READER_DB_USER", o.ReaderUser}} {
 		// A name derived from a bad PGDATABASE is that variable's fault.
-		given := strings.TrimSpace(getenv(r.name)) != ""
-		if (given || databaseOK) && (!roleName.MatchString(r.value) || len(r.value) > maxIdentifierLength) {
+		if (given(r.name) != "" || databaseOK) && (!roleName.MatchString(r.value) || len(r.value) > maxIdentifierLength) {
 			bad(r.name, r.value, "want lower-case letters, digits and _, not starting with a digit, at most 63 characters")
 		}
 	}
@@ -135,10 +165,10 @@ func Load(getenv func(string) string) (Config, error) {
 
 	c := Config{
 		Strategy:   o,
-		SecretKey:  getenv("SECRET_KEY"),
-		BaseDomain: strings.ToLower(str("BASE_DOMAIN", DefaultBaseDomain)),
+		SecretKey:  secret("SECRET_KEY"),
+		BaseDomain: strings.ToLower(str("BASE_DOMAIN")),
 	}
-	switch v := strings.ToLower(str("ALL_TENANTS_VIEW", "on")); v {
+	switch v := strings.ToLower(str("ALL_TENANTS_VIEW")); v {
 	case "on", "true", "1", "yes":
 		c.AllTenantsView = true
 	case "off", "false", "0", "no":
