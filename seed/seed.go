@@ -28,12 +28,14 @@ type Options struct {
 	Rollback bool
 	// SkipExisting seeds only the accounts that do not exist yet, instead
 	// of refusing to run. Each account's data depends only on its index, so
-	// finishing an interrupted seed gives the rows a full run would have.
+	// finishing an interrupted seed gives the rows a full run would have;
+	// their ids are those of a full run in multidb, and in singleschema
+	// follow on from the ids already used, in account order (see Run).
 	SkipExisting bool
 	// Reset deletes every existing account and its data first.
 	Reset bool
 	// Workers generate and load accounts in parallel; 0 picks a default
-	// for this machine. The data does not depend on it.
+	// for this machine. The data, ids included, does not depend on it.
 	Workers int
 	Seed    int64
 }
@@ -201,6 +203,15 @@ type Result struct {
 // generates and bulk loads accounts on several workers, each account in its
 // own transaction: an account is written whole or not at all, and on an
 // error or cancellation Result.Counts says how many were.
+//
+// Ids depend on the options alone, not on the workers or on timing: the
+// accounts get their ids in account order (see accountOrder). In a fresh
+// database account tenant-i has id i+1 in both strategies, and every
+// table's rows are numbered from 1, account after account (singleschema)
+// or within the tenant's own database (multidb). Singleschema ids follow
+// on from the ids its sequences have handed out, which Reset does not
+// rewind, and which a run into non-empty tables that fails part-way has
+// used up.
 func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
 	if err := o.Validate(s.admin.Name(), s.tenantCount); err != nil {
@@ -322,9 +333,10 @@ func (r *seedRun) do(parent context.Context) error {
 	// account it is on.
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
+	order := newAccountOrder(r.skip)
 	r.onWorkers(ctx, func(i int) {
 		if ctx.Err() == nil { // an index handed out as the cancel came
-			r.account(ctx, cancel, i)
+			r.account(ctx, cancel, order, i)
 		}
 	})
 
@@ -367,18 +379,24 @@ func (r *seedRun) onWorkers(ctx context.Context, fn func(i int)) {
 }
 
 // bulk generates accounts on the workers and hands them to one BulkLoad:
-// all of them are written, or none.
+// all of them are written, or none. BulkLoad gives ids in the order the
+// accounts arrive, so they are sent in account order.
 func (r *seedRun) bulk(parent context.Context) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	accounts := make(chan *Account, 2*r.opts.EffectiveWorkers())
 	generated := make(chan struct{})
+	order := newAccountOrder(nil)
 	go func() {
 		defer close(accounts)
 		defer close(generated)
 		r.onWorkers(ctx, func(i int) {
 			a := Generate(r.opts, i, r.hash)
 			r.digests[i] = AccountDigest(&a)
+			if order.wait(ctx, i) != nil {
+				return // cancelled; nobody waits for i any more
+			}
+			defer order.done(i)
 			select {
 			case accounts <- &a:
 			case <-ctx.Done():
@@ -407,15 +425,23 @@ func (r *seedRun) bulk(parent context.Context) error {
 	return fmt.Errorf("%w (a seed into empty tables writes every account in one transaction, so nothing was written; fix the cause and run the same command again)", err)
 }
 
-// account generates account i and, unless it exists, loads it. It is
-// generated either way, since the checksum covers every account.
-func (r *seedRun) account(ctx context.Context, cancel context.CancelCauseFunc, i int) {
+// account generates account i and, unless it exists, gives it its ids in
+// its turn and loads it. It is generated either way, since the checksum
+// covers every account.
+func (r *seedRun) account(ctx context.Context, cancel context.CancelCauseFunc, order *accountOrder, i int) {
 	a := Generate(r.opts, i, r.hash)
 	r.digests[i] = AccountDigest(&a)
 	if r.skip[i] {
 		return
 	}
-	err := r.seeder.admin.LoadTenant(ctx, &a, !r.opts.Rollback)
+	err := order.wait(ctx, i)
+	if err == nil {
+		err = r.seeder.admin.AssignIDs(ctx, &a)
+		order.done(i)
+	}
+	if err == nil {
+		err = r.seeder.admin.LoadTenant(ctx, &a, !r.opts.Rollback)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
