@@ -5,63 +5,82 @@ import (
 	"sync"
 )
 
-// accountOrder lets the workers take one step each, the step that gives an
-// account its ids, in account order, while they generate and load in
-// parallel: ids then follow the accounts' order, not the order in which
-// workers happen to finish, and so are the same in every run with any
-// number of workers. Accounts in skip take no turn.
-//
-// A worker waits only for the accounts before its own, which the workers
-// took before it (onWorkers hands out indexes in order), so the wait is
-// for at most the generation of a few accounts.
-type accountOrder struct {
-	skip map[int]bool
+// aheadPerWorker bounds how many accounts each worker may generate past
+// the one whose turn it is to be sent on, so that one big account
+// holds up the order but not the workers, while memory stays bounded.
+const aheadPerWorker = 4
 
-	mu      sync.Mutex
-	next    int                   // the account whose turn it is
-	waiting map[int]chan struct{} // closed when that account's turn comes
-}
-
-func newAccountOrder(skip map[int]bool) *accountOrder {
-	o := &accountOrder{skip: skip, waiting: map[int]chan struct{}{}}
-	o.moveTo(0)
-	return o
-}
-
-// wait returns once it is account i's turn, or with ctx's error first.
-func (o *accountOrder) wait(ctx context.Context, i int) error {
-	o.mu.Lock()
-	if o.next == i {
-		o.mu.Unlock()
-		return nil
+// generateInOrder generates every account of the run on the run's workers,
+// several at a time and finishing in any order, and sends the accounts to
+// write on out in account order, then closes out. Ids are given in the
+// order accounts are written, so they follow the accounts' order rather
+// than the order in which workers happen to finish, and are the same in
+// every run with any number of workers. Skipped accounts are generated too
+// (the checksum covers them) but not sent. Once ctx is cancelled no new
+// account is started and nothing more is sent; it returns when the
+// workers have stopped.
+func (r *seedRun) generateInOrder(ctx context.Context, out chan<- *Account) {
+	defer close(out)
+	workers := r.opts.EffectiveWorkers()
+	type generated struct {
+		i int
+		a *Account
 	}
-	turn := make(chan struct{})
-	o.waiting[i] = turn
-	o.mu.Unlock()
-	select {
-	case <-turn:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	// A slot is taken before an index is handed out and given back when
+	// the account is sent on: indexes are handed out in order, so the
+	// slots are held by a run of consecutive accounts from the next one
+	// to send, each of them with a worker, and the next one always comes.
+	slots := make(chan struct{}, aheadPerWorker*workers)
+	jobs := make(chan int)
+	results := make(chan generated, workers)
+	go func() {
+		defer close(jobs)
+		for i := range r.opts.Accounts {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				a := Generate(r.opts, i, r.hash)
+				r.digests[i] = AccountDigest(&a)
+				results <- generated{i, &a}
+			}
+		}()
 	}
-}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
 
-// done ends account i's turn, which must have begun, and begins the next
-// account's.
-func (o *accountOrder) done(i int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.moveTo(i + 1)
-}
-
-// moveTo gives the turn to account i, or the first after it not skipped.
-func (o *accountOrder) moveTo(i int) {
-	for o.skip[i] {
-		i++
-	}
-	o.next = i
-	if turn, ok := o.waiting[i]; ok {
-		close(turn)
-		delete(o.waiting, i)
+	// Read to the end even after a cancel, so that no worker is left
+	// blocked on results.
+	waiting := map[int]*Account{}
+	next := 0
+	for g := range results {
+		waiting[g.i] = g.a
+		for a, ok := waiting[next]; ok; a, ok = waiting[next] {
+			delete(waiting, next)
+			if !r.skip[next] {
+				select {
+				case out <- a:
+				case <-ctx.Done():
+				}
+			}
+			<-slots
+			next++
+		}
 	}
 }

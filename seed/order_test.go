@@ -2,74 +2,79 @@ package seed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
+
+	"tenancy/strategy"
 )
 
-// Workers that reach their turn in any order take it in account order,
-// passing over the skipped accounts.
-func TestAccountOrderTakesTurnsInAccountOrder(t *testing.T) {
+// Accounts finish generating in any order and come out in account order,
+// the skipped ones generated (for the checksum) but left out.
+func TestGenerateInOrderSendsAccountsInOrder(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		accounts int
-		skip     map[int]bool
+		accounts, workers int
+		skip              map[int]bool
 	}{
-		{accounts: 1},
-		{accounts: 20},
-		{accounts: 20, skip: map[int]bool{0: true, 1: true, 7: true, 19: true}},
+		{accounts: 1, workers: 1},
+		{accounts: 40, workers: 1},
+		{accounts: 40, workers: 8},
+		{accounts: 40, workers: 8, skip: map[int]bool{0: true, 1: true, 7: true, 39: true}},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d accounts, skip %v", tt.accounts, tt.skip), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d accounts, %d workers, skip %v", tt.accounts, tt.workers, tt.skip), func(t *testing.T) {
 			t.Parallel()
-			o := newAccountOrder(tt.skip)
-			var taken []int // appended in turn only
-			var wg sync.WaitGroup
-			// Started last account first, so that most have to wait.
-			for i := tt.accounts - 1; i >= 0; i-- {
-				if tt.skip[i] {
-					continue
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := o.wait(context.Background(), i); err != nil {
-						t.Errorf("wait(%d): %v", i, err)
-						return
-					}
-					taken = append(taken, i)
-					o.done(i)
-				}()
+			o := DefaultOptions()
+			o.Accounts, o.Workers = tt.accounts, tt.workers
+			r := &seedRun{opts: o, skip: tt.skip, digests: make([]Digest, o.Accounts)}
+			out := make(chan *Account) // unbuffered: the workers run ahead of the reader
+			go r.generateInOrder(context.Background(), out)
+			var got, want []string
+			for a := range out {
+				got = append(got, a.Account.Slug)
 			}
-			wg.Wait()
-			var want []int
 			for i := range tt.accounts {
 				if !tt.skip[i] {
-					want = append(want, i)
+					want = append(want, strategy.Slug(i))
 				}
 			}
-			if !slices.Equal(taken, want) {
-				t.Errorf("turns taken in order %v, want %v", taken, want)
+			if !slices.Equal(got, want) {
+				t.Errorf("accounts sent in order %v, want %v", got, want)
+			}
+			for i, d := range r.digests {
+				if a := Generate(o, i, ""); d != AccountDigest(&a) {
+					t.Errorf("digest of account %d is not that of the account generated", i)
+				}
 			}
 		})
 	}
 }
 
-// A cancelled run releases the workers waiting for a turn that will not
-// come.
-func TestAccountOrderWaitEndsWithTheContext(t *testing.T) {
+// After a cancel it sends nothing more, and returns (closing out) once the
+// workers have stopped, even with nobody reading.
+func TestGenerateInOrderStopsWhenCancelled(t *testing.T) {
 	t.Parallel()
-	o := newAccountOrder(nil)
+	o := DefaultOptions()
+	o.Accounts, o.Workers = 1000, 4
+	r := &seedRun{opts: o, digests: make([]Digest, o.Accounts)}
 	ctx, cancel := context.WithCancel(context.Background())
-	errs := make(chan error)
-	go func() { errs <- o.wait(ctx, 3) }()
-	cancel()
-	if err := <-errs; !errors.Is(err, context.Canceled) {
-		t.Errorf("wait(3) after the cancel = %v, want context.Canceled", err)
+	out := make(chan *Account)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.generateInOrder(ctx, out)
+	}()
+	if a := <-out; a.Account.Slug != "tenant-0" {
+		t.Errorf("first account sent is %s, want tenant-0", a.Account.Slug)
 	}
-	if err := o.wait(context.Background(), 0); err != nil {
-		t.Errorf("wait(0), the first turn = %v, want nil", err)
+	cancel()
+	<-done // a hang here is the failure
+	n := 0
+	for range out {
+		n++
+	}
+	if n != 0 {
+		t.Errorf("%d accounts sent after the cancel, want 0", n)
 	}
 }
