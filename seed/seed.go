@@ -206,13 +206,15 @@ type Result struct {
 // error or cancellation Result.Counts says how many were.
 //
 // Ids depend on the options alone, not on the workers or on timing: the
-// accounts get their ids in account order (see generateInOrder). In a fresh
-// database account tenant-i has id i+1 in both strategies, and every
-// table's rows are numbered from 1, account after account (singleschema)
-// or within the tenant's own database (multidb). Singleschema ids follow
-// on from the ids its sequences have handed out, which Reset does not
-// rewind, and which a run into non-empty tables that fails part-way has
-// used up.
+// accounts get their ids in account order (see generateInOrder). In a
+// freshly set-up database account tenant-i has id i+1 in both strategies,
+// and every table's rows are numbered from 1, account after account
+// (singleschema) or within the tenant's own database (multidb).
+// Singleschema ids follow on from the ids its sequences have handed out:
+// Reset does not rewind them, a run into non-empty tables that is rolled
+// back or fails part-way has used some up, and so have the policy probes
+// of `tenancy check` and of the server's start-up check, if they ran
+// first.
 func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
 	if err := o.Validate(s.admin.Name(), s.tenantCount); err != nil {
@@ -453,8 +455,8 @@ func (r *seedRun) rolledBack() string {
 }
 
 // EffectiveWorkers is o.Workers, or by default one more than the cores: a
-// worker waiting on PostgreSQL leaves its core to generating the next
-// account.
+// worker waiting (on PostgreSQL, or for the accounts before its own to be
+// sent on) leaves its core to generating the next account.
 func (o Options) EffectiveWorkers() int {
 	if o.Workers > 0 {
 		return o.Workers
