@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"tenancy/configs"
-	"tenancy/internal/pgtest"
 	"tenancy/seed"
 	"tenancy/strategy"
 )
@@ -55,21 +54,22 @@ func TestSeedIDsDependOnlyOnTheOptions(t *testing.T) {
 	}{{strategy.SingleSchema, single}, {strategy.MultiDB, multi}} {
 		d := setUpWith(t, tt.strategy, map[string]string{"MULTIDB_COUNT": strconv.Itoa(multi)}, nil)
 		runSteps(t, d, []seedStep{{accounts: tt.accounts, workers: 1}})
-		want[tt.strategy] = deploymentDump(t, d.cfg, tt.accounts)
-		checkAccountIDs(t, d.cfg, tt.accounts)
-		checkNextInserts(t, d.cfg, tt.accounts)
+		dbs := accountDBs(t, d.cfg, tt.accounts)
+		want[tt.strategy] = deploymentDump(t, dbs)
+		checkAccountIDs(t, dbs)
+		checkNextInserts(t, tt.strategy, dbs)
 	}
 	for _, tt := range tests {
 		t.Run(tt.strategy+"/"+tt.name, func(t *testing.T) {
 			t.Parallel()
 			d := setUpWith(t, tt.strategy, map[string]string{"MULTIDB_COUNT": strconv.Itoa(multi)}, nil)
 			runSteps(t, d, tt.steps)
-			accounts := tt.steps[len(tt.steps)-1].accounts
-			if got := deploymentDump(t, d.cfg, accounts); got != want[tt.strategy] {
+			dbs := accountDBs(t, d.cfg, tt.steps[len(tt.steps)-1].accounts)
+			if got := deploymentDump(t, dbs); got != want[tt.strategy] {
 				t.Errorf("rows differ from a fresh seed on one worker:\n%s", firstDifference(got, want[tt.strategy]))
 			}
-			checkAccountIDs(t, d.cfg, accounts)
-			checkNextInserts(t, d.cfg, accounts)
+			checkAccountIDs(t, dbs)
+			checkNextInserts(t, tt.strategy, dbs)
 		})
 	}
 }
@@ -86,16 +86,33 @@ func runSteps(t *testing.T, d deployment, steps []seedStep) {
 	}
 }
 
+// accountDBs returns an admin pool on the database of each of the first
+// n accounts: one pool shared by all in singleschema (many parallel tests
+// each holding a connection per account would exhaust the server's
+// connections), one per tenant database in multidb.
+func accountDBs(t *testing.T, cfg configs.Config, n int) []*sql.DB {
+	t.Helper()
+	dbs := make([]*sql.DB, n)
+	for i := range dbs {
+		if i == 0 || cfg.Strategy.Strategy == strategy.MultiDB {
+			dbs[i] = dbOf(t, cfg, i)
+		} else {
+			dbs[i] = dbs[0]
+		}
+	}
+	return dbs
+}
+
 // deploymentDump is every column of every row of every table, in id order:
 // of the one database (singleschema), or of each tenant database in turn.
-func deploymentDump(t *testing.T, cfg configs.Config, accounts int) string {
+func deploymentDump(t *testing.T, dbs []*sql.DB) string {
 	t.Helper()
-	if cfg.Strategy.Strategy != strategy.MultiDB {
-		return tableDump(t, pgtest.Admin(t, cfg.Strategy.Database))
-	}
 	var b strings.Builder
-	for i := range accounts {
-		fmt.Fprintf(&b, "=== database of %s\n%s", strategy.Slug(i), tableDump(t, dbOf(t, cfg, i)))
+	for i, db := range dbs {
+		if i > 0 && db == dbs[0] {
+			break // singleschema: one database
+		}
+		fmt.Fprintf(&b, "=== database of %s\n%s", strategy.Slug(i), tableDump(t, db))
 	}
 	return b.String()
 }
@@ -112,12 +129,12 @@ func firstDifference(got, want string) string {
 }
 
 // checkAccountIDs checks that tenant-i has id i+1.
-func checkAccountIDs(t *testing.T, cfg configs.Config, accounts int) {
+func checkAccountIDs(t *testing.T, dbs []*sql.DB) {
 	t.Helper()
-	for i := range accounts {
+	for i, db := range dbs {
 		slug := strategy.Slug(i)
 		var id int64
-		if err := dbOf(t, cfg, i).QueryRow(`SELECT id FROM accounts WHERE slug = $1`, slug).Scan(&id); err != nil {
+		if err := db.QueryRow(`SELECT id FROM accounts WHERE slug = $1`, slug).Scan(&id); err != nil {
 			t.Fatalf("id of %s: %v", slug, err)
 		}
 		if id != int64(i)+1 {
@@ -157,31 +174,28 @@ func nextInserts(strategyName string) []insert {
 // checkNextInserts checks that after seeding, an insert that leaves the id
 // to the table gets the one after the highest (no collision, no gap), in
 // each database the seed wrote to.
-func checkNextInserts(t *testing.T, cfg configs.Config, accounts int) {
+func checkNextInserts(t *testing.T, strategyName string, dbs []*sql.DB) {
 	t.Helper()
-	dbs := []*sql.DB{dbOf(t, cfg, 0)}
-	if cfg.Strategy.Strategy == strategy.MultiDB {
-		for i := 1; i < accounts; i++ {
-			dbs = append(dbs, dbOf(t, cfg, i))
-		}
-	}
 	for i, db := range dbs {
+		if i > 0 && db == dbs[0] {
+			break // singleschema: one database
+		}
 		highest := map[string]int64{}
-		for _, ins := range nextInserts(cfg.Strategy.Strategy) {
+		for _, ins := range nextInserts(strategyName) {
 			var h int64
 			if err := db.QueryRow(`SELECT coalesce(max(id), 0) FROM ` + ins.table).Scan(&h); err != nil {
 				t.Fatal(err)
 			}
 			highest[ins.table] = h
 		}
-		for _, ins := range nextInserts(cfg.Strategy.Strategy) {
+		for _, ins := range nextInserts(strategyName) {
 			var id int64
 			if err := db.QueryRow(ins.sql).Scan(&id); err != nil {
-				t.Errorf("database %d: insert into %s after seeding: %v", i, ins.table, err)
+				t.Errorf("database of tenant-%d: insert into %s after seeding: %v", i, ins.table, err)
 				continue
 			}
 			if id != highest[ins.table]+1 {
-				t.Errorf("database %d: insert into %s after seeding got id %d, want %d (one past the highest seeded)", i, ins.table, id, highest[ins.table]+1)
+				t.Errorf("database of tenant-%d: insert into %s after seeding got id %d, want %d (one past the highest seeded)", i, ins.table, id, highest[ins.table]+1)
 			}
 		}
 	}
