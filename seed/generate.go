@@ -32,7 +32,8 @@ const SamplePassword = "tenancy-sample"
 var baseTime = time.Date(2023, time.August, 18, 9, 0, 0, 0, time.UTC)
 
 // Account is one generated account with everything it owns; children refer
-// to their parent by index, since ids are known only once rows are written.
+// to their parent by index, since ids are given only when the account's
+// turn to be written comes (Admin.AssignIDs, or BulkLoad).
 type Account = strategy.TenantData
 
 // Task is a generated task and the index of its project in Account.Projects.

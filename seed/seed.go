@@ -28,12 +28,15 @@ type Options struct {
 	Rollback bool
 	// SkipExisting seeds only the accounts that do not exist yet, instead
 	// of refusing to run. Each account's data depends only on its index, so
-	// finishing an interrupted seed gives the rows a full run would have.
+	// finishing an interrupted seed gives the rows a full run would have;
+	// their ids are those of a full run in multidb, and in singleschema
+	// follow on from the ids already used, in account order (see Run).
 	SkipExisting bool
 	// Reset deletes every existing account and its data first.
 	Reset bool
-	// Workers generate and load accounts in parallel; 0 picks a default
-	// for this machine. The data does not depend on it.
+	// Workers is how many accounts are generated at once, and, one
+	// transaction per account, loaded at once; 0 picks a default for this
+	// machine. The data, ids included, does not depend on it.
 	Workers int
 	Seed    int64
 }
@@ -201,6 +204,17 @@ type Result struct {
 // generates and bulk loads accounts on several workers, each account in its
 // own transaction: an account is written whole or not at all, and on an
 // error or cancellation Result.Counts says how many were.
+//
+// Ids depend on the options alone, not on the workers or on timing: the
+// accounts get their ids in account order (see generateInOrder). In a
+// freshly set-up database account tenant-i has id i+1 in both strategies,
+// and every table's rows are numbered from 1, account after account
+// (singleschema) or within the tenant's own database (multidb).
+// Singleschema ids follow on from the ids its sequences have handed out:
+// Reset does not rewind them, a run into non-empty tables that is rolled
+// back or fails part-way has used some up, and so have the policy probes
+// of `tenancy check` and of the server's start-up check, if they ran
+// first.
 func (s *Seeder) Run(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
 	if err := o.Validate(s.admin.Name(), s.tenantCount); err != nil {
@@ -317,16 +331,49 @@ type seedRun struct {
 	err    error    // the first failure
 }
 
+// do writes each account in its own transaction: generated on the
+// workers, given its ids in account order, and loaded on as many workers.
 func (r *seedRun) do(parent context.Context) error {
 	// The first failure stops the other workers; each rolls back the
 	// account it is on.
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	r.onWorkers(ctx, func(i int) {
-		if ctx.Err() == nil { // an index handed out as the cancel came
-			r.account(ctx, cancel, i)
+	workers := r.opts.EffectiveWorkers()
+	inOrder := make(chan *Account, workers)
+	go r.generateInOrder(ctx, inOrder)
+	// One goroutine gives the ids, account after account (a round trip
+	// each in singleschema, nothing to ask in multidb), while the loads
+	// before them run.
+	withIDs := make(chan *Account, workers)
+	go func() {
+		defer close(withIDs)
+		for a := range inOrder {
+			if ctx.Err() != nil {
+				continue // handed on as the cancel came; read on to the end
+			}
+			if err := r.seeder.admin.AssignIDs(ctx, a); err != nil {
+				r.fail(ctx, cancel, a, err)
+				continue
+			}
+			select {
+			case withIDs <- a:
+			case <-ctx.Done():
+			}
 		}
-	})
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range withIDs {
+				if ctx.Err() == nil { // handed on as the cancel came
+					r.load(ctx, cancel, a)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 
 	done := r.counts.Accounts
 	switch {
@@ -340,50 +387,17 @@ func (r *seedRun) do(parent context.Context) error {
 	return nil
 }
 
-// onWorkers calls fn for every account index on the run's workers, and
-// returns when they are done; once ctx is cancelled no new index is handed
-// out.
-func (r *seedRun) onWorkers(ctx context.Context, fn func(i int)) {
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range r.opts.EffectiveWorkers() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				fn(i)
-			}
-		}()
-	}
-	defer wg.Wait()
-	defer close(jobs)
-	for i := range r.opts.Accounts {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 // bulk generates accounts on the workers and hands them to one BulkLoad:
-// all of them are written, or none.
+// all of them are written, or none. BulkLoad gives ids in the order the
+// accounts arrive, so they are sent in account order.
 func (r *seedRun) bulk(parent context.Context) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	accounts := make(chan *Account, 2*r.opts.EffectiveWorkers())
 	generated := make(chan struct{})
 	go func() {
-		defer close(accounts)
 		defer close(generated)
-		r.onWorkers(ctx, func(i int) {
-			a := Generate(r.opts, i, r.hash)
-			r.digests[i] = AccountDigest(&a)
-			select {
-			case accounts <- &a:
-			case <-ctx.Done():
-			}
-		})
+		r.generateInOrder(ctx, accounts)
 	}()
 
 	var loaded Counts
@@ -407,28 +421,29 @@ func (r *seedRun) bulk(parent context.Context) error {
 	return fmt.Errorf("%w (a seed into empty tables writes every account in one transaction, so nothing was written; fix the cause and run the same command again)", err)
 }
 
-// account generates account i and, unless it exists, loads it. It is
-// generated either way, since the checksum covers every account.
-func (r *seedRun) account(ctx context.Context, cancel context.CancelCauseFunc, i int) {
-	a := Generate(r.opts, i, r.hash)
-	r.digests[i] = AccountDigest(&a)
-	if r.skip[i] {
+// load writes a, whose ids are given, and counts it.
+func (r *seedRun) load(ctx context.Context, cancel context.CancelCauseFunc, a *Account) {
+	if err := r.seeder.admin.LoadTenant(ctx, a, !r.opts.Rollback); err != nil {
+		r.fail(ctx, cancel, a, err)
 		return
 	}
-	err := r.seeder.admin.LoadTenant(ctx, &a, !r.opts.Rollback)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err != nil {
-		r.failed = append(r.failed, a.Account.Slug)
-		if r.err == nil && ctx.Err() == nil {
-			r.err = err // names the tenant already
-			cancel(r.err)
-		}
-		return
-	}
-	r.counts.add(&a)
+	r.counts.add(a)
 	if r.seeder.reporter != nil {
 		r.seeder.reporter.Report(Progress{Done: r.counts.Accounts, Total: r.total, Rows: r.counts.Rows(), Elapsed: time.Since(r.start)})
+	}
+}
+
+// fail records that a was not written, and stops the run at the first
+// failure that is not the run's own cancellation.
+func (r *seedRun) fail(ctx context.Context, cancel context.CancelCauseFunc, a *Account, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = append(r.failed, a.Account.Slug)
+	if r.err == nil && ctx.Err() == nil {
+		r.err = err // names the tenant already
+		cancel(r.err)
 	}
 }
 
@@ -440,8 +455,8 @@ func (r *seedRun) rolledBack() string {
 }
 
 // EffectiveWorkers is o.Workers, or by default one more than the cores: a
-// worker waiting on PostgreSQL leaves its core to generating the next
-// account.
+// worker waiting (on PostgreSQL, or for the accounts before its own to be
+// sent on) leaves its core to generating the next account.
 func (o Options) EffectiveWorkers() int {
 	if o.Workers > 0 {
 		return o.Workers

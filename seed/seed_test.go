@@ -109,7 +109,8 @@ func tenantDump(t *testing.T, db *sql.DB, slug string) string {
 	return b.String()
 }
 
-// One worker writes accounts in order, so even the ids are the same.
+// Two seeds of fresh databases give the same rows, ids included (see
+// TestSeedIDsDependOnlyOnTheOptions for other worker counts and paths).
 func TestSeedingTwiceGivesIdenticalData(t *testing.T) {
 	t.Parallel()
 	var dumps []string

@@ -16,8 +16,9 @@ import (
 )
 
 // TenantData is everything one tenant owns, ready to be bulk loaded. Rows
-// refer to their parent by index, because ids exist only once the rows are
-// written; LoadTenant fills in every ID (and foreign key) it assigns.
+// refer to their parent by index: Admin.AssignIDs gives every row its id
+// and fills in the foreign keys from them, and LoadTenant writes the rows
+// with those ids.
 type TenantData struct {
 	Account  models.Account
 	Users    []models.User
@@ -43,7 +44,11 @@ func (d *TenantData) Rows() int {
 	return 1 + len(d.Users) + len(d.Projects) + len(d.Tasks) + len(d.Subtasks)
 }
 
-// validate catches parent indexes that point nowhere before any row is sent.
+// hasIDs reports whether d's ids were given (AssignIDs or BulkLoad).
+func (d *TenantData) hasIDs() bool { return d.Account.ID != 0 }
+
+// validate catches parent indexes that point nowhere, and ids given to
+// some rows but not others, before any row is sent.
 func (d *TenantData) validate() error {
 	for i, t := range d.Tasks {
 		if t.Project < 0 || t.Project >= len(d.Projects) {
@@ -55,48 +60,108 @@ func (d *TenantData) validate() error {
 			return fmt.Errorf("subtask %d: task index %d out of range (%d tasks)", i, s.Task, len(d.Tasks))
 		}
 	}
+	if !d.hasIDs() {
+		return nil
+	}
+	for t, ids := range d.ids() {
+		if i := slices.Index(ids, 0); i >= 0 {
+			return fmt.Errorf("%s row %d has no id, though the account has id %d", tenantTables[t], i, d.Account.ID)
+		}
+	}
 	return nil
 }
 
-// bulkLayout is what differs between the strategies' schemas: multidb's tasks
-// and subtasks have no account_id column.
-type bulkLayout struct {
-	denormalised bool
+// ids lists the ids of d's rows by table, in tenantTables order.
+func (d *TenantData) ids() [][]int64 {
+	ids := make([][]int64, len(tenantTables))
+	ids[0] = []int64{int64(d.Account.ID)}
+	for _, u := range d.Users {
+		ids[1] = append(ids[1], u.ID)
+	}
+	for _, p := range d.Projects {
+		ids[2] = append(ids[2], p.ID)
+	}
+	for _, t := range d.Tasks {
+		ids[3] = append(ids[3], t.ID)
+	}
+	for _, s := range d.Subtasks {
+		ids[4] = append(ids[4], s.ID)
+	}
+	return ids
 }
 
-// reserveIDs inserts the account and takes ids for every other row from the
-// tables' own sequences in one round trip, so ids never collide with rows
-// written by anyone else, and foreign keys can be filled in before COPY.
-const reserveIDs = `
-WITH account AS (
-	INSERT INTO accounts (slug, name) VALUES ($1, $2) RETURNING id
-), seq AS (
-	SELECT pg_get_serial_sequence('users', 'id')::regclass    AS users,
+// bulkLayout is what differs between the strategies' tables: multidb's
+// tasks and subtasks have no account_id column, and its ids are not drawn
+// from the sequences (see multiDBAdmin.AssignIDs).
+type bulkLayout struct {
+	denormalised bool
+	// fixedIDs: a load moves each sequence past the ids it writes, so that
+	// an ordinary insert after it gets a fresh id.
+	fixedIDs bool
+}
+
+// drawIDs takes ids for one tenant's rows from the tables' own sequences in
+// one round trip, so that they never collide with rows written by anyone
+// else, and foreign keys can be filled in before COPY. Nobody else drawing
+// meanwhile, the values are consecutive and follow on from the last ones
+// drawn: tenants whose ids are drawn one after another in a fixed order get
+// the same ids in every run.
+const drawIDs = `
+WITH seq AS (
+	SELECT pg_get_serial_sequence('accounts', 'id')::regclass AS accounts,
+	       pg_get_serial_sequence('users', 'id')::regclass    AS users,
 	       pg_get_serial_sequence('projects', 'id')::regclass AS projects,
 	       pg_get_serial_sequence('tasks', 'id')::regclass    AS tasks,
 	       pg_get_serial_sequence('subtasks', 'id')::regclass AS subtasks
 )
-SELECT account.id,
-       ARRAY(SELECT nextval(seq.users)    FROM generate_series(1, $3)),
-       ARRAY(SELECT nextval(seq.projects) FROM generate_series(1, $4)),
-       ARRAY(SELECT nextval(seq.tasks)    FROM generate_series(1, $5)),
-       ARRAY(SELECT nextval(seq.subtasks) FROM generate_series(1, $6))
-FROM account, seq`
+SELECT nextval(seq.accounts),
+       ARRAY(SELECT nextval(seq.users)    FROM generate_series(1, $1)),
+       ARRAY(SELECT nextval(seq.projects) FROM generate_series(1, $2)),
+       ARRAY(SELECT nextval(seq.tasks)    FROM generate_series(1, $3)),
+       ARRAY(SELECT nextval(seq.subtasks) FROM generate_series(1, $4))
+FROM seq`
 
-// loadTenant writes d in one transaction on a connection of pool, with
-// PostgreSQL's COPY protocol for every table but accounts. Cancelling ctx
-// stops the work wherever it is (nothing is committed before COMMIT); COMMIT
-// itself is sent only while ctx is live, and on a context cancellation
-// cannot cut short, since a COMMIT interrupted half-way may take effect on
-// the server while the client reports failure. So nil means committed, and
-// an error means nothing was written.
+// drawTenantIDs gives d's rows ids drawn from the sequences of pool's
+// database (drawIDs).
+func drawTenantIDs(ctx context.Context, pool *sql.DB, layout bulkLayout, d *TenantData) error {
+	var account int64
+	var users, projects, tasks, subtasks []int64
+	err := withPgxConn(ctx, pool, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, drawIDs, len(d.Users), len(d.Projects), len(d.Tasks), len(d.Subtasks)).
+			Scan(&account, &users, &projects, &tasks, &subtasks)
+	})
+	if err != nil {
+		return fmt.Errorf("draw ids: %w", err)
+	}
+	// Within one statement a sequence hands out increasing values, but an
+	// ARRAY subquery promises no order; sorted, ids follow generation order,
+	// so "ORDER BY id" reads rows back in the order they were generated.
+	for _, ids := range [][]int64{users, projects, tasks, subtasks} {
+		slices.Sort(ids)
+	}
+	fillIDs(layout, d, account, func(i int) int64 { return users[i] }, func(i int) int64 { return projects[i] },
+		func(i int) int64 { return tasks[i] }, func(i int) int64 { return subtasks[i] })
+	return nil
+}
+
+// loadTenant writes d, whose ids AssignIDs has given, in one transaction on
+// a connection of pool, with PostgreSQL's COPY protocol for every table but
+// accounts. Cancelling ctx stops the work wherever it is (nothing is
+// committed before COMMIT); COMMIT itself is sent only while ctx is live,
+// and on a context cancellation cannot cut short, since a COMMIT
+// interrupted half-way may take effect on the server while the client
+// reports failure. So nil means committed, and an error means nothing was
+// written.
 //
 // The transaction commits with synchronous_commit off: a crash right after
 // may lose the last few accounts (each whole, never in part), which sample
 // data can afford; flushWAL makes everything durable at the end of a run.
 func loadTenant(ctx context.Context, pool *sql.DB, layout bulkLayout, d *TenantData, commit bool) error {
 	if err := d.validate(); err != nil {
-		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
+		return err
+	}
+	if !d.hasIDs() {
+		return errors.New("load: the rows have no ids yet (AssignIDs gives them)")
 	}
 	finish := context.WithoutCancel(ctx)
 	conn, err := pool.Conn(ctx)
@@ -129,32 +194,49 @@ func loadTenant(ctx context.Context, pool *sql.DB, layout bulkLayout, d *TenantD
 	})
 }
 
+// insertAccount writes the account with the id it was given. OVERRIDING
+// SYSTEM VALUE lets an explicit id into an identity column declared either
+// GENERATED BY DEFAULT or GENERATED ALWAYS.
+const insertAccount = `INSERT INTO accounts (id, slug, name) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3)`
+
+// advanceSequences moves each table's sequence to at least the highest id
+// given ($1 accounts ... $5 subtasks; 0 for a table with no rows), never
+// back. setval is not transactional: were the load rolled back, the
+// sequences stay where they were moved, which costs unused ids and no more.
+const advanceSequences = `
+SELECT setval(s, greatest(v.last, pg_sequence_last_value(s)))
+FROM (VALUES ('accounts', $1::bigint), ('users', $2::bigint), ('projects', $3::bigint),
+             ('tasks', $4::bigint), ('subtasks', $5::bigint)) AS v(tbl, last),
+     LATERAL (SELECT pg_get_serial_sequence(v.tbl, 'id')::regclass AS s) seq
+WHERE v.last > 0`
+
 func copyTenant(ctx context.Context, tx pgx.Tx, layout bulkLayout, d *TenantData) error {
 	var b pgx.Batch
 	b.Queue("SET LOCAL synchronous_commit TO off")
-	var users, projects, tasks, subtasks []int64
-	b.Queue(reserveIDs, d.Account.Slug, d.Account.Name, len(d.Users), len(d.Projects), len(d.Tasks), len(d.Subtasks)).
-		QueryRow(func(row pgx.Row) error {
-			return row.Scan(&d.Account.ID, &users, &projects, &tasks, &subtasks)
-		})
+	b.Queue(insertAccount, int64(d.Account.ID), d.Account.Slug, d.Account.Name)
+	if layout.fixedIDs {
+		var highest []any
+		for _, ids := range d.ids() {
+			top := int64(0)
+			if len(ids) > 0 {
+				top = slices.Max(ids)
+			}
+			highest = append(highest, top)
+		}
+		b.Queue(advanceSequences, highest...)
+	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("create account and reserve ids: %w", err)
+		return fmt.Errorf("create account: %w", err)
 	}
-	// Within one statement a sequence hands out increasing values, but an
-	// ARRAY subquery promises no order; sorted, ids follow generation order,
-	// so "ORDER BY id" reads rows back in the order they were generated.
-	for _, ids := range [][]int64{users, projects, tasks, subtasks} {
-		slices.Sort(ids)
-	}
-	assignIDs(layout, d, func(i int) int64 { return users[i] }, func(i int) int64 { return projects[i] },
-		func(i int) int64 { return tasks[i] }, func(i int) int64 { return subtasks[i] })
 	return copyRows(ctx, tx, layout, []*TenantData{d}, false)
 }
 
-// assignIDs gives d's rows their ids (the i-th row of each table gets
-// user(i), project(i), ...) and fills in every foreign key from them.
-func assignIDs(layout bulkLayout, d *TenantData, user, project, task, subtask func(i int) int64) {
-	acct := d.Account.ID
+// fillIDs gives d's rows their ids (the account gets account, the i-th row
+// of each other table user(i), project(i), ...) and fills in every foreign
+// key from them.
+func fillIDs(layout bulkLayout, d *TenantData, account int64, user, project, task, subtask func(i int) int64) {
+	acct := models.TenantID(account)
+	d.Account.ID = acct
 	for i := range d.Users {
 		d.Users[i].ID, d.Users[i].AccountID = user(i), acct
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-
-	"tenancy/models"
 )
 
 // ErrNotEmpty: BulkLoad needs tables with no rows at all.
@@ -47,6 +47,13 @@ const emptyTables = `SELECT NOT (EXISTS (SELECT FROM accounts) OR EXISTS (SELECT
 // cancelled ctx rolls all of it back: the tables are as they were, empty,
 // with every index and key. The tables are locked for the duration.
 //
+// Ids follow on from where the tables' sequences stand (1 in a fresh
+// database), in the order the accounts arrive, whatever ids they carry:
+// sent in a fixed order, accounts get the same ids in every run. The
+// sequences are moved past the ids only just before COMMIT, since setval
+// is not transactional: a load that is rolled back, on purpose or not,
+// leaves them where they were, and the next load gets the same ids.
+//
 // loaded is called after each account's rows are sent; nothing is
 // committed until BulkLoad returns nil. It returns ErrNotEmpty, having
 // written nothing, when any tenant table has rows.
@@ -77,11 +84,16 @@ func (a *singleSchemaAdmin) BulkLoad(ctx context.Context, accounts <-chan *Tenan
 		if !empty {
 			return ErrNotEmpty
 		}
+		seqs, err := readSequences(ctx, tx)
+		if err != nil {
+			return err
+		}
 		rebuild, err := dropDerived(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if err := copyBatches(ctx, tx, accounts, loaded); err != nil {
+		next := seqs.last
+		if err := copyBatches(ctx, tx, &next, accounts, loaded); err != nil {
 			return err
 		}
 		for _, stmt := range rebuild {
@@ -94,6 +106,9 @@ func (a *singleSchemaAdmin) BulkLoad(ctx context.Context, accounts <-chan *Tenan
 		}
 		if !commit {
 			return tx.Rollback(finish)
+		}
+		if err := seqs.advance(ctx, tx, next); err != nil {
+			return err
 		}
 		return tx.Commit(finish)
 	})
@@ -158,15 +173,16 @@ func dropDerived(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	return append(indexes, keys...), nil
 }
 
-// copyBatches copies accounts in batches of about bulkBatchRows rows.
-func copyBatches(ctx context.Context, tx pgx.Tx, accounts <-chan *TenantData, loaded func(*TenantData)) error {
+// copyBatches copies accounts in batches of about bulkBatchRows rows,
+// giving their rows ids that follow on from next, in the order they arrive.
+func copyBatches(ctx context.Context, tx pgx.Tx, next *idCounter, accounts <-chan *TenantData, loaded func(*TenantData)) error {
 	var batch []*TenantData
 	rows := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := copyBatch(ctx, tx, batch); err != nil {
+		if err := copyBatch(ctx, tx, next, batch); err != nil {
 			return err
 		}
 		for _, d := range batch {
@@ -196,45 +212,72 @@ func copyBatches(ctx context.Context, tx pgx.Tx, accounts <-chan *TenantData, lo
 	}
 }
 
-// reserveBlocks takes a block of ids from each table's sequence. The
-// tables are locked, so no INSERT can draw from the sequences meanwhile.
-const reserveBlocks = `
-SELECT setval(s.accounts, nextval(s.accounts) + $1 - 1),
-       CASE WHEN $2 > 0 THEN setval(s.users, nextval(s.users) + $2 - 1) END,
-       CASE WHEN $3 > 0 THEN setval(s.projects, nextval(s.projects) + $3 - 1) END,
-       CASE WHEN $4 > 0 THEN setval(s.tasks, nextval(s.tasks) + $4 - 1) END,
-       CASE WHEN $5 > 0 THEN setval(s.subtasks, nextval(s.subtasks) + $5 - 1) END
-FROM (SELECT pg_get_serial_sequence('accounts', 'id')::regclass AS accounts,
-             pg_get_serial_sequence('users', 'id')::regclass    AS users,
-             pg_get_serial_sequence('projects', 'id')::regclass AS projects,
-             pg_get_serial_sequence('tasks', 'id')::regclass    AS tasks,
-             pg_get_serial_sequence('subtasks', 'id')::regclass AS subtasks) s`
+// idCounter is the last id given in each tenant table, in tenantTables
+// order.
+type idCounter [5]int64
 
-func copyBatch(ctx context.Context, tx pgx.Tx, batch []*TenantData) error {
-	var n [5]int64
-	n[0] = int64(len(batch))
-	for _, d := range batch {
-		n[1] += int64(len(d.Users))
-		n[2] += int64(len(d.Projects))
-		n[3] += int64(len(d.Tasks))
-		n[4] += int64(len(d.Subtasks))
+// take gives d's rows the ids that follow c, in order.
+func (c *idCounter) take(layout bulkLayout, d *TenantData) {
+	next := func(table int) int64 { c[table]++; return c[table] }
+	fillIDs(layout, d, next(0), func(int) int64 { return next(1) }, func(int) int64 { return next(2) },
+		func(int) int64 { return next(3) }, func(int) int64 { return next(4) })
+}
+
+// sequences are the tenant tables' id sequences and the last value each
+// handed out, as BulkLoad found them.
+type sequences struct {
+	names []string // in tenantTables order, as pg_get_serial_sequence names them
+	last  idCounter
+}
+
+// readSequences finds where the tenant tables' sequences stand. A sequence
+// not yet used (or just restarted) hands out its start value next, so
+// start-1 counts as its last value. It reads the sequences themselves:
+// pg_sequences shows no last value for an unused sequence, not even after
+// ALTER SEQUENCE ... RESTART WITH.
+func readSequences(ctx context.Context, tx pgx.Tx) (sequences, error) {
+	var s sequences
+	err := tx.QueryRow(ctx, `SELECT array_agg(pg_get_serial_sequence(t, 'id') ORDER BY n)
+		FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n)`, tenantTables).Scan(&s.names)
+	if err != nil {
+		return s, fmt.Errorf("find the id sequences: %w", err)
 	}
-	var last [5]*int64
-	if err := tx.QueryRow(ctx, reserveBlocks, n[0], n[1], n[2], n[3], n[4]).Scan(&last[0], &last[1], &last[2], &last[3], &last[4]); err != nil {
-		return fmt.Errorf("reserve ids: %w", err)
+	if len(s.names) != len(s.last) || slices.Contains(s.names, "") {
+		return s, fmt.Errorf("find the id sequences of %v: got %q", tenantTables, s.names)
 	}
-	var next [5]int64
-	for i := range next {
-		if last[i] != nil {
-			next[i] = *last[i] - n[i] + 1
+	var cols []string
+	for _, name := range s.names {
+		// name comes quoted from pg_get_serial_sequence.
+		cols = append(cols, fmt.Sprintf("(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s)", name))
+	}
+	row := tx.QueryRow(ctx, "SELECT "+strings.Join(cols, ", "))
+	if err := row.Scan(&s.last[0], &s.last[1], &s.last[2], &s.last[3], &s.last[4]); err != nil {
+		return s, fmt.Errorf("read the id sequences: %w", err)
+	}
+	return s, nil
+}
+
+// advance moves each sequence that ids were taken from to the last one
+// taken, so that the next ordinary insert gets a fresh id.
+func (s sequences) advance(ctx context.Context, tx pgx.Tx, last idCounter) error {
+	var names []string
+	var values []int64
+	for t := range last {
+		if last[t] != s.last[t] {
+			names, values = append(names, s.names[t]), append(values, last[t])
 		}
 	}
-	take := func(table int) int64 { id := next[table]; next[table]++; return id }
+	_, err := tx.Exec(ctx, `SELECT setval(n::regclass, v) FROM unnest($1::text[], $2::bigint[]) AS u(n, v)`, names, values)
+	if err != nil {
+		return fmt.Errorf("move the id sequences past the loaded rows: %w", err)
+	}
+	return nil
+}
+
+func copyBatch(ctx context.Context, tx pgx.Tx, next *idCounter, batch []*TenantData) error {
 	layout := bulkLayout{denormalised: true}
 	for _, d := range batch {
-		d.Account.ID = models.TenantID(take(0))
-		assignIDs(layout, d, func(int) int64 { return take(1) }, func(int) int64 { return take(2) },
-			func(int) int64 { return take(3) }, func(int) int64 { return take(4) })
+		next.take(layout, d)
 	}
 	return copyRows(ctx, tx, layout, batch, true)
 }

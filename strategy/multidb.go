@@ -371,12 +371,22 @@ func (a *multiDBAdmin) withTenantAdmin(ctx context.Context, slug string, fn func
 	})
 }
 
+// tenantIndex is i for slug "tenant-i", when this deployment has a tenant
+// database for it.
+func (a *multiDBAdmin) tenantIndex(slug string) (int, error) {
+	i, ok := ParseSlug(slug)
+	if !ok || i >= a.opts.TenantCount {
+		return 0, fmt.Errorf("%w: %q (multidb has tenant-0 to tenant-%d; raise MULTIDB_COUNT and run setup for more)", ErrTenantNotFound, slug, a.opts.TenantCount-1)
+	}
+	return i, nil
+}
+
 // withTenantPool runs fn on a one-connection admin pool on the tenant
 // database of slug, and closes it after.
 func (a *multiDBAdmin) withTenantPool(ctx context.Context, slug string, fn func(pool *sql.DB) error) error {
-	i, ok := ParseSlug(slug)
-	if !ok || i >= a.opts.TenantCount {
-		return fmt.Errorf("%w: %q (multidb has tenant-0 to tenant-%d; raise MULTIDB_COUNT and run setup for more)", ErrTenantNotFound, slug, a.opts.TenantCount-1)
+	i, err := a.tenantIndex(slug)
+	if err != nil {
+		return err
 	}
 	database := a.opts.TenantDatabase(i)
 	pool, err := openPool(a.opts.adminDSN(database), 1, 1)
@@ -430,9 +440,33 @@ func (a *multiDBAdmin) CreateTenant(ctx context.Context, acct models.Account, co
 	})
 }
 
+// AssignIDs gives the account of tenant database i the id i+1, the id
+// tenant-i has in a fresh singleschema deployment, and its rows ids from 1
+// in each table. Nothing is asked of the database: it holds this one
+// account, so while the account is missing its tables are empty and every
+// id is free, and the ids are the same in every run, in any order, after
+// an interrupted run or a reset too.
+func (a *multiDBAdmin) AssignIDs(_ context.Context, d *TenantData) error {
+	i, err := a.tenantIndex(d.Account.Slug)
+	if err != nil {
+		return err
+	}
+	if err := d.validate(); err != nil {
+		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
+	}
+	fromOne := func(i int) int64 { return int64(i) + 1 }
+	fillIDs(bulkLayout{fixedIDs: true}, d, int64(i)+1, fromOne, fromOne, fromOne, fromOne)
+	return nil
+}
+
 func (a *multiDBAdmin) LoadTenant(ctx context.Context, d *TenantData, commit bool) error {
+	if !d.hasIDs() {
+		if err := a.AssignIDs(ctx, d); err != nil {
+			return err
+		}
+	}
 	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
-		return loadTenant(ctx, pool, bulkLayout{}, d, commit)
+		return loadTenant(ctx, pool, bulkLayout{fixedIDs: true}, d, commit)
 	})
 }
 

@@ -371,10 +371,32 @@ func (a *singleSchemaAdmin) CreateTenant(ctx context.Context, acct models.Accoun
 // adminConns is enough connections for the seeder's workers.
 const adminConns = 8
 
+// AssignIDs draws d's ids from the shared sequences, after every id handed
+// out before: the same ids in every run only if the calls come in the same
+// order, with nothing else drawing meanwhile.
+func (a *singleSchemaAdmin) AssignIDs(ctx context.Context, d *TenantData) error {
+	pool, _, err := a.conn()
+	if err != nil {
+		return err
+	}
+	if err := d.validate(); err != nil {
+		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
+	}
+	if err := drawTenantIDs(ctx, pool, bulkLayout{denormalised: true}, d); err != nil {
+		return fmt.Errorf("tenant %s: %w", d.Account.Slug, classify(err))
+	}
+	return nil
+}
+
 func (a *singleSchemaAdmin) LoadTenant(ctx context.Context, d *TenantData, commit bool) error {
 	pool, _, err := a.conn()
 	if err != nil {
 		return err
+	}
+	if !d.hasIDs() {
+		if err := a.AssignIDs(ctx, d); err != nil {
+			return err
+		}
 	}
 	if err := loadTenant(ctx, pool, bulkLayout{denormalised: true}, d, commit); err != nil {
 		return fmt.Errorf("tenant %s: %w", d.Account.Slug, classify(err))

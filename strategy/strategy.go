@@ -103,10 +103,21 @@ type Admin interface {
 	// ctx lets the running statement finish, then rolls back, so a nil
 	// error means committed and an error means nothing was written.
 	CreateTenant(ctx context.Context, account models.Account, commit bool, fill func(tx *gorm.DB) error) error
-	// LoadTenant bulk loads d (with COPY) in one transaction and fills in
-	// the ids it assigns; with commit false it rolls back. Cancelling ctx
-	// stops the load where it is and rolls back; a nil error means
-	// committed and an error means nothing was written.
+	// AssignIDs gives every row of d its id and fills in the foreign keys.
+	// multidb: tenant-i's account gets id i+1 and its rows ids from 1 in
+	// each table, as its database holds that account alone. singleschema:
+	// the ids are drawn from the shared tables' sequences, after every id
+	// handed out before, so they never collide with anyone's rows, and
+	// calls made one after another in a fixed order get the same ids in
+	// every run (concurrent calls get them in the order they reach the
+	// server).
+	AssignIDs(ctx context.Context, d *TenantData) error
+	// LoadTenant bulk loads d (with COPY) in one transaction, with the ids
+	// AssignIDs gave it, or calls AssignIDs first if it has none; with
+	// commit false it rolls back. Cancelling ctx stops the load where it is
+	// and rolls back; a nil error means committed and an error means
+	// nothing was written. Afterwards the tables' sequences are past the
+	// ids written, so an ordinary insert gets a fresh id.
 	// Its commits are asynchronous: call Flush once a run of loads is done.
 	LoadTenant(ctx context.Context, d *TenantData, commit bool) error
 	// CanBulkLoad reports whether BulkLoad can run now: every tenant table
@@ -114,15 +125,20 @@ type Admin interface {
 	CanBulkLoad(ctx context.Context) (bool, error)
 	// BulkLoad writes every account it receives into empty tables in one
 	// transaction, with the indexes and foreign keys built after the rows;
-	// nothing is committed unless it returns nil. loaded is called as each
-	// account's rows are sent. ErrNotEmpty or ErrNotSupported: use
-	// LoadTenant.
+	// nothing is committed unless it returns nil. It gives the ids itself,
+	// following on from the tables' sequences in the order the accounts
+	// arrive (so tenant-i gets id i+1 in a fresh database when they arrive
+	// in order), and moves the sequences only if it commits. loaded is
+	// called as each account's rows are sent. ErrNotEmpty or
+	// ErrNotSupported: use LoadTenant.
 	BulkLoad(ctx context.Context, accounts <-chan *TenantData, commit bool, loaded func(*TenantData)) error
 	// Flush makes every load committed so far durable.
 	Flush(ctx context.Context) error
 	// Reset deletes every account and everything it owns, and returns how
-	// many accounts there were. Ids are not reused: a server that still
-	// has an account cached by slug must not find another account at its id.
+	// many accounts there were. The sequences keep going: a server that
+	// still has an account cached by slug must not find another account at
+	// its id. (multidb's loads reuse ids, which is safe there: tenant
+	// database i only ever holds tenant-i, whose account is always i+1.)
 	Reset(ctx context.Context) (int, error)
 	// Destroy drops every database and role that Setup creates: for
 	// throwaway deployments such as benchmarks. There is no undo.
