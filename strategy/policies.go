@@ -398,6 +398,9 @@ const maxProbeRows = 1000
 const (
 	probeOtherTenant = -1 // "another tenant"
 	probeOwnTenant   = -2 // the probing tenant
+	// canaryTenant and the id below it are the tenants `tenancy check`
+	// plants (see plantCanary).
+	canaryTenant = -101
 )
 
 // probe tries, as role, to get past the policies of tables in one
@@ -408,8 +411,8 @@ func probe(ctx context.Context, db *sql.DB, database, role string, tables []tena
 		p := prober{ctx: ctx, tx: tx, reached: map[FindingKind]map[string][]string{}}
 		var canaries []int64
 		if asAdmin {
-			for range 2 {
-				id, err := plantCanary(ctx, tx)
+			for _, want := range []int64{canaryTenant, canaryTenant - 1} {
+				id, err := plantCanary(ctx, tx, want)
 				if err != nil {
 					return fmt.Errorf("plant a canary tenant: %w", err)
 				}
@@ -429,27 +432,26 @@ func probe(ctx context.Context, db *sql.DB, database, role string, tables []tena
 }
 
 // plantCanary writes, as the admin (a superuser, so past the policies), an
-// account and one row of it in each tenanted table, and returns its id.
-// The caller's transaction is rolled back, so none of it stays.
-func plantCanary(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var id, project, task int64
-	err := tx.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('public.accounts', 'id'))`).Scan(&id)
+// account with id and one row of it in each tenanted table, and returns
+// id. The caller's transaction is rolled back, so none of it stays. The
+// ids are its own (negative, which the identity columns never hand out),
+// so that a check draws nothing from the sequences: seeding after it
+// gives the ids it would have given before.
+func plantCanary(ctx context.Context, tx *sql.Tx, id int64) (int64, error) {
+	_, err := tx.ExecContext(ctx, `INSERT INTO public.accounts (id, slug, name) OVERRIDING SYSTEM VALUE VALUES ($1, $2, 'tenancy check canary')`,
+		id, "tenancy-check"+strconv.FormatInt(id, 10))
 	if err == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO public.accounts (id, slug, name) OVERRIDING SYSTEM VALUE VALUES ($1, $2, 'tenancy check canary')`,
-			id, "tenancy-check-"+strconv.FormatInt(id, 10))
+		_, err = tx.ExecContext(ctx, `INSERT INTO public.users (id, account_id, email, first_name, last_name, password, date_joined)
+			OVERRIDING SYSTEM VALUE VALUES ($1, $1, 'canary@tenancy-check.invalid', 'Canary', 'Canary', '!', now())`, id)
 	}
 	if err == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO public.users (account_id, email, first_name, last_name, password, date_joined)
-			VALUES ($1, 'canary@tenancy-check.invalid', 'Canary', 'Canary', '!', now())`, id)
+		_, err = tx.ExecContext(ctx, `INSERT INTO public.projects (id, account_id, name) OVERRIDING SYSTEM VALUE VALUES ($1, $1, 'canary')`, id)
 	}
 	if err == nil {
-		err = tx.QueryRowContext(ctx, `INSERT INTO public.projects (account_id, name) VALUES ($1, 'canary') RETURNING id`, id).Scan(&project)
+		_, err = tx.ExecContext(ctx, `INSERT INTO public.tasks (id, account_id, project_id, name) OVERRIDING SYSTEM VALUE VALUES ($1, $1, $1, 'canary')`, id)
 	}
 	if err == nil {
-		err = tx.QueryRowContext(ctx, `INSERT INTO public.tasks (account_id, project_id, name) VALUES ($1, $2, 'canary') RETURNING id`, id, project).Scan(&task)
-	}
-	if err == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO public.subtasks (account_id, task_id, name) VALUES ($1, $2, 'canary')`, id, task)
+		_, err = tx.ExecContext(ctx, `INSERT INTO public.subtasks (id, account_id, task_id, name) OVERRIDING SYSTEM VALUE VALUES ($1, $1, $1, 'canary')`, id)
 	}
 	if err != nil {
 		return 0, classify(err)
