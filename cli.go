@@ -13,6 +13,7 @@ import (
 	"tenancy/internal/progress"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // usageError is a mistake in the command line: exit status 2.
@@ -112,7 +113,7 @@ func openAdmin(getenv func(string) string, stderr io.Writer) (configs.Config, st
 		return cfg, nil, err
 	}
 	cfg.Strategy.Logger = newLogger(stderr)
-	admin, err := strategy.OpenAdmin(cfg.Strategy)
+	admin, err := strategies.OpenAdmin(cfg.Strategy)
 	return cfg, admin, err
 }
 

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"tenancy/configs"
-	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // runCheck is `tenancy check`: it inspects the deployment as the admin and
@@ -30,7 +30,7 @@ is missing. Exits 0 when there is nothing to report, 1 otherwise.`)
 	o := cfg.Strategy
 	o.Logger = newLogger(stderr)
 	fmt.Fprintf(stdout, "check %s on %s:%d (database %s, app role %s) as %s\n", o.Strategy, o.Host, o.Port, o.Database, o.AppUser, o.AdminUser)
-	rep, err := strategy.Check(ctx, o)
+	rep, err := strategies.Check(ctx, o)
 	for _, f := range rep.Findings {
 		mark := ""
 		if f.Kind.BreaksIsolation() {

@@ -18,6 +18,7 @@ import (
 	"tenancy/configs"
 	"tenancy/handlers"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // What a client's connection may take, chosen against clients that hold
@@ -116,7 +117,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			"Raise it (ulimit -n), lower --max-client-conns, or set MULTIDB_OPEN_CONNS to what multidb may hold",
 			"open_files", openFiles, "max_client_conns", *maxClientConns, "database_conns", dbConns, "reserve", filesReserve)
 	}
-	s, err := strategy.Open(ctx, cfg.Strategy)
+	s, err := strategies.Open(ctx, cfg.Strategy)
 	if err != nil {
 		if errors.Is(err, strategy.ErrUnavailable) {
 			return fmt.Errorf("serve: cannot reach PostgreSQL as %s: %w (is it running, and has `tenancy setup` been run?)", cfg.Strategy.AppUser, err)

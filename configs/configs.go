@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,8 +126,8 @@ func Load(getenv func(string) string) (Config, error) {
 		o.ReaderUser = o.Database + "_reader"
 	}
 
-	if o.Strategy != strategy.MultiDB && o.Strategy != strategy.SingleSchema {
-		bad("STRATEGY", o.Strategy, "want multidb or singleschema")
+	if !slices.Contains(strategy.Names(), o.Strategy) {
+		bad("STRATEGY", o.Strategy, "want "+strings.Join(strategy.Names(), " or "))
 	}
 	switch o.SSLMode {
 	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":

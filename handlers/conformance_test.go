@@ -20,6 +20,7 @@ import (
 	"tenancy/internal/pgtest"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +53,7 @@ func newApp(t *testing.T, name string) app {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	admin, err := strategy.OpenAdmin(cfg.Strategy)
+	admin, err := strategies.OpenAdmin(cfg.Strategy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func newApp(t *testing.T, name string) app {
 	if _, err := seeder.Run(ctx, seedOptions()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := strategy.Open(ctx, cfg.Strategy)
+	s, err := strategies.Open(ctx, cfg.Strategy)
 	if err != nil {
 		t.Fatal(err)
 	}

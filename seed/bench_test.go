@@ -10,6 +10,7 @@ import (
 	"tenancy/internal/pgtest"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // BenchmarkSeed seeds the default options into fresh databases of each
@@ -49,7 +50,7 @@ func BenchmarkSeed(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			admin, err := strategy.OpenAdmin(cfg.Strategy)
+			admin, err := strategies.OpenAdmin(cfg.Strategy)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"tenancy/internal/pgtest"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // setUp creates a fresh deployment and returns its config and a seeder.
@@ -38,7 +39,7 @@ func setUpWith(t *testing.T, strategyName string, extra map[string]string, repor
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := strategy.OpenAdmin(cfg.Strategy)
+	admin, err := strategies.OpenAdmin(cfg.Strategy)
 	if err != nil {
 		t.Fatal(err)
 	}

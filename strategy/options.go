@@ -58,11 +58,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func (o Options) validate() error {
+// Validate checks what every strategy needs of o; each strategy checks
+// its own fields too (multidb: TenantCount), and package strategies the
+// name.
+func (o Options) Validate() error {
 	var errs []error
-	if o.Strategy != MultiDB && o.Strategy != SingleSchema {
-		errs = append(errs, fmt.Errorf("strategy %q: want %s or %s", o.Strategy, MultiDB, SingleSchema))
-	}
 	for _, f := range []struct{ name, value string }{
 		{"host", o.Host}, {"admin user", o.AdminUser}, {"database", o.Database},
 		{"app user", o.AppUser}, {"reader user", o.ReaderUser},
@@ -73,9 +73,6 @@ func (o Options) validate() error {
 	}
 	if o.Port < 1 || o.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port %d out of range", o.Port))
-	}
-	if o.Strategy == MultiDB && o.TenantCount < 1 {
-		errs = append(errs, fmt.Errorf("tenant count %d: want at least 1", o.TenantCount))
 	}
 	switch o.QueryExecMode {
 	case "", "cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol":
@@ -88,7 +85,8 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-func (o Options) logger() *slog.Logger {
+// Log is the logger, or one that discards everything.
+func (o Options) Log() *slog.Logger {
 	if o.Logger != nil {
 		return o.Logger
 	}
@@ -108,7 +106,8 @@ func (o Options) Throwaway(tag string) Options {
 	return o
 }
 
-func (o Options) maxConns() int {
+// Budget is MaxConns, or DefaultMaxConns when it is not set.
+func (o Options) Budget() int {
 	if o.MaxConns > 0 {
 		return o.MaxConns
 	}
@@ -125,27 +124,9 @@ func DefaultMaxConns() int {
 	return max(4, 2*runtime.NumCPU())
 }
 
-// tenantConnsFor is how many connections a multidb server keeps open when
-// TenantConns is not set, given the connections the PostgreSQL server
-// allows (max_connections less those reserved for superusers): as many as
-// its pools can use, one working budget per tenant, but at most three
-// quarters of what the server allows, leaving the rest for the admin,
-// migrations and other clients; and at least the budget. Several servers
-// on one cluster (a deploy that overlaps two) should set TenantConns.
-//
-// Fewer than the pools use means pools keep closing and reopening
-// connections. 100 tenants at 16 concurrent requests settle at about 215
-// (2 per tenant, as two requests for one tenant meet): allowed 222 of 300,
-// 210 connections were opened in 18 s, 3,035 req/s; allowed 148, 558
-// were, 2,628 req/s, p99 26 ms; the old fixed default of 64 made tenants
-// take turns, each turn a new connection.
-func (o Options) tenantConnsFor(allowed int) int {
-	return max(o.maxConns(), min(max(1, o.TenantCount)*o.maxConns(), allowed*3/4))
-}
-
-// dsn builds a pgx connection URL for one role and database. Query values
+// DSN builds a pgx connection URL for one role and database. Query values
 // are escaped by net/url, so names and passwords need no quoting.
-func (o Options) dsn(user, password, database string) string {
+func (o Options) DSN(user, password, database string) string {
 	u := url.URL{Scheme: "postgres", Path: "/" + database}
 	if password != "" {
 		u.User = url.UserPassword(user, password)
@@ -173,20 +154,19 @@ func (o Options) dsn(user, password, database string) string {
 	return u.String()
 }
 
-func (o Options) adminDSN(database string) string {
-	return o.dsn(o.AdminUser, o.AdminPassword, database)
+// AdminDSN is the connection URL of the admin role on database.
+func (o Options) AdminDSN(database string) string {
+	return o.DSN(o.AdminUser, o.AdminPassword, database)
 }
 
-// AdminDSN is the connection URL of the admin role on database, for tools
-// that work beside the strategy (benchmarks, checks).
-func (o Options) AdminDSN(database string) string { return o.adminDSN(database) }
-
-func (o Options) appDSN(database string) string {
-	return o.dsn(o.AppUser, o.AppPassword, database)
+// AppDSN is the connection URL of the app role on database.
+func (o Options) AppDSN(database string) string {
+	return o.DSN(o.AppUser, o.AppPassword, database)
 }
 
-func (o Options) readerDSN(database string) string {
-	return o.dsn(o.ReaderUser, o.ReaderPassword, database)
+// ReaderDSN is the connection URL of the all-tenants reader on database.
+func (o Options) ReaderDSN(database string) string {
+	return o.DSN(o.ReaderUser, o.ReaderPassword, database)
 }
 
 // CountsOwner is the role that owns the triggers keeping the subtask
@@ -198,6 +178,3 @@ func (o Options) CountsOwner() string { return o.Database + "_counter" }
 func (o Options) TenantDatabase(i int) string {
 	return fmt.Sprintf("%s_tenant-%d", o.Database, i)
 }
-
-// maintenanceDatabase is where CREATE DATABASE and CREATE ROLE run.
-const maintenanceDatabase = "postgres"

@@ -1,15 +1,20 @@
-// Package strategy keeps tenants' data apart in PostgreSQL, in one of two
-// ways behind one interface:
+// Package strategy is what callers of a multi-tenancy strategy see: the
+// Strategy (the web server's side) and Admin (setup, migrate, seed)
+// interfaces, their errors, options and the types they exchange. The
+// implementations live beneath it, one package each, as drivers do beneath
+// database/sql:
 //
-//   - multidb: one database per tenant, a pool per tenant database opened on
-//     demand within a shared connection budget;
-//   - singleschema: one shared schema with account_id on every table, a gorm
-//     tenant scope that every query on a tenanted model must carry, and
-//     row-level security set per transaction as the fail-safe.
+//   - strategy/multidb: one database per tenant, a pool per tenant database
+//     opened on demand within a shared connection budget;
+//   - strategy/singleschema: one shared schema with account_id on every
+//     table, a gorm tenant scope that every query on a tenanted model must
+//     carry, and row-level security set per transaction as the fail-safe.
 //
-// The tenant travels on the context.Context (models.NewContextWithTenant).
-// All SQL and all knowledge of roles, policies and databases lives here; the
-// package imports only models, so another gorm application can use it alone.
+// strategy/strategies opens one by name; strategy/audit checks a
+// deployment of any of them; strategy/strategytest is the conformance suite
+// each proves itself with. The tenant travels on the context.Context
+// (models.NewContextWithTenant). This package imports only models, so
+// another gorm application can use it, and an implementation, alone.
 package strategy
 
 import (
@@ -29,7 +34,8 @@ const (
 	SingleSchema = "singleschema"
 )
 
-// Names lists the strategies in a stable order.
+// Names lists the strategies in a stable order (package strategies opens
+// each by name).
 func Names() []string { return []string{MultiDB, SingleSchema} }
 
 // Errors a caller can tell apart with errors.Is.
@@ -59,10 +65,12 @@ var (
 	// ErrUnsafeRole: the runtime role could bypass row-level security or owns
 	// tenant data.
 	ErrUnsafeRole = errors.New("unsafe database role")
-	// ErrUnsafeDeployment: the singleschema database's row-level security,
-	// policies or grants are not what keeps tenants apart and the server
-	// working (the server's own findings, see Check).
+	// ErrUnsafeDeployment: the database's row-level security, policies,
+	// grants or functions are not what keeps tenants apart and the server
+	// working (the server's own findings; see package audit).
 	ErrUnsafeDeployment = errors.New("unsafe or incomplete database setup")
+	// ErrNotEmpty: Admin.BulkLoad needs tables with no rows at all.
+	ErrNotEmpty = errors.New("the tenant tables are not empty")
 )
 
 // Strategy is what the web application needs at run time. It connects as the

@@ -27,6 +27,7 @@ import (
 	"tenancy/internal/pgsettings"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // Options describe a run.
@@ -125,7 +126,7 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 		fmt.Fprintf(o.Progress, "  "+format+"\n", args...)
 	}
 
-	admin, err := strategy.OpenAdmin(opts)
+	admin, err := strategies.OpenAdmin(opts)
 	if err != nil {
 		return res, "", err
 	}

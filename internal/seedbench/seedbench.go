@@ -17,6 +17,7 @@ import (
 
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // Options are the deployment to copy settings from and what to seed.
@@ -70,7 +71,7 @@ func Run(ctx context.Context, o Options, progress io.Writer, reporter seed.Repor
 	}
 	res.Strategy, res.Database = opts.Strategy, opts.Database
 
-	admin, err := strategy.OpenAdmin(opts)
+	admin, err := strategies.OpenAdmin(opts)
 	if err != nil {
 		return res, err
 	}
@@ -144,7 +145,7 @@ func baseline(ctx context.Context, opts strategy.Options, res *Result, progress 
 	copyOpts := opts
 	copyOpts.Database = opts.Database + "_copy"
 	copyOpts.AppUser, copyOpts.ReaderUser = copyOpts.Database+"_app", copyOpts.Database+"_reader"
-	admin, err := strategy.OpenAdmin(copyOpts)
+	admin, err := strategies.OpenAdmin(copyOpts)
 	if err != nil {
 		return err
 	}

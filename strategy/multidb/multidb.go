@@ -1,0 +1,552 @@
+package multidb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+
+	"tenancy/models"
+	"tenancy/strategy"
+	"tenancy/strategy/audit"
+	"tenancy/strategy/internal/pages"
+	"tenancy/strategy/internal/pg"
+	"tenancy/strategy/internal/tenantcache"
+	"tenancy/strategy/multidb/migrations"
+)
+
+// Server serves each tenant from its own database. One gorm root holds the
+// callbacks and schema cache; each unit of work swaps in the tenant's pool,
+// as gorm's own Connection does.
+type Server struct {
+	opts     strategy.Options
+	base     *sql.DB // the PGDATABASE Database: health checks only
+	root     *gorm.DB
+	pools    *tenantPools
+	accounts *tenantcache.Cache
+	pages    pages.Statements
+	// audited remembers the tenant databases that passed auditTenant.
+	audited audit.Memo
+}
+
+// Open connects the web server's side of multidb, as the app role. It
+// refuses a role that could reach past the tenant databases
+// (audit.RuntimeRole); each tenant database is audited the first time the
+// server serves its tenant.
+func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
+	if err := validate(opts); err != nil {
+		return nil, err
+	}
+	base, err := pg.OpenPool(opts.AppDSN(opts.Database), 2, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.RuntimeRole(ctx, base); err != nil {
+		base.Close()
+		return nil, err
+	}
+	maxOpen := opts.TenantConns
+	if maxOpen == 0 {
+		var allowed int
+		err := base.QueryRowContext(ctx, `SELECT current_setting('max_connections')::int
+			- current_setting('superuser_reserved_connections')::int`).Scan(&allowed)
+		if err != nil {
+			base.Close()
+			return nil, fmt.Errorf("read max_connections to size the tenant pools (or set MULTIDB_OPEN_CONNS): %w", pg.Classify(err))
+		}
+		maxOpen = TenantConnsFor(opts, allowed)
+	}
+	root, err := newMultiDBGorm(base, opts)
+	if err != nil {
+		base.Close()
+		return nil, err
+	}
+	return &Server{
+		opts:     opts,
+		base:     base,
+		root:     root,
+		accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries),
+		pools: newTenantPools(opts.Budget(), maxOpen, poolWait, func(database string) (*sql.DB, error) {
+			return pg.OpenPool(opts.AppDSN(database), opts.Budget(), opts.Budget())
+		}),
+	}, nil
+}
+
+// poolWait is how long a request waits for a tenant connection when the
+// whole budget is busy.
+const poolWait = 5 * time.Second
+
+func newMultiDBGorm(pool gorm.ConnPool, opts strategy.Options) (*gorm.DB, error) {
+	return pg.NewGorm(pool, opts.Log(), multiDBColumns{})
+}
+
+func (m *Server) Name() string { return strategy.MultiDB }
+
+// database returns the tenant database of slug, or ErrTenantNotFound.
+func (m *Server) database(slug string) (string, error) {
+	i, ok := strategy.ParseSlug(slug)
+	if !ok || i >= m.opts.TenantCount {
+		return "", fmt.Errorf("%w: %q", strategy.ErrTenantNotFound, slug)
+	}
+	return m.opts.TenantDatabase(i), nil
+}
+
+// withTenantDB runs fn on a session bound to the tenant database's pool.
+func (m *Server) withTenantDB(ctx context.Context, slug string, fn func(db *gorm.DB) error) error {
+	database, err := m.database(slug)
+	if err != nil {
+		return err
+	}
+	pool, release, err := m.pools.acquire(ctx, database)
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = m.audited.Check(database, func() error { return m.auditTenant(ctx, pool, database) })
+	if err == nil {
+		db := m.root.Session(&gorm.Session{NewDB: true, Context: ctx})
+		db.Statement.ConnPool = pool
+		err = fn(db)
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, strategy.ErrUnsafeDeployment):
+			return fmt.Errorf("%w: tenant %s: %w", strategy.ErrTenantUnavailable, slug, err)
+		case pg.IsPgError(err, "42501") && !pg.IsRLSViolation(err):
+			return fmt.Errorf("%w: tenant %s: the app role lacks a privilege in database %q (`tenancy check` lists it; `tenancy migrate` grants it): %w", strategy.ErrTenantUnavailable, slug, database, err)
+		case pg.IsPgError(err, "3D000"):
+			return fmt.Errorf("%w: tenant %s: database %q is missing (run `tenancy setup`): %w", strategy.ErrTenantUnavailable, slug, database, err)
+		case pg.TenantDatabaseUnreachable(err):
+			return fmt.Errorf("%w: tenant %s: database %q refuses connections: %w", strategy.ErrTenantUnavailable, slug, database, err)
+		}
+		return fmt.Errorf("tenant %s: %w", slug, pg.Classify(err))
+	}
+	return nil
+}
+
+// auditTenant checks a tenant database before the server serves that
+// tenant for the first time (see audit.MultiDBTenant). A finding makes
+// that tenant unavailable (503), not the server.
+func (m *Server) auditTenant(ctx context.Context, pool *sql.DB, database string) error {
+	if err := audit.MultiDBTenant(ctx, pool, database, m.opts); err != nil {
+		m.opts.Log().Error("tenant database refused", "database", database, "err", err)
+		return err
+	}
+	return nil
+}
+
+func (m *Server) TenantBySlug(ctx context.Context, slug string) (models.Account, error) {
+	return m.accounts.Get(ctx, slug, m.lookUpTenant)
+}
+
+func (m *Server) lookUpTenant(ctx context.Context, slug string) (models.Account, error) {
+	var acct models.Account
+	err := m.withTenantDB(ctx, slug, func(db *gorm.DB) error {
+		return db.Take(&acct).Error
+	})
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return acct, fmt.Errorf("%w: %q has a database but no account yet (run `tenancy seed`)", strategy.ErrTenantNotFound, slug)
+	case err != nil:
+		return acct, err
+	case acct.Slug != slug:
+		return models.Account{}, fmt.Errorf("tenant %s: its database holds account %q", slug, acct.Slug)
+	}
+	return acct, nil
+}
+
+func (m *Server) Tenants(context.Context) ([]models.Account, error) {
+	out := make([]models.Account, m.opts.TenantCount)
+	for i := range out {
+		out[i] = models.Account{Slug: strategy.Slug(i)}
+	}
+	return out, nil
+}
+
+func (m *Server) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return m.tx(ctx, nil, fn)
+}
+
+func (m *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return strategy.ErrNoTenant
+	}
+	return m.withTenantDB(ctx, t.Slug, func(db *gorm.DB) error {
+		return db.Transaction(fn, opts)
+	})
+}
+
+func (m *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.SubtaskPage, error) {
+	if models.IsAllTenants(ctx) {
+		return strategy.SubtaskPage{}, fmt.Errorf("all-tenants subtask list: %w (each tenant has its own database)", strategy.ErrNotSupported)
+	}
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return strategy.SubtaskPage{}, strategy.ErrNoTenant
+	}
+	if err := pages.Check(page, perPage); err != nil {
+		return strategy.SubtaskPage{Page: page}, err
+	}
+	// No transaction: the page and its total are one statement, and the
+	// database holds no other tenant to keep out.
+	var out strategy.SubtaskPage
+	err := m.withTenantDB(ctx, t.Slug, func(db *gorm.DB) error {
+		query, args, err := m.pages.Statement(ctx, m.root, pages.Query{}, t, page, perPage)
+		if err != nil {
+			return err
+		}
+		rows := make([]pages.Row, 0, perPage)
+		err = pg.WithPgxConn(ctx, db.Statement.ConnPool.(*sql.DB), func(c *pgx.Conn) error {
+			r, err := c.Query(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			return errors.Join(pages.Scan(r, &rows), r.Err())
+		})
+		if err != nil {
+			return err
+		}
+		out, err = pages.Finish(db, page, perPage, rows)
+		m.pages.NoteTotal(t.Slug, out, err)
+		return err
+	})
+	return out, err
+}
+
+func (m *Server) Ping(ctx context.Context) error {
+	if err := m.base.PingContext(ctx); err != nil {
+		return pg.Classify(fmt.Errorf("ping %s: %w", m.opts.Database, err))
+	}
+	return nil
+}
+
+func (m *Server) Close() error {
+	return errors.Join(m.pools.close(), m.base.Close())
+}
+
+// NewAdmin returns the setup/migrate/seed side of multidb, as the admin
+// role. It connects only when first used.
+func NewAdmin(opts strategy.Options) (*Admin, error) {
+	if err := validate(opts); err != nil {
+		return nil, err
+	}
+	return &Admin{opts: opts}, nil
+}
+
+// validate checks opts for multidb.
+func validate(opts strategy.Options) error {
+	err := opts.Validate()
+	if opts.TenantCount < 1 {
+		err = errors.Join(err, fmt.Errorf("tenant count %d: want at least 1", opts.TenantCount))
+	}
+	if err != nil {
+		return fmt.Errorf("invalid options: %w", err)
+	}
+	return nil
+}
+
+// Admin creates, migrates and fills tenant databases as the admin.
+type Admin struct {
+	opts strategy.Options
+}
+
+func (a *Admin) Name() string { return strategy.MultiDB }
+
+// setupWorkers bounds how many tenant databases are created and migrated at
+// once; PostgreSQL serialises much of CREATE DATABASE anyway.
+const setupWorkers = 4
+
+func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report, error) {
+	start := time.Now()
+	tmpl := strategy.DatabaseReport{Database: a.templateDatabase()}
+	err := pg.WithMaintenance(ctx, a.opts, func(m *sql.DB) error {
+		for _, r := range []pg.RoleSpec{
+			{Name: a.opts.AppUser, Password: a.opts.AppPassword},
+			{Name: a.opts.CountsOwner(), NoLogin: true},
+		} {
+			created, err := pg.EnsureRole(ctx, m, r)
+			if err != nil {
+				return err
+			}
+			if created && progress != nil {
+				fmt.Fprintf(progress, "role %s: created\n", r.Name)
+			}
+		}
+		baseCreated, err := pg.EnsureDatabase(ctx, m, a.opts.Database)
+		if err != nil {
+			return err
+		}
+		if baseCreated && progress != nil {
+			fmt.Fprintf(progress, "%s: created (holds no tenant data)\n", a.opts.Database)
+		}
+		// The base database holds no tables; the server connects to it
+		// for health checks, and nobody else needs to.
+		for _, stmt := range []string{
+			"REVOKE ALL ON DATABASE " + pg.QuoteIdent(a.opts.Database) + " FROM PUBLIC",
+			"GRANT CONNECT ON DATABASE " + pg.QuoteIdent(a.opts.Database) + " TO " + pg.QuoteIdent(a.opts.AppUser),
+		} {
+			if _, err = m.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		t := time.Now()
+		tmpl.Created, err = pg.EnsureDatabase(ctx, m, tmpl.Database)
+		tmpl.CreateTime = time.Since(t)
+		return err
+	})
+	if err != nil {
+		return strategy.Report{}, err
+	}
+	// Tenant databases are copies of a migrated template: CREATE DATABASE
+	// ... TEMPLATE copies files, which is faster than running the
+	// migrations again in every database, and a copy starts at the
+	// template's version. Each is still migrated (a no-op when it is up to
+	// date) and granted afterwards, so an older tenant database catches up.
+	t := time.Now()
+	tmpl.Err = a.migrateDatabase(ctx, &tmpl)
+	tmpl.MigrateTime = time.Since(t)
+	pg.PrintReport(progress, tmpl)
+	if tmpl.Err != nil {
+		out := strategy.Report{Databases: []strategy.DatabaseReport{tmpl}, Elapsed: time.Since(start)}
+		return out, out.Err()
+	}
+	out, err := a.eachTenant(ctx, progress, true)
+	out.Databases = append([]strategy.DatabaseReport{tmpl}, out.Databases...)
+	out.Elapsed = time.Since(start)
+	return out, err
+}
+
+// templateDatabase is the migrated, empty database that tenant databases
+// are copied from. It holds no tenant and the application never connects to
+// it; its name sorts with the tenant databases, so tools that clean up
+// "<PGDATABASE>_tenant-*" find it too.
+func (a *Admin) templateDatabase() string {
+	return a.opts.Database + "_tenant-template"
+}
+
+func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Report, error) {
+	start := time.Now()
+	out, err := a.eachTenant(ctx, progress, false)
+	out.Elapsed = time.Since(start)
+	return out, err
+}
+
+// eachTenant migrates every tenant database (creating missing ones when
+// create is set) and reports each by name, failures included.
+func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool) (strategy.Report, error) {
+	reps := make([]strategy.DatabaseReport, a.opts.TenantCount)
+	var printMu sync.Mutex
+	pg.ForEachIndex(len(reps), setupWorkers, func(i int) {
+		rep := &reps[i]
+		rep.Database = a.opts.TenantDatabase(i)
+		rep.Err = a.setupTenant(ctx, rep, create)
+		printMu.Lock()
+		pg.PrintReport(progress, *rep)
+		printMu.Unlock()
+	})
+	out := strategy.Report{Databases: reps}
+	return out, out.Err()
+}
+
+func (a *Admin) setupTenant(ctx context.Context, rep *strategy.DatabaseReport, create bool) error {
+	if create {
+		t := time.Now()
+		err := pg.WithMaintenance(ctx, a.opts, func(m *sql.DB) error {
+			var err error
+			rep.Created, err = pg.EnsureDatabaseFrom(ctx, m, rep.Database, a.templateDatabase())
+			return err
+		})
+		rep.CreateTime = time.Since(t)
+		if err != nil {
+			return err
+		}
+	}
+	t := time.Now()
+	defer func() { rep.MigrateTime = time.Since(t) }()
+	return a.migrateDatabase(ctx, rep)
+}
+
+// migrateDatabase runs pending migrations and the grants on one database.
+func (a *Admin) migrateDatabase(ctx context.Context, rep *strategy.DatabaseReport) error {
+	pool, err := pg.OpenPool(a.opts.AdminDSN(rep.Database), 1, 1)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(ctx, pool, migrations.FS(), rep); err != nil {
+		return pg.Classify(err)
+	}
+	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: rep.Database, App: a.opts.AppUser,
+		Counter: a.opts.CountsOwner(), CounterReadsAccounts: true}))
+}
+
+// withTenantAdmin runs fn as the admin on the tenant database of slug.
+func (a *Admin) withTenantAdmin(ctx context.Context, slug string, fn func(db *gorm.DB) error) error {
+	return a.withTenantPool(ctx, slug, func(pool *sql.DB) error {
+		root, err := newMultiDBGorm(pool, a.opts)
+		if err != nil {
+			return err
+		}
+		return fn(root.WithContext(ctx))
+	})
+}
+
+// tenantIndex is i for slug "tenant-i", when this deployment has a tenant
+// database for it.
+func (a *Admin) tenantIndex(slug string) (int, error) {
+	i, ok := strategy.ParseSlug(slug)
+	if !ok || i >= a.opts.TenantCount {
+		return 0, fmt.Errorf("%w: %q (multidb has tenant-0 to tenant-%d; raise MULTIDB_COUNT and run setup for more)", strategy.ErrTenantNotFound, slug, a.opts.TenantCount-1)
+	}
+	return i, nil
+}
+
+// withTenantPool runs fn on a one-connection admin pool on the tenant
+// database of slug, and closes it after.
+func (a *Admin) withTenantPool(ctx context.Context, slug string, fn func(pool *sql.DB) error) error {
+	i, err := a.tenantIndex(slug)
+	if err != nil {
+		return err
+	}
+	database := a.opts.TenantDatabase(i)
+	pool, err := pg.OpenPool(a.opts.AdminDSN(database), 1, 1)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := fn(pool); err != nil {
+		if pg.IsPgError(err, "3D000") {
+			return fmt.Errorf("tenant %s: database %q is missing; run `tenancy setup` first", slug, database)
+		}
+		return fmt.Errorf("tenant %s: %w", slug, pg.Classify(err))
+	}
+	return nil
+}
+
+// ExistingSlugs asks every tenant database, several at a time: each answer
+// needs a connection of its own.
+func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {
+	found := make([]bool, len(slugs))
+	errs := make([]error, len(slugs))
+	pg.ForEachIndex(len(slugs), setupWorkers, func(i int) {
+		var n int64
+		errs[i] = a.withTenantAdmin(ctx, slugs[i], func(db *gorm.DB) error {
+			return db.Model(&models.Account{}).Count(&n).Error
+		})
+		found[i] = n > 0
+	})
+	if err := pg.FirstErrors(errs); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, slug := range slugs {
+		if found[i] {
+			out = append(out, slug)
+		}
+	}
+	return out, nil
+}
+
+func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bool, fill func(tx *gorm.DB) error) error {
+	return a.withTenantAdmin(ctx, acct.Slug, func(db *gorm.DB) error {
+		return pg.CreateTenantTx(ctx, db, commit, func(tx *gorm.DB, work context.Context) error {
+			// The account's id comes from its database, so the tenant goes on
+			// the context once the row exists.
+			if err := tx.Create(&acct).Error; err != nil {
+				return fmt.Errorf("create account: %w", err)
+			}
+			return fill(tx.WithContext(models.NewContextWithTenant(work, acct)))
+		})
+	})
+}
+
+// AssignIDs gives the account of tenant database i the id i+1, the id
+// tenant-i has in a fresh singleschema deployment, and its rows ids from 1
+// in each table. Nothing is asked of the Database: it holds this one
+// account, so while the account is missing its tables are empty and every
+// id is free, and the ids are the same in every run, in any order, after
+// an interrupted run or a reset too.
+func (a *Admin) AssignIDs(_ context.Context, d *strategy.TenantData) error {
+	i, err := a.tenantIndex(d.Account.Slug)
+	if err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
+	}
+	fromOne := func(i int) int64 { return int64(i) + 1 }
+	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(i)+1, fromOne, fromOne, fromOne, fromOne)
+	return nil
+}
+
+func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit bool) error {
+	if !d.HasIDs() {
+		if err := a.AssignIDs(ctx, d); err != nil {
+			return err
+		}
+	}
+	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
+		return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
+	})
+}
+
+// Flush needs no particular tenant Database: the write-ahead log is the
+// cluster's, so one synchronous commit anywhere flushes every database's.
+func (a *Admin) Flush(ctx context.Context) error {
+	return pg.WithMaintenance(ctx, a.opts, func(m *sql.DB) error {
+		return pg.Classify(pg.FlushWAL(ctx, m))
+	})
+}
+
+// Reset empties every tenant database (they stay, migrated, ready to seed).
+func (a *Admin) Reset(ctx context.Context) (int, error) {
+	counts := make([]int, a.opts.TenantCount)
+	errs := make([]error, a.opts.TenantCount)
+	pg.ForEachIndex(a.opts.TenantCount, setupWorkers, func(i int) {
+		errs[i] = a.withTenantPool(ctx, strategy.Slug(i), func(pool *sql.DB) error {
+			var err error
+			counts[i], err = pg.TruncateTenantTables(ctx, pool)
+			return err
+		})
+	})
+	total, emptied := 0, 0
+	for i, n := range counts {
+		total += n
+		if errs[i] == nil {
+			emptied++
+		}
+	}
+	if err := pg.FirstErrors(errs); err != nil {
+		return total, fmt.Errorf("reset: %d of %d tenant databases were emptied (%d accounts removed) before these failed: %w; fix the cause and run it again",
+			emptied, len(errs), total, err)
+	}
+	return total, nil
+}
+
+// CanBulkLoad is false: each multidb tenant database holds one account, so
+// there is nothing to gain from one transaction over many.
+func (a *Admin) CanBulkLoad(context.Context) (bool, error) { return false, nil }
+
+func (a *Admin) BulkLoad(context.Context, <-chan *strategy.TenantData, bool, func(*strategy.TenantData)) error {
+	return fmt.Errorf("bulk load: %w", strategy.ErrNotSupported)
+}
+
+func (a *Admin) Close() error { return nil }
+
+// Destroy drops every tenant database, the template, the base database and
+// the app role.
+func (a *Admin) Destroy(ctx context.Context) error {
+	dbs := []string{a.opts.Database, a.templateDatabase()}
+	for i := range a.opts.TenantCount {
+		dbs = append(dbs, a.opts.TenantDatabase(i))
+	}
+	return pg.Destroy(ctx, a.opts, dbs, []string{a.opts.AppUser, a.opts.CountsOwner()})
+}

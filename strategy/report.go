@@ -1,0 +1,80 @@
+package strategy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DatabaseReport is what setup or migrate did to one database.
+type DatabaseReport struct {
+	Database string
+	Created  bool
+	From, To int64    // schema version before and after
+	Applied  []string // migration files applied
+	Err      error
+	// Where the time went: creating the database, and migrating it
+	// (including grants).
+	CreateTime, MigrateTime time.Duration
+}
+
+func (d DatabaseReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: ", d.Database)
+	if d.Created {
+		b.WriteString("created, ")
+	}
+	switch {
+	case d.Err != nil:
+		fmt.Fprintf(&b, "FAILED at version %d: %v", d.To, d.Err)
+	case len(d.Applied) == 0:
+		fmt.Fprintf(&b, "up to date at version %d", d.To)
+	default:
+		fmt.Fprintf(&b, "migrated %d -> %d (%s)", d.From, d.To, strings.Join(d.Applied, ", "))
+	}
+	return b.String()
+}
+
+// Report lists what happened to each database, failures included, so one
+// failing tenant does not hide the state of the others.
+type Report struct {
+	Databases []DatabaseReport
+	Elapsed   time.Duration
+}
+
+// Summary says how many databases were created and migrated and where the
+// time went; creation and migration times are summed over databases, which
+// are set up several at a time, so they can add up to more than Elapsed.
+func (r Report) Summary() string {
+	var created, migrated int
+	var create, mig time.Duration
+	for _, d := range r.Databases {
+		if d.Created {
+			created++
+		}
+		if len(d.Applied) > 0 {
+			migrated++
+		}
+		create += d.CreateTime
+		mig += d.MigrateTime
+	}
+	return fmt.Sprintf("%d databases (%d created, %d migrated) in %s; creating took %s, migrating and granting %s, summed over databases",
+		len(r.Databases), created, migrated, r.Elapsed.Round(time.Millisecond), create.Round(time.Millisecond), mig.Round(time.Millisecond))
+}
+
+// Err is nil when every database succeeded, and otherwise names each
+// failed database.
+func (r Report) Err() error {
+	var errs []error
+	for _, d := range r.Databases {
+		if d.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.Database, d.Err))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d databases failed: %w", len(errs), len(r.Databases), errors.Join(errs...))
+}
+
