@@ -1,0 +1,32 @@
+package singleschema
+
+import (
+	"context"
+
+	"tenancy/strategy"
+	"tenancy/strategy/singleschema/migrations"
+	"tenancy/strategy/strategytest"
+)
+
+// Harness is singleschema as the conformance suite and this package's
+// tests open it.
+func Harness() strategytest.Harness {
+	return strategytest.Harness{
+		Name:             strategy.SingleSchema,
+		Open:             func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
+		OpenAdmin:        func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
+		TenantDatabase:   func(o strategy.Options, _ string) string { return o.Database },
+		Databases:        func(o strategy.Options) []string { return []string{o.Database} },
+		Migrations:       migrations.FS(),
+		ThroughPgBouncer: true,
+	}
+}
+
+// openStrategy is Open as a strategy.Strategy, nil when it fails.
+func openStrategy(ctx context.Context, o strategy.Options) (strategy.Strategy, error) {
+	s, err := Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
