@@ -77,4 +77,3 @@ func (r Report) Err() error {
 	}
 	return fmt.Errorf("%d of %d databases failed: %w", len(errs), len(r.Databases), errors.Join(errs...))
 }
-

@@ -20,4 +20,3 @@ func ParseSlug(slug string) (int, bool) {
 	i, err := strconv.Atoi(m[1])
 	return i, err == nil
 }
-

@@ -1,3 +1,13 @@
+// Package audit checks a deployment of any strategy against what keeps
+// tenants apart, assuming an attacker who holds a runtime role's password:
+// the roles' attributes and memberships, what each may reach in each
+// database (ownership, TEMPORARY and CREATE, grants, SECURITY DEFINER
+// functions, session settings, foreign schemas and objects), and for
+// singleschema the tenanted tables' row-level security and policies,
+// probed for real. CheckSingleSchema and CheckMultiDB are `tenancy
+// check`, as the admin; RuntimeRole, Reader, SingleSchemaServer and
+// MultiDBTenant are what the servers check from their own sessions before
+// they serve. Findings have a kind, so other tools can act on them.
 package audit
 
 import (

@@ -26,6 +26,13 @@ func Harness() strategytest.Harness {
 			}
 			return dbs
 		},
+		RememberTotal: func(s strategy.Strategy, slug string, total int64) {
+			if total < 0 {
+				s.(*Server).pages.Forget(slug)
+			} else {
+				s.(*Server).pages.Remember(slug, total)
+			}
+		},
 		Migrations: migrations.FS(),
 	}
 }

@@ -12,11 +12,18 @@ import (
 // tests open it.
 func Harness() strategytest.Harness {
 	return strategytest.Harness{
-		Name:             strategy.SingleSchema,
-		Open:             func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
-		OpenAdmin:        func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
-		TenantDatabase:   func(o strategy.Options, _ string) string { return o.Database },
-		Databases:        func(o strategy.Options) []string { return []string{o.Database} },
+		Name:           strategy.SingleSchema,
+		Open:           func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
+		OpenAdmin:      func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
+		TenantDatabase: func(o strategy.Options, _ string) string { return o.Database },
+		Databases:      func(o strategy.Options) []string { return []string{o.Database} },
+		RememberTotal: func(s strategy.Strategy, slug string, total int64) {
+			if total < 0 {
+				s.(*Server).pages.Forget(slug)
+			} else {
+				s.(*Server).pages.Remember(slug, total)
+			}
+		},
 		Migrations:       migrations.FS(),
 		ThroughPgBouncer: true,
 	}

@@ -43,6 +43,10 @@ type Harness struct {
 	// ThroughPgBouncer: the strategy is also load tested behind PgBouncer
 	// in transaction pooling mode.
 	ThroughPgBouncer bool
+	// RememberTotal makes s take total as tenant slug's last seen total
+	// (which chooses the end a page is read from), or forget it when total
+	// is negative; nil when the strategy remembers none.
+	RememberTotal func(s strategy.Strategy, slug string, total int64)
 }
 
 // Options returns Options for a fresh deployment of strategyName that is

@@ -74,6 +74,17 @@ func (p *Statements) NoteTotal(slug string, page strategy.SubtaskPage, err error
 	}
 }
 
+// Forget drops what is remembered of tenant slug's total: its next page
+// past the first is read from the front.
+func (p *Statements) Forget(slug string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.totals, slug)
+}
+
+// Remember keeps total as tenant slug's, as if a page read had seen it.
+func (p *Statements) Remember(slug string, total int64) { p.remember(slug, total) }
+
 // remember keeps tenant slug's total.
 func (p *Statements) remember(slug string, total int64) {
 	p.mu.Lock()

@@ -1,3 +1,7 @@
+// Package pg is the PostgreSQL plumbing the strategies share: pools and
+// gorm roots, error classification (what is a 503), quoting, roles,
+// databases and exact grants, the goose migration runner, the COPY loader,
+// and first-come-first-served turns on a pool.
 package pg
 
 import (

@@ -1,13 +1,121 @@
 package singleschema
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
+	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/internal/pages"
+	"tenancy/strategy/internal/pg"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 )
+
+// The subtask list, from the handler's call to the SQL: ListSubtasks takes
+// the statement gorm wrote for this page's shape (internal/pages), sends it
+// with the tenant setting in one round trip (readInOneTrip), and checks the
+// rows are the tenant's; the all-tenants list is one statement of its own
+// (allTenantsPage), read as the all-tenants reader.
+
+func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.SubtaskPage, error) {
+	var out strategy.SubtaskPage
+	var err error
+	if models.IsAllTenants(ctx) {
+		// No transaction: the page and its total are one statement.
+		err = s.readerTurns.Do(ctx, func() error {
+			out, err = listAllTenants(s.reader.WithContext(models.NewContextForAllTenants(ctx)), page, perPage)
+			return err
+		})
+		if err != nil && !errors.Is(err, strategy.ErrPageNotFound) {
+			err = fmt.Errorf("all tenants: %w", pg.Classify(err))
+		}
+		return out, err
+	}
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return strategy.SubtaskPage{}, strategy.ErrNoTenant
+	}
+	if err := pages.Check(page, perPage); err != nil {
+		return strategy.SubtaskPage{Page: page}, err
+	}
+	query, args, err := s.pages.Statement(ctx, s.app, pages.Query{Denormalised: true}, t, page, perPage)
+	if err != nil {
+		return strategy.SubtaskPage{}, fmt.Errorf("tenant %s: %w", t.Slug, err)
+	}
+	rows := make([]pages.Row, 0, perPage)
+	err = s.readInOneTrip(ctx, t, query, args, func(r pgx.Rows) error { return pages.Scan(r, &rows) })
+	for _, r := range rows {
+		if r.AccountSlug != t.Slug {
+			// The account this slug was resolved to is not the one whose
+			// rows these are: the slug moved to another account (or a row
+			// of another tenant got through). Serve nothing; the next
+			// request resolves the slug afresh.
+			s.accounts.Forget(t.Slug)
+			return strategy.SubtaskPage{}, fmt.Errorf("%w: tenant %s: the rows read belong to account %q; the address now names another account, try again",
+				strategy.ErrUnavailable, t.Slug, r.AccountSlug)
+		}
+	}
+	if err != nil {
+		return strategy.SubtaskPage{}, err
+	}
+	if len(rows) > 0 {
+		out = pages.New(page, perPage, rows[0].Total, rows)
+	} else {
+		err = s.tx(ctx, pages.Snapshot(), func(tx *gorm.DB) error {
+			out, err = pages.Finish(tx, page, perPage, nil)
+			return err
+		})
+	}
+	s.pages.NoteTotal(t.Slug, out, err)
+	return out, err
+}
+
+// readInOneTrip runs query (with args), as tenant t, in one round trip to
+// the server instead of four (BEGIN, set the tenant, read, COMMIT):
+// the statement that sets app.tenant_id and the read go out together as a
+// pipeline (pgx's batch) ending in one Sync. PostgreSQL runs the statements
+// of a pipeline up to its Sync as one implicit transaction, so the
+// transaction-local setting holds for the read and is gone after it, as in
+// Tx.
+//
+// gorm still writes the read's SQL (see pages.Statements), so the tenant
+// scope is applied and enforced exactly as in Tx; only the sending differs.
+// scan reads the result rows.
+func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query string, args []any, scan func(pgx.Rows) error) error {
+	err := s.appTurns.Do(ctx, func() error {
+		// Sent past gorm, so logged here as gorm logs the others: slow
+		// ones only, without their values; timed from the turn, so that
+		// waiting for one is not logged as a slow query.
+		defer func(begin time.Time) {
+			s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
+		}(time.Now())
+		return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
+			b := &pgx.Batch{}
+			b.Queue(setTenantSQL(!s.sessionLevelTenant), strconv.FormatInt(int64(t.ID), 10))
+			b.Queue(query, args...)
+			results := c.SendBatch(ctx, b)
+			if _, err := results.Exec(); err != nil {
+				return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
+			}
+			rows, err := results.Query()
+			if err == nil {
+				err = scan(rows)
+				rows.Close()
+				err = errors.Join(err, rows.Err())
+			}
+			return errors.Join(err, results.Close())
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
+	}
+	return nil
+}
 
 // allTenantsPage is the all-tenants list (singleschema, as the reader
 // role): tenant by tenant in account id order, then by name and id. That

@@ -1,0 +1,198 @@
+// Package singleschema keeps every tenant in one shared schema: account_id
+// on every table, a gorm tenant scope that every query on a tenanted model
+// must carry (scope.go), and row-level security, driven by a
+// transaction-local setting, as the fail-safe. The server's side is Server
+// (server.go, and the page read in pages.go); setup, migrations and loads
+// are Admin's (admin.go, bulkload.go).
+package singleschema
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"gorm.io/gorm"
+
+	"tenancy/models"
+	"tenancy/strategy"
+	"tenancy/strategy/audit"
+	"tenancy/strategy/internal/pages"
+	"tenancy/strategy/internal/pg"
+	"tenancy/strategy/internal/tenantcache"
+)
+
+// Server serves every tenant from one database. Tenant work runs as
+// the app role inside a transaction that first sets app.tenant_id
+// transaction-locally; the all-tenants view runs as the read-only reader
+// role, on its own pool.
+type Server struct {
+	opts     strategy.Options
+	app      *gorm.DB
+	reader   *gorm.DB
+	pools    []*sql.DB
+	accounts *tenantcache.Cache
+	pages    pages.Statements
+	// appTurns and readerTurns order the page reads on each pool.
+	appTurns, readerTurns pg.Turns
+	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
+	// connection's session instead of the transaction. It is wrong, and
+	// nothing in the package sets it: only tests do (export_load_test.go),
+	// to show what transaction-local settings prevent.
+	sessionLevelTenant bool
+}
+
+// Open connects the web server's side of singleschema, as the app role
+// (and the all-tenants reader). It refuses roles and a database that would
+// not keep tenants apart (audit.RuntimeRole, audit.Reader,
+// audit.SingleSchemaServer): ErrUnsafeRole or ErrUnsafeDeployment.
+func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid options: %w", err)
+	}
+	s, err := newServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRoles(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer opens the pools; nothing connects until they are used.
+func newServer(opts strategy.Options) (*Server, error) {
+	s := &Server{opts: opts, accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries)}
+	budget := opts.Budget()
+	s.appTurns, s.readerTurns = pg.NewTurns(budget), pg.NewTurns(budget)
+	appPool, err := pg.OpenPool(opts.AppDSN(opts.Database), budget, budget)
+	if err != nil {
+		return nil, err
+	}
+	s.pools = append(s.pools, appPool)
+	readerPool, err := pg.OpenPool(opts.ReaderDSN(opts.Database), budget, budget)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.pools = append(s.pools, readerPool)
+	if s.app, err = newScopedGorm(appPool, opts); err == nil {
+		s.reader, err = newScopedGorm(readerPool, opts)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkRoles refuses roles that could bypass row-level security and
+// policies that would not keep tenants apart.
+func (s *Server) checkRoles(ctx context.Context) error {
+	if err := audit.RuntimeRole(ctx, s.pools[0]); err != nil {
+		return err
+	}
+	if err := audit.Reader(ctx, s.pools[1], s.opts); err != nil {
+		return err
+	}
+	return audit.SingleSchemaServer(ctx, s.pools[0], s.opts)
+}
+
+// newScopedGorm is a gorm root on which the tenant scope is mandatory.
+func newScopedGorm(pool gorm.ConnPool, opts strategy.Options) (*gorm.DB, error) {
+	return pg.NewGorm(pool, opts.Log(), tenantScope{})
+}
+
+func (s *Server) Name() string { return strategy.SingleSchema }
+
+// setTenant binds the transaction to a tenant for row-level security. The
+// third argument of set_config (is_local, always true outside tests) ends
+// the setting with the transaction, so it never survives on a pooled
+// connection; the value is a bind parameter.
+func setTenant(tx *gorm.DB, id int64, local bool) error {
+	if err := tx.Exec(setTenantSQL(local), strconv.FormatInt(id, 10)).Error; err != nil {
+		return fmt.Errorf("set tenant: %w", err)
+	}
+	return nil
+}
+
+func setTenantSQL(local bool) string {
+	if !local {
+		return "SELECT set_config('app.tenant_id', $1, false)"
+	}
+	return "SELECT set_config('app.tenant_id', $1, true)"
+}
+
+func (s *Server) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.tx(ctx, nil, fn)
+}
+
+func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return strategy.ErrNoTenant
+	}
+	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := setTenant(tx, int64(t.ID), !s.sessionLevelTenant); err != nil {
+			return err
+		}
+		return fn(tx)
+	}, opts)
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
+	}
+	return nil
+}
+
+// slugSyntax keeps obviously invalid slugs away from the database.
+var slugSyntax = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+func (s *Server) TenantBySlug(ctx context.Context, slug string) (models.Account, error) {
+	if len(slug) > 63 || !slugSyntax.MatchString(slug) {
+		return models.Account{}, fmt.Errorf("%w: %q", strategy.ErrTenantNotFound, slug)
+	}
+	return s.accounts.Get(ctx, slug, s.lookUpTenant)
+}
+
+func (s *Server) lookUpTenant(ctx context.Context, slug string) (models.Account, error) {
+	// One statement, no explicit transaction: the reader's transactions are
+	// read-only by default, and this runs on every request.
+	var acct models.Account
+	err := s.reader.WithContext(models.NewContextForAllTenants(ctx)).Where("slug = ?", slug).Take(&acct).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return models.Account{}, fmt.Errorf("%w: %q", strategy.ErrTenantNotFound, slug)
+	case err != nil:
+		return models.Account{}, fmt.Errorf("look up tenant %q: %w", slug, pg.Classify(err))
+	}
+	return acct, nil
+}
+
+func (s *Server) Tenants(ctx context.Context) ([]models.Account, error) {
+	var accts []models.Account
+	err := s.reader.WithContext(models.NewContextForAllTenants(ctx)).Order("id").Find(&accts).Error
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", pg.Classify(err))
+	}
+	return accts, nil
+}
+
+func (s *Server) Ping(ctx context.Context) error {
+	for _, p := range s.pools {
+		if err := p.PingContext(ctx); err != nil {
+			return pg.Classify(fmt.Errorf("ping %s: %w", s.opts.Database, err))
+		}
+	}
+	return nil
+}
+
+func (s *Server) Close() error {
+	var errs []error
+	for _, p := range s.pools {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,487 @@
+package strategytest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"tenancy/internal/pgtest"
+	"tenancy/models"
+	"tenancy/strategy"
+	"tenancy/strategy/internal/pg"
+)
+
+// Run drives the strategy h opens through everything package strategy
+// promises of every strategy. Each behaviour is a subtest on deployments
+// of its own, run in parallel.
+func Run(t *testing.T, h Harness) {
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, Harness)
+	}{
+		{"SetupIsIdempotent", testSetupIsIdempotent},
+		{"SetupAdoptsOnlyItsOwnDatabases", testSetupAdoptsOnlyItsOwnDatabases},
+		{"TenantsAreKeptApart", testTenantsAreKeptApart},
+		{"NoTenantIsAnError", testNoTenantIsAnError},
+		{"HostileSlugsAreNotFound", testHostileSlugsAreNotFound},
+		{"PagesCoverEveryRowOnce", testPagesCoverEveryRowOnce},
+		{"CountsFollowWrites", testCountsFollowWrites},
+		{"AppCannotWriteCounts", testAppCannotWriteCounts},
+		{"CountTriggersCannotMakeTheAppSuperuser", testCountTriggersCannotMakeTheAppSuperuser},
+		{"LoadTenant", testLoadTenant},
+		{"FlushMakesAsyncCommitsDurable", testFlushMakesAsyncCommitsDurable},
+		{"LoadTenantLeavesTheSequencesPastItsIDs", testLoadTenantLeavesTheSequencesPastItsIDs},
+		{"UnreachableServerIsUnavailable", testUnreachableServerIsUnavailable},
+		{"NoLeakedRowsUnderConcurrentLoad", testNoLeakedRowsUnderConcurrentLoad},
+		{"PostgresRestartUnderLoad", testPostgresRestartUnderLoad},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, h)
+		})
+	}
+}
+
+// testSetupIsIdempotent: a second Setup creates nothing, applies nothing,
+// and leaves the rows alone.
+func testSetupIsIdempotent(t *testing.T, h Harness) {
+	opts, admin, s := Deploy(t, h)
+	a := AddTenant(t, admin, s, "tenant-0", 2)
+	rep, err := admin.Setup(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("second Setup: %v", err)
+	}
+	latest := LatestVersion(t, h.Migrations)
+	for _, d := range rep.Databases {
+		if d.Created || len(d.Applied) != 0 || d.To != latest {
+			t.Errorf("second Setup: %s created %v, applied %v, at version %d; want nothing created or applied, at %d", d.Database, d.Created, d.Applied, d.To, latest)
+		}
+	}
+	if len(rep.Databases) == 0 {
+		t.Error("second Setup reported no database")
+	}
+	n := Int64s(t, pgtest.Admin(t, h.TenantDatabase(opts, a.Slug)), `SELECT count(*) FROM subtasks`)
+	if n[0] != 2 {
+		t.Errorf("subtasks after a second Setup = %d, want 2", n[0])
+	}
+}
+
+// testSetupAdoptsOnlyItsOwnDatabases: a database created beforehand by
+// another role may hold that role's schemas and objects (a schema named
+// after the app role comes first on its default search_path), and its
+// owner can change it at will; Setup refuses it rather than migrate into
+// it.
+func testSetupAdoptsOnlyItsOwnDatabases(t *testing.T, h Harness) {
+	for i := range len(h.Databases(Options(t, h.Name))) {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			opts := Options(t, h.Name)
+			database := h.Databases(opts)[i]
+			squatter := opts.Database + "_squatter"
+			MustExec(t, pgtest.Admin(t, "postgres"),
+				"CREATE ROLE "+pg.QuoteIdent(squatter)+" LOGIN CREATEDB",
+				"CREATE DATABASE "+pg.QuoteIdent(database)+" OWNER "+pg.QuoteIdent(squatter))
+			_, err := OpenAdmin(t, h, opts).Setup(context.Background(), nil)
+			if !errors.Is(err, strategy.ErrUnsafeDeployment) || !strings.Contains(err.Error(), squatter) {
+				t.Errorf("Setup with %s created by %s beforehand: err = %v, want ErrUnsafeDeployment naming the owner", database, squatter, err)
+			}
+			tables := Int64s(t, pgtest.Admin(t, database), `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`)
+			if tables[0] != 0 {
+				t.Errorf("Setup migrated into %s, which it did not create: %d tables", database, tables[0])
+			}
+		})
+	}
+}
+
+// testTenantsAreKeptApart: each tenant's list holds its own rows and no
+// other's, and slugs that name no tenant are not found.
+func testTenantsAreKeptApart(t *testing.T, h Harness) {
+	_, admin, s := Deploy(t, h)
+	a := AddTenant(t, admin, s, "tenant-0", 3)
+	b := AddTenant(t, admin, s, "tenant-1", 5)
+	for _, tc := range []struct {
+		tenant models.Account
+		want   int
+	}{{a, 3}, {b, 5}} {
+		page, err := s.ListSubtasks(TenantCtx(tc.tenant), 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != int64(tc.want) || len(page.Rows) != tc.want {
+			t.Errorf("%s: total %d, %d rows; want %d", tc.tenant.Slug, page.Total, len(page.Rows), tc.want)
+		}
+		for _, r := range page.Rows {
+			if r.AccountSlug != tc.tenant.Slug || !strings.HasPrefix(r.Name, tc.tenant.Slug+" ") {
+				t.Errorf("%s's list has row %+v", tc.tenant.Slug, r)
+			}
+		}
+		var names []string
+		err = s.Tx(TenantCtx(tc.tenant), func(tx *gorm.DB) error {
+			return tx.Model(&models.Subtask{}).Order("name").Pluck("name", &names).Error
+		})
+		if err != nil || len(names) != tc.want {
+			t.Errorf("%s: gorm in Tx found %d subtasks (err %v), want %d", tc.tenant.Slug, len(names), err, tc.want)
+		}
+		for _, n := range names {
+			if !strings.HasPrefix(n, tc.tenant.Slug+" ") {
+				t.Errorf("%s: gorm in Tx found another tenant's subtask %q", tc.tenant.Slug, n)
+			}
+		}
+	}
+	for _, slug := range []string{"tenant-2", "tenant-3", "tenant-01", "nobody"} {
+		if _, err := s.TenantBySlug(context.Background(), slug); !errors.Is(err, strategy.ErrTenantNotFound) {
+			t.Errorf("TenantBySlug(%q) err = %v, want ErrTenantNotFound", slug, err)
+		}
+	}
+}
+
+// testNoTenantIsAnError: work that needs a tenant, given a context without
+// one, fails with ErrNoTenant instead of reading anything.
+func testNoTenantIsAnError(t *testing.T, h Harness) {
+	_, admin, s := Deploy(t, h)
+	AddTenant(t, admin, s, "tenant-0", 2)
+	bare := context.Background()
+	if page, err := s.ListSubtasks(bare, 1, 10); !errors.Is(err, strategy.ErrNoTenant) || len(page.Rows) != 0 {
+		t.Errorf("ListSubtasks without a tenant: %d rows, err %v; want none and ErrNoTenant", len(page.Rows), err)
+	}
+	ran := false
+	err := s.Tx(bare, func(*gorm.DB) error { ran = true; return nil })
+	if !errors.Is(err, strategy.ErrNoTenant) || ran {
+		t.Errorf("Tx without a tenant: err %v, ran %v; want ErrNoTenant, not run", err, ran)
+	}
+	if _, err := s.ListSubtasks(models.NewContextWithTenant(bare, models.Account{Slug: "tenant-0"}), 1, 10); !errors.Is(err, strategy.ErrNoTenant) {
+		t.Errorf("ListSubtasks with a tenant that has no id: err %v, want ErrNoTenant", err)
+	}
+}
+
+// testHostileSlugsAreNotFound: slugs made to break out of a query or to
+// look like another tenant are answered "not found", never run as SQL, and
+// the tenant is still there afterwards.
+func testHostileSlugsAreNotFound(t *testing.T, h Harness) {
+	hostile := []string{
+		"tenant-1'; DROP TABLE accounts;--", "tenant-1' OR '1'='1", "' OR 1=1 --", `tenant-1"`, "tenant-1;",
+		"tenant-01", "tenant--1", "tenant-+1", "TENANT-1", "tenant-1 ", " tenant-1",
+		"t\u0435nant-1", "tenant-\uff11", "tenant-1\x00", "tenant-1\n", "", "%", "tenant-%", "tenant-_",
+		"tenant-9999999999", "tenant-2", strings.Repeat("a", 10000),
+	}
+	_, admin, s := Deploy(t, h)
+	AddTenant(t, admin, s, "tenant-1", 2)
+	ctx := context.Background()
+	for _, slug := range hostile {
+		if acct, err := s.TenantBySlug(ctx, slug); !errors.Is(err, strategy.ErrTenantNotFound) {
+			t.Errorf("TenantBySlug(%q) = %+v, %v; want ErrTenantNotFound", slug, acct, err)
+		}
+	}
+	acct, err := s.TenantBySlug(ctx, "tenant-1")
+	if err != nil || acct.Slug != "tenant-1" {
+		t.Fatalf("TenantBySlug(tenant-1) after the hostile ones = %+v, %v", acct, err)
+	}
+	if page, err := s.ListSubtasks(TenantCtx(acct), 1, 10); err != nil || page.Total != 2 {
+		t.Errorf("tenant-1's list after the hostile slugs: total %d, err %v; want 2", page.Total, err)
+	}
+}
+
+// maxPageNumber is the largest page number the handlers accept: past the
+// end, it must be a 404 like any other, at any page size.
+const maxPageNumber = 999_999_999
+
+// testPagesCoverEveryRowOnce: paging through a tenant gives each of its
+// rows once, in name then id order, whether a page is read from the front
+// or (past the middle) from the back, with full and partial last pages,
+// one row, and none; a page past the end, or below 1, is not found. The
+// remembered total picks the end a page is read from; a wrong one must not
+// change the rows, only the cost.
+func testPagesCoverEveryRowOnce(t *testing.T, h Harness) {
+	_, admin, s := Deploy(t, h)
+	var tenants []models.Account
+	for i, n := range []int{0, 1, 23} { // multidb's test deployments have three tenants
+		tenants = append(tenants, AddTenant(t, admin, s, fmt.Sprintf("tenant-%d", i), n))
+	}
+	remembered := map[string]func(slug string, want int){"as read": func(string, int) {}}
+	if h.RememberTotal != nil {
+		remembered["none"] = func(slug string, _ int) { h.RememberTotal(s, slug, -1) }
+		remembered["0: all from the end"] = func(slug string, _ int) { h.RememberTotal(s, slug, 0) }
+		remembered["huge: all from the start"] = func(slug string, _ int) { h.RememberTotal(s, slug, 1<<40) }
+		remembered["one too few"] = func(slug string, want int) { h.RememberTotal(s, slug, int64(want-1)) }
+	}
+	for hint, setHint := range remembered {
+		for _, tn := range tenants {
+			var want []int64
+			err := s.Tx(TenantCtx(tn), func(tx *gorm.DB) error {
+				return tx.Model(&models.Subtask{}).Order("name, id").Pluck("id", &want).Error
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, perPage := range []int{1, 3, 5, 10, 20, 23} {
+				pages := max(1, (len(want)+perPage-1)/perPage)
+				var got []int64
+				for p := 1; p <= pages; p++ {
+					setHint(tn.Slug, len(want))
+					page, err := s.ListSubtasks(TenantCtx(tn), p, perPage)
+					if err != nil {
+						t.Fatalf("total remembered %s: %s, %d a page: page %d: %v", hint, tn.Slug, perPage, p, err)
+					}
+					if page.Total != int64(len(want)) || page.Pages != pages {
+						t.Errorf("%s, %d a page: page %d says %d rows in %d pages; want %d in %d",
+							tn.Slug, perPage, p, page.Total, page.Pages, len(want), pages)
+					}
+					for _, r := range page.Rows {
+						got = append(got, r.ID)
+					}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("total remembered %s: %s, %d a page: pages give ids\n%v\nwant\n%v", hint, tn.Slug, perPage, got, want)
+				}
+				for _, past := range []int{pages + 1, maxPageNumber, 0, -1} {
+					setHint(tn.Slug, len(want))
+					if _, err := s.ListSubtasks(TenantCtx(tn), past, perPage); !errors.Is(err, strategy.ErrPageNotFound) {
+						t.Errorf("total remembered %s: %s, %d a page: page %d: err = %v, want ErrPageNotFound", hint, tn.Slug, perPage, past, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// testCountsFollowWrites: the totals the list pages show come from
+// trigger-kept counts, which must match count(*) after every kind of
+// write through the app (as the tenant, under the strategy's isolation)
+// and after a TRUNCATE as the admin, which fires no transition-table
+// trigger and has one of its own.
+func testCountsFollowWrites(t *testing.T, h Harness) {
+	opts, admin, s := Deploy(t, h)
+	a := AddTenant(t, admin, s, "tenant-0", 5)
+	b := AddTenant(t, admin, s, "tenant-1", 3)
+	steps := []struct {
+		what   string
+		tenant models.Account
+		write  func(tx *gorm.DB) error
+	}{
+		{"insert two", a, func(tx *gorm.DB) error {
+			var task models.Task
+			if err := tx.Take(&task).Error; err != nil {
+				return err
+			}
+			return tx.Create(&[]models.Subtask{{TaskID: task.ID, Name: "new 1"}, {TaskID: task.ID, Name: "new 2"}}).Error
+		}},
+		{"delete three", a, func(tx *gorm.DB) error {
+			return tx.Where("name IN ?", []string{"tenant-0 subtask 0", "tenant-0 subtask 1", "new 1"}).Delete(&models.Subtask{}).Error
+		}},
+		{"update without moving", b, func(tx *gorm.DB) error {
+			return tx.Model(&models.Subtask{}).Where("true").Update("is_complete", true).Error
+		}},
+		{"delete all", b, func(tx *gorm.DB) error {
+			return tx.Where("true").Delete(&models.Subtask{}).Error
+		}},
+	}
+	for _, st := range steps {
+		if err := s.Tx(TenantCtx(st.tenant), st.write); err != nil {
+			t.Fatalf("%s: %v", st.what, err)
+		}
+		checkTotals(t, h, opts, s, st.what, a, b)
+	}
+	if _, err := pgtest.Admin(t, h.TenantDatabase(opts, a.Slug)).Exec("TRUNCATE subtasks"); err != nil {
+		t.Fatal(err)
+	}
+	checkTotals(t, h, opts, s, "truncate", a, b)
+}
+
+// checkTotals compares each tenant's list total with count(*) of its rows.
+func checkTotals(t *testing.T, h Harness, opts strategy.Options, s strategy.Strategy, after string, tenants ...models.Account) {
+	t.Helper()
+	for _, tn := range tenants {
+		page, err := s.ListSubtasks(TenantCtx(tn), 1, 10)
+		if err != nil {
+			t.Fatalf("after %s: list %s: %v", after, tn.Slug, err)
+		}
+		db := pgtest.Admin(t, h.TenantDatabase(opts, tn.Slug))
+		query := "SELECT count(*) FROM subtasks"
+		if hasAccountID(t, db) {
+			query += fmt.Sprintf(" WHERE account_id = %d", tn.ID)
+		}
+		n := Int64s(t, db, query)[0]
+		if page.Total != n || len(page.Rows) != int(min(n, 10)) {
+			t.Errorf("after %s: %s lists total %d with %d rows; count(*) = %d", after, tn.Slug, page.Total, len(page.Rows), n)
+		}
+	}
+}
+
+// hasAccountID reports whether db's subtasks carry account_id, i.e. hold
+// more than one tenant's rows.
+func hasAccountID(t *testing.T, db *sql.DB) bool {
+	t.Helper()
+	var has bool
+	if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = 'public' AND table_name = 'subtasks' AND column_name = 'account_id')`).Scan(&has); err != nil {
+		t.Fatal(err)
+	}
+	return has
+}
+
+// testAppCannotWriteCounts: the counts the list pages trust are written by
+// the triggers alone; the app role, even in its own tenant's transaction,
+// may only read them.
+func testAppCannotWriteCounts(t *testing.T, h Harness) {
+	_, admin, s := Deploy(t, h)
+	a := AddTenant(t, admin, s, "tenant-0", 2)
+	for _, stmt := range []string{
+		"UPDATE subtask_counts SET subtasks = 0",
+		"DELETE FROM subtask_counts",
+		fmt.Sprintf("INSERT INTO subtask_counts (account_id, subtasks) VALUES (%d, 99) ON CONFLICT (account_id) DO UPDATE SET subtasks = 99", a.ID),
+	} {
+		err := s.Tx(TenantCtx(a), func(tx *gorm.DB) error { return tx.Exec(stmt).Error })
+		if !pg.IsPgError(err, "42501") { // insufficient_privilege
+			t.Errorf("%s as the app role: err = %v, want permission denied", stmt, err)
+		}
+	}
+	if page, err := s.ListSubtasks(TenantCtx(a), 1, 10); err != nil || page.Total != 2 {
+		t.Errorf("total after the attempts: %d (err %v), want 2", page.Total, err)
+	}
+}
+
+// vulnerableCounts is the count trigger as it was before it was hardened:
+// it names subtask_counts without a schema under a search_path that does
+// not list pg_temp, so PostgreSQL looks in the caller's temporary schema
+// first.
+const vulnerableCounts = `CREATE OR REPLACE FUNCTION public.subtask_counts_apply() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    INSERT INTO subtask_counts AS c (account_id, subtasks)
+    SELECT %[3]s, count(*) FROM new_rows GROUP BY 1
+    ON CONFLICT (account_id) DO UPDATE SET subtasks = c.subtasks + excluded.subtasks;
+    RETURN NULL;
+END
+$$`
+
+// testCountTriggersCannotMakeTheAppSuperuser reproduces, as the app role,
+// the escalation through the count triggers: a temporary table named
+// subtask_counts whose trigger runs a temporary function, then one
+// ordinary insert into subtasks, so that the SECURITY DEFINER trigger
+// writes into the temporary table and the temporary function runs with the
+// trigger owner's rights. Each defence is tested on its own: without
+// TEMPORARY the attack cannot start; with it granted back, the hardened
+// function ignores the temporary table; and a vulnerable function owned by
+// the counts role has no rights worth stealing. The last case restores the
+// function as it was, owned by the superuser admin, to show the attack is
+// real.
+func testCountTriggersCannotMakeTheAppSuperuser(t *testing.T, h Harness) {
+	levels := []struct {
+		name string
+		// prepare runs as the admin in the attacked database; %[1]s is the
+		// app role, %[2]s the admin role, %[3]s the tenant expression for
+		// the vulnerable function, %[4]s the database.
+		prepare      []string
+		tempRefused  bool // CREATE TEMP TABLE fails with 42501
+		wantSuper    bool
+		insertFailed bool // the insert itself fails (the stolen rights were not enough)
+	}{
+		{name: "as set up", tempRefused: true},
+		{name: "TEMPORARY granted back", prepare: []string{"GRANT TEMPORARY ON DATABASE %[4]s TO %[1]s"}},
+		{name: "vulnerable function owned by the counts role",
+			prepare:      []string{"GRANT TEMPORARY ON DATABASE %[4]s TO %[1]s", vulnerableCounts},
+			insertFailed: true},
+		{name: "vulnerable function owned by the superuser admin (before the fix)",
+			prepare:   []string{"GRANT TEMPORARY ON DATABASE %[4]s TO %[1]s", vulnerableCounts, "ALTER FUNCTION public.subtask_counts_apply() OWNER TO %[2]s"},
+			wantSuper: true},
+	}
+	for _, lv := range levels {
+		t.Run(lv.name, func(t *testing.T) {
+			t.Parallel()
+			opts, admin, s := Deploy(t, h)
+			acct := AddTenant(t, admin, s, "tenant-0", 1)
+			database := h.TenantDatabase(opts, acct.Slug)
+			adminDB := pgtest.Admin(t, database)
+			tenantExpr := "(SELECT id FROM public.accounts)"
+			if hasAccountID(t, adminDB) {
+				tenantExpr = "account_id"
+			}
+			app := pg.QuoteIdent(opts.AppUser)
+			for _, p := range lv.prepare {
+				p = fmt.Sprintf(p, app, pg.QuoteIdent(opts.AdminUser), tenantExpr, pg.QuoteIdent(database))
+				if _, err := adminDB.Exec(p); err != nil {
+					t.Fatalf("prepare: %s: %v", p, err)
+				}
+			}
+			t.Cleanup(func() { adminDB.Exec("ALTER ROLE " + app + " NOSUPERUSER") })
+
+			tempErr, insertErr := attackCounts(t, pgtest.Open(t, opts.AppUser, "", database), opts.AppUser, tenantExpr == "account_id", int64(acct.ID))
+			switch {
+			case lv.tempRefused && !pg.IsPgError(tempErr, "42501"):
+				t.Errorf("CREATE TEMP TABLE as the app role: err = %v, want permission denied (42501)", tempErr)
+			case !lv.tempRefused && tempErr != nil:
+				t.Fatalf("CREATE TEMP TABLE as the app role: %v, want it allowed at this level", tempErr)
+			case !lv.tempRefused && lv.insertFailed != (insertErr != nil):
+				t.Errorf("insert into subtasks: err = %v, want failed = %v", insertErr, lv.insertFailed)
+			}
+			var super bool
+			if err := adminDB.QueryRow(`SELECT rolsuper FROM pg_roles WHERE rolname = $1`, opts.AppUser).Scan(&super); err != nil {
+				t.Fatal(err)
+			}
+			if super != lv.wantSuper {
+				t.Errorf("app role is superuser after the attack = %v, want %v", super, lv.wantSuper)
+			}
+		})
+	}
+}
+
+// attackCounts runs the attack as the app role on db: in one tenant
+// transaction, the temporary objects, then an insert into subtasks.
+func attackCounts(t *testing.T, db *sql.DB, appRole string, withAccountID bool, tenant int64) (tempErr, insertErr error) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT set_config('app.tenant_id', $1, true)`, strconv.FormatInt(tenant, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`CREATE TEMP TABLE subtask_counts (account_id bigint PRIMARY KEY, subtasks bigint)`); err != nil {
+		return err, nil
+	}
+	for _, stmt := range []string{
+		`CREATE FUNCTION pg_temp.escalate() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN EXECUTE 'ALTER ROLE ` + pg.QuoteIdent(appRole) + ` SUPERUSER'; RETURN NULL; END $$`,
+		`CREATE TRIGGER escalate AFTER INSERT ON pg_temp.subtask_counts FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.escalate()`,
+	} {
+		if _, err := tx.Exec(stmt); err != nil {
+			t.Fatalf("as the app role: %s: %v", stmt, err)
+		}
+	}
+	insert := `INSERT INTO subtasks (task_id, name) SELECT id, 'innocent' FROM tasks LIMIT 1`
+	if withAccountID {
+		insert = `INSERT INTO subtasks (account_id, task_id, name) SELECT account_id, id, 'innocent' FROM tasks LIMIT 1`
+	}
+	if _, err := tx.Exec(insert); err != nil {
+		return nil, err
+	}
+	return nil, tx.Commit()
+}
+
+// testUnreachableServerIsUnavailable: with no PostgreSQL at the address,
+// opening the server side fails with ErrUnavailable (503 material), not a
+// refusal or an internal error.
+func testUnreachableServerIsUnavailable(t *testing.T, h Harness) {
+	opts := Options(t, h.Name)
+	opts.Host, opts.Port = "127.0.0.1", pgtest.FreePort(t)
+	s, err := h.Open(context.Background(), opts)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open with nothing listening: no error")
+	}
+	if !errors.Is(err, strategy.ErrUnavailable) {
+		t.Errorf("Open with nothing listening: err = %v, want ErrUnavailable", err)
+	}
+}
