@@ -7,7 +7,6 @@ import (
 
 	"tenancy/internal/pgtest"
 	"tenancy/strategy"
-	"tenancy/strategy/strategytest"
 )
 
 // Failures to connect are "unavailable" (503, try again) only when trying
@@ -15,14 +14,13 @@ import (
 func TestClassifyConnectFailures(t *testing.T) {
 	t.Parallel()
 	pgtest.Require(t)
-	opts := strategytest.Options(t, strategy.SingleSchema)
 	tests := []struct {
 		name        string
 		dsn         string
 		unavailable bool
 	}{
-		{"no such role", opts.DSN(pgtest.UniqueName("tt_nobody"), "", "postgres"), false},
-		{"no such database", opts.AdminDSN(pgtest.UniqueName("tt_missing")), true},
+		{"no such role", pgtest.DSN(pgtest.UniqueName("tt_nobody"), "", "postgres"), false},
+		{"no such database", pgtest.DSN("", "", pgtest.UniqueName("tt_missing")), true},
 		{"nothing listening", "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2", true},
 	}
 	for _, tt := range tests {
