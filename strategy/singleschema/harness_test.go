@@ -24,8 +24,9 @@ func Harness() strategytest.Harness {
 				s.(*Server).pages.Remember(slug, total)
 			}
 		},
-		Migrations:       migrations.FS(),
-		ThroughPgBouncer: true,
+		Migrations:               migrations.FS(),
+		TenantsOnIdleConnections: TenantSettingsOfIdleConnections,
+		ThroughPgBouncer:         true,
 	}
 }
 

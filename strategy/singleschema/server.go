@@ -39,7 +39,7 @@ type Server struct {
 	appTurns, readerTurns pg.Turns
 	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
 	// connection's session instead of the transaction. It is wrong, and
-	// nothing in the package sets it: only tests do (export_load_test.go),
+	// nothing in the package sets it: only tests do (export_test.go),
 	// to show what transaction-local settings prevent.
 	sessionLevelTenant bool
 }

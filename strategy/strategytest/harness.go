@@ -47,6 +47,29 @@ type Harness struct {
 	// (which chooses the end a page is read from), or forget it when total
 	// is negative; nil when the strategy remembers none.
 	RememberTotal func(s strategy.Strategy, slug string, total int64)
+	// TenantsOnIdleConnections reads the tenant setting each of n idle
+	// connections of s's app pool would carry into its next transaction;
+	// nil when the strategy keeps no tenant in a setting.
+	TenantsOnIdleConnections func(ctx context.Context, s strategy.Strategy, n int) ([]string, error)
+}
+
+// CheckNoTenantLeftOnConnections fails the test when a connection of s's
+// app pool still carries a tenant setting after its transaction (nothing
+// to check when the harness cannot read them).
+func CheckNoTenantLeftOnConnections(t testing.TB, h Harness, s strategy.Strategy, n int) {
+	t.Helper()
+	if h.TenantsOnIdleConnections == nil {
+		return
+	}
+	settings, err := h.TenantsOnIdleConnections(context.Background(), s, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range settings {
+		if v != "" {
+			t.Errorf("app connection %d of %d still has a tenant (%q) after its transaction", i+1, len(settings), v)
+		}
+	}
 }
 
 // Options returns Options for a fresh deployment of strategyName that is

@@ -165,7 +165,7 @@ func testNoLeakedRowsUnderConcurrentLoad(t *testing.T, h Harness) {
 			if viaPgBouncer {
 				opts, bouncer = ThroughPgBouncer(t, opts, 2)
 			}
-			_, srv := Serve(t, h.Open, opts, nil)
+			s, srv := Serve(t, h.Open, opts, nil)
 			res, err := loadcheck.Run(context.Background(), loadcheck.Options{
 				URL: srv.URL, BaseDomain: "localhost", Tenants: d.Slugs,
 				Requests: 10_000, Concurrency: 4, Expect: d.Expect,
@@ -185,6 +185,7 @@ func testNoLeakedRowsUnderConcurrentLoad(t *testing.T, h Harness) {
 					t.Errorf("no request for %s succeeded: the tenants were not mixed", slug)
 				}
 			}
+			CheckNoTenantLeftOnConnections(t, h, s, opts.Budget())
 			if bouncer != nil && t.Failed() {
 				t.Logf("PgBouncer log:\n%s", bouncer.Log())
 			}
@@ -245,7 +246,7 @@ func testPostgresRestartUnderLoad(t *testing.T, h Harness) {
 	d := NewLoadDeployment(t, h, env)
 	opts := d.Opts
 	opts.MaxConns = 8
-	_, srv := Serve(t, h.Open, opts, nil)
+	s, srv := Serve(t, h.Open, opts, nil)
 	load := loadcheck.Options{URL: srv.URL, BaseDomain: "localhost", Tenants: d.Slugs, Concurrency: 4, Expect: d.Expect}
 
 	stop := Background(t, load)
@@ -287,4 +288,5 @@ func testPostgresRestartUnderLoad(t *testing.T, h Harness) {
 	if after.OK != after.Requests || after.LeakedRows != 0 || after.Mismatches != 0 {
 		t.Errorf("after the restart: %d of %d OK, %d leaked rows, %d mismatches; want all OK, none", after.OK, after.Requests, after.LeakedRows, after.Mismatches)
 	}
+	CheckNoTenantLeftOnConnections(t, h, s, opts.MaxConns)
 }
