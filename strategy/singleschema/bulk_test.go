@@ -7,23 +7,9 @@ import (
 	"testing"
 
 	"tenancy/internal/pgtest"
-	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/strategytest"
 )
-
-func tenantData(slug string, subtasks int) *strategy.TenantData {
-	d := &strategy.TenantData{
-		Account:  models.Account{Slug: slug, Name: "Account " + slug},
-		Users:    []models.User{{Email: "a@" + slug, FirstName: "A", LastName: "B", Password: "x"}},
-		Projects: []models.Project{{Name: "p0"}, {Name: "p1"}},
-		Tasks:    []strategy.TaskData{{Task: models.Task{Name: "t0"}, Project: 1}, {Task: models.Task{Name: "t1"}, Project: 0}},
-	}
-	for i := range subtasks {
-		d.Subtasks = append(d.Subtasks, strategy.SubtaskData{Subtask: models.Subtask{Name: fmt.Sprintf("s%d", i)}, Task: i % 2})
-	}
-	return d
-}
 
 // deployForLoad sets up a deployment and returns its admin and an admin
 // connection to its database. It opens no server side: the server's
@@ -44,54 +30,6 @@ func deployForLoad(t *testing.T) (*Admin, *sql.DB) {
 	return admin, pgtest.Admin(t, opts.Database)
 }
 
-// idsOf lists d's ids: the account's, then each table's in row order.
-func idsOf(d *strategy.TenantData) string {
-	var users, projects, tasks, subtasks []int64
-	for _, u := range d.Users {
-		users = append(users, u.ID)
-	}
-	for _, p := range d.Projects {
-		projects = append(projects, p.ID)
-	}
-	for _, t := range d.Tasks {
-		tasks = append(tasks, t.ID)
-	}
-	for _, s := range d.Subtasks {
-		subtasks = append(subtasks, s.ID)
-	}
-	return fmt.Sprintf("account %d, users %v, projects %v, tasks %v, subtasks %v", d.Account.ID, users, projects, tasks, subtasks)
-}
-
-// checkForeignKeys checks that d's foreign keys name the parents its
-// indexes do.
-func checkForeignKeys(t *testing.T, d *strategy.TenantData, denormalised bool) {
-	t.Helper()
-	for _, u := range d.Users {
-		if u.AccountID != d.Account.ID {
-			t.Errorf("%s: user %d has account_id %d, want %d", d.Account.Slug, u.ID, u.AccountID, d.Account.ID)
-		}
-	}
-	for _, p := range d.Projects {
-		if p.AccountID != d.Account.ID {
-			t.Errorf("%s: project %d has account_id %d, want %d", d.Account.Slug, p.ID, p.AccountID, d.Account.ID)
-		}
-	}
-	wantAccount := models.TenantID(0)
-	if denormalised {
-		wantAccount = d.Account.ID
-	}
-	for _, tk := range d.Tasks {
-		if tk.ProjectID != d.Projects[tk.Project].ID || tk.AccountID != wantAccount {
-			t.Errorf("%s: task %d has project_id %d, account_id %d; want %d, %d", d.Account.Slug, tk.ID, tk.ProjectID, tk.AccountID, d.Projects[tk.Project].ID, wantAccount)
-		}
-	}
-	for _, s := range d.Subtasks {
-		if s.TaskID != d.Tasks[s.Task].ID || s.AccountID != wantAccount {
-			t.Errorf("%s: subtask %d has task_id %d, account_id %d; want %d, %d", d.Account.Slug, s.ID, s.TaskID, s.AccountID, d.Tasks[s.Task].ID, wantAccount)
-		}
-	}
-}
-
 // AssignIDs numbers everything in the order of the calls, from 1 in a
 // fresh database. (What multidb gives is in its own tests.)
 func TestAssignIDs(t *testing.T) {
@@ -102,16 +40,16 @@ func TestAssignIDs(t *testing.T) {
 	}
 	admin, _ := deployForLoad(t)
 	ctx := context.Background()
-	for i, d := range []*strategy.TenantData{tenantData("tenant-2", 4), tenantData("tenant-1", 3)} {
+	for i, d := range []*strategy.TenantData{strategytest.TenantData("tenant-2", 4), strategytest.TenantData("tenant-1", 3)} {
 		if err := admin.AssignIDs(ctx, d); err != nil {
 			t.Fatalf("AssignIDs(%s): %v", d.Account.Slug, err)
 		}
-		if got := idsOf(d); got != want[i] {
+		if got := strategytest.IDsOf(d); got != want[i] {
 			t.Errorf("AssignIDs(%s) gave %s, want %s", d.Account.Slug, got, want[i])
 		}
-		checkForeignKeys(t, d, true)
+		strategytest.CheckForeignKeys(t, d, true)
 	}
-	bad := tenantData("tenant-0", 1)
+	bad := strategytest.TenantData("tenant-0", 1)
 	bad.Subtasks[0].Task = 7
 	if err := admin.AssignIDs(ctx, bad); err == nil {
 		t.Error("AssignIDs with a subtask under task index 7 of 2: no error")
@@ -164,8 +102,10 @@ func TestBulkLoadIDs(t *testing.T) {
 			},
 		},
 		{
-			name:    "after a load that was rolled back",
-			prepare: func(t *testing.T, admin *Admin, _ *sql.DB) { bulkLoad(t, admin, false, tenantData("tenant-5", 9)) },
+			name: "after a load that was rolled back",
+			prepare: func(t *testing.T, admin *Admin, _ *sql.DB) {
+				bulkLoad(t, admin, false, strategytest.TenantData("tenant-5", 9))
+			},
 			want: []string{
 				"account 1, users [1], projects [1 2], tasks [1 2], subtasks [1 2 3]",
 				"account 2, users [2], projects [3 4], tasks [3 4], subtasks [4 5]",
@@ -174,7 +114,7 @@ func TestBulkLoadIDs(t *testing.T) {
 		{
 			name: "after a reset, which keeps the sequences going",
 			prepare: func(t *testing.T, admin *Admin, _ *sql.DB) {
-				bulkLoad(t, admin, true, tenantData("tenant-5", 9))
+				bulkLoad(t, admin, true, strategytest.TenantData("tenant-5", 9))
 				if _, err := admin.Reset(context.Background()); err != nil {
 					t.Fatal(err)
 				}
@@ -204,13 +144,13 @@ func TestBulkLoadIDs(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(t, admin, db)
 			}
-			ds := []*strategy.TenantData{tenantData("tenant-1", 3), tenantData("tenant-0", 2)}
+			ds := []*strategy.TenantData{strategytest.TenantData("tenant-1", 3), strategytest.TenantData("tenant-0", 2)}
 			bulkLoad(t, admin, true, ds...)
 			for i, d := range ds {
-				if got := idsOf(d); got != tt.want[i] {
+				if got := strategytest.IDsOf(d); got != tt.want[i] {
 					t.Errorf("BulkLoad gave %s %s, want %s", d.Account.Slug, got, tt.want[i])
 				}
-				checkForeignKeys(t, d, true)
+				strategytest.CheckForeignKeys(t, d, true)
 			}
 			next, highest := nextIDs(t, db)
 			for i, table := range tenantTables {

@@ -27,6 +27,55 @@ func TenantData(slug string, subtasks int) *strategy.TenantData {
 	return d
 }
 
+// IDsOf lists d's ids: the account's, then each table's in row order.
+func IDsOf(d *strategy.TenantData) string {
+	var users, projects, tasks, subtasks []int64
+	for _, u := range d.Users {
+		users = append(users, u.ID)
+	}
+	for _, p := range d.Projects {
+		projects = append(projects, p.ID)
+	}
+	for _, t := range d.Tasks {
+		tasks = append(tasks, t.ID)
+	}
+	for _, s := range d.Subtasks {
+		subtasks = append(subtasks, s.ID)
+	}
+	return fmt.Sprintf("account %d, users %v, projects %v, tasks %v, subtasks %v", d.Account.ID, users, projects, tasks, subtasks)
+}
+
+// CheckForeignKeys checks that d's foreign keys name the parents its
+// indexes do; denormalised says tasks and subtasks carry account_id too
+// (multidb's have none: 0 in the data).
+func CheckForeignKeys(t testing.TB, d *strategy.TenantData, denormalised bool) {
+	t.Helper()
+	for _, u := range d.Users {
+		if u.AccountID != d.Account.ID {
+			t.Errorf("%s: user %d has account_id %d, want %d", d.Account.Slug, u.ID, u.AccountID, d.Account.ID)
+		}
+	}
+	for _, p := range d.Projects {
+		if p.AccountID != d.Account.ID {
+			t.Errorf("%s: project %d has account_id %d, want %d", d.Account.Slug, p.ID, p.AccountID, d.Account.ID)
+		}
+	}
+	wantAccount := models.TenantID(0)
+	if denormalised {
+		wantAccount = d.Account.ID
+	}
+	for _, tk := range d.Tasks {
+		if tk.ProjectID != d.Projects[tk.Project].ID || tk.AccountID != wantAccount {
+			t.Errorf("%s: task %d has project_id %d, account_id %d; want %d, %d", d.Account.Slug, tk.ID, tk.ProjectID, tk.AccountID, d.Projects[tk.Project].ID, wantAccount)
+		}
+	}
+	for _, s := range d.Subtasks {
+		if s.TaskID != d.Tasks[s.Task].ID || s.AccountID != wantAccount {
+			t.Errorf("%s: subtask %d has task_id %d, account_id %d; want %d, %d", d.Account.Slug, s.ID, s.TaskID, s.AccountID, d.Tasks[s.Task].ID, wantAccount)
+		}
+	}
+}
+
 // DeployForLoad sets up a deployment and returns its admin and an admin
 // connection to the database that tenant-0's rows go to. It opens no
 // server side: a server's start-up check probes the policies with inserts
