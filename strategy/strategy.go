@@ -6,6 +6,9 @@
 //
 //   - strategy/multidb: one database per tenant, a pool per tenant database
 //     opened on demand within a shared connection budget;
+//   - strategy/multischema: a schema per tenant in one database, a role per
+//     tenant that may use its schema and no other, taken on per
+//     transaction;
 //   - strategy/singleschema: one shared schema with account_id on every
 //     table, a gorm tenant scope that every query on a tenanted model must
 //     carry, and row-level security set per transaction as the fail-safe.
@@ -31,12 +34,13 @@ import (
 // Names of the strategies, as given in STRATEGY.
 const (
 	MultiDB      = "multidb"
+	MultiSchema  = "multischema"
 	SingleSchema = "singleschema"
 )
 
 // Names lists the strategies in a stable order (package strategies opens
 // each by name).
-func Names() []string { return []string{MultiDB, SingleSchema} }
+func Names() []string { return []string{MultiDB, MultiSchema, SingleSchema} }
 
 // Errors a caller can tell apart with errors.Is.
 var (

@@ -72,6 +72,25 @@ func Admin(t testing.TB, database string) *sql.DB {
 	return Open(t, "", "", database)
 }
 
+// AdminIn opens an admin pool on database whose sessions search schema
+// first (then public), closed at cleanup.
+func AdminIn(t testing.TB, database, schema string) *sql.DB {
+	t.Helper()
+	u, err := url.Parse(DSN("", "", database))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", `"`+strings.ReplaceAll(schema, `"`, `""`)+`",public`) // no space: url.Values writes it as "+", which pgx keeps
+	u.RawQuery = q.Encode()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatalf("pgtest: open pool on %s (%s): %v", database, schema, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // Open opens a pool on database as user (the admin when user is empty),
 // closed at cleanup.
 func Open(t testing.TB, user, password, database string) *sql.DB {

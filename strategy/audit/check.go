@@ -129,7 +129,13 @@ func databaseMissing(database string) Finding {
 
 // checkMigrations adds a finding when db lacks migrations in fsys.
 func checkMigrations(ctx context.Context, db *sql.DB, database string, fsys fs.FS, rep *Report) error {
-	version, pending, err := pendingMigrations(ctx, db, fsys)
+	return checkMigrationsIn(ctx, db, database, fsys, goose.DefaultTablename, rep)
+}
+
+// checkMigrationsIn is checkMigrations with goose's version table at
+// versionTable (multischema keeps one in each tenant's schema).
+func checkMigrationsIn(ctx context.Context, db *sql.DB, database string, fsys fs.FS, versionTable string, rep *Report) error {
+	version, pending, err := pendingMigrations(ctx, db, fsys, versionTable)
 	if err != nil {
 		return fmt.Errorf("%s: read migrations: %w", database, pg.Classify(err))
 	}
@@ -147,13 +153,13 @@ func checkMigrations(ctx context.Context, db *sql.DB, database string, fsys fs.F
 // migrations in fsys not applied to it. Unlike goose's Status it
 // does not create goose's version table when that is missing (a check
 // writes nothing): a database without one has every migration pending.
-func pendingMigrations(ctx context.Context, db *sql.DB, fsys fs.FS) (version int64, pending []string, err error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+func pendingMigrations(ctx context.Context, db *sql.DB, fsys fs.FS, versionTable string) (version int64, pending []string, err error) {
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true), goose.WithTableName(versionTable))
 	if err != nil {
 		return 0, nil, fmt.Errorf("load migrations: %w", err)
 	}
 	var tracked bool
-	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, goose.DefaultTablename).Scan(&tracked); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, versionTable).Scan(&tracked); err != nil {
 		return 0, nil, err
 	}
 	if !tracked {

@@ -8,10 +8,13 @@ import (
 	"testing"
 
 	"tenancy/internal/pgtest"
+	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
 	"tenancy/strategy/internal/pg"
 	multidbmigrations "tenancy/strategy/multidb/migrations"
+	"tenancy/strategy/multischema"
+	multischemamigrations "tenancy/strategy/multischema/migrations"
 	singleschemamigrations "tenancy/strategy/singleschema/migrations"
 	"tenancy/strategy/strategies"
 	"tenancy/strategy/strategytest"
@@ -41,6 +44,11 @@ func harness(name string) strategytest.Harness {
 			return dbs
 		}
 		h.Migrations = multidbmigrations.FS()
+	case strategy.MultiSchema:
+		h.TenantDatabase = func(o strategy.Options, _ string) string { return o.Database }
+		h.TenantSchema = multischema.SchemaOf
+		h.Databases = func(o strategy.Options) []string { return []string{o.Database} }
+		h.Migrations = multischemamigrations.Tenant()
 	}
 	return h
 }
@@ -440,6 +448,112 @@ func TestCheckMultiDB(t *testing.T) {
 			breakIt: []string{"GRANT TEMPORARY ON DATABASE " + pg.QuoteIdent(opts.Database) + " TO PUBLIC"},
 			undo:    []string{"REVOKE TEMPORARY ON DATABASE " + pg.QuoteIdent(opts.Database) + " FROM PUBLIC"},
 			want:    []audit.FindingKind{audit.FindingCanCreate}, subject: appSubject, database: opts.Database},
+	})
+}
+
+// TestCheckMultiSchema breaks each property multischema's isolation rests
+// on: the app role reaches no tenant's schema itself, each tenant's role
+// its own only, with exactly the grants the server needs; every schema is
+// there, the admin's and migrated.
+func TestCheckMultiSchema(t *testing.T) {
+	t.Parallel()
+	opts, admin, s := strategytest.Deploy(t, harness(strategy.MultiSchema))
+	first := strategytest.AddTenant(t, admin, s, "tenant-0", 3)
+	middle := strategytest.AddTenant(t, admin, s, "tenant-1", 0)
+	last := strategytest.AddTenant(t, admin, s, "tenant-2", 5)
+	migrate := func() error { _, err := admin.Migrate(context.Background(), nil); return err }
+	squatter := opts.Database + "_squatter"
+	strategytest.MustExec(t, pgtest.Admin(t, "postgres"), `CREATE ROLE `+pg.QuoteIdent(squatter)+` NOLOGIN`)
+	app, reader, owner := pg.QuoteIdent(opts.AppUser), pg.QuoteIdent(opts.ReaderUser), pg.QuoteIdent(opts.AdminUser)
+	appSubject, readerSubject := `role "`+opts.AppUser+`"`, `role "`+opts.ReaderUser+`"`
+	schema := func(a models.Account) string { return pg.QuoteIdent(multischema.SchemaOf(a.ID)) }
+	role := func(a models.Account) string { return multischema.RoleOf(opts, a.ID) }
+	tenants := pg.QuoteIdent(multischema.TenantsRole(opts))
+	db := opts.Database
+	runBreakages(t, opts, []breakage{
+		{name: "a tenant's schema dropped", in: db,
+			breakIt: []string{"DROP SCHEMA " + schema(middle) + " CASCADE"}, undoFn: migrate,
+			want: []audit.FindingKind{audit.FindingSchemaMissing}, subject: "schema " + multischema.SchemaOf(middle.ID), database: db},
+		{name: "a tenant's schema owned by another role", in: db,
+			breakIt: []string{"ALTER SCHEMA " + schema(first) + " OWNER TO " + pg.QuoteIdent(squatter)},
+			undo:    []string{"ALTER SCHEMA " + schema(first) + " OWNER TO " + owner}, undoFn: migrate,
+			want: []audit.FindingKind{audit.FindingForeignObject}, subject: "schema " + multischema.SchemaOf(first.ID), database: db, inProblem: squatter},
+		{name: "migration pending in one schema", in: db,
+			breakIt: []string{"DELETE FROM " + schema(last) + ".goose_db_version WHERE version_id = 1"},
+			undo:    []string{"INSERT INTO " + schema(last) + ".goose_db_version (version_id, is_applied) VALUES (1, true)"},
+			want:    []audit.FindingKind{audit.FindingMigrationsPending}, subject: "migrations", database: db + "." + multischema.SchemaOf(last.ID), inProblem: "00001_schema.sql"},
+		{name: "no search_path for the app role", in: db,
+			breakIt: []string{"ALTER ROLE " + app + " IN DATABASE " + pg.QuoteIdent(db) + " RESET search_path"},
+			undo:    []string{"ALTER ROLE " + app + " IN DATABASE " + pg.QuoteIdent(db) + " SET search_path = public"},
+			want:    []audit.FindingKind{audit.FindingRoleSetting}, subject: appSubject, database: db, inProblem: "no search_path"},
+		{name: "the app role's search_path names a tenant's schema", in: db,
+			breakIt: []string{"ALTER ROLE " + app + " IN DATABASE " + pg.QuoteIdent(db) + " SET search_path = " + schema(first) + ", public"},
+			undo:    []string{"ALTER ROLE " + app + " IN DATABASE " + pg.QuoteIdent(db) + " SET search_path = public"},
+			want:    []audit.FindingKind{audit.FindingRoleSetting}, subject: appSubject, database: db, inProblem: multischema.SchemaOf(first.ID)},
+		{name: "the app role inherits the tenants' roles", in: db,
+			breakIt: []string{"ALTER ROLE " + app + " INHERIT"}, undo: []string{"ALTER ROLE " + app + " NOINHERIT"},
+			// Every tenant's schema and the directory open to it, and the
+			// probe reads a tenant's subtasks with no tenant taken on.
+			want:    []audit.FindingKind{audit.FindingRoleInherits, audit.FindingTenantSchemaReach, audit.FindingExtraGrant, audit.FindingPolicyOpenWithoutTenant},
+			subject: appSubject},
+		{name: "the app role may use a tenant's schema", in: db,
+			breakIt: []string{"GRANT USAGE ON SCHEMA " + schema(middle) + " TO " + app},
+			undo:    []string{"REVOKE USAGE ON SCHEMA " + schema(middle) + " FROM " + app},
+			want:    []audit.FindingKind{audit.FindingTenantSchemaReach}, subject: appSubject, database: db, inProblem: multischema.SchemaOf(middle.ID)},
+		{name: "everyone may use a tenant's schema", in: db,
+			breakIt: []string{"GRANT USAGE ON SCHEMA " + schema(first) + " TO PUBLIC", "GRANT SELECT ON " + schema(first) + ".subtasks TO PUBLIC"},
+			undo:    []string{"REVOKE USAGE ON SCHEMA " + schema(first) + " FROM PUBLIC", "REVOKE SELECT ON " + schema(first) + ".subtasks FROM PUBLIC"},
+			// The app role and the other tenants' roles reach it, and the
+			// probes read it.
+			want:    []audit.FindingKind{audit.FindingTenantSchemaReach, audit.FindingPolicyOpenWithoutTenant},
+			subject: appSubject, database: db},
+		{name: "a tenant's role may read another tenant's schema", in: db,
+			breakIt: []string{"GRANT USAGE ON SCHEMA " + schema(last) + " TO " + pg.QuoteIdent(role(first)), "GRANT SELECT ON " + schema(last) + ".subtasks TO " + pg.QuoteIdent(role(first))},
+			undo:    []string{"REVOKE USAGE ON SCHEMA " + schema(last) + " FROM " + pg.QuoteIdent(role(first)), "REVOKE SELECT ON " + schema(last) + ".subtasks FROM " + pg.QuoteIdent(role(first))},
+			want:    []audit.FindingKind{audit.FindingTenantSchemaReach}, subject: `role "` + role(first) + `"`, database: db, inProblem: multischema.SchemaOf(last.ID)},
+		{name: "the role of all tenants may use a tenant's schema", in: db,
+			breakIt: []string{"GRANT USAGE ON SCHEMA " + schema(middle) + " TO " + tenants},
+			undo:    []string{"REVOKE USAGE ON SCHEMA " + schema(middle) + " FROM " + tenants},
+			want:    []audit.FindingKind{audit.FindingTenantSchemaReach}, subject: `role "` + role(first) + `"`, database: db, inProblem: multischema.SchemaOf(middle.ID)},
+		{name: "a grant revoked in one schema", in: db,
+			breakIt: []string{"REVOKE SELECT ON " + schema(last) + ".subtasks FROM " + pg.QuoteIdent(role(last))},
+			undo:    []string{"GRANT SELECT ON " + schema(last) + ".subtasks TO " + pg.QuoteIdent(role(last))},
+			want:    []audit.FindingKind{audit.FindingGrantMissing}, subject: "table subtasks", database: db + "." + multischema.SchemaOf(last.ID), inProblem: "lacks SELECT"},
+		{name: "TRUNCATE granted in one schema", in: db,
+			breakIt: []string{"GRANT TRUNCATE ON " + schema(first) + ".users TO " + pg.QuoteIdent(role(first))},
+			undo:    []string{"REVOKE TRUNCATE ON " + schema(first) + ".users FROM " + pg.QuoteIdent(role(first))},
+			want:    []audit.FindingKind{audit.FindingExtraGrant}, subject: `role "` + role(first) + `"`, database: db + "." + multischema.SchemaOf(first.ID), inProblem: "TRUNCATE on users"},
+		{name: "the tenants may read the totals", in: db,
+			breakIt: []string{"GRANT SELECT ON public.tenant_totals TO " + tenants},
+			undo:    []string{"REVOKE SELECT ON public.tenant_totals FROM " + tenants},
+			want:    []audit.FindingKind{audit.FindingExtraGrant}, subject: `role "` + role(first) + `"`, database: db, inProblem: "tenant_totals"},
+		{name: "a tenant's role has CREATEROLE", in: db,
+			breakIt: []string{"ALTER ROLE " + pg.QuoteIdent(role(middle)) + " CREATEROLE"},
+			undo:    []string{"ALTER ROLE " + pg.QuoteIdent(role(middle)) + " NOCREATEROLE"},
+			// The app role, a member, could SET ROLE to it and create roles.
+			want: []audit.FindingKind{audit.FindingCreateRole, audit.FindingPrivilegedMember}, subject: `role "` + role(middle) + `"`},
+		{name: "the app role is no longer a tenant's member", in: db,
+			breakIt: []string{"REVOKE " + pg.QuoteIdent(role(last)) + " FROM " + app},
+			undo:    []string{"GRANT " + pg.QuoteIdent(role(last)) + " TO " + app},
+			want:    []audit.FindingKind{audit.FindingGrantMissing}, subject: `role "` + role(last) + `"`, database: db},
+		{name: "the app role is a superuser", in: db,
+			breakIt: []string{"ALTER ROLE " + app + " SUPERUSER"}, undo: []string{"ALTER ROLE " + app + " NOSUPERUSER"},
+			want: []audit.FindingKind{audit.FindingSuperuser, audit.FindingPolicyOpenWithoutTenant}, subject: appSubject},
+		{name: "the all-tenants role may write a tenant's subtasks", in: db,
+			breakIt: []string{"GRANT UPDATE ON " + schema(middle) + ".subtasks TO " + reader},
+			undo:    []string{"REVOKE UPDATE ON " + schema(middle) + ".subtasks FROM " + reader},
+			want:    []audit.FindingKind{audit.FindingReaderCanWrite}, subject: readerSubject, database: db + "." + multischema.SchemaOf(middle.ID), inProblem: "UPDATE on subtasks"},
+		{name: "the all-tenants role may read password hashes", in: db,
+			breakIt: []string{"GRANT SELECT ON " + schema(first) + ".users TO " + reader},
+			undo:    []string{"REVOKE SELECT ON " + schema(first) + ".users FROM " + reader},
+			want:    []audit.FindingKind{audit.FindingExtraGrant}, subject: readerSubject, database: db + "." + multischema.SchemaOf(first.ID), inProblem: "users"},
+		{name: "a kept subtask count drifted in one schema", in: db,
+			breakIt: []string{"UPDATE " + schema(last) + ".subtask_counts SET subtasks = subtasks + 4"},
+			recount: true,
+			want:    []audit.FindingKind{audit.FindingCountsDrifted}, subject: "table " + multischema.SchemaOf(last.ID) + ".subtask_counts", database: db + "." + multischema.SchemaOf(last.ID), inProblem: "tenant-2"},
+		{name: "a schema that looks like a tenant's, without an account", in: db,
+			breakIt: []string{"CREATE SCHEMA tenant_999"}, undo: []string{"DROP SCHEMA tenant_999"},
+			want: []audit.FindingKind{audit.FindingForeignSchema}, subject: "schema tenant_999", database: db},
 	})
 }
 

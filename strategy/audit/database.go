@@ -23,8 +23,9 @@ type auditTarget struct {
 	database string // for the findings
 	// role is audited; empty means the connected role.
 	role string
-	// reader: the all-tenants role, which must write nothing.
-	reader bool
+	// noForeign leaves out the schemas and objects of other roles: they
+	// are the same whichever role is audited, so one audit says it.
+	noForeign bool
 	// admin and counter may own objects in the strategy's schemas: the
 	// admin made them, and the counts owner holds the count triggers.
 	admin, counter string
@@ -123,11 +124,19 @@ func auditDatabase(ctx context.Context, q Querier, a auditTarget) ([]Finding, er
 	}
 	out = append(out, definers...)
 
-	settings, err := auditRoleSettings(ctx, q, a.database, user)
-	if err != nil {
-		return nil, err
+	var login bool
+	if err := q.QueryRowContext(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, user).Scan(&login); err != nil {
+		return nil, fmt.Errorf("read role %q: %w", user, pg.Classify(err))
 	}
-	out = append(out, settings...)
+	if login {
+		// Settings apply at login only: SET ROLE loads none, so those of a
+		// role nobody logs in as (multischema's tenants') change nothing.
+		settings, err := auditRoleSettings(ctx, q, a.database, user)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, settings...)
+	}
 
 	foreign, err := auditForeignObjects(ctx, q, a)
 	if err != nil {
@@ -254,7 +263,7 @@ func plainSearchPath(path string) bool {
 // in its schemas that neither the admin nor the counts owner owns. The same in every runtime role's audit, so only the
 // app role's reports them.
 func auditForeignObjects(ctx context.Context, q Querier, a auditTarget) ([]Finding, error) {
-	if a.reader {
+	if a.noForeign {
 		return nil, nil
 	}
 	var out []Finding
@@ -325,16 +334,20 @@ const (
 	updateNotIDs = "UPDATE (not ids)"
 )
 
-// readerTables are what the all-tenants reader needs to SELECT.
-func readerTables() []string {
-	return []string{"accounts", "projects", "tasks", "subtasks", "subtask_counts"}
+// readerGrants are what the all-tenants reader needs: SELECT on tables.
+func readerGrants(tables ...string) map[string][]string {
+	want := map[string][]string{}
+	for _, t := range tables {
+		want[t] = []string{"SELECT"}
+	}
+	return want
 }
 
-// tablePrivileges lists, for every table in schema public (views are
-// auditViews' business), the privileges
-// role holds on it (directly or through PUBLIC and its memberships). It is
-// nil for a superuser, who holds them all (roleAttributeFindings says so).
-func tablePrivileges(ctx context.Context, q Querier, role string) (map[string][]string, error) {
+// tablePrivileges lists, for every table in schema (views are auditViews'
+// business), the privileges role holds on it (directly, or through PUBLIC
+// and the memberships it inherits). It is nil for a superuser, who holds
+// them all (roleAttributeFindings says so).
+func tablePrivileges(ctx context.Context, q Querier, role, schema string) (map[string][]string, error) {
 	var super bool
 	if err := q.QueryRowContext(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)`, role).Scan(&super); err != nil {
 		return nil, fmt.Errorf("read role %q: %w", role, pg.Classify(err))
@@ -351,11 +364,11 @@ func tablePrivileges(ctx context.Context, q Querier, role string) (map[string][]
 		            THEN p.priv ELSE p.priv || ' (not ids)' END
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN r
 		CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(priv)
-		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'f') -- views are auditViews'
+		WHERE n.nspname = $2 AND c.relkind IN ('r', 'p', 'f') -- views are auditViews'
 		  AND CASE WHEN p.priv IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
 		           THEN has_any_column_privilege(r.oid, c.oid, p.priv)
 		           ELSE has_table_privilege(r.oid, c.oid, p.priv) END
-		ORDER BY 1`, role)
+		ORDER BY 1`, role, schema)
 	if err != nil {
 		return nil, fmt.Errorf("read the table privileges of role %q: %w", role, pg.Classify(err))
 	}
@@ -371,26 +384,19 @@ func tablePrivileges(ctx context.Context, q Querier, role string) (map[string][]
 	return out, rows.Err()
 }
 
-// grantFindings compares role's privileges on the tables of schema public
-// with what the server needs: missing ones make its queries fail (closed);
+// grantFindings compares role's privileges on the tables of one schema
+// with want, what the server needs: missing ones make its queries fail (closed);
 // extra ones reach past it. TRUNCATE and TRIGGER matter most: TRUNCATE
 // ignores row-level security, and a trigger of the role's own would run
 // whenever the admin writes the table. A table that is not tenant data
 // (tenanted) nor declared shared must not be reachable at all: whatever it
 // holds, no policy keeps it apart. tenanted is nil in multidb, where every
 // table is the one tenant's.
-func grantFindings(database string, role string, reader bool, privs map[string][]string, tenanted map[string]bool) []Finding {
+func grantFindings(database string, role string, reader bool, want, privs map[string][]string, tenanted map[string]bool) []Finding {
 	if privs == nil {
 		return nil
 	}
 	subject := fmt.Sprintf("role %q", role)
-	want := tableGrants()
-	if reader {
-		want = map[string][]string{}
-		for _, t := range readerTables() {
-			want[t] = []string{"SELECT"}
-		}
-	}
 	var out []Finding
 	tables := make([]string, 0, len(privs)+len(want))
 	for t := range privs {

@@ -43,8 +43,8 @@ const (
 	// FindingReplication: a runtime role has REPLICATION (it could stream
 	// every tenant's rows from the write-ahead log).
 	FindingReplication FindingKind = "role-replication"
-	// FindingPrivilegedMember: the app role is a member of a superuser or
-	// BYPASSRLS role, and could SET ROLE to it.
+	// FindingPrivilegedMember: the app role is a member of a superuser,
+	// BYPASSRLS or CREATEROLE role, and could SET ROLE to it.
 	FindingPrivilegedMember FindingKind = "role-member-of-privileged"
 	// FindingPredefinedMember: a runtime role is a member of a predefined
 	// role that reads or writes all data, server files or programs, or
@@ -98,6 +98,16 @@ const (
 	// not the tenant policy, or app_current_tenant() is not what the
 	// policies trust it to be.
 	FindingPolicyNotCanonical FindingKind = "policy-not-canonical"
+	// FindingSchemaMissing: a multischema tenant's schema does not exist
+	// (its pages fail, closed).
+	FindingSchemaMissing FindingKind = "schema-missing"
+	// FindingRoleInherits: multischema's app role inherits the privileges
+	// of the tenants' roles it is a member of, so it may use every tenant's
+	// schema without taking a tenant on.
+	FindingRoleInherits FindingKind = "role-inherits"
+	// FindingTenantSchemaReach: a role may use a tenant's schema that is
+	// not its own (a tenant's role, another tenant's; the app role, any).
+	FindingTenantSchemaReach FindingKind = "tenant-schema-reach"
 	// FindingForeignSchema: a schema the strategy does not use.
 	FindingForeignSchema FindingKind = "foreign-schema"
 	// FindingForeignObject: an object in the strategy's schema, or a
@@ -138,7 +148,7 @@ const (
 // closed.
 func (k FindingKind) BreaksIsolation() bool {
 	switch k {
-	case FindingDatabaseMissing, FindingRoleMissing, FindingMigrationsPending, FindingTableMissing,
+	case FindingDatabaseMissing, FindingRoleMissing, FindingMigrationsPending, FindingTableMissing, FindingSchemaMissing,
 		FindingGrantMissing, FindingReaderNoBypassRLS, FindingPolicyMissing, FindingCountsDrifted:
 		return false
 	}
@@ -151,7 +161,7 @@ func (k FindingKind) BreaksIsolation() bool {
 func (k FindingKind) aboutRole() bool {
 	switch k {
 	case FindingSuperuser, FindingBypassRLS, FindingCreateRole, FindingReplication, FindingPrivilegedMember,
-		FindingPredefinedMember, FindingOwnsTable, FindingCanCreateTemp, FindingCanCreate, FindingRoleSetting,
+		FindingPredefinedMember, FindingOwnsTable, FindingCanCreateTemp, FindingCanCreate, FindingRoleSetting, FindingRoleInherits,
 		FindingReaderNoBypassRLS, FindingReaderCanWrite, FindingReaderNotReadOnly, FindingReaderReadsSecrets, FindingExtraGrant:
 		return true
 	}

@@ -127,14 +127,14 @@ func auditTenantDatabase(ctx context.Context, q Querier, database, role string, 
 	if err != nil {
 		return nil, err
 	}
-	privs, err := tablePrivileges(ctx, q, role)
+	privs, err := tablePrivileges(ctx, q, role, "public")
 	if err != nil {
 		return nil, err
 	}
 	if role == "" {
 		role = opts.AppUser
 	}
-	return append(fs, grantFindings(database, role, false, privs, nil)...), nil
+	return append(fs, grantFindings(database, role, false, tableGrants(), privs, nil)...), nil
 }
 
 // auditBaseDatabase checks the multidb base database, which the server

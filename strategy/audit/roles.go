@@ -23,7 +23,7 @@ func dangerousPredefinedRoles() []string {
 type roleFacts struct {
 	user                                   string
 	super, bypass, createRole, replication bool
-	// elevated lists the superuser or BYPASSRLS roles it is a member of
+	// elevated lists the superuser, BYPASSRLS or CREATEROLE roles it is a member of
 	// (and could SET ROLE to).
 	elevated string
 	// predefined lists the dangerous predefined roles it is a member of.
@@ -53,7 +53,7 @@ func readRoleFacts(ctx context.Context, q Querier, role string) (roleFacts, erro
 	err := q.QueryRowContext(ctx, `
 		SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolreplication,
 		       coalesce((SELECT string_agg(e.rolname, ', ' ORDER BY e.rolname) FROM pg_roles e
-		                 WHERE e.oid <> r.oid AND (e.rolsuper OR e.rolbypassrls)
+		                 WHERE e.oid <> r.oid AND (e.rolsuper OR e.rolbypassrls OR e.rolcreaterole)
 		                   AND pg_has_role(r.oid, e.oid, 'MEMBER')), ''),
 		       coalesce((SELECT string_agg(e.rolname, ', ' ORDER BY e.rolname) FROM pg_roles e
 		                 WHERE e.rolname = ANY($2) AND pg_has_role(r.oid, e.oid, 'MEMBER')), ''),
@@ -116,7 +116,7 @@ func roleAttributeFindings(f roleFacts, reader bool) []Finding {
 	}
 	if f.elevated != "" && !f.super { // a superuser is a member of every role
 		out = append(out, Finding{Kind: FindingPrivilegedMember, Subject: subject,
-			Problem: "it is a member of " + f.elevated + ", which bypass row-level security (it could SET ROLE to them)",
+			Problem: "it is a member of " + f.elevated + ", which bypass row-level security or create roles (it could SET ROLE to them and do so)",
 			Fix:     fmt.Sprintf("revoke that membership (REVOKE <role> FROM %s)", q)})
 	}
 	if f.predefined != "" && !f.super {
@@ -191,11 +191,11 @@ func Reader(ctx context.Context, db *sql.DB, opts strategy.Options) error {
 // its attributes: auditDatabase's findings, the grants (SELECT on what the
 // all-tenants pages read, nothing else), and no password hashes.
 func auditReader(ctx context.Context, q Querier, database, role string, opts strategy.Options) ([]Finding, error) {
-	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, reader: true, admin: opts.AdminUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
+	fs, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, noForeign: true, admin: opts.AdminUser, counter: opts.CountsOwner(), schemas: []string{"public"}})
 	if err != nil {
 		return nil, err
 	}
-	privs, err := tablePrivileges(ctx, q, role)
+	privs, err := tablePrivileges(ctx, q, role, "public")
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func auditReader(ctx context.Context, q Querier, database, role string, opts str
 	if name == "" {
 		name = opts.ReaderUser
 	}
-	fs = append(fs, grantFindings(database, name, true, privs, nil)...)
+	fs = append(fs, grantFindings(database, name, true, readerGrants("accounts", "projects", "tasks", "subtasks", "subtask_counts"), privs, nil)...)
 	secrets, err := readerSecretsFinding(ctx, q, database, role)
 	if err != nil {
 		return nil, err
@@ -211,18 +211,22 @@ func auditReader(ctx context.Context, q Querier, database, role string, opts str
 	return append(fs, secrets...), nil
 }
 
-// AdminRole makes sure the singleschema admin can do its work: create
+// AdminRole makes sure the admin is a superuser, which singleschema and
+// multischema need (why says for what), e.g. for singleschema to create
 // the BYPASSRLS reader role and see every tenant's accounts (FORCE'd
 // row-level security hides them from any other role, so seed could not tell
 // which accounts exist).
-func AdminRole(ctx context.Context, db Querier) error {
+func AdminRole(ctx context.Context, db Querier, strategyName, why string) error {
 	f, err := readRoleFacts(ctx, db, "")
 	if err != nil {
 		return fmt.Errorf("check the admin database role: %w", err)
 	}
 	if !f.super {
-		return fmt.Errorf("%w: singleschema's admin role %q (PGUSER) must be a superuser: it creates the BYPASSRLS all-tenants role, and seeding must see every tenant's accounts, which row-level security hides from any other role",
-			strategy.ErrUnsafeRole, f.user)
+		return fmt.Errorf("%w: %s's admin role %q (PGUSER) must be a superuser: %s",
+			strategy.ErrUnsafeRole, strategyName, f.user, why)
 	}
 	return nil
 }
+
+// SingleSchemaAdminWhy is why singleschema's admin must be a superuser.
+const SingleSchemaAdminWhy = "it creates the BYPASSRLS all-tenants role, and seeding must see every tenant's accounts, which row-level security hides from any other role"

@@ -324,11 +324,11 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 		return nil, nil, err
 	}
 	findings = append(findings, views...)
-	privs, err := tablePrivileges(ctx, db, role)
+	privs, err := tablePrivileges(ctx, db, role, "public")
 	if err != nil {
 		return nil, nil, err
 	}
-	findings = append(findings, grantFindings(database, role, false, privs, found)...)
+	findings = append(findings, grantFindings(database, role, false, tableGrants(), privs, found)...)
 	checked = append(checked, fmt.Sprintf("%d tenanted tables in %s (%s): row-level security enabled and forced, the tenant policy and no other, exactly the grants %s needs, no view past the policies, no default tenant",
 		len(tables), database, strings.Join(names, ", "), role))
 
@@ -781,7 +781,7 @@ func CheckSingleSchema(ctx context.Context, opts strategy.Options) (Report, erro
 	rep := Report{Strategy: strategy.SingleSchema}
 	var dbs, roles map[string]bool
 	err := pg.WithMaintenance(ctx, opts, func(m *sql.DB) error {
-		if err := AdminRole(ctx, m); err != nil {
+		if err := AdminRole(ctx, m, strategy.SingleSchema, SingleSchemaAdminWhy); err != nil {
 			return err
 		}
 		var err error

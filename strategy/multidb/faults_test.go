@@ -19,7 +19,7 @@ import (
 
 // The message the user sees (handlers/errors.go); the test checks the user
 // is told something clear, not how it is worded to the letter.
-const tenantUnreachableMessage = "This tenant's database is not available right now"
+const tenantUnreachableMessage = "This tenant's data is not available right now"
 
 // TestMultiDBOneTenantDatabaseGone breaks one tenant's database while all
 // tenants are under load: that tenant gets 503 with a message about its
@@ -83,7 +83,7 @@ func TestMultiDBOneTenantDatabaseGone(t *testing.T) {
 			}
 
 			// Once the pool's old connections are gone, every answer for the
-			// tenant names its database.
+			// tenant says its data is unavailable.
 			status, body := strategytest.GetJSON(t, srv, broken+".localhost", "/subtasks/")
 			if status != http.StatusServiceUnavailable || !strings.Contains(body, tenantUnreachableMessage) {
 				t.Errorf("GET %s /subtasks/ = %d %s, want 503 saying %q", broken, status, body, tenantUnreachableMessage)

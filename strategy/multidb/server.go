@@ -18,6 +18,7 @@ import (
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
+	"tenancy/strategy/internal/claim"
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
@@ -85,7 +86,7 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 const poolWait = 5 * time.Second
 
 func newMultiDBGorm(pool gorm.ConnPool, opts strategy.Options) (*gorm.DB, error) {
-	return pg.NewGorm(pool, opts.Log(), multiDBColumns{})
+	return pg.NewGorm(pool, opts.Log(), claim.OwnTables{})
 }
 
 func (m *Server) Name() string { return strategy.MultiDB }

@@ -60,7 +60,7 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 	start := time.Now()
 	rep := strategy.DatabaseReport{Database: a.opts.Database}
 	err := pg.WithMaintenance(ctx, a.opts, func(m *sql.DB) error {
-		if err := audit.AdminRole(ctx, m); err != nil {
+		if err := audit.AdminRole(ctx, m, strategy.SingleSchema, audit.SingleSchemaAdminWhy); err != nil {
 			return err
 		}
 		for _, r := range []pg.RoleSpec{
@@ -118,7 +118,7 @@ func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	if err := audit.AdminRole(ctx, pool); err != nil {
+	if err := audit.AdminRole(ctx, pool, strategy.SingleSchema, audit.SingleSchemaAdminWhy); err != nil {
 		return nil, err
 	}
 	var found []string
@@ -206,7 +206,7 @@ func (a *Admin) Reset(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := audit.AdminRole(ctx, pool); err != nil {
+	if err := audit.AdminRole(ctx, pool, strategy.SingleSchema, audit.SingleSchemaAdminWhy); err != nil {
 		return 0, err
 	}
 	n, err := pg.TruncateTenantTables(ctx, pool)

@@ -2,7 +2,9 @@ package singleschema
 
 import (
 	"context"
+	"fmt"
 
+	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/singleschema/migrations"
 	"tenancy/strategy/strategytest"
@@ -23,6 +25,9 @@ func Harness() strategytest.Harness {
 			} else {
 				s.(*Server).pages.Remember(slug, total)
 			}
+		},
+		TenantTx: func(_ strategy.Options, a models.Account) []string {
+			return []string{fmt.Sprintf("SELECT set_config('app.tenant_id', '%d', true)", a.ID)}
 		},
 		Migrations:               migrations.FS(),
 		TenantsOnIdleConnections: TenantSettingsOfIdleConnections,

@@ -12,6 +12,7 @@ import (
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
 	"tenancy/strategy/multidb"
+	"tenancy/strategy/multischema"
 	"tenancy/strategy/singleschema"
 )
 
@@ -21,7 +22,7 @@ func Names() []string { return strategy.Names() }
 // Known reports whether name is a strategy this package can open.
 func Known(name string) bool {
 	switch name {
-	case strategy.MultiDB, strategy.SingleSchema:
+	case strategy.MultiDB, strategy.MultiSchema, strategy.SingleSchema:
 		return true
 	}
 	return false
@@ -49,6 +50,12 @@ func Open(ctx context.Context, opts strategy.Options) (strategy.Strategy, error)
 			return nil, err
 		}
 		return s, nil
+	case strategy.MultiSchema:
+		s, err := multischema.Open(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	return nil, unknown(opts.Strategy)
 }
@@ -69,6 +76,12 @@ func OpenAdmin(opts strategy.Options) (strategy.Admin, error) {
 			return nil, err
 		}
 		return a, nil
+	case strategy.MultiSchema:
+		a, err := multischema.NewAdmin(opts)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
 	}
 	return nil, unknown(opts.Strategy)
 }
@@ -81,6 +94,8 @@ func Check(ctx context.Context, opts strategy.Options) (audit.Report, error) {
 		return audit.CheckSingleSchema(ctx, opts)
 	case strategy.MultiDB:
 		return audit.CheckMultiDB(ctx, opts)
+	case strategy.MultiSchema:
+		return audit.CheckMultiSchema(ctx, opts)
 	}
 	return audit.Report{}, unknown(opts.Strategy)
 }

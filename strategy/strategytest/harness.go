@@ -14,6 +14,7 @@ package strategytest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -36,6 +37,12 @@ type Harness struct {
 	OpenAdmin func(opts strategy.Options) (strategy.Admin, error)
 	// TenantDatabase names the database that holds tenant slug's rows.
 	TenantDatabase func(opts strategy.Options, slug string) string
+	// TenantSchema names the schema that holds the rows of the tenant with
+	// id (nil: public).
+	TenantSchema func(id models.TenantID) string
+	// TenantTx are the statements the app role runs first in a
+	// transaction to work as tenant a (nil: none).
+	TenantTx func(opts strategy.Options, a models.Account) []string
 	// Databases lists every database Setup creates.
 	Databases func(opts strategy.Options) []string
 	// Migrations are the strategy's migration files.
@@ -43,6 +50,9 @@ type Harness struct {
 	// ThroughPgBouncer: the strategy is also load tested behind PgBouncer
 	// in transaction pooling mode.
 	ThroughPgBouncer bool
+	// ResetDropsTables: Admin.Reset drops the tenants' tables (and their
+	// sequences) rather than emptying them, so ids start again from 1.
+	ResetDropsTables bool
 	// RememberTotal makes s take total as tenant slug's last seen total
 	// (which chooses the end a page is read from), or forget it when total
 	// is negative; nil when the strategy remembers none.
@@ -70,6 +80,28 @@ func CheckNoTenantLeftOnConnections(t testing.TB, h Harness, s strategy.Strategy
 			t.Errorf("app connection %d of %d still has a tenant (%q) after its transaction", i+1, len(settings), v)
 		}
 	}
+}
+
+// TenantDB opens an admin pool on the database of tenant slug where
+// unqualified table names are that tenant's tables (its schema first on the
+// search_path, in multischema), closed when the test ends. A tenant not
+// created yet is taken to get the id its seed would give it (tenant-i,
+// i+1).
+func (h Harness) TenantDB(t testing.TB, opts strategy.Options, slug string) *sql.DB {
+	t.Helper()
+	database := h.TenantDatabase(opts, slug)
+	if h.TenantSchema == nil {
+		return pgtest.Admin(t, database)
+	}
+	var id int64
+	err := pgtest.Admin(t, database).QueryRow(`SELECT id FROM public.accounts WHERE slug = $1`, slug).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		i, _ := strategy.ParseSlug(slug)
+		id = int64(i) + 1
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return pgtest.AdminIn(t, database, h.TenantSchema(models.TenantID(id)))
 }
 
 // Options returns Options for a fresh deployment of strategyName that is

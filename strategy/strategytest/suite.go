@@ -66,7 +66,7 @@ func testSetupIsIdempotent(t *testing.T, h Harness) {
 	if len(rep.Databases) == 0 {
 		t.Error("second Setup reported no database")
 	}
-	n := Int64s(t, pgtest.Admin(t, h.TenantDatabase(opts, a.Slug)), `SELECT count(*) FROM subtasks`)
+	n := Int64s(t, h.TenantDB(t, opts, a.Slug), `SELECT count(*) FROM subtasks`)
 	if n[0] != 2 {
 		t.Errorf("subtasks after a second Setup = %d, want 2", n[0])
 	}
@@ -286,7 +286,7 @@ func testCountsFollowWrites(t *testing.T, h Harness) {
 		}
 		checkTotals(t, h, opts, s, st.what, a, b)
 	}
-	if _, err := pgtest.Admin(t, h.TenantDatabase(opts, a.Slug)).Exec("TRUNCATE subtasks"); err != nil {
+	if _, err := h.TenantDB(t, opts, a.Slug).Exec("TRUNCATE subtasks"); err != nil {
 		t.Fatal(err)
 	}
 	checkTotals(t, h, opts, s, "truncate", a, b)
@@ -300,7 +300,7 @@ func checkTotals(t *testing.T, h Harness, opts strategy.Options, s strategy.Stra
 		if err != nil {
 			t.Fatalf("after %s: list %s: %v", after, tn.Slug, err)
 		}
-		db := pgtest.Admin(t, h.TenantDatabase(opts, tn.Slug))
+		db := h.TenantDB(t, opts, tn.Slug)
 		query := "SELECT count(*) FROM subtasks"
 		if hasAccountID(t, db) {
 			query += fmt.Sprintf(" WHERE account_id = %d", tn.ID)
@@ -312,13 +312,13 @@ func checkTotals(t *testing.T, h Harness, opts strategy.Options, s strategy.Stra
 	}
 }
 
-// hasAccountID reports whether db's subtasks carry account_id, i.e. hold
-// more than one tenant's rows.
+// hasAccountID reports whether the subtasks db's search_path finds carry
+// account_id, i.e. hold more than one tenant's rows.
 func hasAccountID(t *testing.T, db *sql.DB) bool {
 	t.Helper()
 	var has bool
-	if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM information_schema.columns
-		WHERE table_schema = 'public' AND table_name = 'subtasks' AND column_name = 'account_id')`).Scan(&has); err != nil {
+	if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = 'subtasks'::regclass AND attname = 'account_id' AND NOT attisdropped)`).Scan(&has); err != nil {
 		t.Fatal(err)
 	}
 	return has
@@ -353,7 +353,7 @@ const vulnerableCounts = `CREATE OR REPLACE FUNCTION public.subtask_counts_apply
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
     INSERT INTO subtask_counts AS c (account_id, subtasks)
-    SELECT %[3]s, count(*) FROM new_rows GROUP BY 1
+    SELECT 0, count(*) FROM new_rows
     ON CONFLICT (account_id) DO UPDATE SET subtasks = c.subtasks + excluded.subtasks;
     RETURN NULL;
 END
@@ -374,20 +374,19 @@ func testCountTriggersCannotMakeTheAppSuperuser(t *testing.T, h Harness) {
 	levels := []struct {
 		name string
 		// prepare runs as the admin in the attacked database; %[1]s is the
-		// app role, %[2]s the admin role, %[3]s the tenant expression for
-		// the vulnerable function, %[4]s the database.
+		// app role, %[2]s the admin role, %[3]s the database.
 		prepare      []string
 		tempRefused  bool // CREATE TEMP TABLE fails with 42501
 		wantSuper    bool
 		insertFailed bool // the insert itself fails (the stolen rights were not enough)
 	}{
 		{name: "as set up", tempRefused: true},
-		{name: "TEMPORARY granted back", prepare: []string{"GRANT TEMPORARY ON DATABASE %[4]s TO %[1]s"}},
+		{name: "TEMPORARY granted back", prepare: []string{"GRANT TEMPORARY ON DATABASE %[3]s TO PUBLIC"}},
 		{name: "vulnerable function owned by the counts role",
-			prepare:      []string{"GRANT TEMPORARY ON DATABASE %[4]s TO %[1]s", vulnerableCounts},
+			prepare:      []string{"GRANT TEMPORARY ON DATABASE %[3]s TO PUBLIC", vulnerableCounts},
 			insertFailed: true},
 		{name: "vulnerable function owned by the superuser admin (before the fix)",
-			prepare:   []string{"GRANT TEMPORARY ON DATABASE %[4]s TO %[1]s", vulnerableCounts, "ALTER FUNCTION public.subtask_counts_apply() OWNER TO %[2]s"},
+			prepare:   []string{"GRANT TEMPORARY ON DATABASE %[3]s TO PUBLIC", vulnerableCounts, "ALTER FUNCTION public.subtask_counts_apply() OWNER TO %[2]s"},
 			wantSuper: true},
 	}
 	for _, lv := range levels {
@@ -397,20 +396,23 @@ func testCountTriggersCannotMakeTheAppSuperuser(t *testing.T, h Harness) {
 			acct := AddTenant(t, admin, s, "tenant-0", 1)
 			database := h.TenantDatabase(opts, acct.Slug)
 			adminDB := pgtest.Admin(t, database)
-			tenantExpr := "(SELECT id FROM public.accounts)"
-			if hasAccountID(t, adminDB) {
-				tenantExpr = "account_id"
-			}
 			app := pg.QuoteIdent(opts.AppUser)
 			for _, p := range lv.prepare {
-				p = fmt.Sprintf(p, app, pg.QuoteIdent(opts.AdminUser), tenantExpr, pg.QuoteIdent(database))
+				if strings.Contains(p, "%[") {
+					p = fmt.Sprintf(p, app, pg.QuoteIdent(opts.AdminUser), pg.QuoteIdent(database))
+				}
 				if _, err := adminDB.Exec(p); err != nil {
 					t.Fatalf("prepare: %s: %v", p, err)
 				}
 			}
 			t.Cleanup(func() { adminDB.Exec("ALTER ROLE " + app + " NOSUPERUSER") })
 
-			tempErr, insertErr := attackCounts(t, pgtest.Open(t, opts.AppUser, "", database), opts.AppUser, tenantExpr == "account_id", int64(acct.ID))
+			var begin []string
+			if h.TenantTx != nil {
+				begin = h.TenantTx(opts, acct)
+			}
+			withAccountID := hasAccountID(t, h.TenantDB(t, opts, acct.Slug))
+			tempErr, insertErr := attackCounts(t, pgtest.Open(t, opts.AppUser, "", database), opts.AppUser, withAccountID, begin)
 			switch {
 			case lv.tempRefused && !pg.IsPgError(tempErr, "42501"):
 				t.Errorf("CREATE TEMP TABLE as the app role: err = %v, want permission denied (42501)", tempErr)
@@ -432,7 +434,7 @@ func testCountTriggersCannotMakeTheAppSuperuser(t *testing.T, h Harness) {
 
 // attackCounts runs the attack as the app role on db: in one tenant
 // transaction, the temporary objects, then an insert into subtasks.
-func attackCounts(t *testing.T, db *sql.DB, appRole string, withAccountID bool, tenant int64) (tempErr, insertErr error) {
+func attackCounts(t *testing.T, db *sql.DB, appRole string, withAccountID bool, begin []string) (tempErr, insertErr error) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
@@ -445,8 +447,10 @@ func attackCounts(t *testing.T, db *sql.DB, appRole string, withAccountID bool, 
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(`SELECT set_config('app.tenant_id', $1, true)`, strconv.FormatInt(tenant, 10)); err != nil {
-		t.Fatal(err)
+	for _, stmt := range begin {
+		if _, err := tx.Exec(stmt); err != nil {
+			t.Fatalf("take on the tenant: %s: %v", stmt, err)
+		}
 	}
 	if _, err := tx.Exec(`CREATE TEMP TABLE subtask_counts (account_id bigint PRIMARY KEY, subtasks bigint)`); err != nil {
 		return err, nil

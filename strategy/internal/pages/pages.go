@@ -14,6 +14,7 @@ import (
 
 	"tenancy/models"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/pg"
 )
 
 // Query is how the subtask list differs between the strategies.
@@ -21,6 +22,39 @@ type Query struct {
 	// Denormalised joins parents through (account_id, id), as the
 	// singleschema keys and indexes are built; multidb joins on id alone.
 	Denormalised bool
+	// SchemaOf, when set, names the schema of each tenant's tables, and
+	// the statement names every table with its schema (accounts with
+	// public), as multischema's are: then it means the same whatever the
+	// search_path, and PostgreSQL keeps its plan from one execution to the
+	// next (a change of search_path makes it plan again).
+	SchemaOf func(models.TenantID) string
+}
+
+// markerSchema stands for the tenant's schema in a statement written for
+// a Query with SchemaOf; Statement puts the schema in its place.
+const markerSchema = "tenancy_schema_marker"
+
+// table is the model's table as the statement names it: the plain name, or
+// the marker schema's.
+func (q Query) table(db *gorm.DB, model any, name string) *gorm.DB {
+	db = db.Model(model)
+	if q.SchemaOf != nil {
+		db = db.Table(markerSchema + "." + name)
+	}
+	return db
+}
+
+// join names a parent table in a JOIN: the plain name, or the marker
+// schema's (public for accounts). Either way the query refers to it by
+// its plain name.
+func (q Query) join(name string) string {
+	switch {
+	case q.SchemaOf == nil:
+		return name
+	case name == "accounts":
+		return "public.accounts"
+	}
+	return pg.QuoteIdent(markerSchema) + "." + name
 }
 
 // Snapshot is how a list read that takes more than one statement runs: its
@@ -42,14 +76,15 @@ const subtaskColumns = "subtasks.id, subtasks.name, subtasks.is_complete, subtas
 // parents would make an inner join drop it silently, while here it comes
 // back with an empty account, which a leak check counts.
 func joinParents(db *gorm.DB, q Query) *gorm.DB {
+	tasks, projects, accounts := q.join("tasks"), q.join("projects"), q.join("accounts")
 	if q.Denormalised {
-		return db.Joins("LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id").
-			Joins("LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id").
-			Joins("LEFT JOIN accounts ON accounts.id = subtasks.account_id")
+		return db.Joins("LEFT JOIN " + tasks + " ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id").
+			Joins("LEFT JOIN " + projects + " ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id").
+			Joins("LEFT JOIN " + accounts + " ON accounts.id = subtasks.account_id")
 	}
-	return db.Joins("LEFT JOIN tasks ON tasks.id = subtasks.task_id").
-		Joins("LEFT JOIN projects ON projects.id = tasks.project_id").
-		Joins("LEFT JOIN accounts ON accounts.id = projects.account_id")
+	return db.Joins("LEFT JOIN " + tasks + " ON tasks.id = subtasks.task_id").
+		Joins("LEFT JOIN " + projects + " ON projects.id = tasks.project_id").
+		Joins("LEFT JOIN " + accounts + " ON accounts.id = projects.account_id")
 }
 
 // Row is a list row with the list's total, which comes back on every
@@ -103,17 +138,17 @@ func Check(page, perPage int) error {
 // wrong index; per row, it looks each parent up by its key.
 func PageQuery(db *gorm.DB, q Query, page, perPage int, fromEnd bool) *gorm.DB {
 	offset := (page - 1) * perPage
-	count := db.Model(&models.SubtaskCount{}).Select("subtask_counts.subtasks AS n")
+	count := q.table(db, &models.SubtaskCount{}, "subtask_counts").Select("subtask_counts.subtasks AS n")
 	ids := db.Table("(?) AS counts", count).Select(pagedColumns + ", counts.n AS total")
 	if !fromEnd {
-		forward := db.Model(&models.Subtask{}).Select("subtasks.id").
+		forward := q.table(db, &models.Subtask{}, "subtasks").Select("subtasks.id").
 			Order("subtasks.name, subtasks.id").Limit(perPage).Offset(offset)
 		ids = ids.Joins("CROSS JOIN LATERAL (?) AS page", forward)
 	} else {
 		// gorm's Limit and Offset take numbers only: these depend on the
 		// count, so the ORDER BY carries them. perPage is the caller's
 		// int, offset a bind parameter.
-		fromEnd := db.Model(&models.Subtask{}).Select("subtasks.id, subtasks.name").
+		fromEnd := q.table(db, &models.Subtask{}, "subtasks").Select("subtasks.id, subtasks.name").
 			Order(clause.OrderBy{Expression: clause.Expr{
 				SQL:  fmt.Sprintf("subtasks.name DESC, subtasks.id DESC LIMIT %d OFFSET greatest(counts.n - ? - %d, 0)", perPage, perPage),
 				Vars: []any{offset},
@@ -126,7 +161,7 @@ func PageQuery(db *gorm.DB, q Query, page, perPage int, fromEnd bool) *gorm.DB {
 			}})
 		ids = ids.Joins("CROSS JOIN LATERAL (?) AS page", backward)
 	}
-	row := joinParents(db.Model(&models.Subtask{}).Select(subtaskColumns).Where("subtasks.id = page.id"), q).Limit(1)
+	row := joinParents(q.table(db, &models.Subtask{}, "subtasks").Select(subtaskColumns).Where("subtasks.id = page.id"), q).Limit(1)
 	return ids.Joins("CROSS JOIN LATERAL (?) AS paged", row).Order("paged.name, paged.id")
 }
 

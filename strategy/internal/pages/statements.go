@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"sync"
 
 	"gorm.io/gorm"
 
 	"tenancy/models"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/pg"
 )
 
 // Statements keeps the SQL gorm writes for the tenant page, one per
@@ -120,8 +123,17 @@ func (p *Statements) statementOf(ctx context.Context, db *gorm.DB, q Query, t mo
 	for _, i := range st.offsetAt {
 		args[i] = (page - 1) * perPage
 	}
-	return st.sql, args, nil
+	if q.SchemaOf == nil {
+		return st.sql, args, nil
+	}
+	return strings.ReplaceAll(st.sql, markerSchemaQuoted, pg.QuoteIdent(q.SchemaOf(t.ID))+"."), args, nil
 }
+
+// markerSchemaQuoted is markerSchema where a statement names a table in it.
+var markerSchemaQuoted = pg.QuoteIdent(markerSchema) + "."
+
+// unqualified finds a table of the page named without its schema.
+var unqualified = regexp.MustCompile(`(?i)\b(FROM|JOIN)\s+"?(subtasks|tasks|projects|subtask_counts|accounts)\b`)
 
 // writePageStatement has gorm write the page query as the marker tenant
 // and finds the markers among its arguments.
@@ -169,6 +181,13 @@ func writePageStatement(ctx context.Context, db *gorm.DB, q Query, shape pageSha
 	if (q.Denormalised && len(st.tenantAt) != 3) || len(st.offsetAt) != wantOffsets {
 		return nil, fmt.Errorf("write the page statement: found the tenant %d times and the offset %d times in %q",
 			len(st.tenantAt), len(st.offsetAt), st.sql)
+	}
+	if q.SchemaOf != nil {
+		// The schema goes in where the marker is, quoted: no table may be
+		// named another way.
+		if m := unqualified.FindString(st.sql); m != "" || !strings.Contains(st.sql, markerSchemaQuoted) {
+			return nil, fmt.Errorf("write the page statement: %q names a table without its schema in %q", m, st.sql)
+		}
 	}
 	return st, nil
 }

@@ -15,14 +15,21 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// Layout is what differs between the strategies' tables: multidb's
-// tasks and subtasks have no account_id column, and its ids are not drawn
-// from the sequences (see multiDBAdmin.AssignIDs).
+// Layout is what differs between the strategies' tables: multidb's and
+// multischema's tasks and subtasks have no account_id column, and their ids
+// are not drawn from the sequences (see their AssignIDs).
 type Layout struct {
+	// Denormalised: tasks and subtasks carry account_id (singleschema).
 	Denormalised bool
-	// fixedIDs: a load moves each sequence past the ids it writes, so that
+	// FixedIDs: a load moves each sequence past the ids it writes, so that
 	// an ordinary insert after it gets a fresh id.
 	FixedIDs bool
+	// Schema, when set, holds the tenant's tables (multischema): the load's
+	// transaction searches it first, then public, where accounts are.
+	Schema string
+	// AfterAccount are statements run once the account's row is written,
+	// before the rows are copied; $1 is the account's id.
+	AfterAccount []string
 }
 
 // drawIDs takes ids for one tenant's rows from the tables' own sequences in
@@ -138,7 +145,13 @@ WHERE v.last > 0`
 func copyTenant(ctx context.Context, tx pgx.Tx, layout Layout, d *strategy.TenantData) error {
 	var b pgx.Batch
 	b.Queue("SET LOCAL synchronous_commit TO off")
+	if layout.Schema != "" {
+		b.Queue("SELECT set_config('search_path', $1, true)", QuoteIdent(layout.Schema)+", public")
+	}
 	b.Queue(insertAccount, int64(d.Account.ID), d.Account.Slug, d.Account.Name)
+	for _, stmt := range layout.AfterAccount {
+		b.Queue(stmt, int64(d.Account.ID))
+	}
 	if layout.FixedIDs {
 		var highest []any
 		for _, ids := range d.IDs() {

@@ -13,10 +13,11 @@ import (
 	"gorm.io/gorm"
 )
 
-// Migrate runs the pending migrations in fsys on db. Each call has
+// Migrate runs the pending migrations in fsys on db (opts add goose
+// options, such as a version table of its own). Each call has
 // its own goose Provider, so tenant databases can migrate concurrently.
-func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, rep *strategy.DatabaseReport) error {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, rep *strategy.DatabaseReport, opts ...goose.ProviderOption) error {
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, append([]goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"tenancy/strategy"
 	"time"
@@ -120,6 +121,11 @@ func isUnavailable(err error) bool {
 			return true
 		case pgErr.Code == "55P03": // lock_not_available: lock_timeout, behind a migration or a LOCK TABLE
 			return true
+		case pgErr.Code == "40P01", pgErr.Code == "40001":
+			// A deadlock or a serialization failure with concurrent work
+			// (a read against a DROP or ALTER in progress): the same
+			// request succeeds, or fails for what is left, when tried again.
+			return true
 		case pgErr.Code == "42501" && !strings.Contains(pgErr.Message, "row-level security"):
 			// A privilege the role lacks: a deployment fault (`tenancy
 			// check` names it), not the request's.
@@ -222,3 +228,16 @@ func IsRLSViolation(err error) bool {
 
 // MaintenanceDatabase is where CREATE DATABASE and CREATE ROLE run.
 const MaintenanceDatabase = "postgres"
+
+// WithSearchPath returns dsn with search_path set to schema, then public,
+// for every session of the pool opened on it.
+func WithSearchPath(dsn, schema string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("search_path", QuoteIdent(schema)+",public") // no space: url.Values writes it as "+", which pgx keeps
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}

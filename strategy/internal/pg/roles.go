@@ -17,6 +17,10 @@ type RoleSpec struct {
 	// noLogin is set for the role that owns the count triggers: nobody
 	// connects as it, its rights are reached only through them.
 	NoLogin bool
+	// NoInherit: the role gets none of the privileges of the roles it is
+	// a member of until it takes one on with SET ROLE (multischema's app
+	// role, a member of every tenant's role).
+	NoInherit bool
 }
 
 // EnsureRole creates the role when it is missing, and refuses an existing
@@ -36,6 +40,9 @@ func EnsureRole(ctx context.Context, db *sql.DB, r RoleSpec) (created bool, err 
 			login = "NOLOGIN"
 		}
 		stmt := fmt.Sprintf("CREATE ROLE %s %s NOSUPERUSER %s NOCREATEDB NOCREATEROLE NOREPLICATION", QuoteIdent(r.Name), login, bypass)
+		if r.NoInherit {
+			stmt += " NOINHERIT"
+		}
 		if r.Password != "" && !r.NoLogin {
 			stmt += " PASSWORD " + QuoteLiteral(r.Password)
 		}
@@ -57,6 +64,12 @@ func EnsureRole(ctx context.Context, db *sql.DB, r RoleSpec) (created bool, err 
 			if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER ROLE %s PASSWORD %s", QuoteIdent(r.Name), QuoteLiteral(r.Password))); err != nil {
 				return false, fmt.Errorf("set password of role %q: %w", r.Name, err)
 			}
+		}
+	}
+	if r.NoInherit {
+		// Taking privileges away from a role is safe whoever made it.
+		if _, err := db.ExecContext(ctx, "ALTER ROLE "+QuoteIdent(r.Name)+" NOINHERIT"); err != nil {
+			return created, fmt.Errorf("make role %q NOINHERIT: %w", r.Name, err)
 		}
 	}
 	if r.BypassRLS {
@@ -212,7 +225,7 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 	}
 	return WithTx(ctx, db, func(tx *sql.Tx) error {
 		for _, table := range []string{"users", "projects", "tasks", "subtasks"} {
-			cols, err := writableColumns(ctx, tx, table)
+			cols, err := WritableColumns(ctx, tx, "public", table)
 			if err != nil {
 				return err
 			}
@@ -230,17 +243,17 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 	})
 }
 
-// writableColumns lists the columns of table the app role may insert and
-// update: all but the identity columns. Ids are shared by every tenant in
+// WritableColumns lists, quoted, the columns of schema.table the app role
+// may insert and update: all but the identity columns. Ids are shared by every tenant in
 // one schema; INSERT ... OVERRIDING SYSTEM VALUE lets any role with
 // INSERT on an identity column pick one, GENERATED ALWAYS or not. Read from
 // the catalog on every migrate, so a column a later migration adds is
 // writable too.
-func writableColumns(ctx context.Context, tx *sql.Tx, table string) (string, error) {
+func WritableColumns(ctx context.Context, tx *sql.Tx, schema, table string) (string, error) {
 	var cols string
 	err := tx.QueryRowContext(ctx, `
 		SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-		WHERE attrelid = to_regclass('public.' || quote_ident($1)) AND attnum > 0 AND NOT attisdropped AND attidentity = ''`, table).Scan(&cols)
+		WHERE attrelid = to_regclass(quote_ident($1) || '.' || quote_ident($2)) AND attnum > 0 AND NOT attisdropped AND attidentity = ''`, schema, table).Scan(&cols)
 	if err != nil {
 		return "", fmt.Errorf("list the columns of %s: %w", table, err)
 	}

@@ -1,24 +1,26 @@
-package multidb
+package claim
 
 import (
 	"strings"
 	"tenancy/models"
-	"tenancy/strategy/internal/claim"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 )
 
-// multiDBColumns is the multidb plugin. Tenant databases have no account_id
-// on tasks and subtasks, so statements leave out the fields tagged
-// tenancy:"denormalised" that singleschema needs (in selects, joins and
-// writes); account_id on users and projects is filled from the tenant on
-// the context, as singleschema's scope does.
-type multiDBColumns struct{}
+// OwnTables is the gorm plugin of strategies that give each tenant tables
+// of its own (a database, a schema): those have no account_id on tasks and
+// subtasks, so statements leave out the fields tagged tenancy:"denormalised"
+// that singleschema needs (in selects, joins and writes); account_id on
+// users and projects is filled from the tenant on the context, as
+// singleschema's scope does.
+type OwnTables struct{}
 
-func (multiDBColumns) Name() string { return "tenancy:multidb-columns" }
+// Name is the plugin's name.
+func (OwnTables) Name() string { return "tenancy:own-tables" }
 
-func (multiDBColumns) Initialize(db *gorm.DB) error {
+// Initialize registers the plugin's callbacks on db.
+func (OwnTables) Initialize(db *gorm.DB) error {
 	write := func(db *gorm.DB) {
 		stmt := db.Statement
 		if stmt.Schema == nil {
@@ -28,7 +30,7 @@ func (multiDBColumns) Initialize(db *gorm.DB) error {
 		tenant, ok := models.TenantFromContext(stmt.Context)
 		for _, f := range stmt.Schema.Fields {
 			if ok && f.Tag.Get("tenancy") == "tenant" {
-				claim.Rows(stmt.Context, stmt, f, int64(tenant.ID))
+				Rows(stmt.Context, stmt, f, int64(tenant.ID))
 			}
 		}
 	}
