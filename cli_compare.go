@@ -25,7 +25,7 @@ import (
 )
 
 func runCompare(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("compare", `Measures both strategies side by side on identical data. For each it sets up
+	fs := newFlagSet("compare", `Measures the strategies side by side on identical data. For each it sets up
 fresh, uniquely named databases (<PGDATABASE>_cmp_<random>), seeds them with the
 same options (the run checks the checksums match), vacuums and analyzes them,
 starts a server (this binary's serve, on a loopback port), loads it with the
@@ -33,9 +33,9 @@ built-in generator (keep-alive, fixed concurrency, closed loop, percentiles
 corrected for coordinated omission) and probes isolation under that load. Then
 it drops everything it made (on Ctrl-C too) and writes <out>.md and <out>.html
 (charts, self-contained). For multidb, --accounts is also the number of tenant
-databases.`)
+databases; for multischema, of tenant schemas.`)
 	o := seed.DefaultOptions()
-	fs.IntVar(&o.Accounts, "accounts", 100, "accounts to seed in each strategy (multidb: one database each)")
+	fs.IntVar(&o.Accounts, "accounts", 100, "accounts to seed in each strategy (multidb: one database each; multischema: one schema each)")
 	addDataFlags(fs, &o)
 	duration := fs.Duration("duration", 10*time.Second, "how long each page is loaded")
 	connections := fs.Int("connections", 16, "HTTP connections (requests in flight) per load")
@@ -96,8 +96,11 @@ func compareOptions(o *seed.Options, duration time.Duration, connections int, ou
 	var list []string
 	for _, n := range strings.Split(names, ",") {
 		n = strings.TrimSpace(n)
-		if n != strategy.MultiDB && n != strategy.SingleSchema {
-			return nil, fmt.Errorf("--strategies %q: want multidb, singleschema or both, comma-separated", names)
+		if !slices.Contains(strategy.Names(), n) {
+			return nil, fmt.Errorf("--strategies %q: want one or more of %s, comma-separated", names, strings.Join(strategy.Names(), ", "))
+		}
+		if slices.Contains(list, n) {
+			return nil, fmt.Errorf("--strategies %q: %s is named twice", names, n)
 		}
 		list = append(list, n)
 	}
@@ -113,7 +116,7 @@ func compareOptions(o *seed.Options, duration time.Duration, connections int, ou
 	if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("--out %s: the directory %s does not exist", out, filepath.Dir(out))
 	}
-	if o.Accounts > configs.MaxTenantCount && strings.Contains(names, strategy.MultiDB) {
+	if o.Accounts > configs.MaxTenantCount && slices.Contains(list, strategy.MultiDB) {
 		return nil, fmt.Errorf("--accounts %d: multidb makes a database per account; at most %d", o.Accounts, configs.MaxTenantCount)
 	}
 	for _, n := range list {

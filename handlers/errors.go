@@ -34,9 +34,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, "There is no such page. Page numbers run from 1 to the last page shown in the list."
 	case errors.Is(err, strategy.ErrTenantUnavailable):
 		// 503, not 404: the tenant exists in this deployment and the fault is
-		// the server's (a dropped or locked database, a restore in
-		// progress). A 404 would tell clients and caches the tenant is gone.
-		return http.StatusServiceUnavailable, "This tenant's database is not available right now; other tenants are not affected. Try again in a few minutes; if it persists, check this tenant's database on the server (`tenancy setup` recreates a missing one)."
+		// the server's (a dropped or locked database or schema, a restore
+		// in progress). A 404 would tell clients and caches the tenant is
+		// gone.
+		return http.StatusServiceUnavailable, "This tenant's data is not available right now; other tenants are not affected. Try again in a few minutes; if it persists, run `tenancy check` on the server, which says what is missing (`tenancy setup` recreates a missing tenant database or schema)."
 	case errors.Is(err, strategy.ErrUnavailable):
 		return http.StatusServiceUnavailable, "The database is not reachable right now. Try again in a few seconds; if it persists, check that PostgreSQL is running."
 	default:

@@ -78,13 +78,9 @@ func readBack(t *testing.T, db *sql.DB, slug string) seed.Account {
 func databaseChecksum(t *testing.T, cfg configs.Config, o seed.Options) string {
 	t.Helper()
 	digests := make([]seed.Digest, o.Accounts)
-	shared := dbOf(t, cfg, 0) // singleschema: one pool for every account
+	dbs := accountDBs(t, cfg, o.Accounts)
 	for i := range digests {
-		db := shared
-		if cfg.Strategy.Strategy == strategy.MultiDB {
-			db = dbOf(t, cfg, i)
-		}
-		a := readBack(t, db, strategy.Slug(i))
+		a := readBack(t, dbs[i], strategy.Slug(i))
 		digests[i] = seed.AccountDigest(&a)
 	}
 	return seed.Checksum(digests)
@@ -104,6 +100,8 @@ func TestChecksumDependsOnlyOnTheOptions(t *testing.T) {
 		{strategy.SingleSchema, 3},
 		{strategy.MultiDB, 1},
 		{strategy.MultiDB, 3},
+		{strategy.MultiSchema, 1},
+		{strategy.MultiSchema, 3},
 	}
 	sums := make([]string, len(cases))
 	for i, c := range cases {

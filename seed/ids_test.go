@@ -24,8 +24,9 @@ type seedStep struct {
 
 // Ids depend on the options alone: whatever the number of workers, and
 // whichever path loads the accounts (singleschema's one transaction into
-// empty tables, or one transaction per account, as multidb always does and
-// singleschema does into tables with rows), every table's rows have the
+// empty tables, or one transaction per account, as multidb and multischema
+// always do and singleschema does into tables with rows), every table's
+// rows have the
 // ids, and every other column, of a fresh seed on one worker; tenant-i has
 // id i+1; and the next ordinary insert gets the next id.
 func TestSeedIDsDependOnlyOnTheOptions(t *testing.T) {
@@ -45,13 +46,17 @@ func TestSeedIDsDependOnlyOnTheOptions(t *testing.T) {
 		{"rolled back first", strategy.MultiDB, []seedStep{{accounts: multi, workers: 8, rollback: true}, {accounts: multi, workers: 8}}},
 		{"finishing with --skip-existing", strategy.MultiDB, []seedStep{{accounts: 2, workers: 8}, {accounts: multi, workers: 8, skipExisting: true}}},
 		{"seeded again after --reset", strategy.MultiDB, []seedStep{{accounts: multi, workers: 8}, {accounts: multi, workers: 8, reset: true}}},
+		{"8 workers", strategy.MultiSchema, []seedStep{{accounts: multi, workers: 8}}},
+		{"rolled back first", strategy.MultiSchema, []seedStep{{accounts: multi, workers: 8, rollback: true}, {accounts: multi, workers: 8}}},
+		{"finishing with --skip-existing", strategy.MultiSchema, []seedStep{{accounts: 2, workers: 8}, {accounts: multi, workers: 8, skipExisting: true}}},
+		{"seeded again after --reset", strategy.MultiSchema, []seedStep{{accounts: multi, workers: 8}, {accounts: multi, workers: 8, reset: true}}},
 	}
 	// The reference: a fresh seed on one worker, one account after another.
 	want := map[string]string{}
 	for _, tt := range []struct {
 		strategy string
 		accounts int
-	}{{strategy.SingleSchema, single}, {strategy.MultiDB, multi}} {
+	}{{strategy.SingleSchema, single}, {strategy.MultiDB, multi}, {strategy.MultiSchema, multi}} {
 		d := setUpWith(t, tt.strategy, map[string]string{"MULTIDB_COUNT": strconv.Itoa(multi)}, nil)
 		runSteps(t, d, []seedStep{{accounts: tt.accounts, workers: 1}})
 		dbs := accountDBs(t, d.cfg, tt.accounts)
@@ -86,15 +91,15 @@ func runSteps(t *testing.T, d deployment, steps []seedStep) {
 	}
 }
 
-// accountDBs returns an admin pool on the database of each of the first
-// n accounts: one pool shared by all in singleschema (many parallel tests
-// each holding a connection per account would exhaust the server's
-// connections), one per tenant database in multidb.
+// accountDBs returns dbOf each of the first n accounts: one pool shared by
+// all in singleschema (many parallel tests each holding a connection per
+// account would exhaust the server's connections), one per tenant database
+// in multidb, one per tenant schema in multischema.
 func accountDBs(t *testing.T, cfg configs.Config, n int) []*sql.DB {
 	t.Helper()
 	dbs := make([]*sql.DB, n)
 	for i := range dbs {
-		if i == 0 || cfg.Strategy.Strategy == strategy.MultiDB {
+		if i == 0 || cfg.Strategy.Strategy != strategy.SingleSchema {
 			dbs[i] = dbOf(t, cfg, i)
 		} else {
 			dbs[i] = dbs[0]
@@ -159,10 +164,16 @@ func nextInserts(strategyName string) []insert {
 			{"subtasks", `INSERT INTO subtasks (account_id, task_id, name) SELECT account_id, id, 'After seed' FROM tasks ORDER BY id LIMIT 1 RETURNING id`},
 		}
 	}
+	// A tenant database holds one account (a unique index on true), so a
+	// second one is not an ordinary insert: this is the id it would get.
+	account := `SELECT nextval(pg_get_serial_sequence('accounts', 'id'))`
+	if strategyName == strategy.MultiSchema {
+		// Every tenant schema shares public.accounts, checked once per
+		// schema: read the id the next account would get without taking it.
+		account = `SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('accounts', 'id')::regclass), 0) + 1`
+	}
 	return []insert{
-		// A tenant database holds one account (a unique index on true), so
-		// a second one is not an ordinary insert: this is the id it would get.
-		{"accounts", `SELECT nextval(pg_get_serial_sequence('accounts', 'id'))`},
+		{"accounts", account},
 		{"users", `INSERT INTO users (account_id, email, first_name, last_name, password, date_joined)
 			SELECT min(id), 'after-seed@example.com', 'After', 'Seed', '', now() FROM accounts RETURNING id`},
 		{"projects", `INSERT INTO projects (account_id, name) SELECT min(id), 'After seed' FROM accounts RETURNING id`},

@@ -13,8 +13,10 @@ import (
 
 	"tenancy/configs"
 	"tenancy/internal/pgtest"
+	"tenancy/models"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/multischema"
 	"tenancy/strategy/strategies"
 )
 
@@ -136,25 +138,32 @@ func TestSeedingTwiceGivesIdenticalData(t *testing.T) {
 func TestStrategiesSeedTheSameRows(t *testing.T) {
 	t.Parallel()
 	single, s1 := setUp(t, strategy.SingleSchema)
-	multi, s2 := setUp(t, strategy.MultiDB)
 	r1, err := s1.Run(context.Background(), small(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := s2.Run(context.Background(), small(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r1.Counts != r2.Counts {
-		t.Errorf("counts: singleschema %v, multidb %v", r1.Counts, r2.Counts)
-	}
-	singleDB := pgtest.Admin(t, single.Strategy.Database)
-	for i := range 3 {
-		slug := strategy.Slug(i)
-		got, want := tenantDump(t, pgtest.Admin(t, multi.Strategy.TenantDatabase(i)), slug), tenantDump(t, singleDB, slug)
-		if got != want {
-			t.Errorf("%s: multidb rows differ from singleschema rows:\n%.1500s\n---\n%.1500s", slug, got, want)
+	singleDB := dbOf(t, single, 0)
+	for _, name := range strategy.Names() {
+		if name == strategy.SingleSchema {
+			continue
 		}
+		t.Run(name, func(t *testing.T) {
+			cfg, s := setUp(t, name)
+			r2, err := s.Run(context.Background(), small(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r1.Counts != r2.Counts {
+				t.Errorf("counts: singleschema %v, %s %v", r1.Counts, name, r2.Counts)
+			}
+			for i := range 3 {
+				slug := strategy.Slug(i)
+				got, want := tenantDump(t, dbOf(t, cfg, i), slug), tenantDump(t, singleDB, slug)
+				if got != want {
+					t.Errorf("%s: %s rows differ from singleschema rows:\n%.1500s\n---\n%.1500s", slug, name, got, want)
+				}
+			}
+		})
 	}
 }
 
@@ -168,35 +177,29 @@ func TestSeedWritesNothingWhenAccountsExist(t *testing.T) {
 			if _, err := s.Run(ctx, small(1)); err != nil {
 				t.Fatal(err)
 			}
-			dbName := cfg.Strategy.Database
-			if name == strategy.MultiDB {
-				dbName = cfg.Strategy.TenantDatabase(0)
-			}
-			before := tableDump(t, pgtest.Admin(t, dbName))
+			tenant0DB := dbOf(t, cfg, 0)
+			before := tableDump(t, tenant0DB)
 
 			_, err := s.Run(ctx, small(3))
 			if !errors.Is(err, seed.ErrAccountsExist) || !strings.Contains(err.Error(), "tenant-0") {
 				t.Errorf("seeding over tenant-0: err = %v, want ErrAccountsExist naming tenant-0", err)
 			}
-			if name == strategy.MultiDB {
-				var n int
-				if err := pgtest.Admin(t, cfg.Strategy.TenantDatabase(1)).QueryRow(`SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != 0 {
-					t.Errorf("tenant-1 after a refused seed: %d accounts (err %v), want 0", n, err)
-				}
+			if got := rowCounts(t, dbOf(t, cfg, 1), "tenant-1"); got != [5]int{} {
+				t.Errorf("tenant-1 after a refused seed: accounts, users, projects, tasks, subtasks = %v, want none", got)
 			}
-			if after := tableDump(t, pgtest.Admin(t, dbName)); after != before {
+			if after := tableDump(t, tenant0DB); after != before {
 				t.Error("a refused seed changed the data")
 			}
 
 			// --skip-existing leaves tenant-0 alone and adds the others.
-			tenant0 := tenantDump(t, pgtest.Admin(t, dbName), "tenant-0")
+			tenant0 := tenantDump(t, tenant0DB, "tenant-0")
 			skip := small(3)
 			skip.SkipExisting = true
 			res, err := s.Run(ctx, skip)
 			if err != nil || res.Skipped != 1 || res.Counts.Accounts != 2 {
 				t.Errorf("--skip-existing over tenant-0: %+v, %v; want 1 skipped, 2 written", res, err)
 			}
-			if after := tenantDump(t, pgtest.Admin(t, dbName), "tenant-0"); after != tenant0 {
+			if after := tenantDump(t, tenant0DB, "tenant-0"); after != tenant0 {
 				t.Error("--skip-existing changed tenant-0's data")
 			}
 			if res, err := s.Run(ctx, skip); err != nil || res.Skipped != 3 || res.Counts.Accounts != 0 {
@@ -218,13 +221,10 @@ func TestSeedRollbackCommitsNothing(t *testing.T) {
 			if err != nil || res.Counts.Accounts != 2 || res.Counts.Subtasks == 0 {
 				t.Fatalf("--rollback: %+v, %v; want 2 accounts generated", res.Counts, err)
 			}
-			dbName := cfg.Strategy.Database
-			if name == strategy.MultiDB {
-				dbName = cfg.Strategy.TenantDatabase(0)
-			}
-			var n int
-			if err := pgtest.Admin(t, dbName).QueryRow(`SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM subtasks)`).Scan(&n); err != nil || n != 0 {
-				t.Errorf("rows after --rollback = %d (err %v), want 0", n, err)
+			for i := range o.Accounts {
+				if got := rowCounts(t, dbOf(t, cfg, i), strategy.Slug(i)); got != [5]int{} {
+					t.Errorf("%s after --rollback: accounts, users, projects, tasks, subtasks = %v, want none", strategy.Slug(i), got)
+				}
 			}
 		})
 	}
@@ -302,17 +302,35 @@ func completeAccounts(t *testing.T, cfg configs.Config, o seed.Options) int {
 	return complete
 }
 
-// dbOf is the database that holds account i.
+// dbOf is an admin pool that reaches account i's tables under their plain
+// names: on its database (multidb), on the one database with its schema
+// first on the search_path (multischema: tenant-i has id i+1), or on the
+// one database (singleschema).
 func dbOf(t *testing.T, cfg configs.Config, i int) *sql.DB {
-	if cfg.Strategy.Strategy == strategy.MultiDB {
+	switch cfg.Strategy.Strategy {
+	case strategy.MultiDB:
 		return pgtest.Admin(t, cfg.Strategy.TenantDatabase(i))
+	case strategy.MultiSchema:
+		return pgtest.AdminIn(t, cfg.Strategy.Database, multischema.SchemaOf(models.TenantID(i+1)))
 	}
 	return pgtest.Admin(t, cfg.Strategy.Database)
 }
 
 // rowCounts counts slug's account and the rows under it.
+// A multischema tenant that was never created, or was removed, has no
+// schema, so no tables of its own: only the directory is counted.
 func rowCounts(t *testing.T, db *sql.DB, slug string) (c [5]int) {
 	t.Helper()
+	var tables bool
+	if err := db.QueryRow(`SELECT to_regclass('users') IS NOT NULL`).Scan(&tables); err != nil {
+		t.Fatalf("count rows of %s: %v", slug, err)
+	}
+	if !tables {
+		if err := db.QueryRow(`SELECT count(*) FROM accounts WHERE slug = $1`, slug).Scan(&c[0]); err != nil {
+			t.Fatalf("count rows of %s: %v", slug, err)
+		}
+		return c
+	}
 	err := db.QueryRow(`
 		SELECT (SELECT count(*) FROM accounts WHERE slug = $1),
 		       (SELECT count(*) FROM users u JOIN accounts a ON a.id = u.account_id WHERE a.slug = $1),

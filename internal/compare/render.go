@@ -72,14 +72,28 @@ func strategyNames(r Report) []string {
 	return names
 }
 
+// dataShape is where strategy name keeps the run's accounts.
+func dataShape(name string, o ReportOptions) string {
+	switch {
+	case o.Accounts <= 0:
+		return ""
+	case name == "singleschema":
+		return fmt.Sprintf("%s accounts in one shared schema (singleschema)", humanCount(int64(o.Accounts)))
+	case name == "multidb" && o.Tenants > 0:
+		return fmt.Sprintf("%s tenants with a database each (multidb)", humanCount(int64(o.Tenants)))
+	case name == "multischema":
+		return fmt.Sprintf("%s tenants with a schema each in one database (multischema)", humanCount(int64(o.Accounts)))
+	}
+	return ""
+}
+
 func reportSummary(r Report) string {
 	o := r.Options
 	var data []string
-	if o.Accounts > 0 {
-		data = append(data, fmt.Sprintf("%s accounts in one shared schema (singleschema)", humanCount(int64(o.Accounts))))
-	}
-	if o.Tenants > 0 {
-		data = append(data, fmt.Sprintf("%s tenants with a database each (multidb)", humanCount(int64(o.Tenants))))
+	for _, s := range r.Strategies {
+		if d := dataShape(s.Name, o); d != "" {
+			data = append(data, d)
+		}
 	}
 	var b strings.Builder
 	if r.Started.IsZero() {
@@ -90,7 +104,7 @@ func reportSummary(r Report) string {
 	if len(data) == 0 {
 		b.WriteString("the same data into each strategy")
 	} else {
-		b.WriteString("the same data into " + strings.Join(data, " and "))
+		b.WriteString("the same data into " + joinAnd(data))
 	}
 	if o.SeedOptions != "" {
 		fmt.Fprintf(&b, ", with seed options %s", o.SeedOptions)

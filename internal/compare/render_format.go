@@ -143,3 +143,11 @@ func finiteOrZero(v float64) float64 {
 	}
 	return v
 }
+
+// joinAnd joins items as a sentence lists them: "a", "a and b", "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}

@@ -159,7 +159,7 @@ func lastFirstReading(r Report) string {
 	}
 	if len(short) > 0 {
 		out = append(out, fmt.Sprintf("Under %s the largest tenant's first- and last-page loads were too short to compare their p99s: run compare with --duration %s or more.",
-			strings.Join(short, " and "), minLoadTime))
+			joinAnd(short), minLoadTime))
 	}
 	return strings.Join(out, " ")
 }
@@ -233,12 +233,12 @@ func connectionsReading(r Report) string {
 
 // budgetScope is what the working budget bounds (strategy.Options
 // MaxConns): multidb's budget is shared by all its tenant databases,
-// singleschema's applies to each of its two pools.
+// singleschema's and multischema's apply to each of their two pools.
 func budgetScope(s StrategyResult) string {
 	switch s.Name {
 	case "multidb":
 		return ", across all tenants"
-	case "singleschema":
+	case "singleschema", "multischema":
 		return " in each of its two pools (tenant pages, the all-tenants view)"
 	}
 	return ""
@@ -282,7 +282,7 @@ func failuresReading(r Report) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return strings.Join(parts, " and ") + "; failed requests are not in the latency percentiles or the throughput."
+	return joinAnd(parts) + "; failed requests are not in the latency percentiles or the throughput."
 }
 
 func isolationReading(r Report) string {
@@ -301,7 +301,7 @@ func isolationReading(r Report) string {
 	case len(failed) > 0:
 		return "Isolation FAILED: " + strings.Join(failed, "; ") + "."
 	case len(unproved) > 0:
-		return "The isolation probe checked no rows under " + strings.Join(unproved, " and ") + ", so isolation is not shown there."
+		return "The isolation probe checked no rows under " + joinAnd(unproved) + ", so isolation is not shown there."
 	default:
 		return "The isolation probe found no leaked rows under any strategy."
 	}
@@ -312,22 +312,27 @@ func isolationReading(r Report) string {
 func tradeOffTable() textTable {
 	return textTable{
 		Words:  true,
-		Header: []string{"", "multidb", "singleschema"},
+		Header: []string{"", "multidb", "multischema", "singleschema"},
 		Rows: [][]string{
 			{"code simplicity",
 				"Simple: queries need no tenant filter; the database they run in is the tenant.",
+				"Simple: queries need no tenant filter; each transaction first takes on the tenant's role and schema.",
 				"Every query needs the tenant scope, enforced by a gorm plugin, with row-level security as the fail-safe."},
 			{"isolation",
 				"Strongest: separate databases, so a bug cannot read another tenant's rows.",
+				"By grants: each tenant's role may use its own schema only, and the app role none; a query naming another schema is refused.",
 				"By policy: proved by the isolation probe and the tests, but one bad policy or a BYPASSRLS role breaks it."},
 			{"many tenants",
 				"Gets hard: one database, one migration run and its own connections per tenant.",
+				"Middling: one pool, but a schema, a role and a migration run per tenant, and every backend caches the plans and catalog entries of the schemas it has served.",
 				"Scales: any number of tenants in one database and one connection pool."},
 			{"cross-tenant queries",
 				"None: the all-tenants page is only a list of tenants.",
+				"A query per tenant schema, read by a role granted each: the all-tenants view reads a page's worth from the schemas it spans.",
 				"Plain SQL over one schema: the all-tenants view, run as a read-only role."},
 			{"administration and deployment",
 				"Every migration and every backup runs once per database.",
+				"Every migration runs once per schema, each in its own transaction; one backup.",
 				"One migration run and one backup."},
 		},
 	}

@@ -95,7 +95,7 @@ const (
 	LoadAnyPage         = "tenant page, any page"      // random tenants and pages
 	LoadFirstPage       = "largest tenant, first page" //
 	LoadLastPage        = "largest tenant, last page"  //
-	LoadAllTenantsFirst = "all tenants, first page"    // singleschema only
+	LoadAllTenantsFirst = "all tenants, first page"    // not multidb
 	LoadAllTenantsMid   = "all tenants, middle page"   //
 	LoadAllTenantsLast  = "all tenants, last page"     //
 )
