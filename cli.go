@@ -153,7 +153,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("seed", `Generates deterministic sample data (same options, same rows, in either strategy)
+	fs := newFlagSet("seed", `Generates deterministic sample data (same options, same rows, in every strategy)
 and bulk loads it with COPY. Into empty singleschema tables everything goes in
 one transaction, with the indexes and foreign keys rebuilt after the rows (the
 tables are locked meanwhile; Ctrl-C writes nothing); otherwise each account is
@@ -161,7 +161,7 @@ its own transaction, so an interrupted run keeps the accounts it finished.
 Slugs are tenant-0, tenant-1, ... The summary ends with a checksum of the data
 the options define: equal checksums mean equal data.`)
 	o := seed.DefaultOptions()
-	accounts := fs.Int("accounts", 0, "accounts to create (default MULTIDB_COUNT for multidb, 1 for singleschema)")
+	accounts := fs.Int("accounts", 0, "accounts to create (default MULTIDB_COUNT for multidb, 1 otherwise)")
 	addDataFlags(fs, &o)
 	fs.BoolVar(&o.Rollback, "rollback", false, "do everything, commit nothing")
 	fs.BoolVar(&o.SkipExisting, "skip-existing", false, "seed only the accounts that do not exist yet")

@@ -25,7 +25,7 @@ databases.`)
 	o := seed.DefaultOptions()
 	fs.IntVar(&o.Accounts, "accounts", 2000, "accounts to seed")
 	addDataFlags(fs, &o)
-	name := fs.String("strategy", "", "multidb or singleschema (default: STRATEGY)")
+	name := fs.String("strategy", "", configs.StrategyChoices()+" (default: STRATEGY)")
 	noBaseline := fs.Bool("no-baseline", false, "skip the COPY baseline")
 	quiet := fs.Bool("quiet", false, "print only the figures (no progress)")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {

@@ -55,7 +55,7 @@ const (
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "Serves the subtask list of each tenant at http://<slug>.<BASE_DOMAIN>:<port>/ and,\nfor singleschema, all tenants at http://<BASE_DOMAIN>:<port>/.")
+	fs := newFlagSet("serve", "Serves the subtask list of each tenant at http://<slug>.<BASE_DOMAIN>:<port>/ and,\nfor singleschema and multischema, all tenants at http://<BASE_DOMAIN>:<port>/.")
 	addr := fs.String("addr", ":8080", "address to listen on")
 	readTimeout := fs.Duration("read-timeout", defaultReadTimeout,
 		"longest a client may take to send a whole request, headers and body; a slower one is disconnected")
@@ -200,7 +200,7 @@ func plural(n int64, word string) string {
 }
 
 func baseDescription(name string) string {
-	if name == strategy.SingleSchema {
+	if name != strategy.MultiDB {
 		return "all tenants"
 	}
 	return "list of tenants"
@@ -223,8 +223,8 @@ func openFileLimit() (int, error) {
 }
 
 // databaseConns is the most database connections the strategy's pools may
-// hold at once as configured: singleschema's tenant and all-tenants pools
-// hold DB_MAX_CONNS each; multidb holds MULTIDB_OPEN_CONNS across its
+// hold at once as configured: singleschema's and multischema's tenant and
+// all-tenants pools hold DB_MAX_CONNS each; multidb holds MULTIDB_OPEN_CONNS across its
 // tenant databases (unset, at most one budget per tenant), up to one more
 // budget while pools change hands, and two for health checks.
 func databaseConns(o strategy.Options) int {
@@ -232,7 +232,7 @@ func databaseConns(o strategy.Options) int {
 	if budget <= 0 {
 		budget = strategy.DefaultMaxConns()
 	}
-	if o.Strategy == strategy.SingleSchema {
+	if o.Strategy != strategy.MultiDB {
 		return 2 * budget
 	}
 	open := o.TenantConns

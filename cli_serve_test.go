@@ -210,6 +210,7 @@ func TestDefaultClientConns(t *testing.T) {
 	}{
 		{"singleschema", strategy.Options{Strategy: strategy.SingleSchema, MaxConns: budget}, 1024, 1024 - 2*4 - filesReserve},
 		{"singleschema, a large limit", strategy.Options{Strategy: strategy.SingleSchema, MaxConns: budget}, 1 << 20, 1<<20 - 2*4 - filesReserve},
+		{"multischema: tenant and all-tenants pools, as singleschema", strategy.Options{Strategy: strategy.MultiSchema, MaxConns: budget, TenantCount: 1000}, 1024, 1024 - 2*4 - filesReserve},
 		{"multidb, one budget per tenant", strategy.Options{Strategy: strategy.MultiDB, MaxConns: budget, TenantCount: 5}, 1024, 1024 - (5*4 + 4 + 2) - filesReserve},
 		{"multidb, MULTIDB_OPEN_CONNS", strategy.Options{Strategy: strategy.MultiDB, MaxConns: budget, TenantCount: 5, TenantConns: 100}, 1024, 1024 - (100 + 4 + 2) - filesReserve},
 		{"multidb, tenants past half the limit", strategy.Options{Strategy: strategy.MultiDB, MaxConns: budget, TenantCount: 1000}, 1024, 1024 - 512 - filesReserve},

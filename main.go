@@ -1,5 +1,5 @@
 // Command tenancy sets up, fills and serves the two multi-tenancy strategies
-// (multidb and singleschema) on PostgreSQL. Run `tenancy help` for commands.
+// (multidb, multischema and singleschema) on PostgreSQL. Run `tenancy help` for commands.
 package main
 
 import (

@@ -127,7 +127,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	if !slices.Contains(strategy.Names(), o.Strategy) {
-		bad("STRATEGY", o.Strategy, "want "+strings.Join(strategy.Names(), " or "))
+		bad("STRATEGY", o.Strategy, "want "+StrategyChoices())
 	}
 	switch o.SSLMode {
 	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
@@ -208,4 +208,11 @@ func defaultSSLMode(host string) string {
 		return "disable"
 	}
 	return "prefer"
+}
+
+// StrategyChoices lists the strategies for help and error text:
+// "multidb, multischema or singleschema".
+func StrategyChoices() string {
+	names := strategy.Names()
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

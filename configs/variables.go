@@ -67,8 +67,8 @@ func Variables() []Variable {
 		{
 			Name:    "STRATEGY",
 			Value:   DefaultStrategy,
-			Summary: "multidb or singleschema",
-			Meaning: "The strategy every command sets up, seeds, serves and checks: `multidb`, one database per tenant, or `singleschema`, one shared schema with an `account_id` on every row and row-level security.",
+			Summary: StrategyChoices(),
+			Meaning: "The strategy every command sets up, seeds, serves and checks: `multidb`, one database per tenant; `multischema`, one schema per tenant in one database, each reached only through the tenant's own role; or `singleschema`, one shared schema with an `account_id` on every row and row-level security.",
 		},
 		{
 			Name:    "PGHOST",

@@ -150,19 +150,36 @@ func TestStrategiesServeTheSamePages(t *testing.T) {
 			checkHTML(t, a)
 			checkBadRequests(t, a)
 			checkBaseDomain(t, a)
+			if name != strategy.MultiDB {
+				served[name][allTenants] = a.allPages(t, "localhost:8080")
+			}
 		})
 	}
 
 	// Same seed, same pages: everything but the ids, which each multidb
-	// database numbers from 1.
-	for i := range accounts {
-		slug := strategy.Slug(i)
-		m, s := withoutIDs(served[strategy.MultiDB][slug]), withoutIDs(served[strategy.SingleSchema][slug])
-		if !reflect.DeepEqual(m, s) {
-			t.Errorf("%s: multidb and singleschema served different pages:\n%+v\n---\n%+v", slug, m, s)
+	// database and each multischema schema numbers from 1.
+	for _, name := range strategy.Names() {
+		if name == strategy.SingleSchema {
+			continue
+		}
+		slugs := []string{}
+		for i := range accounts {
+			slugs = append(slugs, strategy.Slug(i))
+		}
+		if name != strategy.MultiDB {
+			slugs = append(slugs, allTenants)
+		}
+		for _, slug := range slugs {
+			m, s := withoutIDs(served[name][slug]), withoutIDs(served[strategy.SingleSchema][slug])
+			if !reflect.DeepEqual(m, s) {
+				t.Errorf("%s: %s and singleschema served different pages:\n%+v\n---\n%+v", slug, name, m, s)
+			}
 		}
 	}
 }
+
+// allTenants keys the all-tenants view's pages among the tenants'.
+const allTenants = "(all tenants)"
 
 func withoutIDs(pages []page) []page {
 	out := make([]page, len(pages))
@@ -308,7 +325,7 @@ func checkBaseDomain(t *testing.T, a app) {
 		t.Fatalf("%s base domain = %d %s", a.name, rec.Code, rec.Body)
 	}
 	switch a.name {
-	case strategy.SingleSchema:
+	case strategy.SingleSchema, strategy.MultiSchema:
 		var p page
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 			t.Fatal(err)

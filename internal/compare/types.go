@@ -13,7 +13,7 @@ type Report struct {
 	// Checksum of the seeded data; the same for every strategy (the run
 	// fails otherwise), so both served identical rows.
 	Checksum string
-	// Strategies in the order they ran (multidb, singleschema).
+	// Strategies in the order they ran (multidb, multischema, singleschema).
 	Strategies []StrategyResult
 }
 
