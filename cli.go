@@ -44,7 +44,7 @@ func commands() []command {
 		{"bench", "measure setup and seed on throwaway databases, against PostgreSQL's own COPY", runBench},
 		{"check", "inspect roles, row-level security, policies, migrations and databases; exit 1 on findings", runCheck},
 		{"loadcheck", "fire concurrent mixed-tenant requests at a running server; fail on any leaked row", runLoadcheck},
-		{"compare", "measure both strategies side by side on identical data; write report.md and report.html", runCompare},
+		{"compare", "measure the strategies side by side on identical data; write report.md and report.html", runCompare},
 	}
 }
 

@@ -87,8 +87,8 @@ func Variables() []Variable {
 		{
 			Name:    "PGUSER",
 			Value:   DefaultUser,
-			Summary: "admin role, owns the tables: a superuser for singleschema, CREATEDB and CREATEROLE for multidb",
-			Meaning: "The admin role: creates the other roles and the databases, owns the tables, runs migrations and `seed`, and is the role `check`, `bench` and `compare` connect as. singleschema needs a superuser here (it creates the BYPASSRLS reader, and seed must see every tenant's accounts through FORCE'd row-level security); multidb needs CREATEDB and CREATEROLE. `serve` does not connect as it.",
+			Summary: "admin role, owns the tables: a superuser for singleschema and multischema, CREATEDB and CREATEROLE for multidb",
+			Meaning: "The admin role: creates the other roles and the databases, owns the tables, runs migrations and `seed`, and is the role `check`, `bench` and `compare` connect as. singleschema needs a superuser here (it creates the BYPASSRLS reader, and seed must see every tenant's accounts through FORCE'd row-level security); multischema needs a superuser too (it creates a role per tenant, makes the app role a member of each, and loads rows with ids of their own); multidb needs CREATEDB and CREATEROLE. `serve` does not connect as it.",
 		},
 		{
 			Name:    "PGPASSWORD",

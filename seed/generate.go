@@ -3,7 +3,7 @@
 //
 // The data depends only on the options: each account has its own random
 // stream derived from a fixed seed and the account's index, so the same
-// options give the same rows in either strategy, in any order of writing.
+// options give the same rows in every strategy, in any order of writing.
 package seed
 
 import (

@@ -207,7 +207,7 @@ type Result struct {
 //
 // Ids depend on the options alone, not on the workers or on timing: the
 // accounts get their ids in account order (see generateInOrder). In a
-// freshly set-up database account tenant-i has id i+1 in both strategies,
+// freshly set-up database account tenant-i has id i+1 in every strategy,
 // and every table's rows are numbered from 1, account after account
 // (singleschema) or within the tenant's own database (multidb).
 // Singleschema ids follow on from the ids its sequences have handed out:
