@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"tenancy/configs"
 	"tenancy/internal/pgtest"
@@ -230,15 +229,17 @@ func TestSeedRollbackCommitsNothing(t *testing.T) {
 	}
 }
 
-// cancelAfterFirst cancels shortly after the first account is reported, so
-// that the cancellation lands in the middle of later accounts.
+// cancelAfterFirst cancels as soon as the first account is reported, so
+// that the cancellation lands in the middle of later accounts (another
+// worker is writing one). A delay here made the test depend on the
+// machine's speed: a fast one finished every account first.
 type cancelAfterFirst struct {
 	cancel context.CancelFunc
 	once   sync.Once
 }
 
 func (c *cancelAfterFirst) Report(seed.Progress) {
-	c.once.Do(func() { time.AfterFunc(30*time.Millisecond, c.cancel) })
+	c.once.Do(c.cancel)
 }
 
 func TestSeedStopsCleanlyWhenCancelled(t *testing.T) {

@@ -77,3 +77,51 @@ func CreateTenantTx(ctx context.Context, db *gorm.DB, commit bool, body func(tx 
 	}
 	return err
 }
+
+// AtEveryVersion returns the version of schema when every migration in
+// fsys is applied there by goose's version table schema.table, and -1
+// when one is pending or the table does not exist. It only reads, so
+// callers can skip goose (and the connection it needs) when nothing is
+// pending.
+func AtEveryVersion(ctx context.Context, db *sql.DB, fsys fs.FS, schema, table string) (int64, error) {
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return -1, fmt.Errorf("load migrations: %w", err)
+	}
+	qualified := QuoteIdent(schema) + "." + QuoteIdent(table)
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, qualified).Scan(&exists); err != nil {
+		return -1, fmt.Errorf("look up %s: %w", qualified, Classify(err))
+	}
+	if !exists {
+		return -1, nil
+	}
+	// A version's latest row says whether it is applied (goose writes a
+	// row for each up and each down).
+	rows, err := db.QueryContext(ctx, `SELECT version_id FROM (
+		SELECT DISTINCT ON (version_id) version_id, is_applied FROM `+qualified+` ORDER BY version_id, id DESC) v
+		WHERE is_applied`)
+	if err != nil {
+		return -1, fmt.Errorf("read %s: %w", qualified, Classify(err))
+	}
+	defer rows.Close()
+	applied := map[int64]bool{}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return -1, err
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return -1, fmt.Errorf("read %s: %w", qualified, Classify(err))
+	}
+	var current int64
+	for _, src := range p.ListSources() {
+		if !applied[src.Version] {
+			return -1, nil
+		}
+		current = max(current, src.Version)
+	}
+	return current, nil
+}

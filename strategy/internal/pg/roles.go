@@ -287,3 +287,74 @@ func ensureCounterPolicy(ctx context.Context, tx *sql.Tx, counter string) error 
 	}
 	return nil
 }
+
+// Relations are a schema's tables and sequences, quoted and qualified,
+// each table's writable columns (see WritableColumns) by its bare name,
+// and every role but the owners granted anything on the schema, on one of
+// them or on one of their columns (PUBLIC included), quoted.
+type Relations struct {
+	Tables, Sequences []string
+	Writable          map[string]string
+	Grantees          []string
+}
+
+// SchemaRelations lists schema's tables (views and foreign tables
+// included) and sequences through pg_depend, which is indexed by schema,
+// rather than by reading all of pg_class, as ... IN SCHEMA does.
+func SchemaRelations(ctx context.Context, tx *sql.Tx, schema string) (Relations, error) {
+	out := Relations{Writable: map[string]string{}}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT c.relname, c.relkind = 'S', quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+		       coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+		                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity = ''), '')
+		FROM pg_depend d
+		JOIN pg_class c ON c.oid = d.objid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass
+		  AND d.refobjid = to_regnamespace(quote_ident($1)) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+		ORDER BY c.relname`, schema)
+	if err != nil {
+		return out, fmt.Errorf("list the tables of schema %s: %w", schema, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, qualified, cols string
+		var sequence bool
+		if err := rows.Scan(&name, &sequence, &qualified, &cols); err != nil {
+			return out, err
+		}
+		if sequence {
+			out.Sequences = append(out.Sequences, qualified)
+			continue
+		}
+		out.Tables = append(out.Tables, qualified)
+		out.Writable[name] = cols
+	}
+	if err := rows.Err(); err != nil {
+		return out, err
+	}
+	rows.Close()
+	rows, err = tx.QueryContext(ctx, `
+		WITH rels AS (
+			SELECT c.oid, c.relowner, c.relacl FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+			WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass
+			  AND d.refobjid = to_regnamespace(quote_ident($1))),
+		acls AS (
+			SELECT nspowner AS owner, nspacl AS acl FROM pg_namespace WHERE oid = to_regnamespace(quote_ident($1))
+			UNION ALL SELECT relowner, relacl FROM rels
+			UNION ALL SELECT r.relowner, a.attacl FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid WHERE a.attacl IS NOT NULL)
+		SELECT DISTINCT CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(e.grantee)) END
+		FROM acls, aclexplode(acls.acl) e WHERE e.grantee <> acls.owner ORDER BY 1`, schema)
+	if err != nil {
+		return out, fmt.Errorf("list the grants in schema %s: %w", schema, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var grantee string
+		if err := rows.Scan(&grantee); err != nil {
+			return out, err
+		}
+		out.Grantees = append(out.Grantees, grantee)
+	}
+	return out, rows.Err()
+}
