@@ -1,8 +1,8 @@
 # Two commands bring the project up and test it; see README.md.
 #   make up     PostgreSQL (a server you run keeps its settings), roles, databases, migrations, 5 sample accounts, server on :8080
 #   make test   every test, against a real PostgreSQL, then each fuzz target briefly
-#   make bench  seed 2,000 accounts (singleschema) and 100 (multidb) on throwaway databases, with figures
-# STRATEGY=multidb or STRATEGY=singleschema (default) picks the strategy.
+#   make bench  seed 2,000 accounts (singleschema) and 100 (multidb, multischema) on throwaway databases, with figures
+# STRATEGY=multidb, STRATEGY=multischema or STRATEGY=singleschema (default) picks the strategy.
 
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
@@ -67,6 +67,7 @@ fuzz:
 bench: db build
 	./bin/tenancy bench --strategy singleschema --accounts 2000
 	./bin/tenancy bench --strategy multidb --accounts 100
+	./bin/tenancy bench --strategy multischema --accounts 100
 	$(GO) test -run '^$$' -bench Seed -benchtime 3x ./seed
 
 clean:

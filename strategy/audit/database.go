@@ -94,20 +94,31 @@ func auditDatabase(ctx context.Context, q Querier, a auditTarget) ([]Finding, er
 			Fix:     fmt.Sprintf("revoke CREATE (REVOKE CREATE ON DATABASE %s FROM PUBLIC, %s; REVOKE CREATE ON SCHEMA <schema> FROM PUBLIC, %s)", db, pg.QuoteIdent(user), pg.QuoteIdent(user))})
 	}
 
+	// What the role, or a role it is a member of, owns, found through
+	// pg_shdepend's index by owner rather than by reading every schema,
+	// table and function: with a schema per tenant the catalog holds tens
+	// of thousands of tables, and the server runs this for each tenant's
+	// role. pg_shdepend does not record the bootstrap superuser's
+	// objects; membership of a superuser is a finding of its own.
 	owned, err := stringColumn(ctx, q, `
-		WITH r AS (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user))
+		WITH r AS (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)),
+		d AS (SELECT classid, objid FROM pg_shdepend
+		      WHERE refclassid = 'pg_authid'::regclass AND deptype = 'o'
+		        AND refobjid = ANY (ARRAY(SELECT a.oid FROM pg_roles a, r WHERE pg_has_role(r.oid, a.oid, 'MEMBER')))
+		        AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
 		SELECT 'database ' || quote_ident(datname) FROM pg_database, r
 		 WHERE datname = current_database() AND pg_has_role(r.oid, datdba, 'MEMBER')
 		UNION ALL
-		SELECT 'schema ' || quote_ident(nspname) FROM pg_namespace, r
-		 WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' AND pg_has_role(r.oid, nspowner, 'MEMBER')
+		SELECT 'schema ' || quote_ident(n.nspname) FROM d JOIN pg_namespace n ON d.classid = 'pg_namespace'::regclass AND n.oid = d.objid
+		 WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
 		UNION ALL
-		SELECT 'table ' || c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, r
+		SELECT 'table ' || c.oid::regclass::text FROM d JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+		 JOIN pg_namespace n ON n.oid = c.relnamespace
 		 WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-		   AND pg_has_role(r.oid, c.relowner, 'MEMBER')
 		UNION ALL
-		SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, r
-		 WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND pg_has_role(r.oid, p.proowner, 'MEMBER')
+		SELECT 'function ' || p.oid::regprocedure::text FROM d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+		 JOIN pg_namespace n ON n.oid = p.pronamespace
+		 WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
 		ORDER BY 1`, user)
 	if err != nil {
 		return nil, fmt.Errorf("read what role %q owns: %w", user, err)

@@ -25,10 +25,11 @@ import (
 // tenant list page, on the same data and the same connections (the
 // server's budget), random tenants and pages:
 //
-//   - qualified: what the server does. The page statement names the
-//     tenant's schema; the pipeline takes on the tenant's role
-//     (set_config('role', ..., true)) and runs the statement, prepared once
-//     per tenant and connection.
+//   - qualified: what the server does (readInOneTrip, on its pool). The
+//     page statement names the tenant's schema; the pipeline takes on the
+//     tenant's role (set_config('role', ..., true)) and runs the
+//     statement, prepared on the connection once it is seen again, and
+//     unnamed (planned for the one request) until then.
 //   - search_path: the way django-tenants and gorm-multitenancy route. One
 //     statement with plain names for every tenant; the pipeline takes on
 //     the tenant's role and puts its schema first on the search_path.
@@ -111,7 +112,12 @@ func BenchmarkTenantPageRouting(b *testing.B) {
 			if err != nil {
 				return 0, err
 			}
-			return readAs(ctx, app, t, statementName(query), query, args, roleSQL, RoleOf(opts, t.ID))
+			var n int
+			err = s.readInOneTrip(ctx, t, query, args, func(rows pgx.Rows) error {
+				n, err = countRows(rows, t)
+				return err
+			})
+			return n, err
 		},
 		"search_path": func(t models.Account, page int) (int, error) {
 			query, args, err := plain.Statement(ctx, s.app, pages.Query{}, t, page, 10)
@@ -166,10 +172,11 @@ func BenchmarkTenantPageRouting(b *testing.B) {
 	})
 }
 
-// readAs reads one page on a connection of pool as tenant t, the way the
-// server does: the statement take (with takeArgs) and the page in one
+// readAs reads one page on a connection of pool as tenant t, routed by
+// search_path: the statement take (with takeArgs) and the page in one
 // pipeline, once the page statement is prepared on the connection; it is
-// prepared as the tenant, in a transaction that reads the page too.
+// prepared as the tenant, in a transaction that reads the page too (one
+// statement per page shape, for every tenant).
 func readAs(ctx context.Context, pool *sql.DB, t models.Account, name, query string, args []any, take string, takeArgs ...any) (int, error) {
 	var n int
 	err := pg.WithPgxConn(ctx, pool, func(c *pgx.Conn) error {

@@ -59,7 +59,15 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 	s := &Server{opts: opts, accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries)}
 	budget := opts.Budget()
 	s.appTurns, s.readerTurns = pg.NewTurns(budget), pg.NewTurns(budget)
-	for _, dsn := range []string{opts.AppDSN(opts.Database), opts.ReaderDSN(opts.Database)} {
+	// The app pool runs pgx's exec mode: its page reads prepare what they
+	// keep themselves (readInOneTrip), and anything else it runs names
+	// tables through a search_path that changes with every tenant, so
+	// pgx's statement cache would only keep plans PostgreSQL must redo.
+	appOpts := opts
+	if s.prepares() {
+		appOpts.QueryExecMode = "exec"
+	}
+	for _, dsn := range []string{appOpts.AppDSN(opts.Database), opts.ReaderDSN(opts.Database)} {
 		pool, err := pg.OpenPool(dsn, budget, budget)
 		if err != nil {
 			s.Close()
