@@ -93,6 +93,12 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 // nothing else: the page statement names its schema.
 const roleSQL = "SELECT set_config('role', $1, true)"
 
+// roleStatement is roleSQL's name where it is prepared: once per
+// connection, as the app role (it names no table), so that the pipeline
+// does not parse and plan it on every request (the app pool runs pgx's
+// exec mode, which otherwise would).
+const roleStatement = "tenancy_take_role"
+
 // readInOneTrip runs query (with args) as tenant t in one round trip: the
 // statement that takes on the tenant's role and the read go out together
 // as a pgx pipeline ending in one Sync, which PostgreSQL runs as one
@@ -116,10 +122,15 @@ func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query stri
 			s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
 		}(time.Now())
 		return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
-			statement := query
+			statement, role := query, roleSQL
 			if s.prepares() {
+				p := preparedOn(c)
+				if err := p.prepareRole(ctx, c); err != nil {
+					return err
+				}
+				role = roleStatement
 				name := statementName(query)
-				switch p := preparedOn(c); {
+				switch {
 				case p.use(name):
 					statement = name
 				case p.admit(name):
@@ -127,7 +138,7 @@ func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query stri
 				}
 			}
 			b := &pgx.Batch{}
-			b.Queue(roleSQL, RoleOf(s.opts, t.ID))
+			b.Queue(role, RoleOf(s.opts, t.ID))
 			b.Queue(statement, args...)
 			results := c.SendBatch(ctx, b)
 			if _, err := results.Exec(); err != nil {
@@ -213,6 +224,19 @@ type preparedPages struct {
 	used  map[string]uint64
 	seen  map[string]struct{}
 	clock uint64
+	role  bool // roleStatement is prepared
+}
+
+// prepareRole prepares roleStatement on c unless it is already.
+func (p *preparedPages) prepareRole(ctx context.Context, c *pgx.Conn) error {
+	if p.role {
+		return nil
+	}
+	if _, err := c.Prepare(ctx, roleStatement, roleSQL); err != nil {
+		return fmt.Errorf("prepare the statement that takes on a tenant: %w", err)
+	}
+	p.role = true
+	return nil
 }
 
 // preparedKey is where a connection keeps its preparedPages, among the
