@@ -156,9 +156,11 @@ func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query stri
 	return s.tenantError(t, err)
 }
 
-// prepares reports whether the app pool prepares statements: not in
-// pgx's exec or simple modes (behind PgBouncer before 1.21), which parse
-// each statement in the pipeline, after the tenant is taken on.
+// prepares reports whether the server keeps prepared statements on its
+// connections: not when DB_QUERY_EXEC_MODE asks for pgx's exec or simple
+// modes (behind PgBouncer before 1.21, which cannot keep them), where
+// every statement is parsed in the pipeline, after the tenant is taken
+// on. (The app pool runs exec mode either way; see Open.)
 func (s *Server) prepares() bool {
 	switch s.opts.QueryExecMode {
 	case "exec", "simple_protocol":
