@@ -366,16 +366,27 @@ func tablePrivileges(ctx context.Context, q Querier, role, schema string) (map[s
 	if super {
 		return nil, nil
 	}
+	// The schema's tables come from pg_depend, indexed by schema, rather
+	// than from all of pg_class: with a schema per tenant the catalog
+	// holds tens of thousands of tables, and the server runs this for each
+	// tenant. public is read from pg_class: before PostgreSQL 15 it was
+	// pinned, and nothing in it recorded a dependency on it.
+	rels := `SELECT objid FROM pg_depend WHERE classid = 'pg_class'::regclass AND refclassid = 'pg_namespace'::regclass
+		AND refobjid = to_regnamespace(quote_ident($2)) AND deptype = 'n'`
+	if schema == "public" {
+		rels = `SELECT oid AS objid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND $2 = 'public'`
+	}
 	rows, err := q.QueryContext(ctx, `
-		WITH r AS (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user))
+		WITH r AS (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)),
+		rels AS (`+rels+`)
 		SELECT c.relname,
 		       CASE WHEN p.priv NOT IN ('INSERT', 'UPDATE') OR has_table_privilege(r.oid, c.oid, p.priv)
 		                 OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attidentity <> ''
 		                              AND has_column_privilege(r.oid, c.oid, a.attnum, p.priv))
 		            THEN p.priv ELSE p.priv || ' (not ids)' END
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN r
+		FROM rels JOIN pg_class c ON c.oid = rels.objid CROSS JOIN r
 		CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(priv)
-		WHERE n.nspname = $2 AND c.relkind IN ('r', 'p', 'f') -- views are auditViews'
+		WHERE c.relkind IN ('r', 'p', 'f') -- views are auditViews'
 		  AND CASE WHEN p.priv IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
 		           THEN has_any_column_privilege(r.oid, c.oid, p.priv)
 		           ELSE has_table_privilege(r.oid, c.oid, p.priv) END
