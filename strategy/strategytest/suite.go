@@ -345,10 +345,12 @@ func testAppCannotWriteCounts(t *testing.T, h Harness) {
 	}
 }
 
-// vulnerableCounts is the count trigger as it was before it was hardened:
-// it names subtask_counts without a schema under a search_path that does
-// not list pg_temp, so PostgreSQL looks in the caller's temporary schema
-// first.
+// vulnerableCounts is the count trigger as it was before it was hardened,
+// kept unsafe on purpose so the attack test can show the attack works on
+// it: it names subtask_counts without a schema under a search_path that
+// does not list pg_temp, so PostgreSQL looks in the caller's temporary
+// schema first. Only the test installs it, on its own throwaway
+// deployment.
 const vulnerableCounts = `CREATE OR REPLACE FUNCTION public.subtask_counts_apply() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN

@@ -10,10 +10,14 @@ CREATE TABLE subtask_counts (
 );
 
 -- The triggers write with their owner's (the admin's) rights, so the app
--- role only reads the count.
+-- role only reads the count. pg_temp is named last in each function's
+-- search_path: unlisted, PostgreSQL would search the caller's temporary
+-- schema first, where a temporary subtask_counts would take this one's
+-- place. 00003_harden.sql replaces both functions with schema-qualified
+-- ones.
 -- +goose StatementBegin
 CREATE FUNCTION subtask_counts_apply() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO subtask_counts AS c (account_id, subtasks)
@@ -39,7 +43,7 @@ CREATE TRIGGER subtask_counts_delete AFTER DELETE ON subtasks
 -- TRUNCATE fires no transition-table trigger.
 -- +goose StatementBegin
 CREATE FUNCTION subtask_counts_clear() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     UPDATE subtask_counts SET subtasks = 0;
     RETURN NULL;

@@ -22,10 +22,14 @@ CREATE POLICY tenant_isolation ON subtask_counts
 -- they count are the transition tables' rows, which the subtasks' own
 -- policies have already let through for the tenant that wrote them.
 -- Increases are upserted in account order; a tenant's writers do queue on
--- its counts row until they commit.
+-- its counts row until they commit. pg_temp is named last in each
+-- function's search_path: unlisted, PostgreSQL would search the caller's
+-- temporary schema first, where a temporary subtask_counts would take this
+-- one's place. 00005_harden.sql replaces both functions with
+-- schema-qualified ones.
 -- +goose StatementBegin
 CREATE FUNCTION subtask_counts_apply() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO subtask_counts AS c (account_id, subtasks)
@@ -74,7 +78,7 @@ CREATE TRIGGER subtask_counts_delete AFTER DELETE ON subtasks
 -- counts true when subtasks are truncated on their own.
 -- +goose StatementBegin
 CREATE FUNCTION subtask_counts_clear() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     DELETE FROM subtask_counts;
     RETURN NULL;
