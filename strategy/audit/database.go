@@ -366,19 +366,9 @@ func tablePrivileges(ctx context.Context, q Querier, role, schema string) (map[s
 	if super {
 		return nil, nil
 	}
-	// The schema's tables come from pg_depend, indexed by schema, rather
-	// than from all of pg_class: with a schema per tenant the catalog
-	// holds tens of thousands of tables, and the server runs this for each
-	// tenant. public is read from pg_class: before PostgreSQL 15 it was
-	// pinned, and nothing in it recorded a dependency on it.
-	rels := `SELECT objid FROM pg_depend WHERE classid = 'pg_class'::regclass AND refclassid = 'pg_namespace'::regclass
-		AND refobjid = to_regnamespace(quote_ident($2)) AND deptype = 'n'`
-	if schema == "public" {
-		rels = `SELECT oid AS objid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND $2 = 'public'`
-	}
 	rows, err := q.QueryContext(ctx, `
 		WITH r AS (SELECT oid FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)),
-		rels AS (`+rels+`)
+		rels AS (`+pg.SchemaRelationsSQL("$2::text")+`)
 		SELECT c.relname,
 		       CASE WHEN p.priv NOT IN ('INSERT', 'UPDATE') OR has_table_privilege(r.oid, c.oid, p.priv)
 		                 OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attidentity <> ''

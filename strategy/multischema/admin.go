@@ -24,17 +24,16 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
-	return &Admin{opts: opts}, nil
+	return &Admin{opts: opts, admin: pg.NewLazyConn(opts.AdminDSN(opts.Database), adminConns, func(pool *sql.DB) (*gorm.DB, error) {
+		return pg.NewGorm(pool, opts.Log(), claim.OwnTables{})
+	})}, nil
 }
 
 // Admin sets up the database and each tenant's schema, and fills them, as
 // the admin role.
 type Admin struct {
-	opts strategy.Options
-
-	mu   sync.Mutex
-	pool *sql.DB
-	db   *gorm.DB
+	opts  strategy.Options
+	admin *pg.LazyConn
 }
 
 func (a *Admin) Name() string { return strategy.MultiSchema }
@@ -50,24 +49,7 @@ const schemaWorkers = 4
 const adminWhy = "it creates a role per tenant and makes the app role a member of each, and loads rows with ids of their own"
 
 // conn opens the admin pool on the (by now existing) database.
-func (a *Admin) conn() (*sql.DB, *gorm.DB, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.pool != nil {
-		return a.pool, a.db, nil
-	}
-	pool, err := pg.OpenPool(a.opts.AdminDSN(a.opts.Database), adminConns, adminConns)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := pg.NewGorm(pool, a.opts.Log(), claim.OwnTables{})
-	if err != nil {
-		pool.Close()
-		return nil, nil, err
-	}
-	a.pool, a.db = pool, db
-	return pool, db, nil
-}
+func (a *Admin) conn() (*sql.DB, *gorm.DB, error) { return a.admin.Get() }
 
 func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report, error) {
 	start := time.Now()
@@ -334,16 +316,7 @@ func (a *Admin) BulkLoad(context.Context, <-chan *strategy.TenantData, bool, fun
 	return fmt.Errorf("bulk load: %w", strategy.ErrNotSupported)
 }
 
-func (a *Admin) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.pool == nil {
-		return nil
-	}
-	err := a.pool.Close()
-	a.pool, a.db = nil, nil
-	return err
-}
+func (a *Admin) Close() error { return a.admin.Close() }
 
 // Destroy drops the database, then every tenant's role, the app, reader
 // and counts roles and the role of all tenants.

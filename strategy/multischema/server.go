@@ -210,19 +210,6 @@ func (s *Server) Tenants(ctx context.Context) ([]models.Account, error) {
 	return accts, nil
 }
 
-func (s *Server) Ping(ctx context.Context) error {
-	for _, p := range s.pools {
-		if err := p.PingContext(ctx); err != nil {
-			return pg.Classify(fmt.Errorf("ping %s: %w", s.opts.Database, err))
-		}
-	}
-	return nil
-}
+func (s *Server) Ping(ctx context.Context) error { return pg.PingAll(ctx, s.opts.Database, s.pools) }
 
-func (s *Server) Close() error {
-	var errs []error
-	for _, p := range s.pools {
-		errs = append(errs, p.Close())
-	}
-	return errors.Join(errs...)
-}
+func (s *Server) Close() error { return pg.CloseAll(s.pools) }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"sync"
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
@@ -22,39 +21,21 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
-	return &Admin{opts: opts}, nil
+	return &Admin{opts: opts, admin: pg.NewLazyConn(opts.AdminDSN(opts.Database), adminConns, func(pool *sql.DB) (*gorm.DB, error) {
+		return newScopedGorm(pool, opts)
+	})}, nil
 }
 
 // Admin sets up and fills the shared database as the admin role.
 type Admin struct {
-	opts strategy.Options
-
-	mu   sync.Mutex
-	pool *sql.DB
-	db   *gorm.DB
+	opts  strategy.Options
+	admin *pg.LazyConn
 }
 
 func (a *Admin) Name() string { return strategy.SingleSchema }
 
 // conn opens the admin pool on the (by now existing) database.
-func (a *Admin) conn() (*sql.DB, *gorm.DB, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.pool != nil {
-		return a.pool, a.db, nil
-	}
-	pool, err := pg.OpenPool(a.opts.AdminDSN(a.opts.Database), adminConns, adminConns)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := newScopedGorm(pool, a.opts)
-	if err != nil {
-		pool.Close()
-		return nil, nil, err
-	}
-	a.pool, a.db = pool, db
-	return pool, db, nil
-}
+func (a *Admin) conn() (*sql.DB, *gorm.DB, error) { return a.admin.Get() }
 
 func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report, error) {
 	start := time.Now()
@@ -216,16 +197,7 @@ func (a *Admin) Reset(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (a *Admin) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.pool == nil {
-		return nil
-	}
-	err := a.pool.Close()
-	a.pool, a.db = nil, nil
-	return err
-}
+func (a *Admin) Close() error { return a.admin.Close() }
 
 // Destroy drops the database and the app and reader roles.
 func (a *Admin) Destroy(ctx context.Context) error {

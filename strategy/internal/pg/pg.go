@@ -241,3 +241,23 @@ func WithSearchPath(dsn, schema string) (string, error) {
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
+
+// PingAll pings each of a server's pools on database, and says which
+// database did not answer.
+func PingAll(ctx context.Context, database string, pools []*sql.DB) error {
+	for _, p := range pools {
+		if err := p.PingContext(ctx); err != nil {
+			return Classify(fmt.Errorf("ping %s: %w", database, err))
+		}
+	}
+	return nil
+}
+
+// CloseAll closes each of a server's pools.
+func CloseAll(pools []*sql.DB) error {
+	var errs []error
+	for _, p := range pools {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}

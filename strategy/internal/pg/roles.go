@@ -298,20 +298,31 @@ type Relations struct {
 	Grantees          []string
 }
 
+// SchemaRelationsSQL is a query for the relations (as objid) of the schema
+// named by the text parameter param. It reads pg_depend, indexed by
+// schema, rather than all of pg_class (as REVOKE ... IN SCHEMA does): with
+// a schema per tenant the catalog holds tens of thousands of tables, and
+// a schema's are wanted once per tenant. public is read from pg_class:
+// before PostgreSQL 15 it was pinned, and nothing in it recorded a
+// dependency on it.
+func SchemaRelationsSQL(param string) string {
+	return `SELECT objid FROM pg_depend WHERE classid = 'pg_class'::regclass AND refclassid = 'pg_namespace'::regclass
+		AND refobjid = to_regnamespace(quote_ident(` + param + `)) AND deptype = 'n'
+		UNION SELECT oid FROM pg_class WHERE ` + param + ` = 'public' AND relnamespace = 'public'::regnamespace`
+}
+
 // SchemaRelations lists schema's tables (views and foreign tables
-// included) and sequences through pg_depend, which is indexed by schema,
-// rather than by reading all of pg_class, as ... IN SCHEMA does.
+// included) and sequences (see SchemaRelationsSQL).
 func SchemaRelations(ctx context.Context, tx *sql.Tx, schema string) (Relations, error) {
 	out := Relations{Writable: map[string]string{}}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT c.relname, c.relkind = 'S', quote_ident(n.nspname) || '.' || quote_ident(c.relname),
 		       coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
 		                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity = ''), '')
-		FROM pg_depend d
-		JOIN pg_class c ON c.oid = d.objid
+		FROM (`+SchemaRelationsSQL("$1")+`) rels
+		JOIN pg_class c ON c.oid = rels.objid
 		JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass
-		  AND d.refobjid = to_regnamespace(quote_ident($1)) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+		WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
 		ORDER BY c.relname`, schema)
 	if err != nil {
 		return out, fmt.Errorf("list the tables of schema %s: %w", schema, err)
@@ -336,9 +347,7 @@ func SchemaRelations(ctx context.Context, tx *sql.Tx, schema string) (Relations,
 	rows.Close()
 	rows, err = tx.QueryContext(ctx, `
 		WITH rels AS (
-			SELECT c.oid, c.relowner, c.relacl FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
-			WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass
-			  AND d.refobjid = to_regnamespace(quote_ident($1))),
+			SELECT c.oid, c.relowner, c.relacl FROM (`+SchemaRelationsSQL("$1")+`) s JOIN pg_class c ON c.oid = s.objid),
 		acls AS (
 			SELECT nspowner AS owner, nspacl AS acl FROM pg_namespace WHERE oid = to_regnamespace(quote_ident($1))
 			UNION ALL SELECT relowner, relacl FROM rels
