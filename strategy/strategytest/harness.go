@@ -45,8 +45,13 @@ type Harness struct {
 	TenantTx func(opts strategy.Options, a models.Account) []string
 	// Databases lists every database Setup creates.
 	Databases func(opts strategy.Options) []string
-	// Migrations are the strategy's migration files.
+	// Migrations are the strategy's migration files: of the tenant tables
+	// when it has two sets.
 	Migrations fs.FS
+	// SharedMigrations, when the strategy has them, are those of its
+	// database's shared tables (multischema's public schema), which Setup
+	// reports under the database's own name.
+	SharedMigrations fs.FS
 	// ThroughPgBouncer: the strategy is also load tested behind PgBouncer
 	// in transaction pooling mode.
 	ThroughPgBouncer bool
