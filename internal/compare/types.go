@@ -77,7 +77,8 @@ type StrategyResult struct {
 	// uses (pg_database_size summed).
 	DatabaseBytes int64
 	// CatalogEntries counts pg_class rows (tables, indexes, sequences,
-	// TOAST tables, views) over every database the strategy uses: what
+	// TOAST tables, views, system catalogs) over the databases that hold
+	// tenant data (multidb: each tenant's; not its base and template): what
 	// each backend may have to cache, and what pg_dump and autovacuum walk.
 	CatalogEntries int64
 

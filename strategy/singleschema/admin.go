@@ -75,10 +75,12 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 }
 
 func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Report, error) {
+	start := time.Now()
 	rep := strategy.DatabaseReport{Database: a.opts.Database}
 	rep.Err = a.migrate(ctx, &rep)
+	rep.MigrateTime = time.Since(start)
 	pg.PrintReport(progress, rep)
-	out := strategy.Report{Databases: []strategy.DatabaseReport{rep}}
+	out := strategy.Report{Databases: []strategy.DatabaseReport{rep}, Elapsed: time.Since(start)}
 	return out, out.Err()
 }
 
