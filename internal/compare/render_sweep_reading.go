@@ -283,7 +283,7 @@ func crossTenantReading(runs []SizeRun, names []string) string {
 			ts = append(ts, timing{name, c.Median})
 		}
 		if c.Unreachable > 0 {
-			unreached = append(unreached, fmt.Sprintf("%s under %s", humanCount(int64(c.Unreachable)), name))
+			unreached = append(unreached, fmt.Sprintf("%s under %s", tenantsLabel(c.Unreachable), name))
 		}
 	}
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].median < ts[j].median })
@@ -299,7 +299,7 @@ func crossTenantReading(runs []SizeRun, names []string) string {
 		out = append(out, fmt.Sprintf("The cross-tenant report failed under %s at %s.", joinAnd(failed), tenantsLabel(large.Tenants)))
 	}
 	if len(unreached) > 0 {
-		out = append(out, fmt.Sprintf("At %s, the report said it could not reach %s of the tenants.", tenantsLabel(large.Tenants), joinAnd(unreached)))
+		out = append(out, fmt.Sprintf("At %s, the report said it could not reach %s.", tenantsLabel(large.Tenants), joinAnd(unreached)))
 	}
 	return strings.Join(out, " ")
 }
