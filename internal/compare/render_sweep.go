@@ -237,8 +237,8 @@ func reportLatenciesValue(s StrategyResult) sweepValue {
 	if why := reportMissing(s.Report); why != "" {
 		return noValue(why)
 	}
-	med, max := durationValue(s.Report.Median, ""), durationValue(s.Report.Max, "")
-	return sweepValue{V: med.V, OK: med.OK, Text: med.Text + " / " + max.Text}
+	median, most := durationValue(s.Report.Median, ""), durationValue(s.Report.Max, "")
+	return sweepValue{V: median.V, OK: median.OK, Text: median.Text + " / " + most.Text}
 }
 
 func reportCountValue(pick func(CrossTenantReport) int) func(StrategyResult) sweepValue {
@@ -459,7 +459,7 @@ func sweepIntro(r Report, runs []SizeRun) string {
 	if len(sums) > 0 {
 		fmt.Fprintf(&b, " Seeded data checksums, the same in every strategy at a size: %s.", strings.Join(sums, "; "))
 	}
-	b.WriteString(" A cell says n/a, and why when the run said, where there is no figure; — where a strategy did not run at that size.")
+	b.WriteString(" Where a figure is missing its cell says n/a, with the reason when the run gave one; a strategy that did not run at a size shows —.")
 	return b.String()
 }
 

@@ -94,10 +94,18 @@ func sweepChart(spec sweepChartSpec, runs []SizeRun, names []string) (svgChart, 
 	a := newPlotArea()
 	// The key of line styles goes top left, the strategies top right; when
 	// they would meet, the key takes a row of its own above the plot.
+	// Whether the axis is log decides which points can be drawn (no 0 on a
+	// log axis), and so which strategies the legend names; the plot area
+	// only moves the axis, not that.
+	first, ok := sweepYAxis(spec.Kind, values, a)
+	if !ok {
+		return c, false
+	}
+	drawable := func(v sweepValue) bool { return v.OK && (!first.scale.log || v.V > 0) }
 	hasValue := map[int]bool{}
 	for _, l := range lines {
 		for _, p := range l.points {
-			hasValue[l.series] = hasValue[l.series] || p.value.OK
+			hasValue[l.series] = hasValue[l.series] || drawable(p.value)
 		}
 	}
 	c.sweepLegend(names, hasValue)
@@ -119,10 +127,7 @@ func sweepChart(spec sweepChartSpec, runs []SizeRun, names []string) (svgChart, 
 			}
 		}
 	}
-	y, ok := sweepYAxis(spec.Kind, values, a)
-	if !ok {
-		return c, false
-	}
+	y, _ := sweepYAxis(spec.Kind, values, a)
 	x := sweepXScale(runs)
 	yTitle := spec.YTitle + y.note
 	c.frame(a, "tenants (log scale)", yTitle)
@@ -152,7 +157,7 @@ func sweepChart(spec sweepChartSpec, runs []SizeRun, names []string) (svgChart, 
 		var said []string
 		for _, p := range l.points {
 			said = append(said, p.value.Text+" at "+tenantsLabel(p.tenants))
-			if !p.value.OK || (y.scale.log && p.value.V <= 0) {
+			if !drawable(p.value) {
 				unplotted = unplotted || p.value.OK
 				flush()
 				continue
@@ -172,16 +177,15 @@ func sweepChart(spec sweepChartSpec, runs []SizeRun, names []string) (svgChart, 
 	if len(c.Dots) == 0 {
 		return c, false
 	}
-	scales := "The number of tenants is on a log scale; " + spec.YTitle
-	if y.scale.log {
-		scales += " too."
-	} else {
-		scales += " on a linear scale" + y.note + "."
+	var scales string
+	if !y.scale.log && y.note != "" {
+		scales = " The " + spec.YTitle + " axis is linear" + y.note + "."
 	}
 	if unplotted {
 		scales += " Zero values cannot be drawn on a log scale and are left out."
+		c.Labels = append(c.Labels, svgText{X: a.right, Y: chartHeight - 8, Anchor: "end", Class: "value", Text: "0 not drawn: a log scale has no 0"})
 	}
-	c.Desc = c.Title + ". " + scales + " " + strings.Join(desc, " ")
+	c.Desc = c.Title + "." + scales + " " + strings.Join(desc, " ")
 	return c, true
 }
 

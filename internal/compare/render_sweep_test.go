@@ -478,3 +478,35 @@ func TestSweepDegenerate(t *testing.T) {
 		})
 	}
 }
+
+// TestSweepZeroOnLogAxis: no connections opened is a figure, 0, which the
+// table shows; a log axis cannot draw it, and the chart says so rather
+// than dropping it silently or drawing it at the bottom.
+func TestSweepZeroOnLogAxis(t *testing.T) {
+	r := sweepReport()
+	eachStrategy(&r, func(_ int, s *StrategyResult) {
+		if s.Name == "singleschema" {
+			for i := range s.Loads {
+				s.Loads[i].Server.Sessions = 0
+			}
+		}
+	})
+	md := mustMarkdown(t, r)
+	if got := sweepRow(t, sweepTables(t, md), LoadZipf+": connections opened, cache hits", "singleschema")[0]; got != "0/s opened, >99.99% hits" {
+		t.Errorf("WriteMarkdown: no connections opened shown as %q, want 0/s", got)
+	}
+	for _, f := range sweepFiguresHTML(mustHTML(t, r)) {
+		if !strings.HasPrefix(f.caption, "Connections opened per second") {
+			continue
+		}
+		svg := html.UnescapeString(f.svg)
+		if strings.Contains(svg, "<title>singleschema, ") || strings.Contains(svg, ">singleschema</text>") {
+			t.Error("WriteHTML: singleschema's zeros drawn or named in the legend of a log chart")
+		}
+		if !strings.Contains(svg, ">0 not drawn: a log scale has no 0</text>") || !strings.Contains(svg, "Zero values cannot be drawn on a log scale") {
+			t.Error("WriteHTML: the log chart does not say it left out zeros")
+		}
+		return
+	}
+	t.Error("WriteHTML: no chart of connections opened per second")
+}
