@@ -485,7 +485,7 @@ func sweepFigures(r Report, runs []SizeRun, kinds []string) []figureSpec {
 		sweepChartSpec{Title: "Database size against tenants", YTitle: "size", Kind: kindBytes, Metrics: []sweepMeasure{size}})
 
 	catalog := sweepMeasure{"catalog entries (pg_class rows)", kindCount, catalogValue}
-	add("Catalog size", []string{"pg_class rows (tables, indexes, sequences, TOAST tables, views) over every database the strategy uses: what each backend may have to cache, and what pg_dump and autovacuum walk."},
+	add("Catalog size", []string{"pg_class rows (tables, indexes, sequences, TOAST tables, views, system catalogs) over the databases that hold tenant data (multidb: each tenant's, not its base and template): what each backend may have to cache, and what pg_dump and autovacuum walk."},
 		[]sweepMeasure{catalog},
 		sweepChartSpec{Title: "Catalog entries against tenants", YTitle: "pg_class rows", Kind: kindCount, Metrics: []sweepMeasure{catalog}})
 
