@@ -174,13 +174,15 @@ func serverConnsValue(s StrategyResult) sweepValue {
 	return knownValue(float64(s.ServerConns), humanCount(int64(s.ServerConns)))
 }
 
-// memoryUnread is why backend memory is missing: /proc/<pid>/smaps_rollup
-// is only readable on the server's machine.
-const memoryUnread = "unreadable"
+// memoryUnread is why backend memory is missing. The run reports 0
+// backends and 0 KiB both when none of the server's roles had a backend
+// open and when /proc/<pid>/smaps_rollup could not be read (PostgreSQL on
+// another machine, or as another user), so the reason names both.
+const memoryUnread = "none open, or unreadable"
 
 func backendsValue(s StrategyResult) sweepValue {
 	if s.Backends <= 0 {
-		return noValue("")
+		return noValue(memoryUnread)
 	}
 	return knownValue(float64(s.Backends), humanCount(int64(s.Backends)))
 }
@@ -241,10 +243,15 @@ func reportLatenciesValue(s StrategyResult) sweepValue {
 	return sweepValue{V: median.V, OK: median.OK, Text: median.Text + " / " + most.Text}
 }
 
+// reportCountValue is a count of the report's; a failure is only named,
+// as the latency table beside it already gives the error.
 func reportCountValue(pick func(CrossTenantReport) int) func(StrategyResult) sweepValue {
 	return func(s StrategyResult) sweepValue {
-		if why := reportMissing(s.Report); why != "" {
-			return noValue(why)
+		switch {
+		case s.Report.Error != "":
+			return noValue("failed")
+		case s.Report.Runs <= 0:
+			return noValue("not run")
 		}
 		n := pick(s.Report)
 		return knownValue(float64(n), humanCount(int64(n)))
@@ -509,7 +516,7 @@ func sweepFigures(r Report, runs []SizeRun, kinds []string) []figureSpec {
 	total := sweepMeasure{"private memory, total", kindBytes, backendMemoryValue}
 	each := sweepMeasure{"private memory per backend", kindBytes, backendMemoryEachValue}
 	add("PostgreSQL backends' memory",
-		[]string{"Private memory (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup) of the backends serving the server's roles, so not the shared buffers they touched; unreadable when PostgreSQL runs on another machine or as another user."},
+		[]string{"Private memory (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup) of the backends serving the server's roles at the end of the loads, so not the shared buffers they touched; unreadable when PostgreSQL runs on another machine or as another user, and the run does not tell that apart from no backend open."},
 		[]sweepMeasure{backends, total, each},
 		sweepChartSpec{Title: "PostgreSQL backends' private memory against tenants", YTitle: "memory", Kind: kindBytes,
 			Metrics: []sweepMeasure{{"total", kindBytes, backendMemoryValue}, {"per backend", kindBytes, backendMemoryEachValue}}})

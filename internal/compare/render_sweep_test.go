@@ -172,7 +172,7 @@ func TestSweepMissingValues(t *testing.T) {
 		chart, tip string
 	}{
 		{"backend memory unreadable", func(r *Report) { atSize(r, 100, "singleschema").BackendPrivateKB = 0 },
-			"private memory per backend", "singleschema", []string{"1 MB", "n/a (unreadable)", "2 MB"},
+			"private memory per backend", "singleschema", []string{"1 MB", "n/a (none open, or unreadable)", "2 MB"},
 			"PostgreSQL backends'", "singleschema, per backend at 100 tenants"},
 		{"no backends counted", func(r *Report) { atSize(r, 10, "multidb").Backends = 0 },
 			"private memory per backend", "multidb", []string{"n/a (no backends counted)", "2 MB", "3 MB"},
@@ -200,6 +200,14 @@ func TestSweepMissingValues(t *testing.T) {
 		{"report failed", func(r *Report) { atSize(r, 1000, "multidb").Report = CrossTenantReport{Error: "deadline exceeded"} },
 			"median / max latency", "multidb", []string{"30 ms / 60 ms", "300 ms / 500 ms", "n/a (failed: deadline exceeded)"},
 			"Cross-tenant report", "multidb, median at 1,000 tenants"},
+		{"report failed: counts say so briefly", func(r *Report) { atSize(r, 100, "multidb").Report = CrossTenantReport{Error: "deadline exceeded"} },
+			"tenants in the report", "multidb", []string{"10", "n/a (failed)", "997"},
+			"Cross-tenant report", "multidb, max at 100 tenants"},
+		{"backends not read", func(r *Report) {
+			s := atSize(r, 1000, "singleschema")
+			s.Backends, s.BackendPrivateKB = 0, 0
+		}, "backends at the end of the loads", "singleschema", []string{"8", "9", "n/a (none open, or unreadable)"},
+			"PostgreSQL backends'", "singleschema, total at 1,000 tenants"},
 		{"report not run", func(r *Report) { atSize(r, 10, "singleschema").Report = CrossTenantReport{} },
 			"tenants it could not reach", "singleschema", []string{"n/a (not run)", "0", "0"},
 			"Cross-tenant report", "singleschema, max at 10 tenants"},
