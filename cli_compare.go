@@ -46,7 +46,7 @@ cores.`)
 	tenants := fs.String("tenants", "100", "tenants to measure each strategy at (multidb: a database each; multischema: a schema each); several, comma-separated (10,100,1000), make a sweep: fresh databases at each size, figures charted against the number of tenants")
 	fs.IntVar(&o.Accounts, "accounts", 0, "the same as --tenants with one size (kept for scripts written before --tenants)")
 	addDataFlags(fs, &o)
-	duration := fs.Duration("duration", 10*time.Second, "how long each page is loaded (5s by default in a sweep)")
+	duration := fs.Duration("duration", 10*time.Second, "how long each page is loaded")
 	zipf := fs.Float64("zipf", compare.DefaultZipf, "exponent s of the skewed load: the tenant of rank k (by id) gets a share of requests proportional to 1/k^s")
 	connections := fs.Int("connections", 16, "HTTP connections (requests in flight) per load")
 	out := fs.String("out", "report", "write <out>.md and <out>.html")
@@ -65,9 +65,6 @@ cores.`)
 	sizes, err := compareSizes(*tenants, o.Accounts, set["tenants"])
 	if err != nil {
 		return usageError{fmt.Errorf("compare: %w", err)}
-	}
-	if len(sizes) > 1 && !set["duration"] {
-		*duration = 5 * time.Second
 	}
 	o.Accounts = slices.Max(sizes)
 	list, err := compareOptions(&o, *duration, *connections, *out, *names)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -225,7 +226,7 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 	say("server: %s (pid %d)", srv.URL, srv.PID)
 	res.ConnBudget, res.OpenLimit = opts.MaxConns, opts.TenantConns
 
-	if err := measure(ctx, o, opts, srv, facts, &res, say); err != nil {
+	if err := measure(ctx, o, opts, srv, facts, &res, o.Seed.Accounts == slices.Max(o.Sizes), say); err != nil {
 		return res, "", err
 	}
 	return res, seeded.Checksum, nil
@@ -434,7 +435,7 @@ func serverEnv(opts, base strategy.Options) []string {
 }
 
 // measure runs the loads against the server, one after another.
-func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server, f facts, res *StrategyResult, say func(string, ...any)) error {
+func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server, f facts, res *StrategyResult, detail bool, say func(string, ...any)) error {
 	base := loadcheck.Options{URL: srv.URL, BaseDomain: baseDomain, Concurrency: o.Connections}
 	client := loadcheck.NewClient(o.Connections)
 	defer client.CloseIdleConnections()
@@ -486,13 +487,24 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		{LoadAnyPage, fmt.Sprintf("%d tenants, uniform, random pages", len(slugs)), anyPage, target{hosts: hosts, pages: pagesOf}},
 		{LoadZipf, fmt.Sprintf("%d tenants, Zipf s=%g, random pages", len(slugs), o.Zipf), zipf,
 			target{hosts: hosts, pages: pagesOf, cdf: loadcheck.ZipfCDF(len(hosts), o.Zipf)}},
-		{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, page: 1}},
-		{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, page: f.pages}},
 	}
 	allKinds := []struct {
 		kind string
 		page int
 	}{{LoadAllTenantsFirst, 1}, {LoadAllTenantsMid, (f.allPages + 1) / 2}, {LoadAllTenantsLast, f.allPages}}
+	if !detail {
+		// Below a sweep's largest size only the tenant loads run: the
+		// detail is read at the largest, and the sweep stays well inside
+		// half an hour.
+		for _, k := range []string{LoadFirstPage, LoadLastPage, LoadAllTenantsFirst, LoadAllTenantsMid, LoadAllTenantsLast} {
+			res.Skipped[k] = "measured at the sweep's largest size only"
+		}
+		allKinds = nil
+	} else {
+		plans = append(plans,
+			plan{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, page: 1}},
+			plan{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, page: f.pages}})
+	}
 	for _, k := range allKinds {
 		if opts.Strategy == strategy.MultiDB {
 			res.Skipped[k.kind] = "multidb has no all-tenants view: each tenant has its own database"
@@ -621,9 +633,12 @@ func backendMemory(ctx context.Context, opts strategy.Options) (backends int, to
 		return 0, 0, fmt.Errorf("list the server's backends: %w", err)
 	}
 	for _, pid := range pids {
-		kb, ok := privateKB(pid)
-		if !ok {
-			return 0, 0, nil
+		kb, err := privateKB(pid)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // the backend ended after it was listed
+		case err != nil:
+			return 0, 0, nil // not this machine's, or not ours to read
 		}
 		backends++
 		totalKB += kb
@@ -633,10 +648,10 @@ func backendMemory(ctx context.Context, opts strategy.Options) (backends int, to
 
 // privateKB is a process's private memory (Private_Clean + Private_Dirty
 // of smaps_rollup), which leaves out the shared buffers it mapped.
-func privateKB(pid int) (int64, bool) {
+func privateKB(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0, false
+		return 0, err
 	}
 	var kb int64
 	for _, line := range strings.Split(string(b), "\n") {
@@ -645,7 +660,7 @@ func privateKB(pid int) (int64, bool) {
 			kb += n
 		}
 	}
-	return kb, true
+	return kb, nil
 }
 
 // coldRequests times the first request for a tenant nothing has asked for,
