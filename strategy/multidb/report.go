@@ -3,6 +3,7 @@ package multidb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"tenancy/models"
@@ -110,22 +112,15 @@ func (m *Server) reportTenant(ctx context.Context, i int) (strategy.TenantOpenSu
 	var row strategy.TenantOpenSubtasks
 	found := false
 	err := m.withTenantDB(ctx, slug, func(db *gorm.DB) error {
-		return pg.WithPgxConn(ctx, db.Statement.ConnPool.(*sql.DB), func(c *pgx.Conn) error {
-			b := &pgx.Batch{}
-			b.Queue(statementTimeoutSQL, serverTimeout(ctx))
-			b.Queue(openSubtasksSQL)
-			results := c.SendBatch(ctx, b)
-			if _, err := results.Exec(); err != nil {
-				return errors.Join(fmt.Errorf("set the statement timeout: %w", err), results.Close())
+		pool := db.Statement.ConnPool.(*sql.DB)
+		var err error
+		for range maxReportAttempts {
+			found, err = readReportLine(ctx, pool, &row)
+			if !connectionLost(err) {
+				break
 			}
-			err := results.QueryRow().Scan(&row.Slug, &row.Name, &row.OpenSubtasks, &row.ProjectsWithOpenSubtasks)
-			if errors.Is(err, pgx.ErrNoRows) {
-				err = nil
-			} else if err == nil {
-				found = true
-			}
-			return errors.Join(err, results.Close())
-		})
+		}
+		return err
 	})
 	switch {
 	case err != nil:
@@ -136,6 +131,44 @@ func (m *Server) reportTenant(ctx context.Context, i int) (strategy.TenantOpenSu
 		return row, fmt.Errorf("%w: its database holds account %q", errWrongAccount, row.Slug)
 	}
 	return row, nil
+}
+
+// maxReportAttempts bounds the reads of one tenant's line on connections
+// that turn out to be dead: the pool's idle connections to a database
+// that was dropped, closed to connections or restarted since they were
+// made fail on first use (PostgreSQL ended them), and the next attempt
+// connects afresh and finds out why.
+const maxReportAttempts = 3
+
+// connectionLost reports whether err is a connection that PostgreSQL had
+// ended before it was used, or one lost before the read was sent: worth
+// another connection, as the read changes nothing.
+func connectionLost(err error) bool {
+	return err != nil && (pg.IsPgError(err, "57P01") || pg.IsPgError(err, "57P02") ||
+		errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err))
+}
+
+// readReportLine reads a tenant database's line of the report on a
+// connection of pool, as one pipeline: the statement timeout and the read
+// (found is false when the database holds no account).
+func readReportLine(ctx context.Context, pool *sql.DB, row *strategy.TenantOpenSubtasks) (found bool, err error) {
+	err = pg.WithPgxConn(ctx, pool, func(c *pgx.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue(statementTimeoutSQL, serverTimeout(ctx))
+		b.Queue(openSubtasksSQL)
+		results := c.SendBatch(ctx, b)
+		if _, err := results.Exec(); err != nil {
+			return errors.Join(fmt.Errorf("set the statement timeout: %w", err), results.Close())
+		}
+		err := results.QueryRow().Scan(&row.Slug, &row.Name, &row.OpenSubtasks, &row.ProjectsWithOpenSubtasks)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+		} else if err == nil {
+			found = true
+		}
+		return errors.Join(err, results.Close())
+	})
+	return found, err
 }
 
 // errWrongAccount: a tenant database holds another tenant's account.
@@ -161,6 +194,8 @@ func unreachableReason(err error, budget time.Duration) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), pg.IsPgError(err, "57014"): // query_canceled: the statement timeout
 		return fmt.Sprintf("not read within the report's time budget (%s): its database is slow or locked, or too many tenants came first; try again, or give the report more time", budget)
+	case pg.IsPgError(err, "55P03"): // lock_timeout, set on the app role
+		return "its tables are locked (a migration or maintenance holds them); try again once that is over"
 	case pg.IsPgError(err, "3D000"):
 		return "its database is missing (run `tenancy setup`)"
 	case pg.IsPgError(err, "55000"):
