@@ -53,6 +53,12 @@ FROM %[2]s.subtasks s JOIN %[2]s.tasks t ON t.id = s.task_id WHERE NOT s.is_comp
 
 // ReportOpenSubtasks is the cross-tenant report (see above).
 func (s *Server) ReportOpenSubtasks(ctx context.Context, o strategy.ReportOptions) (strategy.OpenSubtasksReport, error) {
+	return s.reportOpenSubtasks(ctx, o, reportChunk)
+}
+
+// reportOpenSubtasks is the report, read perStatement schemas a
+// statement.
+func (s *Server) reportOpenSubtasks(ctx context.Context, o strategy.ReportOptions, perStatement int) (strategy.OpenSubtasksReport, error) {
 	if !models.IsAllTenants(ctx) {
 		return strategy.OpenSubtasksReport{}, fmt.Errorf("open subtasks report: %w", strategy.ErrNotAllTenants)
 	}
@@ -64,7 +70,7 @@ func (s *Server) ReportOpenSubtasks(ctx context.Context, o strategy.ReportOption
 	if err != nil {
 		return strategy.OpenSubtasksReport{}, fmt.Errorf("open subtasks report: %w", err)
 	}
-	for chunk := range slices.Chunk(accounts, reportChunk) {
+	for chunk := range slices.Chunk(accounts, perStatement) {
 		rows, err := s.countOpenSubtasks(ctx, chunk)
 		if schemaFault(err) {
 			for _, a := range chunk {
