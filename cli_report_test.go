@@ -51,9 +51,9 @@ func TestReportCommand(t *testing.T) {
 				t.Fatalf("tenancy report --json: %v\n%s", err, out)
 			}
 			var rep struct {
-				Strategy    string `json:"strategy"`
-				Complete    bool   `json:"complete"`
-				Rows        []strategy.TenantOpenSubtasks
+				Strategy    string                        `json:"strategy"`
+				Complete    bool                          `json:"complete"`
+				Rows        []strategy.TenantOpenSubtasks `json:"tenants"`
 				Unreachable []strategy.UnreachableTenant
 			}
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {

@@ -193,9 +193,9 @@ func TestStrategiesServeTheSamePages(t *testing.T) {
 
 // openSubtasksReport is the report page's JSON.
 type openSubtasksReport struct {
-	Strategy    string `json:"strategy"`
-	Complete    bool   `json:"complete"`
-	Rows        []strategy.TenantOpenSubtasks
+	Strategy    string                        `json:"strategy"`
+	Complete    bool                          `json:"complete"`
+	Rows        []strategy.TenantOpenSubtasks `json:"tenants"`
 	Unreachable []struct{ Slug, Reason string }
 }
 

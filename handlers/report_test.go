@@ -53,7 +53,7 @@ func TestOpenSubtasksReportPage(t *testing.T) {
 	}{
 		{name: "JSON on the base domain", host: "localhost:8080", accept: "application/json", wantStatus: 200, wantType: "application/json",
 			want: []string{`"strategy":"singleschema"`, `"complete":true`, `"unreachable":[]`,
-				`"rows":[{"slug":"tenant-2","name":"Account tenant-2","open_subtasks":2,"projects_with_open_subtasks":1},{"slug":"tenant-1"`}},
+				`"tenants":[{"slug":"tenant-2","name":"Account tenant-2","open_subtasks":2,"projects_with_open_subtasks":1},{"slug":"tenant-1"`}},
 		{name: "HTML on the base domain", host: "localhost", wantStatus: 200, wantType: "text/html",
 			want:   []string{"<th>Open subtasks</th>", "<th>Projects with open subtasks</th>", "<td>tenant-2</td><td>Account tenant-2</td><td class=\"num\">2</td>", "3 tenants"},
 			refuse: []string{"Not read"}},

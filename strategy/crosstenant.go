@@ -84,8 +84,8 @@ type UnreachableTenant struct {
 func (r OpenSubtasksReport) Complete() bool { return len(r.Unreachable) == 0 }
 
 // MarshalJSON writes the report as the web page's and `tenancy report
-// --json`'s answer: {"strategy", "complete", "elapsed_ms", "rows",
-// "unreachable"}, with empty lists as [] rather than null.
+// --json`'s answer: {"strategy", "complete", "elapsed_ms", "tenants" (the
+// rows), "unreachable"}, with empty lists as [] rather than null.
 func (r OpenSubtasksReport) MarshalJSON() ([]byte, error) {
 	rows, unreachable := r.Rows, r.Unreachable
 	if rows == nil {
@@ -98,7 +98,7 @@ func (r OpenSubtasksReport) MarshalJSON() ([]byte, error) {
 		Strategy    string               `json:"strategy"`
 		Complete    bool                 `json:"complete"`
 		ElapsedMS   float64              `json:"elapsed_ms"`
-		Rows        []TenantOpenSubtasks `json:"rows"`
+		Rows        []TenantOpenSubtasks `json:"tenants"`
 		Unreachable []UnreachableTenant  `json:"unreachable"`
 	}{r.Strategy, r.Complete(), float64(r.Elapsed.Microseconds()) / 1000, rows, unreachable})
 }

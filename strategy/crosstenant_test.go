@@ -46,11 +46,11 @@ func TestOpenSubtasksReportJSON(t *testing.T) {
 		want string
 	}{
 		{OpenSubtasksReport{Strategy: SingleSchema, Elapsed: 1500 * time.Microsecond},
-			`{"strategy":"singleschema","complete":true,"elapsed_ms":1.5,"rows":[],"unreachable":[]}`},
+			`{"strategy":"singleschema","complete":true,"elapsed_ms":1.5,"tenants":[],"unreachable":[]}`},
 		{OpenSubtasksReport{Strategy: MultiDB, Elapsed: time.Second,
 			Rows:        []TenantOpenSubtasks{{Slug: "tenant-0", Name: "A", OpenSubtasks: 2, ProjectsWithOpenSubtasks: 1}},
 			Unreachable: []UnreachableTenant{{Slug: "tenant-1", Reason: "gone", Err: errors.New("SQLSTATE 3D000")}}},
-			`{"strategy":"multidb","complete":false,"elapsed_ms":1000,"rows":[{"slug":"tenant-0","name":"A","open_subtasks":2,"projects_with_open_subtasks":1}],"unreachable":[{"slug":"tenant-1","reason":"gone"}]}`},
+			`{"strategy":"multidb","complete":false,"elapsed_ms":1000,"tenants":[{"slug":"tenant-0","name":"A","open_subtasks":2,"projects_with_open_subtasks":1}],"unreachable":[{"slug":"tenant-1","reason":"gone"}]}`},
 	}
 	for _, tt := range tests {
 		got, err := json.Marshal(tt.rep)
