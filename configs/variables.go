@@ -178,7 +178,7 @@ func Variables() []Variable {
 			Name:    "ALL_TENANTS_VIEW",
 			Value:   "on",
 			Summary: "on or off: all tenants at <BASE_DOMAIN>, unauthenticated",
-			Meaning: "`on` (or `true`, `1`, `yes`) serves every tenant's subtasks at `<BASE_DOMAIN>` itself in singleschema and multischema, and the list of tenants in multidb; `off` (or `false`, `0`, `no`) answers 404 there. The view has no authentication: turn it off, or put it behind some, before tenants can reach the server.",
+			Meaning: "`on` (or `true`, `1`, `yes`) serves every tenant's subtasks at `<BASE_DOMAIN>` itself in singleschema and multischema, and the list of tenants in multidb, and in every strategy the cross-tenant report at `<BASE_DOMAIN>/reports/open-subtasks`; `off` (or `false`, `0`, `no`) answers 404 there. The view and the report have no authentication: turn them off, or put them behind some, before tenants can reach the server.",
 		},
 		{
 			Name:    "SECRET_KEY",

@@ -4,11 +4,12 @@
 // the behaviour package strategy promises (setup that is idempotent and
 // refuses databases it did not create, seeded pages that hold every row
 // once, tenants kept apart, fail-closed without a tenant, errors for
-// unknown tenants and pages, counts kept by triggers the app role cannot
-// touch or hijack, bulk loads that are all or nothing, no leaked row under
-// concurrent load, 503s while PostgreSQL restarts). It also holds the
-// helpers those tests share. Every deployment it makes is uniquely named
-// and dropped when the test ends (internal/pgtest).
+// unknown tenants and pages, a cross-tenant report that matches the data,
+// counts kept by triggers the app role cannot touch or hijack, bulk loads
+// that are all or nothing, no leaked row under concurrent load, 503s while
+// PostgreSQL restarts). It also holds the helpers those tests share. Every
+// deployment it makes is uniquely named and dropped when the test ends
+// (internal/pgtest).
 package strategytest
 
 import (

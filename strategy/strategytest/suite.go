@@ -31,6 +31,7 @@ func Run(t *testing.T, h Harness) {
 		{"NoTenantIsAnError", testNoTenantIsAnError},
 		{"HostileSlugsAreNotFound", testHostileSlugsAreNotFound},
 		{"PagesCoverEveryRowOnce", testPagesCoverEveryRowOnce},
+		{"ReportOpenSubtasks", testReportOpenSubtasks},
 		{"CountsFollowWrites", testCountsFollowWrites},
 		{"AppCannotWriteCounts", testAppCannotWriteCounts},
 		{"CountTriggersCannotMakeTheAppSuperuser", testCountTriggersCannotMakeTheAppSuperuser},
