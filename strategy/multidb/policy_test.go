@@ -140,3 +140,54 @@ func TestTenantPoolsHoldAtMostTheGlobalBudget(t *testing.T) {
 		t.Errorf("an evicted tenant opened %d new connections, want 1", got-opened)
 	}
 }
+
+// TestTenantPoolsProtectBusyTenants: a tenant used twice keeps its pool
+// while a stream of tenants seen once passes through, where plain LRU
+// closes it after as many of them as the pools can hold; and a tenant back
+// soon after its pool was closed is protected at once.
+func TestTenantPoolsProtectBusyTenants(t *testing.T) {
+	for _, segmented := range []bool{true, false} {
+		t.Run(fmt.Sprintf("segmented=%v", segmented), func(t *testing.T) {
+			pools, opened := fakePools(3, time.Second) // at most 3 pools
+			defer pools.close()
+			pools.segmented = segmented
+			once := func(db string) {
+				_, release, err := pools.acquire(context.Background(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				release()
+			}
+			once("busy")
+			once("busy")
+			kept := 0
+			for i := range 6 {
+				once(fmt.Sprintf("once-%d", i))
+				pools.mu.Lock()
+				if _, ok := pools.pools["busy"]; ok {
+					kept++
+				}
+				pools.mu.Unlock()
+			}
+			if want := map[bool]int{true: 6, false: 2}[segmented]; kept != want {
+				t.Errorf("the busy tenant's pool stayed open through %d of 6 tenants seen once, want %d", kept, want)
+			}
+			if !segmented {
+				return
+			}
+			// once-0 was closed a moment ago: back now, it is protected,
+			// and the next tenants seen once do not close it.
+			once("once-0")
+			for i := range 3 {
+				once(fmt.Sprintf("again-%d", i))
+			}
+			pools.mu.Lock()
+			_, busy := pools.pools["busy"]
+			_, back := pools.pools["once-0"]
+			pools.mu.Unlock()
+			if !busy || !back || opened("once-0") != 2 {
+				t.Errorf("busy open %v, once-0 open %v (opened %d times); want both kept, once-0 opened twice", busy, back, opened("once-0"))
+			}
+		})
+	}
+}

@@ -28,7 +28,8 @@ import (
 //
 //   - direct: the server's own pool policy (pools.go) against PostgreSQL,
 //     holding at most MULTIDB_OPEN_CONNS connections (ZIPF_BENCH_OPEN,
-//     default 200), least recently used pools evicted;
+//     default 200), pools on probation evicted before protected ones;
+//   - direct-lru: the same with plain least-recently-used eviction;
 //   - pgbouncer: the alternative a user would reach for: PgBouncer in
 //     transaction mode between them, holding at most ZIPF_BENCH_OPEN
 //     server connections for the app role (max_user_connections) and
@@ -82,7 +83,7 @@ func BenchmarkZipfTenantPages(b *testing.B) {
 	cdf := loadcheck.ZipfCDF(tenants, 1.1)
 	monitor := pgtest.Admin(b, "postgres")
 
-	for _, way := range []string{"direct", "pgbouncer"} {
+	for _, way := range []string{"direct", "direct-lru", "pgbouncer"} {
 		b.Run(way, func(b *testing.B) {
 			o := opts
 			o.TenantConns = open
@@ -99,6 +100,7 @@ func BenchmarkZipfTenantPages(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
+			s.pools.segmented = way != "direct-lru"
 			accounts := make([]models.Account, tenants)
 			for i, slug := range slugs {
 				if accounts[i], err = s.TenantBySlug(ctx, slug); err != nil {
