@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"tenancy/internal/loadcheck"
 	"tenancy/internal/pgtest"
 	"tenancy/strategy/internal/pg"
 )
@@ -175,19 +179,72 @@ func TestTenantPoolsProtectBusyTenants(t *testing.T) {
 			if !segmented {
 				return
 			}
-			// once-0 was closed a moment ago: back now, it is protected,
-			// and the next tenants seen once do not close it.
-			once("once-0")
+			// once-3's pool was the last closed: back now, it is
+			// protected, and the next tenants seen once do not close it.
+			once("once-3")
 			for i := range 3 {
 				once(fmt.Sprintf("again-%d", i))
 			}
 			pools.mu.Lock()
 			_, busy := pools.pools["busy"]
-			_, back := pools.pools["once-0"]
+			_, back := pools.pools["once-3"]
 			pools.mu.Unlock()
-			if !busy || !back || opened("once-0") != 2 {
-				t.Errorf("busy open %v, once-0 open %v (opened %d times); want both kept, once-0 opened twice", busy, back, opened("once-0"))
+			if !busy || !back || opened("once-3") != 2 {
+				t.Errorf("busy open %v, once-3 open %v (opened %d times); want both kept, once-3 opened twice", busy, back, opened("once-3"))
 			}
 		})
+	}
+}
+
+// TestSegmentedEvictionUnderZipf replays Zipf-skewed tenants (s = 1.1,
+// 1,000 tenants, the same sequence each way) against 150 pools, as the
+// server meets them at 1,000 tenant databases, and counts the pools
+// opened: the segmented policy must open clearly fewer than plain LRU, and
+// fewer than with a ghost list as long as the pools are many.
+func TestSegmentedEvictionUnderZipf(t *testing.T) {
+	t.Parallel()
+	const tenants, pools, requests, warm = 1000, 150, 40000, 10000
+	cdf := loadcheck.ZipfCDF(tenants, 1.1)
+	misses := func(segmented bool, ghosts int) float64 {
+		p, _ := fakePools(2, time.Second)
+		defer p.close()
+		p.maxOpen, p.segmented = pools, segmented
+		rng := rand.New(rand.NewPCG(1, 2))
+		opened := 0
+		for i := range requests {
+			k, _ := slices.BinarySearch(cdf, rng.Float64())
+			db := strconv.Itoa(k)
+			p.mu.Lock()
+			_, open := p.pools[db]
+			p.mu.Unlock()
+			if !open && i >= warm {
+				opened++
+			}
+			_, release, err := p.acquire(context.Background(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			release()
+			// The ghost list as the size under test.
+			p.mu.Lock()
+			for p.ghosts.Len() > ghosts {
+				oldest := p.ghosts.Back()
+				delete(p.ghostOf, oldest.Value.(string))
+				p.ghosts.Remove(oldest)
+			}
+			p.mu.Unlock()
+		}
+		return float64(opened) / (requests - warm)
+	}
+	lru := misses(false, 0)
+	chosen := misses(true, ghostsOf(pools))
+	t.Logf("pools opened per request: LRU %.1f%%, segmented with %d ghosts %.1f%%", 100*lru, ghostsOf(pools), 100*chosen)
+	if chosen > 0.85*lru {
+		t.Errorf("segmented eviction opened a pool on %.1f%% of requests, plain LRU on %.1f%%: want at least 15%% fewer", 100*chosen, 100*lru)
+	}
+	for _, ghosts := range []int{pools} {
+		if m := misses(true, ghosts); m < chosen {
+			t.Errorf("%d ghosts missed %.1f%%, fewer than the chosen %d's %.1f%%", ghosts, 100*m, ghostsOf(pools), 100*chosen)
+		}
 	}
 }
