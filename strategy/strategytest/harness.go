@@ -6,7 +6,8 @@
 // once, tenants kept apart, fail-closed without a tenant, errors for
 // unknown tenants and pages, counts kept by triggers the app role cannot
 // touch or hijack, bulk loads that are all or nothing, no leaked row under
-// concurrent load, 503s while PostgreSQL restarts). It also holds the
+// concurrent load, 503s while PostgreSQL restarts, pool figures for
+// monitoring that follow the connections). It also holds the
 // helpers those tests share. Every deployment it makes is uniquely named
 // and dropped when the test ends (internal/pgtest).
 package strategytest
