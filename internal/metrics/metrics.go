@@ -96,7 +96,7 @@ func New(s strategy.Strategy, tenants *TopTenants) (*Metrics, error) {
 // template, UnmatchedRoute for none), with its status and how long it
 // took.
 func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
-	code := strconv.Itoa(status)
+	code := statusLabel(status)
 	m.requests.WithLabelValues(route, code).Inc()
 	m.durations.WithLabelValues(route, code).Observe(d.Seconds())
 }
@@ -110,3 +110,19 @@ func (m *Metrics) TopTenants(n int) TopTenantsReport { return m.tenants.Top(n) }
 
 // Handler serves the metrics in Prometheus's exposition formats.
 func (m *Metrics) Handler() http.Handler { return m.exposer }
+
+// statusLabel is status as a label value, without allocating for the
+// statuses the server answers most.
+func statusLabel(status int) string {
+	switch status {
+	case http.StatusOK:
+		return "200"
+	case http.StatusFound:
+		return "302"
+	case http.StatusNotFound:
+		return "404"
+	case http.StatusServiceUnavailable:
+		return "503"
+	}
+	return strconv.Itoa(status)
+}
