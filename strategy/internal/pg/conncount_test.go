@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,9 +29,16 @@ func TestConnCounts(t *testing.T) {
 	admin := pgtest.Admin(t, "postgres")
 	check := func(step string, opened, closed int64) {
 		t.Helper()
+		// A backend leaves pg_stat_activity a moment after its client
+		// hangs up: the server's count is waited for, ours is not.
 		var server int64
-		if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&server); err != nil {
-			t.Fatal(err)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&server); err != nil {
+				t.Fatal(err)
+			}
+			if server == opened-closed || time.Now().After(deadline) {
+				break
+			}
 		}
 		if counts.Opened() != opened || counts.Closed() != closed || server != opened-closed {
 			t.Errorf("%s: opened %d, closed %d, %d on the server; want %d, %d, %d", step, counts.Opened(), counts.Closed(), server, opened, closed, opened-closed)
