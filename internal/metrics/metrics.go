@@ -31,7 +31,7 @@ const namespace = "tenancy"
 // 405s).
 const UnmatchedRoute = "unmatched"
 
-// DurationBuckets are the request duration histogram's upper bounds, in
+// durationBuckets are the request duration histogram's upper bounds, in
 // seconds: a page takes about a millisecond when served warm, tens when
 // PostgreSQL is busy or a connection must be opened, and up to the 10 s a
 // request may spend in the database.
