@@ -41,6 +41,7 @@ func commands() []command {
 		{"migrate", "run pending migrations on every database of the strategy", runMigrate},
 		{"seed", "generate deterministic sample accounts, users, projects, tasks and subtasks", runSeed},
 		{"serve", "serve the web app (tenant from the Host header)", runServe},
+		{"report", "per tenant, its open subtasks and the projects with any (the cross-tenant report)", runReport},
 		{"bench", "measure setup and seed on throwaway databases, against PostgreSQL's own COPY", runBench},
 		{"check", "inspect roles, row-level security, policies, migrations and databases; exit 1 on findings", runCheck},
 		{"loadcheck", "fire concurrent mixed-tenant requests at a running server; fail on any leaked row", runLoadcheck},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,19 +27,27 @@ import (
 )
 
 func runCompare(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("compare", `Measures the strategies side by side on identical data. For each it sets up
-fresh, uniquely named databases (<PGDATABASE>_cmp_<random>), seeds them with the
-same options (the run checks the checksums match), vacuums and analyzes them,
-starts a server (this binary's serve, on a loopback port), loads it with the
-built-in generator (keep-alive, fixed concurrency, closed loop, percentiles
-corrected for coordinated omission) and probes isolation under that load. Then
-it drops everything it made (on Ctrl-C too) and writes <out>.md and <out>.html
-(charts, self-contained). For multidb, --accounts is also the number of tenant
-databases; for multischema, of tenant schemas.`)
+	fs := newFlagSet("compare", `Measures the strategies side by side on identical data. For each strategy and
+each number of tenants (--tenants; several make a sweep) it sets up fresh,
+uniquely named databases (<PGDATABASE>_cmp_<random>) at the migration before
+the newest, seeds them with the same options (the run checks the checksums
+match), applies the newest migration (a real schema change) and times it,
+times a migrate with nothing pending, vacuums and analyzes, starts a server
+(this binary's serve, on a loopback port), loads it uniformly and with
+Zipf-skewed tenants (keep-alive, fixed concurrency, closed loop), probes
+isolation under that load, times a tenant no load visited and the
+cross-tenant report, and reads PostgreSQL's side (connections opened and
+held, cache hits, backends' memory). Then it drops everything it made (on
+Ctrl-C too) and writes <out>.md and <out>.html (tables, and charts against the
+number of tenants on a log scale). For multidb, each tenant is a database; for
+multischema, a schema. A sweep of 10,100,1000 takes about 20 minutes on two
+cores.`)
 	o := seed.DefaultOptions()
-	fs.IntVar(&o.Accounts, "accounts", 100, "accounts to seed in each strategy (multidb: one database each; multischema: one schema each)")
+	tenants := fs.String("tenants", "100", "tenants to measure each strategy at (multidb: a database each; multischema: a schema each); several, comma-separated (10,100,1000), make a sweep: fresh databases at each size, figures charted against the number of tenants")
+	fs.IntVar(&o.Accounts, "accounts", 0, "the same as --tenants with one size (kept for scripts written before --tenants)")
 	addDataFlags(fs, &o)
 	duration := fs.Duration("duration", 10*time.Second, "how long each page is loaded")
+	zipf := fs.Float64("zipf", compare.DefaultZipf, "exponent s of the skewed load: the tenant of rank k (by id) gets a share of requests proportional to 1/k^s")
 	connections := fs.Int("connections", 16, "HTTP connections (requests in flight) per load")
 	out := fs.String("out", "report", "write <out>.md and <out>.html")
 	names := fs.String("strategies", strings.Join(strategy.Names(), ","), "strategies to measure, comma-separated")
@@ -50,9 +60,19 @@ databases; for multischema, of tenant schemas.`)
 	if err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	sizes, err := compareSizes(*tenants, o.Accounts, set["tenants"])
+	if err != nil {
+		return usageError{fmt.Errorf("compare: %w", err)}
+	}
+	o.Accounts = slices.Max(sizes)
 	list, err := compareOptions(&o, *duration, *connections, *out, *names)
 	if err != nil {
 		return usageError{fmt.Errorf("compare: %w", err)}
+	}
+	if *zipf <= 0 || *zipf > 10 {
+		return usageError{fmt.Errorf("compare: --zipf %g: want an exponent above 0 and at most 10, such as 1.1", *zipf)}
 	}
 	wrkPath, err := findWrk(*generator)
 	if err != nil {
@@ -68,7 +88,7 @@ databases; for multischema, of tenant schemas.`)
 	}
 	meter := progress.New(stdout, progress.ModeFor(stdout, *quiet), "accounts", "rows")
 	rep, err := compare.Run(ctx, compare.Options{
-		Base: cfg.Strategy, Seed: o, Strategies: list, Duration: *duration, Connections: *connections,
+		Base: cfg.Strategy, Seed: o, Sizes: sizes, Zipf: *zipf, Strategies: list, Duration: *duration, Connections: *connections,
 		Server: execServer, Progress: messages, Seeding: seedMeter{meter}, Wrk: wrkPath,
 	})
 	meter.Finish()
@@ -89,6 +109,30 @@ databases; for multischema, of tenant schemas.`)
 		}
 	}
 	return nil
+}
+
+// compareSizes reads --tenants (or the older --accounts, when --tenants is
+// not given) into the sizes to measure, ascending.
+func compareSizes(tenants string, accounts int, tenantsSet bool) ([]int, error) {
+	switch {
+	case accounts != 0 && tenantsSet:
+		return nil, errors.New("--accounts and --tenants say the same thing: give only --tenants")
+	case accounts != 0:
+		tenants = strconv.Itoa(accounts)
+	}
+	var sizes []int
+	for _, f := range strings.Split(tenants, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--tenants %q: want whole numbers of at least 1, comma-separated, such as 10,100,1000", tenants)
+		}
+		if slices.Contains(sizes, n) {
+			return nil, fmt.Errorf("--tenants %q: %d is given twice", tenants, n)
+		}
+		sizes = append(sizes, n)
+	}
+	slices.Sort(sizes)
+	return sizes, nil
 }
 
 // compareOptions checks the flags and returns the strategies to measure.
@@ -117,7 +161,7 @@ func compareOptions(o *seed.Options, duration time.Duration, connections int, ou
 		return nil, fmt.Errorf("--out %s: the directory %s does not exist", out, filepath.Dir(out))
 	}
 	if o.Accounts > configs.MaxTenantCount && slices.Contains(list, strategy.MultiDB) {
-		return nil, fmt.Errorf("--accounts %d: multidb makes a database per account; at most %d", o.Accounts, configs.MaxTenantCount)
+		return nil, fmt.Errorf("--tenants %d: multidb makes a database per tenant; at most %d", o.Accounts, configs.MaxTenantCount)
 	}
 	for _, n := range list {
 		tenants := 0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"tenancy/configs"
 	"tenancy/internal/pgsettings"
@@ -135,6 +137,36 @@ func TestCompareWarnsOfTooFewConnections(t *testing.T) {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("warnOfServer(%d tenants) printed %q, want %q in it", tc.tenants, out.String(), w)
 				}
+			}
+		})
+	}
+}
+
+// TestCompareCleansUpWhenInterrupted stops a sweep part-way, as Ctrl-C
+// does (main turns the signal into a cancelled context): the command
+// returns an error and leaves no database or role behind.
+func TestCompareCleansUpWhenInterrupted(t *testing.T) {
+	t.Parallel()
+	for _, after := range []time.Duration{1500 * time.Millisecond, 6 * time.Second} {
+		t.Run(after.String(), func(t *testing.T) {
+			t.Parallel()
+			env := pgtest.Env(t, "singleschema", nil)
+			prefix := env["PGDATABASE"]
+			ctx, cancel := context.WithTimeout(context.Background(), after)
+			defer cancel()
+			var out bytes.Buffer
+			err := run(ctx, []string{"compare", "--tenants", "2,3", "--duration", "2s", "--connections", "2", "--generator", "builtin",
+				"--out", filepath.Join(t.TempDir(), "report"), "--quiet"}, pgtest.Getenv(env), &out, &out)
+			if err == nil {
+				t.Fatalf("compare interrupted after %s returned no error:\n%s", after, out.String())
+			}
+			var left int
+			admin := pgtest.Admin(t, "postgres")
+			if err := admin.QueryRow(`SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)`, prefix+"_").Scan(&left); err != nil || left > 0 {
+				t.Errorf("interrupted after %s: databases named %s_* left behind: %d (err %v)", after, prefix, left, err)
+			}
+			if err := admin.QueryRow(`SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix+"_cmp").Scan(&left); err != nil || left > 0 {
+				t.Errorf("interrupted after %s: roles named %s_cmp* left behind: %d (err %v)", after, prefix, left, err)
 			}
 		})
 	}

@@ -88,6 +88,9 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"serve", "--read-timeout", "0s", "--write-timeout", "-1s"}, nil, "--read-timeout 0s: want a positive duration", 2},
 		{[]string{"serve", "--write-timeout", "-1s"}, nil, "--write-timeout -1s: want a positive duration", 2},
 		{[]string{"serve", "--max-client-conns", "0"}, nil, "--max-client-conns 0: want at least 1", 2},
+		{[]string{"report", "--timeout", "0s"}, nil, "--timeout 0s: want a positive duration", 2},
+		{[]string{"report", "--concurrency", "0"}, nil, "--concurrency 0: want at least 1", 2},
+		{[]string{"report", "extra"}, nil, `unexpected argument "extra"`, 2},
 		{[]string{"seed", "--accounts", "-1"}, nil, "--accounts -1", 1},
 		{[]string{"seed", "--min-users", "9"}, nil, "--min-users 9 is greater than --max-users 5", 1},
 	}

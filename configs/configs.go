@@ -109,6 +109,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TenantCount:    num("MULTIDB_COUNT"),
 		MaxConns:       num("DB_MAX_CONNS"),
 		TenantConns:    num("MULTIDB_OPEN_CONNS"), // 0: strategy derives it from max_connections
+		Servers:        num("MULTIDB_SERVERS"),
 		QueryExecMode:  str("DB_QUERY_EXEC_MODE"),
 		AppUser:        str("APP_DB_USER"),
 		AppPassword:    secret("APP_DB_PASSWORD"),

@@ -56,6 +56,7 @@ const (
 	minConns       = 2
 	maxConns       = 1000
 	maxTenantConns = 100000
+	maxServers     = 1000
 )
 
 //go:generate go run ./cmd/configdoc ../docs/configuration.md
@@ -117,11 +118,19 @@ func Variables() []Variable {
 		},
 		{
 			Name:    "MULTIDB_OPEN_CONNS",
-			Default: "`DB_MAX_CONNS` per tenant, at most 3/4 of the server's `max_connections` less its superuser reserve, at least `DB_MAX_CONNS`",
+			Default: "`DB_MAX_CONNS` per tenant, at most 3/4 of the server's `max_connections` less its superuser reserve, divided by `MULTIDB_SERVERS`, at least `DB_MAX_CONNS`",
 			Min:     minConns,
 			Max:     maxTenantConns,
 			Summary: "multidb: connections kept open, idle ones included",
-			Meaning: "The connections a multidb server keeps open across its tenant databases, idle ones included; pools opening while others close may pass it by up to `DB_MAX_CONNS`. The default lets every tenant's pool keep its working budget, within three quarters of what the server allows, leaving the rest for the admin, migrations and other clients; `serve` reads `max_connections` at start to work it out. Set it when several servers share the PostgreSQL cluster (a deploy that overlaps two, say), so that together they stay under `max_connections`.",
+			Meaning: "The connections a multidb server keeps open across its tenant databases, idle ones included; pools opening while others close may pass it by up to `DB_MAX_CONNS`. The default lets every tenant's pool keep its working budget, within three quarters of what the server allows, leaving the rest for the admin, migrations and other clients; `serve` reads `max_connections` at start to work it out. Set it, or `MULTIDB_SERVERS`, when several servers share the PostgreSQL cluster (a deploy that overlaps two, say), so that together they stay under `max_connections`.",
+		},
+		{
+			Name:    "MULTIDB_SERVERS",
+			Value:   "1",
+			Min:     1,
+			Max:     maxServers,
+			Summary: "multidb: servers sharing the PostgreSQL cluster",
+			Meaning: "How many multidb servers share the PostgreSQL cluster at most, a deploy that overlaps old and new counting both. Unless `MULTIDB_OPEN_CONNS` is set, each server keeps open at most its share of the three quarters of `max_connections` the default allows, so that together they stay within it: the budget shared by the servers is configured here, not guessed by each server on its own. A whole number from 1 to 1000.",
 		},
 		{
 			Name:    "APP_DB_USER",
@@ -169,7 +178,7 @@ func Variables() []Variable {
 			Name:    "ALL_TENANTS_VIEW",
 			Value:   "on",
 			Summary: "on or off: all tenants at <BASE_DOMAIN>, unauthenticated",
-			Meaning: "`on` (or `true`, `1`, `yes`) serves every tenant's subtasks at `<BASE_DOMAIN>` itself in singleschema and multischema, and the list of tenants in multidb; `off` (or `false`, `0`, `no`) answers 404 there. The view has no authentication: turn it off, or put it behind some, before tenants can reach the server.",
+			Meaning: "`on` (or `true`, `1`, `yes`) serves every tenant's subtasks at `<BASE_DOMAIN>` itself in singleschema and multischema, and the list of tenants in multidb, and in every strategy the cross-tenant report at `<BASE_DOMAIN>/reports/open-subtasks`; `off` (or `false`, `0`, `no`) answers 404 there. The view and the report have no authentication: turn them off, or put them behind some, before tenants can reach the server.",
 		},
 		{
 			Name:    "METRICS",

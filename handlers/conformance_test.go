@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"tenancy/seed"
 	"tenancy/strategy"
 	"tenancy/strategy/strategies"
+	"tenancy/strategy/strategytest"
 )
 
 func TestMain(m *testing.M) {
@@ -132,11 +134,13 @@ func (a app) allPages(t *testing.T, host string) []page {
 	return out
 }
 
-// TestStrategiesServeTheSamePages runs one behavioural suite against both
-// strategies and then compares what they served.
+// TestStrategiesServeTheSamePages runs one behavioural suite against every
+// strategy and then compares what they served: the same pages for each
+// tenant and for all tenants, and the same cross-tenant report.
 func TestStrategiesServeTheSamePages(t *testing.T) {
 	t.Parallel()
 	served := map[string]map[string][]page{}
+	reports := map[string]openSubtasksReport{}
 	for _, name := range strategy.Names() {
 		a := newApp(t, name)
 		served[name] = map[string][]page{}
@@ -150,6 +154,7 @@ func TestStrategiesServeTheSamePages(t *testing.T) {
 			checkHTML(t, a)
 			checkBadRequests(t, a)
 			checkBaseDomain(t, a)
+			reports[name] = checkOpenSubtasksReport(t, a)
 			if name != strategy.MultiDB {
 				served[name][allTenants] = a.allPages(t, "localhost:8080")
 			}
@@ -176,6 +181,82 @@ func TestStrategiesServeTheSamePages(t *testing.T) {
 			}
 		}
 	}
+
+	// Same seed, same report: the same tenants, counts and order, in every
+	// strategy (each was also checked against the seed above).
+	for _, name := range strategy.Names() {
+		if !reflect.DeepEqual(reports[name].Rows, reports[strategy.SingleSchema].Rows) {
+			t.Errorf("%s and singleschema reported different open subtasks:\n%+v\n---\n%+v", name, reports[name].Rows, reports[strategy.SingleSchema].Rows)
+		}
+	}
+}
+
+// openSubtasksReport is the report page's JSON.
+type openSubtasksReport struct {
+	Strategy    string                        `json:"strategy"`
+	Complete    bool                          `json:"complete"`
+	Rows        []strategy.TenantOpenSubtasks `json:"tenants"`
+	Unreachable []struct{ Slug, Reason string }
+}
+
+// checkOpenSubtasksReport reads the report at the base domain as JSON and
+// HTML, checks it against the seed, and checks it is nowhere else.
+func checkOpenSubtasksReport(t *testing.T, a app) openSubtasksReport {
+	t.Helper()
+	const path = "/reports/open-subtasks"
+	rec := a.get("localhost:8080", path, true)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s GET localhost %s = %d %s", a.name, path, rec.Code, rec.Body)
+	}
+	var rep openSubtasksReport
+	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
+		t.Fatalf("%s: decode the report: %v\n%s", a.name, err, rec.Body)
+	}
+	var seeded []*strategy.TenantData
+	for i := range accounts {
+		acct := seed.Generate(seedOptions(), i, "")
+		seeded = append(seeded, &acct)
+	}
+	want := strategytest.ExpectedReport(seeded...)
+	if rep.Strategy != a.name || !rep.Complete || len(rep.Unreachable) != 0 || !reflect.DeepEqual(rep.Rows, want) {
+		t.Errorf("%s report: strategy %q, complete %v, unreachable %+v, rows\n%swant %s, complete, rows\n%s",
+			a.name, rep.Strategy, rep.Complete, rep.Unreachable, strategytest.FormatReport(rep.Rows), a.name, strategytest.FormatReport(want))
+	}
+
+	rec = a.get("localhost:8080", path, false)
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("%s report as HTML: %d %s", a.name, rec.Code, rec.Header().Get("Content-Type"))
+	}
+	for _, r := range want {
+		row := fmt.Sprintf(`<td>%s</td><td>%s</td><td class="num">%d</td><td class="num">%d</td>`,
+			r.Slug, template.HTMLEscapeString(r.Name), r.OpenSubtasks, r.ProjectsWithOpenSubtasks)
+		if !strings.Contains(body, row) {
+			t.Errorf("%s report as HTML lacks the row %s", a.name, row)
+		}
+	}
+
+	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		what string
+		h    http.Handler
+		host string
+		want string
+	}{
+		{"on a tenant's address", a.h, "tenant-1.localhost:8080", "base domain"},
+		{"with the all-tenants view off", hidden, "localhost:8080", "ALL_TENANTS_VIEW"},
+	} {
+		for _, asJSON := range []bool{true, false} {
+			rec := (app{name: a.name, h: tt.h}).get(tt.host, path, asJSON)
+			if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), tt.want) || strings.Contains(rec.Body.String(), "open_subtasks") {
+				t.Errorf("%s report %s (JSON %v) = %d %s, want 404 saying %q", a.name, tt.what, asJSON, rec.Code, rec.Body, tt.want)
+			}
+		}
+	}
+	return rep
 }
 
 // allTenants keys the all-tenants view's pages among the tenants'.

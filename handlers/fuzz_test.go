@@ -105,6 +105,20 @@ func (f *fakeStrategy) ListSubtasks(ctx context.Context, page, perPage int) (str
 	return out, nil
 }
 
+// ReportOpenSubtasks gives tenant-i i open subtasks in one project, most
+// first, as the real ones order them.
+func (f *fakeStrategy) ReportOpenSubtasks(ctx context.Context, _ strategy.ReportOptions) (strategy.OpenSubtasksReport, error) {
+	if !models.IsAllTenants(ctx) {
+		return strategy.OpenSubtasksReport{}, strategy.ErrNotAllTenants
+	}
+	out := strategy.OpenSubtasksReport{Strategy: f.name}
+	for i := f.tenants - 1; i >= 0; i-- {
+		out.Rows = append(out.Rows, strategy.TenantOpenSubtasks{Slug: strategy.Slug(i), Name: "Account " + strategy.Slug(i),
+			OpenSubtasks: int64(i), ProjectsWithOpenSubtasks: int64(min(i, 1))})
+	}
+	return out, nil
+}
+
 func (f *fakeStrategy) Ping(context.Context) error { return nil }
 func (f *fakeStrategy) Close() error               { return nil }
 

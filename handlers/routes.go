@@ -1,6 +1,7 @@
 // Package handlers is the web application: the tenant-from-subdomain
 // middleware, the subtask list per tenant, the all-tenants view, the
-// health check and the operator's metrics, over any strategy.Strategy.
+// cross-tenant report, the health check and the operator's metrics, over
+// any strategy.Strategy.
 package handlers
 
 import (
@@ -32,9 +33,11 @@ type Options struct {
 	// (DefaultRequestTimeout when zero); past it the request is answered
 	// 503.
 	RequestTimeout time.Duration
-	// HideAllTenants turns the singleschema all-tenants view off. It has no
-	// authentication of its own: put it behind some, or hide it, before
-	// exposing the server to tenants.
+	// HideAllTenants turns off what the base domain serves: the
+	// all-tenants view (the list of tenants in multidb) and the
+	// cross-tenant report. They have no authentication of their own: put
+	// them behind some, or hide them, before exposing the server to
+	// tenants.
 	HideAllTenants bool
 	// Metrics, when set, measures every request and serves /metrics and
 	// /metrics/tenants at the base domain (not at tenants' addresses).
@@ -106,6 +109,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	get(site, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
 	get(site, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	get(site, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	get(site, "/reports/open-subtasks", openSubtasksReport(s, log))
 	return r, nil
 }
 

@@ -25,6 +25,9 @@ func TestCacheHeaders(t *testing.T) {
 		{http.MethodHead, "tenant-1.localhost", "/subtasks/", "application/json", http.StatusOK, page},
 		{http.MethodGet, "localhost", "/subtasks/", "", http.StatusOK, page}, // all tenants, or the list of them
 		{http.MethodGet, "localhost", "/subtasks/", "application/json", http.StatusOK, page},
+		{http.MethodGet, "localhost", "/reports/open-subtasks", "", http.StatusOK, page},
+		{http.MethodGet, "localhost", "/reports/open-subtasks", "application/json", http.StatusOK, page},
+		{http.MethodGet, "tenant-1.localhost", "/reports/open-subtasks", "", http.StatusNotFound, errorPage},
 		{http.MethodGet, "tenant-9.localhost", "/subtasks/", "", http.StatusNotFound, errorPage},
 		{http.MethodGet, "tenant-9.localhost", "/subtasks/", "application/json", http.StatusNotFound, errorPage},
 		{http.MethodGet, "tenant-1.localhost", "/subtasks/9/", "", http.StatusNotFound, errorPage}, // after the tenant was found

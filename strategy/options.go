@@ -49,11 +49,20 @@ type Options struct {
 	// derived from the server's max_connections (see tenantConnsFor).
 	// Tenants beyond it take turns, paying for a new connection each time.
 	TenantConns int
+	// Servers is MULTIDB_SERVERS: how many multidb servers share the
+	// cluster; when TenantConns is zero each takes its share of what the
+	// server allows (1 when zero).
+	Servers int
 	// QueryExecMode is pgx's default_query_exec_mode; empty keeps pgx's
 	// default (named statements cached per connection). Behind PgBouncer
 	// older than 1.21 in transaction mode, which has no prepared
 	// statements, use "exec".
 	QueryExecMode string
+
+	// HoldBackMigrations leaves the newest N migrations of the tenant
+	// tables pending in Setup and Migrate (0: none). compare sets it to 1 to
+	// time the newest, a real schema change, apart from setup.
+	HoldBackMigrations int
 
 	Logger *slog.Logger
 }

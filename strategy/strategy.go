@@ -93,6 +93,15 @@ type Strategy interface {
 	// carried by ctx, or of every tenant when ctx was made by
 	// models.NewContextForAllTenants (ErrNotSupported in multidb).
 	ListSubtasks(ctx context.Context, page, perPage int) (SubtaskPage, error)
+	// ReportOpenSubtasks reports, for every tenant, its open subtasks and
+	// the projects with any, most open subtasks first (then by slug; see
+	// SortOpenSubtasks), tenants with none included. ctx must be made by
+	// models.NewContextForAllTenants (ErrNotAllTenants otherwise). It reads
+	// as the read-only reader role in singleschema and multischema, and
+	// as the app role, tenant database by tenant database, in multidb,
+	// which lists the tenants it could not read within o's bounds in
+	// Unreachable instead of failing whole (see crosstenant.go).
+	ReportOpenSubtasks(ctx context.Context, o ReportOptions) (OpenSubtasksReport, error)
 	// Ping reports whether the databases the server needs are reachable.
 	Ping(ctx context.Context) error
 	// Close releases every connection.

@@ -11,14 +11,22 @@ import (
 // plain text, so that report.md and report.html cannot disagree on a
 // figure; each renderer only escapes and lays it out.
 type reportView struct {
-	Title     string
-	Summary   string
-	Machine   []labelledValue
-	Results   textTable
-	Probe     textTable
-	Verdicts  []probeVerdict
-	Reading   []string
-	TradeOffs textTable
+	Title   string
+	Summary string
+	Machine []labelledValue
+	// Sweep is the figures against the number of tenants; nil when the
+	// run recorded no sweep.
+	Sweep *sweepView
+	// DetailTitle heads the single-size tables (Results), and AtSize
+	// follows the headings of the other single-size sections: with a
+	// sweep of several sizes they show the largest, and say so.
+	DetailTitle string
+	AtSize      string
+	Results     textTable
+	Probe       textTable
+	Verdicts    []probeVerdict
+	Reading     []string
+	TradeOffs   textTable
 }
 
 type labelledValue struct {
@@ -44,16 +52,31 @@ type probeVerdict struct {
 }
 
 func newReportView(r Report) reportView {
+	detail, at := detailTitles(r)
 	return reportView{
-		Title:     reportTitle(r),
-		Summary:   reportSummary(r),
-		Machine:   machineFacts(r.Machine),
-		Results:   resultsTable(r),
-		Probe:     probeTable(r),
-		Verdicts:  probeVerdicts(r),
-		Reading:   readingOfNumbers(r),
-		TradeOffs: tradeOffTable(),
+		Title:       reportTitle(r),
+		Summary:     reportSummary(r),
+		Machine:     machineFacts(r.Machine),
+		Sweep:       newSweepView(r),
+		DetailTitle: detail,
+		AtSize:      at,
+		Results:     resultsTable(r),
+		Probe:       probeTable(r),
+		Verdicts:    probeVerdicts(r),
+		Reading:     readingOfNumbers(r),
+		TradeOffs:   tradeOffTable(),
 	}
+}
+
+// detailTitles name the size the single-size sections show when the
+// sweep measured several: Report.Strategies are the largest size's.
+func detailTitles(r Report) (detail, at string) {
+	runs := sweepRuns(r)
+	if len(runs) < 2 {
+		return "Results", ""
+	}
+	at = " at " + tenantsLabel(runs[len(runs)-1].Tenants)
+	return "Detail" + at, at
 }
 
 func reportTitle(r Report) string {
@@ -115,6 +138,13 @@ func reportSummary(r Report) string {
 	fmt.Fprintf(&b, ". It then loaded each page for %s with %d concurrent connections", humanDuration(o.Duration), o.Connections)
 	if o.PerPage > 0 {
 		fmt.Fprintf(&b, ", %d rows a page", o.PerPage)
+	}
+	if runs := sweepRuns(r); len(runs) > 1 {
+		var sizes []string
+		for _, run := range runs {
+			sizes = append(sizes, humanCount(int64(run.Tenants)))
+		}
+		fmt.Fprintf(&b, ". It did all this at %s tenants, the detail below being the largest size's", joinAnd(sizes))
 	}
 	fmt.Fprintf(&b, ". The whole run, setup to teardown, took %s.", humanDuration(r.Elapsed))
 	return b.String()

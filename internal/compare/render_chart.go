@@ -14,7 +14,10 @@ import (
 // chart. A chart is only made from data: the functions that make one say
 // when there is none, and the page then says so in words.
 type svgChart struct {
-	Title         string
+	Title string
+	// Desc is the chart in words, for readers who cannot see it (SVG
+	// <desc>); empty where the figures sit in a table beside the chart.
+	Desc          string
 	Width, Height float64
 	Grid          []svgLine
 	Axes          []svgLine
@@ -23,6 +26,9 @@ type svgChart struct {
 	Dots          []svgDot
 	Labels        []svgText
 	Legend        []svgLegendItem
+	// Keys name the line styles when a chart draws more than one figure
+	// per strategy (solid, dashed, dotted: see Metric).
+	Keys []svgKey
 }
 
 type svgLine struct{ X1, Y1, X2, Y2 float64 }
@@ -33,15 +39,29 @@ type svgBar struct {
 	Tip        string
 }
 
+// svgCurve is a polyline; Series picks its colour and Metric its dash
+// pattern (0 solid, 1 dashed, 2 dotted).
 type svgCurve struct {
 	Points string
 	Series int
+	Metric int
 	Tip    string
 }
 
+// svgDot marks a point: filled for Metric 0, hollow otherwise; Tip is its
+// value, shown on hover.
 type svgDot struct {
 	X, Y   float64
 	Series int
+	Metric int
+	Tip    string
+}
+
+// svgKey is a sample of a line style and what it stands for.
+type svgKey struct {
+	X, Y   float64
+	Metric int
+	Name   string
 }
 
 type svgText struct {
@@ -296,7 +316,7 @@ func throughputOverTimeChart(r Report) (svgChart, bool) {
 			px, py := x.at(float64(sec+1)), y.at(float64(n))
 			pts = append(pts, svgPoint(px, py))
 			if len(l.PerSecond) == 1 {
-				c.Dots = append(c.Dots, svgDot{px, py, i})
+				c.Dots = append(c.Dots, svgDot{X: px, Y: py, Series: i})
 			}
 		}
 		c.Curves = append(c.Curves, svgCurve{Points: strings.Join(pts, " "), Series: i, Tip: s.Name})

@@ -25,6 +25,13 @@ type htmlReport struct {
 	reportView
 	Charts     []svgChart
 	ChartNotes []string
+	// SweepFigures are the "Many tenants" figures with their charts.
+	SweepFigures []htmlSweepFigure
+}
+
+type htmlSweepFigure struct {
+	sweepFigure
+	Charts []svgChart
 }
 
 // WriteHTML writes r as one self-contained HTML page (inline style and
@@ -37,6 +44,11 @@ func WriteHTML(w io.Writer, r Report) error {
 	}
 	data := htmlReport{reportView: newReportView(r)}
 	data.Charts, data.ChartNotes = charts(r)
+	if data.Sweep != nil {
+		for _, f := range data.Sweep.Figures {
+			data.SweepFigures = append(data.SweepFigures, htmlSweepFigure{f, sweepCharts(r, f)})
+		}
+	}
 	// Rendered in memory first so that a template error leaves w
 	// untouched rather than holding half a page.
 	var buf bytes.Buffer

@@ -20,10 +20,14 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		fmt.Fprintf(&b, "- %s: %s\n", mdText(m.Label), mdText(m.Value))
 	}
 
-	b.WriteString("\n## Results\n\n")
+	if v.Sweep != nil {
+		writeMarkdownSweep(&b, v.Sweep)
+	}
+
+	fmt.Fprintf(&b, "\n## %s\n\n", mdText(v.DetailTitle))
 	writeMarkdownTable(&b, v.Results)
 
-	b.WriteString("\n## Isolation probe\n\n")
+	fmt.Fprintf(&b, "\n## Isolation probe%s\n\n", mdText(v.AtSize))
 	writeMarkdownTable(&b, v.Probe)
 	b.WriteString("\n")
 	for _, vd := range v.Verdicts {
@@ -33,7 +37,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		}
 	}
 
-	b.WriteString("\n## Reading the numbers\n\n")
+	fmt.Fprintf(&b, "\n## Reading the numbers%s\n\n", mdText(v.AtSize))
 	for _, s := range v.Reading {
 		fmt.Fprintf(&b, "- %s\n", mdText(s))
 	}
@@ -44,6 +48,33 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		return fmt.Errorf("write markdown report: %w", err)
 	}
 	return nil
+}
+
+// writeMarkdownSweep writes the "Many tenants" section: its figures as
+// tables (the charts are in report.html) and their reading.
+func writeMarkdownSweep(b *bytes.Buffer, v *sweepView) {
+	fmt.Fprintf(b, "\n## Many tenants\n\n%s\n", mdText(v.Intro))
+	if v.ChartNote != "" {
+		fmt.Fprintf(b, "\n%s\n", mdText(v.ChartNote))
+	} else {
+		b.WriteString("\nreport.html draws each figure against the number of tenants.\n")
+	}
+	for _, f := range v.Figures {
+		fmt.Fprintf(b, "\n### %s\n", mdText(f.Title))
+		for _, n := range f.Notes {
+			fmt.Fprintf(b, "\n%s\n", mdText(n))
+		}
+		for _, t := range f.Tables {
+			b.WriteString("\n")
+			writeMarkdownTable(b, t)
+		}
+	}
+	if len(v.Reading) > 0 {
+		b.WriteString("\n### Reading the sweep\n\n")
+		for _, s := range v.Reading {
+			fmt.Fprintf(b, "- %s\n", mdText(s))
+		}
+	}
 }
 
 func writeMarkdownTable(b *bytes.Buffer, t textTable) {

@@ -10,12 +10,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +31,7 @@ import (
 	"tenancy/internal/pgsettings"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/multidb"
 	"tenancy/strategy/strategies"
 )
 
@@ -36,8 +41,14 @@ type Options struct {
 	// name prefix; the run makes databases and roles of its own from it.
 	Base strategy.Options
 	// Seed is what every strategy is seeded with; Seed.Accounts is also
-	// the number of multidb tenant databases.
-	Seed        seed.Options
+	// the number of multidb tenant databases, unless Sizes is set.
+	Seed seed.Options
+	// Sizes, when set, are the numbers of tenants to measure one after
+	// another (a sweep), each with fresh databases and Seed otherwise
+	// unchanged; empty: Seed.Accounts alone.
+	Sizes []int
+	// Zipf is the exponent of the skewed load (1.1 when zero).
+	Zipf        float64
 	Strategies  []string      // default: all
 	Duration    time.Duration // of each load (10s when zero)
 	Connections int           // HTTP connections per load (16 when zero)
@@ -90,37 +101,63 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Server == nil {
 		return Report{}, errors.New("compare: no way to start a server")
 	}
+	if o.Zipf <= 0 {
+		o.Zipf = DefaultZipf
+	}
+	if len(o.Sizes) == 0 {
+		o.Sizes = []int{o.Seed.Accounts}
+	}
+	o.Sizes = slices.Sorted(slices.Values(o.Sizes))
 	rep := Report{
 		Started: time.Now().UTC(),
 		Options: ReportOptions{
-			Accounts: o.Seed.Accounts, Tenants: o.Seed.Accounts, Duration: o.Duration,
-			Connections: o.Connections, PerPage: perPage, SeedOptions: seedFlags(o.Seed),
+			Sizes: o.Sizes, Zipf: o.Zipf,
+			Duration: o.Duration, Connections: o.Connections, PerPage: perPage,
 		},
 	}
 	var err error
 	if rep.Machine, err = machine(ctx, o); err != nil {
 		return rep, err
 	}
-	for i, name := range o.Strategies {
-		fmt.Fprintf(o.Progress, "[%d/%d] %s\n", i+1, len(o.Strategies), name)
-		res, sum, err := runStrategy(ctx, o, name)
-		if err != nil {
-			return rep, fmt.Errorf("%s: %w", name, err)
+	step, steps := 0, len(o.Sizes)*len(o.Strategies)
+	for _, size := range o.Sizes {
+		run := SizeRun{Tenants: size}
+		sized := o
+		sized.Seed.Accounts = size
+		rep.Options.Accounts, rep.Options.Tenants, rep.Options.SeedOptions = size, size, seedFlags(sized.Seed)
+		for _, name := range o.Strategies {
+			step++
+			fmt.Fprintf(o.Progress, "[%d/%d] %s, %d tenants\n", step, steps, name, size)
+			res, sum, err := runStrategy(ctx, sized, name)
+			if err != nil {
+				return rep, fmt.Errorf("%s at %d tenants: %w", name, size, err)
+			}
+			if run.Checksum != "" && sum != run.Checksum {
+				return rep, fmt.Errorf("%s was seeded with checksum %s, the others with %s: the strategies did not get identical data", name, sum, run.Checksum)
+			}
+			run.Checksum = sum
+			run.Strategies = append(run.Strategies, res)
 		}
-		if rep.Checksum != "" && sum != rep.Checksum {
-			return rep, fmt.Errorf("%s was seeded with checksum %s, the others with %s: the strategies did not get identical data", name, sum, rep.Checksum)
-		}
-		rep.Checksum = sum
-		rep.Strategies = append(rep.Strategies, res)
+		rep.Sweep = append(rep.Sweep, run)
+		rep.Checksum, rep.Strategies = run.Checksum, run.Strategies
 	}
 	rep.Elapsed = time.Since(rep.Started)
 	return rep, nil
 }
 
+// DefaultZipf is the skew of the Zipf load: the busiest tenant of 1,000
+// gets about 13% of the requests, the ten busiest 40%, the last a hundredth
+// of a percent. An exponent near 1 is what the popularity of web sites,
+// and the activity of a SaaS product's customers, are usually fitted with.
+const DefaultZipf = 1.1
+
 func runStrategy(ctx context.Context, o Options, name string) (res StrategyResult, checksum string, err error) {
 	opts := o.Base.Throwaway("cmp")
 	opts.Strategy = name
 	opts.TenantCount = o.Seed.Accounts
+	// Set up at the version before the newest migration, which is timed
+	// apart as the schema change.
+	opts.HoldBackMigrations = 1
 	res = StrategyResult{Name: name, Accounts: o.Seed.Accounts, Skipped: map[string]string{}}
 	say := func(format string, args ...any) {
 		fmt.Fprintf(o.Progress, "  "+format+"\n", args...)
@@ -160,12 +197,17 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 	res.Seed, res.Rows = seeded.Elapsed, int64(seeded.Counts.Rows())
 	say("seed: %d rows in %s, checksum %s", res.Rows, seeded.Elapsed.Round(time.Millisecond), seeded.Checksum)
 
+	if err := migrations(ctx, opts, &res, say); err != nil {
+		return res, "", err
+	}
+
 	facts, err := prepare(ctx, opts, say)
 	if err != nil {
 		return res, "", err
 	}
-	res.DatabaseBytes = facts.bytes
+	res.DatabaseBytes, res.CatalogEntries = facts.bytes, facts.catalog
 
+	opts.HoldBackMigrations = 0
 	if name == strategy.MultiDB {
 		if opts.TenantConns, err = tenantConns(ctx, opts); err != nil {
 			return res, "", err
@@ -184,10 +226,47 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 	say("server: %s (pid %d)", srv.URL, srv.PID)
 	res.ConnBudget, res.OpenLimit = opts.MaxConns, opts.TenantConns
 
-	if err := measure(ctx, o, opts, srv, facts, &res, say); err != nil {
+	if err := measure(ctx, o, opts, srv, facts, &res, o.Seed.Accounts == slices.Max(o.Sizes), say); err != nil {
 		return res, "", err
 	}
 	return res, seeded.Checksum, nil
+}
+
+// migrations applies the migration setup held back, a real schema change,
+// to every tenant and times it, then times a migrate with nothing pending.
+func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult, say func(string, ...any)) error {
+	opts.HoldBackMigrations = 0
+	admin, err := strategies.OpenAdmin(opts)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	change, err := admin.Migrate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate (the schema change): %w", err)
+	}
+	res.SchemaChange = change.Elapsed
+	for _, d := range change.Databases {
+		if len(d.Applied) > 0 {
+			res.SchemaChangeName = d.Applied[len(d.Applied)-1]
+		}
+	}
+	if res.SchemaChangeName == "" {
+		return errors.New("migrate applied no schema change: setup held back none")
+	}
+	noop, err := admin.Migrate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate (nothing pending): %w", err)
+	}
+	for _, d := range noop.Databases {
+		if len(d.Applied) > 0 {
+			return fmt.Errorf("a second migrate applied %v to %s: want nothing pending", d.Applied, d.Database)
+		}
+	}
+	res.NoopMigrate = noop.Elapsed
+	say("migrate: %s to every tenant in %s; with nothing pending, %s", res.SchemaChangeName,
+		res.SchemaChange.Round(time.Millisecond), res.NoopMigrate.Round(time.Millisecond))
+	return nil
 }
 
 // facts are what the loads need to know about the seeded data.
@@ -198,6 +277,7 @@ type facts struct {
 	pages    int    // of the largest tenant
 	allPages int    // of the all-tenants view (not multidb's)
 	bytes    int64
+	catalog  int64 // pg_class entries over every database
 }
 
 // prepare vacuums and analyzes every database, as a deployment's
@@ -222,6 +302,11 @@ func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any
 			if _, err := c.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
 				return fmt.Errorf("vacuum: %w", err)
 			}
+			var entries int64
+			if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_class").Scan(&entries); err != nil {
+				return fmt.Errorf("count pg_class: %w", err)
+			}
+			f.catalog += entries
 			rows, err := c.Query(ctx, countsQuery(opts.Strategy))
 			if err != nil {
 				return err
@@ -272,15 +357,11 @@ func countsQuery(strategyName string) string {
 }
 
 // tenantConns is how many connections the multidb server may keep open:
-// as many as its pools can use (each tenant's pool up to the working
-// budget), as far as the server's max_connections leaves room for them
-// beside what is connected already. Fewer than one per tenant means tenants
-// take turns with a connection, and each turn costs a new one; fewer than
-// the tenants' concurrent requests need, and pools keep closing and
-// reopening their second and third connections: with room for one per
-// tenant plus eight, 100 tenants opened 500 connections in 13 s and served
-// 2,391 req/s; with room for 250, 214 (all during warm-up) and 2,908 req/s.
-// The report's connection figure shows what was held.
+// what its pool policy keeps by default on this cluster
+// (multidb.TenantConnsFor: a working budget per tenant, within three
+// quarters of max_connections) or MULTIDB_OPEN_CONNS, as far as the
+// server's max_connections leaves room for them beside what is connected
+// already. The report's connection figure shows what was held.
 //
 // A server with no room left for even two fails the run: its pools could
 // open no tenant connection, and every request would fail.
@@ -300,8 +381,10 @@ func tenantConns(ctx context.Context, opts strategy.Options) (int, error) {
 			"connections: close other clients, or %s", s.Free(), s.MaxConnections, s.Reserved, s.InUse, headroom,
 			s.RaiseConnections(pgsettings.MultiDBConnections(opts.TenantCount, s.Reserved)))
 	}
-	want := opts.TenantCount * max(1, opts.MaxConns)
-	if opts.TenantConns > 0 && opts.TenantConns > want {
+	// What a server on this cluster keeps open by default (its pool
+	// policy), or what MULTIDB_OPEN_CONNS says.
+	want := multidb.TenantConnsFor(opts, s.MaxConnections-s.Reserved)
+	if opts.TenantConns > 0 {
 		want = opts.TenantConns
 	}
 	return max(2, min(want, room)), nil
@@ -352,11 +435,21 @@ func serverEnv(opts, base strategy.Options) []string {
 }
 
 // measure runs the loads against the server, one after another.
-func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server, f facts, res *StrategyResult, say func(string, ...any)) error {
+func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server, f facts, res *StrategyResult, detail bool, say func(string, ...any)) error {
 	base := loadcheck.Options{URL: srv.URL, BaseDomain: baseDomain, Concurrency: o.Connections}
 	client := loadcheck.NewClient(o.Connections)
 	defer client.CloseIdleConnections()
 	base.Client = client
+
+	// The cold tenant is the last by id, the least busy under the Zipf
+	// load: no load and no warm-up visits it, so its first request after
+	// the loads is what an idle tenant's customer meets. With one tenant
+	// there is none to spare.
+	slugs, pagesOf := f.slugs, f.pagesOf
+	if len(slugs) > 1 {
+		res.ColdTenant = slugs[len(slugs)-1]
+		slugs, pagesOf = slugs[:len(slugs)-1], pagesOf[:len(pagesOf)-1]
+	}
 
 	// Warm up: connections opened, plans cached, pages in memory. As long
 	// as a load: multidb opens its tenants' connections in the first
@@ -364,7 +457,7 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	// server's memory), and the memory figure taken next should be the
 	// server at work, so that before -> after shows what load adds.
 	warm := base
-	warm.Tenants = f.slugs
+	warm.Tenants = slugs
 	if _, err := timed(ctx, max(time.Second, o.Duration), warm); err != nil {
 		return err
 	}
@@ -379,24 +472,39 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		wrk          target
 	}
 	anyPage := base
-	anyPage.Tenants = f.slugs
+	anyPage.Tenants = slugs
+	zipf := anyPage
+	zipf.Zipf = o.Zipf
 	first, last := base, base
 	first.Tenants, first.Page = []string{f.largest}, 1
 	last.Tenants, last.Page = []string{f.largest}, f.pages
-	hosts := make([]string, len(f.slugs))
-	for i, slug := range f.slugs {
+	hosts := make([]string, len(slugs))
+	for i, slug := range slugs {
 		hosts[i] = slug + "." + baseDomain
 	}
 	largest := []string{f.largest + "." + baseDomain}
 	plans := []plan{
-		{LoadAnyPage, fmt.Sprintf("%d tenants, random pages", len(f.slugs)), anyPage, target{hosts: hosts, pages: f.pagesOf}},
-		{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, page: 1}},
-		{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, page: f.pages}},
+		{LoadAnyPage, fmt.Sprintf("%d tenants, uniform, random pages", len(slugs)), anyPage, target{hosts: hosts, pages: pagesOf}},
+		{LoadZipf, fmt.Sprintf("%d tenants, Zipf s=%g, random pages", len(slugs), o.Zipf), zipf,
+			target{hosts: hosts, pages: pagesOf, cdf: loadcheck.ZipfCDF(len(hosts), o.Zipf)}},
 	}
 	allKinds := []struct {
 		kind string
 		page int
 	}{{LoadAllTenantsFirst, 1}, {LoadAllTenantsMid, (f.allPages + 1) / 2}, {LoadAllTenantsLast, f.allPages}}
+	if !detail {
+		// Below a sweep's largest size only the tenant loads run: the
+		// detail is read at the largest, and the sweep stays well inside
+		// half an hour.
+		for _, k := range []string{LoadFirstPage, LoadLastPage, LoadAllTenantsFirst, LoadAllTenantsMid, LoadAllTenantsLast} {
+			res.Skipped[k] = "measured at the sweep's largest size only"
+		}
+		allKinds = nil
+	} else {
+		plans = append(plans,
+			plan{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, page: 1}},
+			plan{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, page: f.pages}})
+	}
 	for _, k := range allKinds {
 		if opts.Strategy == strategy.MultiDB {
 			res.Skipped[k.kind] = "multidb has no all-tenants view: each tenant has its own database"
@@ -425,30 +533,213 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	}
 	for _, p := range plans {
 		say("load: %s for %s at %d connections", p.kind, o.Duration, o.Connections)
+		before, err := activity(ctx, opts)
+		if err != nil {
+			return err
+		}
+		most := watchConnections(ctx, opts)
 		var l Load
 		if gen != nil {
-			var err error
-			if l, err = gen.run(ctx, p.kind, p.target, srv.URL, p.wrk, o.Duration, o.Connections); err != nil {
-				return err
-			}
+			l, err = gen.run(ctx, p.kind, p.target, srv.URL, p.wrk, o.Duration, o.Connections)
 		} else {
-			r, err := timed(ctx, o.Duration, p.o)
-			if err != nil {
-				return err
-			}
-			l = loadOf(p.kind, p.target, r)
-			if p.kind == LoadAnyPage {
-				res.Probe = probeOf(r)
+			var r loadcheck.Result
+			if r, err = timed(ctx, o.Duration, p.o); err == nil {
+				l = loadOf(p.kind, p.target, r)
+				if p.kind == LoadAnyPage {
+					res.Probe = probeOf(r)
+				}
 			}
 		}
+		mostConns := most()
+		if err != nil {
+			return err
+		}
+		after, err := activity(ctx, opts)
+		if err != nil {
+			return err
+		}
+		l.Server = after.since(before)
+		l.Server.MostConns = mostConns
 		res.Loads = append(res.Loads, l)
-		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed)", l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed)
+		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed); PostgreSQL: %d connections opened, %d held at most, %.1f%% cache hits",
+			l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed, l.Server.Sessions, l.Server.MostConns, 100*l.Server.hitRatio())
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
 	res.RSSAfterKB = rssKB(srv.PID)
+	var err error
+	if res.Backends, res.BackendPrivateKB, err = backendMemory(ctx, opts); err != nil {
+		return err
+	}
+	if res.Backends > 0 {
+		say("memory: %d backends of the server's roles, %d KiB private in all; the server %d KiB", res.Backends, res.BackendPrivateKB, res.RSSAfterKB)
+	}
+	if res.ColdTenant != "" {
+		if res.ColdFirst, res.ColdSecond, err = coldRequests(ctx, client, srv.URL, res.ColdTenant); err != nil {
+			return err
+		}
+		say("cold tenant %s: first request %s, the next %s", res.ColdTenant, res.ColdFirst.Round(time.Microsecond), res.ColdSecond.Round(time.Microsecond))
+	}
+	res.Report = crossTenantReport(ctx, client, srv.URL)
+	if res.Report.Error != "" {
+		say("cross-tenant report: %s", res.Report.Error)
+	} else {
+		say("cross-tenant report: %d tenants (%d unreachable), median %s, max %s over %d runs", res.Report.Tenants, res.Report.Unreachable,
+			res.Report.Median.Round(time.Microsecond), res.Report.Max.Round(time.Microsecond), res.Report.Runs)
+	}
 	return nil
+}
+
+// activity reads PostgreSQL's counters for the strategy's databases.
+func activity(ctx context.Context, opts strategy.Options) (ServerActivity, error) {
+	var a ServerActivity
+	err := withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT coalesce(sum(sessions), 0)::bigint, coalesce(sum(blks_hit), 0)::bigint, coalesce(sum(blks_read), 0)::bigint
+			FROM pg_stat_database WHERE datname = $1 OR starts_with(datname, $1 || '_')`, opts.Database).Scan(&a.Sessions, &a.BlocksHit, &a.BlocksRead)
+	})
+	if err != nil {
+		return a, fmt.Errorf("read pg_stat_database: %w", err)
+	}
+	return a, nil
+}
+
+// since is what happened between before and a.
+func (a ServerActivity) since(before ServerActivity) ServerActivity {
+	return ServerActivity{Sessions: a.Sessions - before.Sessions, BlocksHit: a.BlocksHit - before.BlocksHit, BlocksRead: a.BlocksRead - before.BlocksRead}
+}
+
+func (a ServerActivity) hitRatio() float64 {
+	if a.BlocksHit+a.BlocksRead == 0 {
+		return 0
+	}
+	return float64(a.BlocksHit) / float64(a.BlocksHit+a.BlocksRead)
+}
+
+// backendMemory is how many backends the server's roles hold and their
+// private memory in KiB (from /proc, so only for a server on this machine
+// whose processes this one may read; 0, 0 otherwise).
+func backendMemory(ctx context.Context, opts strategy.Options) (backends int, totalKB int64, err error) {
+	var pids []int
+	err = withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE usename = $1 OR usename = $2`, opts.AppUser, opts.ReaderUser)
+		if err != nil {
+			return err
+		}
+		pids, err = pgx.CollectRows(rows, pgx.RowTo[int])
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the server's backends: %w", err)
+	}
+	for _, pid := range pids {
+		kb, err := privateKB(pid)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // the backend ended after it was listed
+		case err != nil:
+			return 0, 0, nil // not this machine's, or not ours to read
+		}
+		backends++
+		totalKB += kb
+	}
+	return backends, totalKB, nil
+}
+
+// privateKB is a process's private memory (Private_Clean + Private_Dirty
+// of smaps_rollup), which leaves out the shared buffers it mapped.
+func privateKB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "Private_Clean" || k == "Private_Dirty") {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			kb += n
+		}
+	}
+	return kb, nil
+}
+
+// coldRequests times the first request for a tenant nothing has asked for,
+// then the same again.
+func coldRequests(ctx context.Context, client *http.Client, base, slug string) (first, second time.Duration, err error) {
+	get := func() (time.Duration, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/subtasks/", nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Host = slug + "." + baseDomain
+		req.Header.Set("Accept", "application/json")
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, fmt.Errorf("cold tenant %s: %w", slug, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		d := time.Since(start)
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("cold tenant %s: %s", slug, resp.Status)
+		}
+		return d, nil
+	}
+	if first, err = get(); err != nil {
+		return 0, 0, err
+	}
+	second, err = get()
+	return first, second, err
+}
+
+// reportRuns is how many times the cross-tenant report is timed.
+const reportRuns = 5
+
+// crossTenantReport times GET /reports/open-subtasks on the base domain,
+// one request after another; a failure is reported, not fatal, as the
+// report is one figure among many.
+func crossTenantReport(ctx context.Context, client *http.Client, base string) CrossTenantReport {
+	var r CrossTenantReport
+	var took []time.Duration
+	for range reportRuns {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/reports/open-subtasks", nil)
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		req.Host = baseDomain
+		req.Header.Set("Accept", "application/json")
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		var body reportBody
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		d := time.Since(start)
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			r.Error = "GET /reports/open-subtasks: " + resp.Status
+			return r
+		case err != nil:
+			r.Error = "GET /reports/open-subtasks: " + err.Error()
+			return r
+		}
+		took = append(took, d)
+		r.Tenants, r.Unreachable = len(body.Tenants), len(body.Unreachable)
+	}
+	slices.Sort(took)
+	r.Runs, r.Median, r.Max = len(took), took[len(took)/2], took[len(took)-1]
+	return r
+}
+
+// reportBody is the part of the report's JSON the figures need.
+type reportBody struct {
+	Tenants     []json.RawMessage `json:"tenants"`
+	Unreachable []json.RawMessage `json:"unreachable"`
 }
 
 // timed runs one load for d.

@@ -13,12 +13,29 @@ type Report struct {
 	// Checksum of the seeded data; the same for every strategy (the run
 	// fails otherwise), so both served identical rows.
 	Checksum string
-	// Strategies in the order they ran (multidb, multischema, singleschema).
+	// Strategies in the order they ran (multidb, multischema, singleschema),
+	// at the largest size of the sweep: the detailed tables and charts.
+	Strategies []StrategyResult
+	// Sweep holds every size's results, smallest first (the largest's are
+	// Strategies again): the tables and charts against the number of
+	// tenants. One entry when one size was asked for.
+	Sweep []SizeRun
+}
+
+// SizeRun is every strategy measured at one number of tenants.
+type SizeRun struct {
+	Tenants    int
+	Checksum   string
 	Strategies []StrategyResult
 }
 
 // ReportOptions are the settings the run used.
 type ReportOptions struct {
+	// Sizes are the numbers of tenants measured (--tenants), ascending.
+	Sizes []int
+	// Zipf is the exponent s of the skewed load: the tenant of rank k (in
+	// id order) gets a share of requests proportional to 1/k^s.
+	Zipf        float64
 	Accounts    int           // singleschema accounts
 	Tenants     int           // multidb tenant databases (one account each)
 	Duration    time.Duration // of each load
@@ -59,6 +76,36 @@ type StrategyResult struct {
 	// DatabaseBytes is the on-disk size of every database the strategy
 	// uses (pg_database_size summed).
 	DatabaseBytes int64
+	// CatalogEntries counts pg_class rows (tables, indexes, sequences,
+	// TOAST tables, views, system catalogs) over the databases that hold
+	// tenant data (multidb: each tenant's; not its base and template): what
+	// each backend may have to cache, and what pg_dump and autovacuum walk.
+	CatalogEntries int64
+
+	// NoopMigrate is `migrate` with nothing pending, over every tenant.
+	NoopMigrate time.Duration
+	// SchemaChange is `migrate` applying the newest migration (a column
+	// with a default and an index on subtasks) to every tenant, after
+	// seeding; SchemaChangeName is its file.
+	SchemaChange     time.Duration
+	SchemaChangeName string
+
+	// Backends is how many PostgreSQL backends served the server's roles
+	// at the end of the loads, and BackendPrivateKB their private memory
+	// (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup, so not
+	// the shared buffers they touched), summed; 0 when unreadable (a
+	// server on another machine).
+	Backends         int
+	BackendPrivateKB int64
+
+	// ColdFirst is the latency of the first request for a tenant that no
+	// load and no warm-up visited (ColdTenant), after the loads; ColdSecond
+	// the same request again at once.
+	ColdTenant            string
+	ColdFirst, ColdSecond time.Duration
+
+	// Report is the cross-tenant report (GET /reports/open-subtasks).
+	Report CrossTenantReport
 
 	// ServerConns is the most PostgreSQL connections the server held open
 	// at once under load, idle ones included (pg_stat_activity, sampled).
@@ -90,9 +137,20 @@ type StrategyResult struct {
 	Skipped map[string]string
 }
 
+// CrossTenantReport is how the open-subtasks report fared.
+type CrossTenantReport struct {
+	Runs int // requests timed, one after another
+	// Median and Max of their latencies.
+	Median, Max time.Duration
+	Tenants     int // rows in the report
+	Unreachable int // tenants it said it could not reach (multidb)
+	Error       string
+}
+
 // Kinds of Load.
 const (
-	LoadAnyPage         = "tenant page, any page"      // random tenants and pages
+	LoadZipf            = "tenant page, Zipf tenants"  // tenants by Zipf(s), random pages
+	LoadAnyPage         = "tenant page, any page"      // uniform random tenants and pages
 	LoadFirstPage       = "largest tenant, first page" //
 	LoadLastPage        = "largest tenant, last page"  //
 	LoadAllTenantsFirst = "all tenants, first page"    // not multidb
@@ -102,7 +160,7 @@ const (
 
 // LoadKinds lists the kinds in report order.
 func LoadKinds() []string {
-	return []string{LoadAnyPage, LoadFirstPage, LoadLastPage, LoadAllTenantsFirst, LoadAllTenantsMid, LoadAllTenantsLast}
+	return []string{LoadAnyPage, LoadZipf, LoadFirstPage, LoadLastPage, LoadAllTenantsFirst, LoadAllTenantsMid, LoadAllTenantsLast}
 }
 
 // Load is one page hammered for a while at fixed concurrency.
@@ -127,6 +185,20 @@ type Load struct {
 	// PerSecond is how many requests completed OK in each second of the
 	// load, for a throughput-over-time chart.
 	PerSecond []int
+	// Server is what PostgreSQL did during the load, over the strategy's
+	// databases (pg_stat_database differences): where the time went.
+	Server ServerActivity
+}
+
+// ServerActivity is PostgreSQL's side of a load.
+type ServerActivity struct {
+	// Sessions is how many connections were opened (backends started).
+	Sessions int64
+	// BlocksHit and BlocksRead are shared-buffer hits and reads from the
+	// operating system (its page cache or disk): cache misses.
+	BlocksHit, BlocksRead int64
+	// MostConns is the most connections the server's roles held at once.
+	MostConns int
 }
 
 // Percentiles of request latency.

@@ -32,6 +32,9 @@ type target struct {
 	hosts []string
 	pages []int
 	page  int
+	// cdf, when set, picks hosts by Zipf's law (loadcheck.ZipfCDF over
+	// hosts in rank order) instead of uniformly.
+	cdf []float64
 }
 
 // wrkScript picks each request's host and page (when there is a choice)
@@ -41,6 +44,18 @@ local hosts = {%s}
 local pages = {%s}
 local page = %d
 local seed = %d
+-- cdf[k]: the share of requests of hosts 1 to k (empty: uniform).
+local cdf = {%s}
+local function pick()
+  if #cdf == 0 then return math.random(#hosts) end
+  local r = math.random()
+  local lo, hi = 1, #cdf
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cdf[mid] < r then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
 -- Each thread has its own Lua state: number them, so that their random
 -- sequences differ.
 local threads = 0
@@ -52,7 +67,7 @@ init = function(args)
   math.randomseed(seed + (id or 0))
 end
 request = function()
-  local i = math.random(#hosts)
+  local i = pick()
   local p = page
   if p == 0 then p = math.random(pages[i]) end
   wrk.headers["Host"] = hosts[i]
@@ -117,7 +132,11 @@ func (w wrk) run(ctx context.Context, kind, label, base string, t target, d time
 	if len(pages) == 0 {
 		pages = []string{"1"}
 	}
-	body := fmt.Sprintf(wrkScript, quote(hosts), strings.Join(pages, ","), t.page, time.Now().UnixNano()%1e9, strings.Join(ps, ","))
+	cdf := make([]string, len(t.cdf))
+	for i, c := range t.cdf {
+		cdf[i] = strconv.FormatFloat(c, 'g', 17, 64)
+	}
+	body := fmt.Sprintf(wrkScript, quote(hosts), strings.Join(pages, ","), t.page, time.Now().UnixNano()%1e9, strings.Join(cdf, ","), strings.Join(ps, ","))
 	if err := os.WriteFile(script, []byte(body), 0o600); err != nil {
 		return Load{}, err
 	}

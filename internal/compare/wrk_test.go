@@ -1,9 +1,20 @@
 package compare
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"tenancy/internal/loadcheck"
 )
 
 func TestWrkResultLoad(t *testing.T) {
@@ -27,5 +38,52 @@ func TestWrkResultLoad(t *testing.T) {
 	}
 	if len(l.Histogram.Bounds) != 4 || len(l.Histogram.Counts) != 4 || total != 990 || l.Histogram.Counts[0] != 495 {
 		t.Errorf("histogram %+v: want 4 buckets holding the 990 answered, half in the first", l.Histogram)
+	}
+}
+
+// TestWrkSkewsHostsByZipf runs wrk itself against a stand-in that counts
+// the Host of each request: with a Zipf cdf the first host gets its share
+// (for s = 2 over 10 hosts, about 65%), not a tenth.
+func TestWrkSkewsHostsByZipf(t *testing.T) {
+	path, err := exec.LookPath("wrk")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("wrk is not installed; `make test` installs it (apt-get install wrk)")
+		}
+		t.Skip("wrk is not installed")
+	}
+	var mu sync.Mutex
+	hits := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := strings.Cut(r.Host, ":")
+		mu.Lock()
+		hits[host]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	hosts := make([]string, 10)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("tenant-%d.localhost", i)
+	}
+	cdf := loadcheck.ZipfCDF(len(hosts), 2)
+	w := wrk{path: path, dir: t.TempDir()}
+	l, err := w.run(context.Background(), LoadZipf, "zipf", srv.URL, target{hosts: hosts, pages: make([]int, len(hosts)), cdf: cdf}, time.Second, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, n := range hits {
+		total += n
+	}
+	if total < 200 || l.OK == 0 {
+		t.Fatalf("wrk sent %d requests (%d OK); too few to judge", total, l.OK)
+	}
+	for i, want := range []float64{cdf[0], cdf[1] - cdf[0]} {
+		got := float64(hits[hosts[i]]) / float64(total)
+		if tol := 5 * math.Sqrt(want*(1-want)/float64(total)); math.Abs(got-want) > tol {
+			t.Errorf("%s: %.3f of %d requests, want %.3f ± %.3f", hosts[i], got, total, want, tol)
+		}
 	}
 }

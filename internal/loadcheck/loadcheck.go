@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -35,8 +36,14 @@ type Options struct {
 	// BaseDomain: tenant slug s is addressed with the Host header
 	// s.<BaseDomain>, plus the port of URL.
 	BaseDomain string
-	// Tenants are the slugs to mix, each request picking one at random.
+	// Tenants are the slugs to mix, each request picking one at random:
+	// uniformly, or by Zipf's law when Zipf is set.
 	Tenants []string
+	// Zipf, when above 0, skews the choice of tenant as real traffic is
+	// skewed: the tenant of rank k (its place in Tenants, from 1) is asked
+	// for in proportion to 1/k^Zipf, so a few tenants are busy and most
+	// are nearly idle. 0 picks tenants uniformly.
+	Zipf float64
 	// Requests is how many requests to send; 0 means until ctx is done.
 	Requests int
 	// Concurrency is the number of requests in flight (16 when zero).
@@ -244,7 +251,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		o.Samples = 10
 	}
 
+	if o.Zipf < 0 || math.IsNaN(o.Zipf) || math.IsInf(o.Zipf, 0) {
+		return Result{}, fmt.Errorf("zipf %g: want 0 (uniform) or a positive exponent such as 1.1", o.Zipf)
+	}
 	r := &runner{o: o, base: u, tenants: make([]tenantState, len(o.Tenants))}
+	if o.Zipf > 0 {
+		r.cdf = ZipfCDF(len(o.Tenants), o.Zipf)
+	}
 	for i, slug := range o.Tenants {
 		host := slug + "." + o.BaseDomain
 		if o.AllTenants {
@@ -275,7 +288,38 @@ type runner struct {
 	o       Options
 	base    *url.URL
 	tenants []tenantState
-	issued  atomic.Int64
+	// cdf, for a Zipf load, is the cumulative share of requests of the
+	// tenants up to each rank (see ZipfCDF); nil for a uniform one.
+	cdf    []float64
+	issued atomic.Int64
+}
+
+// ZipfCDF returns, for n tenants ranked 1 to n, the share of requests that
+// goes to the tenants of rank 1 to k+1 at index k, when the tenant of rank
+// k gets a share proportional to 1/k^s. The last entry is 1.
+func ZipfCDF(n int, s float64) []float64 {
+	cdf := make([]float64, n)
+	sum := 0.0
+	for k := range n {
+		sum += math.Pow(float64(k+1), -s)
+		cdf[k] = sum
+	}
+	for k := range cdf {
+		cdf[k] /= sum
+	}
+	if n > 0 {
+		cdf[n-1] = 1
+	}
+	return cdf
+}
+
+// pick returns the index of the tenant to ask for next.
+func (r *runner) pick(rng *rand.Rand) int {
+	if r.cdf == nil {
+		return rng.IntN(len(r.tenants))
+	}
+	i, _ := slices.BinarySearch(r.cdf, rng.Float64())
+	return min(i, len(r.cdf)-1)
 }
 
 // tenantState is what the workers learn about a tenant as they go.
@@ -290,7 +334,7 @@ func (r *runner) work(ctx context.Context, rng *rand.Rand, t *tally) {
 		if n := r.issued.Add(1); r.o.Requests > 0 && n > int64(r.o.Requests) {
 			return
 		}
-		ts := &r.tenants[rng.IntN(len(r.tenants))]
+		ts := &r.tenants[r.pick(rng)]
 		pageNo := 1
 		if n := ts.pages.Load(); n > 1 {
 			pageNo = 1 + rng.IntN(int(n))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -141,5 +142,63 @@ func TestRunRefusesOtherHosts(t *testing.T) {
 	_, err := Run(context.Background(), Options{URL: "http://192.0.2.1:80", BaseDomain: "localhost", Tenants: []string{"tenant-0"}, Requests: 1})
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("Run against 192.0.2.1 = %v, want a refusal naming loopback", err)
+	}
+}
+
+// TestRunSkewsTenantsByZipf: with Zipf set, the tenant of rank k gets a
+// share of the requests near 1/k^s of the whole; without it, about equal.
+func TestRunSkewsTenantsByZipf(t *testing.T) {
+	own := func(tenant string, _ int) string { return tenant }
+	srv := standIn(t, own, func(string) int { return http.StatusOK })
+	tenants := make([]string, 20)
+	for i := range tenants {
+		tenants[i] = fmt.Sprintf("tenant-%d", i)
+	}
+	const requests = 20000
+	for _, tc := range []struct {
+		zipf float64
+	}{{0}, {1.1}, {2}} {
+		t.Run(fmt.Sprint(tc.zipf), func(t *testing.T) {
+			res, err := Run(context.Background(), Options{
+				URL: srv.URL, BaseDomain: "localhost", Tenants: tenants, Requests: requests, Concurrency: 4, Zipf: tc.zipf,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float64, len(tenants))
+			for i := range want {
+				want[i] = 1.0 / float64(len(tenants))
+			}
+			if tc.zipf > 0 {
+				cdf := ZipfCDF(len(tenants), tc.zipf)
+				for i := range want {
+					want[i] = cdf[i]
+					if i > 0 {
+						want[i] -= cdf[i-1]
+					}
+				}
+			}
+			for i, slug := range tenants {
+				got := float64(res.PerTenant[slug].Requests) / requests
+				// Binomial noise: within 5 standard deviations.
+				if tol := 5 * math.Sqrt(want[i]*(1-want[i])/requests); math.Abs(got-want[i]) > tol {
+					t.Errorf("%s: %.4f of requests, want %.4f ± %.4f", slug, got, want[i], tol)
+				}
+			}
+		})
+	}
+	if _, err := Run(context.Background(), Options{URL: srv.URL, BaseDomain: "localhost", Tenants: tenants, Requests: 1, Zipf: -1}); err == nil {
+		t.Error("Zipf -1: no error")
+	}
+}
+
+func TestZipfCDF(t *testing.T) {
+	cdf := ZipfCDF(3, 1)
+	// 1, 1/2, 1/3 of 11/6.
+	want := []float64{6.0 / 11, 9.0 / 11, 1}
+	for i := range want {
+		if math.Abs(cdf[i]-want[i]) > 1e-12 {
+			t.Errorf("ZipfCDF(3, 1)[%d] = %g, want %g", i, cdf[i], want[i])
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +26,14 @@ type BouncerOptions struct {
 	// database (2 when zero). Keep it below the clients' pool sizes so that
 	// server connections are really shared between clients.
 	PoolSize int
+	// MaxDBConns and MaxUserConns are max_db_connections (server
+	// connections per database) and max_user_connections (per user, over
+	// every database: with one app role, the bound on what PgBouncer holds
+	// in all); 0 leaves them unlimited.
+	MaxDBConns, MaxUserConns int
+	// ServerIdleTimeout is server_idle_timeout: how long an unused server
+	// connection is kept (PgBouncer's default, 600 s, when zero).
+	ServerIdleTimeout time.Duration
 }
 
 // PgBouncer is a PgBouncer process in transaction pooling mode on a free
@@ -125,13 +134,17 @@ pool_mode = transaction
 default_pool_size = %d
 min_pool_size = 0
 reserve_pool_size = 0
-max_client_conn = 1000
+max_client_conn = 5000
+max_db_connections = %d
+max_user_connections = %d
+server_idle_timeout = %d
 server_reset_query =
 server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
 logfile = %s
 pidfile =
-`, o.ServerHost, o.ServerPort, port, filepath.Join(dir, "userlist.txt"), o.PoolSize, filepath.Join(dir, "pgbouncer.log"))
+`, o.ServerHost, o.ServerPort, port, filepath.Join(dir, "userlist.txt"), o.PoolSize, o.MaxDBConns, o.MaxUserConns,
+		int(cmp.Or(o.ServerIdleTimeout, 600*time.Second).Seconds()), filepath.Join(dir, "pgbouncer.log"))
 }
 
 // Log returns what PgBouncer has logged so far, for a failing test's

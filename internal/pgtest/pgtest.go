@@ -178,10 +178,16 @@ func Drop(t testing.TB, database string, roles ...string) {
 	}
 	rows.Close()
 	for _, n := range names {
-		if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+n+`" WITH (FORCE)`); err != nil {
+		// Each drop has a minute of its own: a thousand tenant databases
+		// take minutes in all.
+		drop, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if _, err := db.ExecContext(drop, `DROP DATABASE IF EXISTS "`+n+`" WITH (FORCE)`); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", n, err)
 		}
+		cancel()
 	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if database != "" {
 		// Roles a deployment names after its database (the counts owner,
 		// and whatever a test made with that prefix).

@@ -165,7 +165,7 @@ func (a *Admin) migrateDatabase(ctx context.Context, rep *strategy.DatabaseRepor
 		return err
 	}
 	defer pool.Close()
-	if err := pg.Migrate(ctx, pool, migrations.FS(), rep); err != nil {
+	if err := pg.Migrate(ctx, pool, pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations), rep); err != nil {
 		return pg.Classify(err)
 	}
 	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: rep.Database, App: a.opts.AppUser,

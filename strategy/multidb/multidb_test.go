@@ -266,17 +266,21 @@ func TestMultiDBJoinsSkipDenormalisedColumns(t *testing.T) {
 
 func TestMultiDBSizesItsOpenConnections(t *testing.T) {
 	for _, tc := range []struct {
-		tenants, budget, allowed, want int
+		tenants, budget, allowed, servers, want int
 	}{
-		{3, 4, 297, 12},     // as many as the pools can use
-		{100, 4, 297, 222},  // three quarters of what the server allows
-		{100, 4, 97, 72},    // the default max_connections of 100
-		{1000, 4, 5, 4},     // never under the working budget
-		{100, 16, 297, 222}, // a bigger budget, the same share
+		{3, 4, 297, 0, 12},     // as many as the pools can use
+		{100, 4, 297, 0, 222},  // three quarters of what the server allows
+		{100, 4, 97, 0, 72},    // the default max_connections of 100
+		{1000, 4, 5, 0, 4},     // never under the working budget
+		{100, 16, 297, 0, 222}, // a bigger budget, the same share
+		{100, 4, 297, 1, 222},  // MULTIDB_SERVERS=1 is the default
+		{100, 4, 297, 2, 111},  // two servers share the three quarters
+		{1000, 4, 297, 3, 74},  // three servers
+		{1000, 4, 297, 100, 4}, // never under the working budget
 	} {
-		o := strategy.Options{TenantCount: tc.tenants, MaxConns: tc.budget}
+		o := strategy.Options{TenantCount: tc.tenants, MaxConns: tc.budget, Servers: tc.servers}
 		if got := TenantConnsFor(o, tc.allowed); got != tc.want {
-			t.Errorf("%d tenants, budget %d, %d allowed: %d connections, want %d", tc.tenants, tc.budget, tc.allowed, got, tc.want)
+			t.Errorf("%d tenants, budget %d, %d allowed, %d servers: %d connections, want %d", tc.tenants, tc.budget, tc.allowed, tc.servers, got, tc.want)
 		}
 	}
 

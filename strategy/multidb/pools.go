@@ -11,34 +11,47 @@ import (
 )
 
 // tenantPools holds one database/sql pool per tenant database, opened on
-// first use and closed in least-recently-used order, so that a server with
-// thousands of tenant databases does not hold thousands of connections.
+// first use, under an explicit policy, so that a server with a thousand
+// tenant databases holds a bounded number of connections and spends them
+// on the tenants that are busy now:
 //
-// Two limits: a shared semaphore bounds the connections in use at once
-// across all tenants (the budget: what the database's cores can serve), and
-// maxOpen bounds the connections held open, idle ones included, across all
-// tenants (what the server's max_connections allows). Idle connections are
-// what make multidb fast: a tenant whose pool has one answers in one round
-// trip, while one without pays for a new connection (a process forked on
-// the server, authentication, statements prepared again), tens of times the
-// cost of the query. So pools keep their idle connections, and when a new
-// connection would pass maxOpen, the least recently used idle pools are
-// closed to make room.
+//   - a working budget (inUse, DB_MAX_CONNS): the connections in use at
+//     once across all tenants, what the database's cores can serve; one
+//     tenant may use its share of it (half), so one tenant whose queries
+//     hang cannot take every other tenant down with it;
+//   - a global budget of held connections (maxOpen, MULTIDB_OPEN_CONNS),
+//     idle ones included, what the PostgreSQL server's max_connections
+//     allows this server;
+//   - an idle limit per tenant that follows its recent use: a pool keeps
+//     idle as many connections as its tenant had in use at once in the
+//     last one to two windows (idleWindow), at least one. A tenant that
+//     had a burst keeps its connections while it stays busy and gives
+//     them back once it calms down, instead of holding the budget's worth
+//     for as long as it is not evicted;
+//   - least-recently-used eviction: when a new connection would pass
+//     maxOpen, the least recently used pools nobody is using give up their
+//     extra idle connections first, then whole pools are closed.
+//
+// Idle connections are what make multidb fast: a tenant whose pool has one
+// answers in one round trip, while one without pays for a new connection
+// (a process forked on the server, authentication, statements prepared
+// again), tens of times the cost of the query.
 type tenantPools struct {
 	open    func(database string) (*sql.DB, error)
 	maxOpen int
-	// idlePerPool is what each pool may keep idle (its own limit, restored
-	// after trimming).
-	idlePerPool int
-	inUse       chan struct{}
-	// share bounds the connections one tenant database may have in use,
-	// so that one tenant whose queries hang (its tables locked, a runaway
-	// report) cannot take the whole budget and with it every other tenant.
+	// maxIdle is the most a pool may keep idle: the working budget.
+	maxIdle int
+	inUse   chan struct{}
+	// share bounds the connections one tenant database may have in use.
 	share int
 	// maxWait bounds the wait for a free connection: a server whose budget
 	// is exhausted answers "unavailable" instead of queueing requests
 	// without end.
 	maxWait time.Duration
+	// idleWindow is how long a tenant's peak use counts towards its idle
+	// limit (between one and two windows).
+	idleWindow time.Duration
+	now        func() time.Time
 
 	mu    sync.Mutex
 	pools map[string]*tenantPool
@@ -47,6 +60,13 @@ type tenantPools struct {
 	// of its share; it lives apart from pools because a pool may be
 	// evicted and reopened while its tenant's requests wait.
 	shares map[string]*tenantShare
+	// counts of what the policy did, for /metrics and compare.
+	evictedPools int64 // pools closed to make room
+	trimmedConns int64 // idle connections closed to make room or to follow use
+	// retired sums the database/sql figures of pools closed since start,
+	// so that totals (connections opened and closed, waits) survive
+	// eviction.
+	retired sql.DBStats
 }
 
 type tenantShare struct {
@@ -67,19 +87,33 @@ type tenantPool struct {
 	db       *sql.DB
 	refs     int
 	elem     *list.Element
+	// idleLimit is what db was last given as SetMaxIdleConns.
+	idleLimit int
+	// peak is the most refs at once since windowStart, prevPeak in the
+	// window before it.
+	peak, prevPeak int
+	windowStart    time.Time
 }
+
+// idleWindow is how long a tenant's busiest moment keeps its connections
+// idle: long enough that a tenant served steadily keeps what it uses
+// between requests, short enough that a burst's connections go back within
+// a minute, before database/sql's own idle timeout (pg.OpenPool).
+const idleWindow = 10 * time.Second
 
 func newTenantPools(budget, maxOpen int, maxWait time.Duration, open func(database string) (*sql.DB, error)) *tenantPools {
 	return &tenantPools{
-		open:        open,
-		maxOpen:     max(budget, maxOpen),
-		idlePerPool: budget,
-		maxWait:     maxWait,
-		inUse:       make(chan struct{}, budget),
-		share:       tenantShareOf(budget),
-		pools:       map[string]*tenantPool{},
-		lru:         list.New(),
-		shares:      map[string]*tenantShare{},
+		open:       open,
+		maxOpen:    max(budget, maxOpen),
+		maxIdle:    budget,
+		maxWait:    maxWait,
+		idleWindow: idleWindow,
+		now:        time.Now,
+		inUse:      make(chan struct{}, budget),
+		share:      tenantShareOf(budget),
+		pools:      map[string]*tenantPool{},
+		lru:        list.New(),
+		shares:     map[string]*tenantShare{},
 	}
 }
 
@@ -127,19 +161,21 @@ func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, fu
 			p.leaveShareLocked(database, share, true)
 			return nil, nil, fmt.Errorf("open pool for %q: %w", database, err)
 		}
-		tp = &tenantPool{database: database, db: db}
+		tp = &tenantPool{database: database, db: db, idleLimit: p.maxIdle, windowStart: p.now()}
 		tp.elem = p.lru.PushFront(tp)
 		p.pools[database] = tp
 	} else {
 		p.lru.MoveToFront(tp.elem)
 	}
 	tp.refs++
+	p.followUseLocked(tp)
 	p.evictLocked(tp.db.Stats().Idle == 0)
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
 			p.mu.Lock()
 			tp.refs--
+			p.followUseLocked(tp)
 			p.evictLocked(false)
 			p.leaveShareLocked(database, share, true)
 			p.mu.Unlock()
@@ -179,6 +215,29 @@ func (p *tenantPools) leaveShareLocked(database string, s *tenantShare, held boo
 	}
 }
 
+// followUseLocked sets tp's idle limit to the most connections its tenant
+// had in use at once in the current and the previous window, at least one.
+// Lowering the limit closes the connections above it at once.
+func (p *tenantPools) followUseLocked(tp *tenantPool) {
+	now := p.now()
+	if elapsed := now.Sub(tp.windowStart); elapsed >= p.idleWindow {
+		tp.prevPeak = tp.peak
+		if elapsed >= 2*p.idleWindow {
+			tp.prevPeak = 0 // a whole window without use
+		}
+		tp.peak, tp.windowStart = tp.refs, now
+	}
+	tp.peak = max(tp.peak, tp.refs)
+	limit := min(p.maxIdle, max(1, tp.peak, tp.prevPeak))
+	if limit != tp.idleLimit {
+		if idle := tp.db.Stats().Idle; idle > limit {
+			p.trimmedConns += int64(idle - limit)
+		}
+		tp.db.SetMaxIdleConns(limit)
+		tp.idleLimit = limit
+	}
+}
+
 // evictLocked makes room when the caller is about to open a connection
 // (connecting) and maxOpen are open already, and keeps at most maxOpen
 // pools. Room is taken from the least recently used pools nobody is using:
@@ -196,7 +255,8 @@ func (p *tenantPools) evictLocked(connecting bool) {
 		tp := e.Value.(*tenantPool)
 		if idle := tp.db.Stats().Idle; tp.refs == 0 && idle > 1 {
 			tp.db.SetMaxIdleConns(1) // closes the others now
-			tp.db.SetMaxIdleConns(p.idlePerPool)
+			tp.idleLimit = 1
+			p.trimmedConns += int64(idle - 1)
 			open -= idle - 1
 		}
 	}
@@ -204,13 +264,27 @@ func (p *tenantPools) evictLocked(connecting bool) {
 		prev := e.Prev()
 		tp := e.Value.(*tenantPool)
 		if tp.refs == 0 {
-			open -= tp.db.Stats().OpenConnections
+			st := tp.db.Stats()
+			open -= st.OpenConnections
 			p.lru.Remove(e)
 			delete(p.pools, tp.database)
+			p.evictedPools++
+			p.retire(st)
 			go tp.db.Close() // waits for nothing: no connection of it is in use
 		}
 		e = prev
 	}
+}
+
+// retire adds the figures of a pool being closed to the totals; its open
+// connections count as closed.
+func (p *tenantPools) retire(st sql.DBStats) {
+	r := &p.retired
+	r.WaitCount += st.WaitCount
+	r.WaitDuration += st.WaitDuration
+	r.MaxIdleClosed += st.MaxIdleClosed + int64(st.OpenConnections)
+	r.MaxIdleTimeClosed += st.MaxIdleTimeClosed
+	r.MaxLifetimeClosed += st.MaxLifetimeClosed
 }
 
 // live returns how many tenant pools are open.
@@ -239,8 +313,8 @@ func (p *tenantPools) close() error {
 // allows (max_connections less those reserved for superusers): as many as
 // its pools can use, one working budget per tenant, but at most three
 // quarters of what the server allows, leaving the rest for the admin,
-// migrations and other clients; and at least the budget. Several servers
-// on one cluster (a deploy that overlaps two) should set TenantConns.
+// migrations and other clients, shared among the o.Servers servers that
+// use the cluster; and at least the budget.
 //
 // Fewer than the pools use means pools keep closing and reopening
 // connections. 100 tenants at 16 concurrent requests settle at about 215
@@ -249,5 +323,38 @@ func (p *tenantPools) close() error {
 // were, 2,628 req/s, p99 26 ms; the old fixed default of 64 made tenants
 // take turns, each turn a new connection.
 func TenantConnsFor(o strategy.Options, allowed int) int {
-	return max(o.Budget(), min(max(1, o.TenantCount)*o.Budget(), allowed*3/4))
+	return max(o.Budget(), min(max(1, o.TenantCount)*o.Budget(), allowed*3/4/max(1, o.Servers)))
+}
+
+// poolFigures is what the pools hold and have done since the server
+// started, summed over every tenant pool, closed ones included.
+type poolFigures struct {
+	Pools, Open, Idle, InUse int
+	WaitCount                int64
+	WaitDuration             time.Duration
+	Opened, Closed           int64
+	EvictedPools             int64 // closed whole to make room
+	TrimmedConns             int64 // idle connections closed to make room or to follow use
+}
+
+func (p *tenantPools) figures() poolFigures {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := poolFigures{Pools: p.lru.Len(), EvictedPools: p.evictedPools, TrimmedConns: p.trimmedConns}
+	add := func(st sql.DBStats, live bool) {
+		if live {
+			f.Open += st.OpenConnections
+			f.Idle += st.Idle
+			f.InUse += st.InUse
+		}
+		f.WaitCount += st.WaitCount
+		f.WaitDuration += st.WaitDuration
+		f.Closed += st.MaxIdleClosed + st.MaxIdleTimeClosed + st.MaxLifetimeClosed
+	}
+	add(p.retired, false)
+	for _, tp := range p.pools {
+		add(tp.db.Stats(), true)
+	}
+	f.Opened = int64(f.Open) + f.Closed
+	return f
 }

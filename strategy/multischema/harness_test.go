@@ -22,8 +22,9 @@ func Harness() strategytest.Harness {
 		TenantTx: func(o strategy.Options, a models.Account) []string {
 			return []string{fmt.Sprintf("SELECT set_config('role', '%s', true), set_config('search_path', '%s, public', true)", RoleOf(o, a.ID), SchemaOf(a.ID))}
 		},
-		Databases:  func(o strategy.Options) []string { return []string{o.Database} },
-		Migrations: migrations.Tenant(),
+		Databases:        func(o strategy.Options) []string { return []string{o.Database} },
+		Migrations:       migrations.Tenant(),
+		SharedMigrations: migrations.Shared(),
 		RememberTotal: func(s strategy.Strategy, slug string, total int64) {
 			if total < 0 {
 				s.(*Server).pages.Forget(slug)

@@ -67,7 +67,8 @@ func (a *Admin) ensureTenant(ctx context.Context, db *sql.DB, id models.TenantID
 // time at a thousand tenants.
 func (a *Admin) migrateSchema(ctx context.Context, db *sql.DB, schema string, rep *strategy.DatabaseReport) error {
 	versionTable := goose.WithTableName(schema + "." + goose.DefaultTablename)
-	if current, err := pg.AtEveryVersion(ctx, db, migrations.Tenant(), schema, goose.DefaultTablename); err != nil {
+	files := pg.WithoutNewest(migrations.Tenant(), a.opts.HoldBackMigrations)
+	if current, err := pg.AtEveryVersion(ctx, db, files, schema, goose.DefaultTablename); err != nil {
 		return err
 	} else if current >= 0 {
 		rep.From, rep.To = current, current
@@ -82,7 +83,7 @@ func (a *Admin) migrateSchema(ctx context.Context, db *sql.DB, schema string, re
 		return err
 	}
 	defer pool.Close()
-	return pg.Migrate(ctx, pool, migrations.Tenant(), rep, versionTable)
+	return pg.Migrate(ctx, pool, files, rep, versionTable)
 }
 
 // tenantGrants gives, in one transaction, the tenant's role what the

@@ -75,10 +75,12 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 }
 
 func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Report, error) {
+	start := time.Now()
 	rep := strategy.DatabaseReport{Database: a.opts.Database}
 	rep.Err = a.migrate(ctx, &rep)
+	rep.MigrateTime = time.Since(start)
 	pg.PrintReport(progress, rep)
-	out := strategy.Report{Databases: []strategy.DatabaseReport{rep}}
+	out := strategy.Report{Databases: []strategy.DatabaseReport{rep}, Elapsed: time.Since(start)}
 	return out, out.Err()
 }
 
@@ -87,7 +89,7 @@ func (a *Admin) migrate(ctx context.Context, rep *strategy.DatabaseReport) error
 	if err != nil {
 		return err
 	}
-	if err := pg.Migrate(ctx, pool, migrations.FS(), rep); err != nil {
+	if err := pg.Migrate(ctx, pool, pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations), rep); err != nil {
 		return pg.Classify(err)
 	}
 	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,

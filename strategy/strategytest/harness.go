@@ -4,12 +4,13 @@
 // the behaviour package strategy promises (setup that is idempotent and
 // refuses databases it did not create, seeded pages that hold every row
 // once, tenants kept apart, fail-closed without a tenant, errors for
-// unknown tenants and pages, counts kept by triggers the app role cannot
-// touch or hijack, bulk loads that are all or nothing, no leaked row under
-// concurrent load, 503s while PostgreSQL restarts, pool figures for
-// monitoring that follow the connections). It also holds the
-// helpers those tests share. Every deployment it makes is uniquely named
-// and dropped when the test ends (internal/pgtest).
+// unknown tenants and pages, a cross-tenant report that matches the data,
+// counts kept by triggers the app role cannot touch or hijack, bulk loads
+// that are all or nothing, no leaked row under concurrent load, 503s while
+// PostgreSQL restarts, pool figures for monitoring that follow the
+// connections). It also holds the helpers those tests share. Every
+// deployment it makes is uniquely named and dropped when the test ends
+// (internal/pgtest).
 package strategytest
 
 import (
@@ -46,8 +47,13 @@ type Harness struct {
 	TenantTx func(opts strategy.Options, a models.Account) []string
 	// Databases lists every database Setup creates.
 	Databases func(opts strategy.Options) []string
-	// Migrations are the strategy's migration files.
+	// Migrations are the strategy's migration files: of the tenant tables
+	// when it has two sets.
 	Migrations fs.FS
+	// SharedMigrations, when the strategy has them, are those of its
+	// database's shared tables (multischema's public schema), which Setup
+	// reports under the database's own name.
+	SharedMigrations fs.FS
 	// ThroughPgBouncer: the strategy is also load tested behind PgBouncer
 	// in transaction pooling mode.
 	ThroughPgBouncer bool
