@@ -31,7 +31,8 @@ type PoolStats struct {
 	// closed again, for any reason: idle too long, too old, broken, or
 	// their pool closed.
 	Opened, Closed int64
-	// Evictions counts connections or pools a pool policy closed to make
-	// room for others (multidb); zero where there is no such policy.
+	// Evictions counts the pools a pool policy closed to make room for
+	// others (multidb's tenant pools); zero where there is no such
+	// policy.
 	Evictions int64
 }

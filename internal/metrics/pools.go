@@ -30,7 +30,7 @@ func newPoolCollector(strategyName string, pools strategy.PoolStatsReporter) *po
 		waitSeconds: desc("connection_wait_seconds_total", "Seconds callers spent waiting for a connection, in all."),
 		opened:      desc("connections_opened_total", "Connections to PostgreSQL that logged in."),
 		closed:      desc("connections_closed_total", "Connections closed, for any reason: idle or old, broken, or their pool closed."),
-		evicted:     desc("evictions_total", "Connections or pools closed by the pool policy to make room for others (multidb)."),
+		evicted:     desc("evictions_total", "Pools the pool policy closed to make room for others (multidb's tenant pools)."),
 	}
 }
 

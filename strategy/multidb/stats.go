@@ -13,37 +13,27 @@ type connCounts struct {
 
 // PoolStats reports the base database's pool (health checks) and the
 // tenant pools as one: a pool per tenant database would be a series per
-// tenant in monitoring, which a thousand tenants would swamp.
+// tenant in monitoring, which a thousand tenants would swamp. The tenant
+// pools' figures are the pool policy's (figures: closed pools' waits
+// kept, Evictions the pools it closed whole to make room), with the
+// connections opened and closed counted at their sockets (connCounts),
+// which figures can only estimate.
+//
+// The waits are database/sql's, which acquire keeps rare: it lets no more
+// callers at a pool than the pool may open (a tenant's share is half the
+// budget, its pool may open all of it). The waits that matter in multidb
+// are acquire's own, for a slot of the share or the budget.
+// TODO: count acquire's waits.
 func (m *Server) PoolStats() []strategy.PoolStats {
-	tenants := m.pools.stats()
-	tenants.Pool = "tenants"
-	tenants.Opened, tenants.Closed = m.conns.tenants.Opened(), m.conns.tenants.Closed()
+	f := m.pools.figures()
+	tenants := strategy.PoolStats{
+		Pool: "tenants",
+		Open: f.Open, Idle: f.Idle, InUse: f.InUse,
+		WaitCount: f.WaitCount, WaitDuration: f.WaitDuration,
+		Opened: m.conns.tenants.Opened(), Closed: m.conns.tenants.Closed(),
+		Evictions: f.EvictedPools,
+	}
 	return []strategy.PoolStats{pg.PoolStatsOf("base", m.base, &m.conns.base), tenants}
 }
 
 var _ strategy.PoolStatsReporter = (*Server)(nil)
-
-// stats adds up the tenant pools open now: their connections, and the
-// waits for one in database/sql. Opened and Closed are the server's
-// (connCounts), which keep what closed pools did.
-//
-// The waits of a pool that has been closed leave the sum with it, so
-// WaitCount and WaitDuration can go down when a pool that waited is
-// evicted. They rarely move at all: acquire lets no more callers at a
-// pool than it has connections (a tenant's share is half the budget, and
-// each pool may open the whole budget), so the waits that matter are
-// acquire's own, for a slot of the share or of the budget.
-// TODO(pool policy): count acquire's waits, and keep an evicted pool's
-// database/sql waits, so that both only grow.
-func (p *tenantPools) stats() strategy.PoolStats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var sum strategy.PoolStats
-	for _, tp := range p.pools {
-		sum = pg.AddPoolStats(sum, tp.db.Stats())
-	}
-	// TODO(pool policy): evictions: count the pools (or idle connections)
-	// evictLocked closes to make room.
-	sum.Evictions = 0
-	return sum
-}

@@ -100,22 +100,15 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// PoolStatsOf is what pool, named name, reports to monitoring, with the
-// connections it opened and closed from counts.
+// PoolStatsOf is what pool, named name, reports to monitoring: its
+// connections now and the waits for one, as database/sql counts them, and
+// the connections it opened and closed, from counts.
 func PoolStatsOf(name string, pool *sql.DB, counts *ConnCounts) strategy.PoolStats {
-	st := AddPoolStats(strategy.PoolStats{Pool: name}, pool.Stats())
-	st.Opened, st.Closed = counts.Opened(), counts.Closed()
-	return st
-}
-
-// AddPoolStats adds what database/sql says of one pool to sum: its
-// connections now, and the waits for one. Opened and Closed come from the
-// pool's ConnCounts instead.
-func AddPoolStats(sum strategy.PoolStats, s sql.DBStats) strategy.PoolStats {
-	sum.Open += s.OpenConnections
-	sum.Idle += s.Idle
-	sum.InUse += s.InUse
-	sum.WaitCount += s.WaitCount
-	sum.WaitDuration += s.WaitDuration
-	return sum
+	s := pool.Stats()
+	return strategy.PoolStats{
+		Pool: name,
+		Open: s.OpenConnections, Idle: s.Idle, InUse: s.InUse,
+		WaitCount: s.WaitCount, WaitDuration: s.WaitDuration,
+		Opened: counts.Opened(), Closed: counts.Closed(),
+	}
 }
