@@ -17,6 +17,7 @@ import (
 
 	"tenancy/configs"
 	"tenancy/handlers"
+	"tenancy/internal/metrics"
 	"tenancy/strategy"
 	"tenancy/strategy/strategies"
 )
@@ -125,7 +126,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer s.Close()
-	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain, HideAllTenants: !cfg.AllTenantsView, Logger: log})
+	var m *metrics.Metrics
+	if cfg.Metrics {
+		tenants, err := metrics.NewTopTenants(time.Now)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		if m, err = metrics.New(s, tenants); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain, HideAllTenants: !cfg.AllTenantsView, Metrics: m, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -146,6 +157,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(stdout, "serving %s on %s: http://tenant-0.%s:%d/ (a tenant), http://%s:%d/ (%s)\n",
 		s.Name(), ln.Addr(), cfg.BaseDomain, port, cfg.BaseDomain, port, baseDescription(s.Name()))
+	if m != nil {
+		fmt.Fprintf(stdout, "serve: metrics at http://%s:%d/metrics and the busiest tenants at http://%s:%d/metrics/tenants (METRICS=off turns them off)\n",
+			cfg.BaseDomain, port, cfg.BaseDomain, port)
+	}
 	fmt.Fprintf(stdout, "serve: %d client connections at once (open-file limit %d); a request must arrive within %s, its answer leave within %s\n",
 		*maxClientConns, openFiles, *readTimeout, *writeTimeout)
 	errc := make(chan error, 1)

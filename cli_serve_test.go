@@ -269,3 +269,20 @@ func TestServeShutdownCutsOffSlowClients(t *testing.T) {
 		t.Errorf("the slow client's connection was still open 10s after serve returned")
 	}
 }
+
+// TestServeMetricsOff: METRICS=off serves no /metrics page, and serve
+// does not announce one.
+func TestServeMetricsOff(t *testing.T) {
+	t.Parallel()
+	env := servableEnv(t)
+	env["METRICS"] = "off"
+	srv := startServe(t, env)
+	for _, path := range []string{"/metrics", "/metrics/tenants"} {
+		if status, body := getFrom(t, srv.addr, "localhost", path); status != http.StatusNotFound {
+			t.Errorf("METRICS=off: GET localhost %s = %d, want 404:\n%s", path, status, body)
+		}
+	}
+	if out := srv.stdout.String(); strings.Contains(out, "/metrics") {
+		t.Errorf("METRICS=off: serve announced metrics:\n%s", out)
+	}
+}

@@ -187,6 +187,17 @@ func TestTheReadmeFlow(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"account":"tenant-0"`) {
 				t.Errorf("GET tenant-0 /subtasks/ = %d %s", resp.StatusCode, body)
 			}
+			// serve measures by default, and tells the base domain.
+			for _, tt := range []struct{ path, want string }{
+				{"/metrics", `tenancy_http_requests_total{route="/subtasks/",status="200"} 1` + "\n"},
+				{"/metrics", `tenancy_db_pool_open_connections{pool=`},
+				{"/metrics", `,strategy="` + name + `"}`},
+				{"/metrics/tenants", `"tenants":[{"tenant":"tenant-0","requests":1}]`},
+			} {
+				if status, body := getFrom(t, addr, "localhost", tt.path); status != http.StatusOK || !strings.Contains(body, tt.want) {
+					t.Errorf("GET localhost %s = %d, want 200 with %q:\n%s", tt.path, status, tt.want, body)
+				}
+			}
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("serve after cancel: %v", err)
@@ -196,6 +207,27 @@ func TestTheReadmeFlow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// getFrom GETs path from the server at addr as host, and returns the
+// status and body.
+func getFrom(t *testing.T, addr, host, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 var listening = regexp.MustCompile(`on (127\.0\.0\.1:\d+)`)

@@ -27,6 +27,9 @@ type Config struct {
 	// AllTenantsView serves every tenant's data at the bare base domain
 	// (ALL_TENANTS_VIEW, default on); it has no authentication of its own.
 	AllTenantsView bool
+	// Metrics serves /metrics and /metrics/tenants at the bare base domain
+	// (METRICS, default on); they have no authentication of their own.
+	Metrics bool
 }
 
 // Defaults that work against a local trust-auth PostgreSQL.
@@ -170,12 +173,17 @@ func Load(getenv func(string) string) (Config, error) {
 		SecretKey:  secret("SECRET_KEY"),
 		BaseDomain: strings.ToLower(str("BASE_DOMAIN")),
 	}
-	switch v := strings.ToLower(str("ALL_TENANTS_VIEW")); v {
-	case "on", "true", "1", "yes":
-		c.AllTenantsView = true
-	case "off", "false", "0", "no":
-	default:
-		bad("ALL_TENANTS_VIEW", v, "want on or off")
+	for _, sw := range []struct {
+		name string
+		on   *bool
+	}{{"ALL_TENANTS_VIEW", &c.AllTenantsView}, {"METRICS", &c.Metrics}} {
+		switch v := strings.ToLower(str(sw.name)); v {
+		case "on", "true", "1", "yes":
+			*sw.on = true
+		case "off", "false", "0", "no":
+		default:
+			bad(sw.name, v, "want on or off")
+		}
 	}
 	if !domainName.MatchString(c.BaseDomain) || len(c.BaseDomain) > 200 {
 		bad("BASE_DOMAIN", c.BaseDomain, "want a domain name such as localhost or example.com")

@@ -34,6 +34,9 @@ func TestLoadDefaults(t *testing.T) {
 	if !c.AllTenantsView {
 		t.Error("Load(empty).AllTenantsView = false, want on by default")
 	}
+	if !c.Metrics {
+		t.Error("Load(empty).Metrics = false, want on by default")
+	}
 	if o.Port != 5432 || o.TenantCount != 5 {
 		t.Errorf("Load(empty) port, tenant count = %d, %d, want 5432, 5", o.Port, o.TenantCount)
 	}
@@ -83,6 +86,7 @@ func TestLoadNamesTheWrongVariable(t *testing.T) {
 		{map[string]string{"PGSSLMODE": "sometimes"}, "PGSSLMODE"},
 		{map[string]string{"DB_MAX_CONNS": "1"}, "DB_MAX_CONNS"},
 		{map[string]string{"ALL_TENANTS_VIEW": "maybe"}, "ALL_TENANTS_VIEW"},
+		{map[string]string{"METRICS": "sometimes"}, "METRICS"},
 		{map[string]string{"DB_QUERY_EXEC_MODE": "prepared"}, "DB_QUERY_EXEC_MODE"},
 	}
 	for _, tt := range tests {

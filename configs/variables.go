@@ -181,6 +181,12 @@ func Variables() []Variable {
 			Meaning: "`on` (or `true`, `1`, `yes`) serves every tenant's subtasks at `<BASE_DOMAIN>` itself in singleschema and multischema, and the list of tenants in multidb, and in every strategy the cross-tenant report at `<BASE_DOMAIN>/reports/open-subtasks`; `off` (or `false`, `0`, `no`) answers 404 there. The view and the report have no authentication: turn them off, or put them behind some, before tenants can reach the server.",
 		},
 		{
+			Name:    "METRICS",
+			Value:   "on",
+			Summary: "on or off: /metrics and /metrics/tenants at <BASE_DOMAIN>, unauthenticated",
+			Meaning: "`on` (or `true`, `1`, `yes`) makes `serve` answer `/metrics` (Prometheus's text format: requests by route and status, the connection pools, the Go runtime) and `/metrics/tenants` (the busiest tenants of the last minute, as JSON) at `<BASE_DOMAIN>` itself; tenant addresses get 404 there. `off` (or `false`, `0`, `no`) answers 404 there too, and counts nothing. Neither has authentication yet, and `/metrics/tenants` names tenants and how busy they are: before tenants can reach the server, keep `/metrics` paths at `<BASE_DOMAIN>` from them (at the proxy in front, say) or turn this off (see [Metrics](operations.md#metrics)).",
+		},
+		{
 			Name:    "SECRET_KEY",
 			Summary: fmt.Sprintf("required by serve, at least %d characters", MinSecretKeyLength),
 			Meaning: fmt.Sprintf("Required by `serve`, which refuses to start without one of at least %d characters; the other commands ignore it. `make up` makes a random one (see [serve and SECRET_KEY](#serve-and-secret_key)).", MinSecretKeyLength),

@@ -46,7 +46,7 @@ func TestLoadReadsExactlyTheListedVariables(t *testing.T) {
 		{"STRATEGY": "multidb", "PGHOST": "db.example.com", "PGPORT": "6432", "PGUSER": "admin", "PGPASSWORD": "pw",
 			"PGDATABASE": "acme", "PGSSLMODE": "require", "TZ": "UTC", "MULTIDB_COUNT": "7", "MULTIDB_OPEN_CONNS": "64",
 			"APP_DB_USER": "web", "APP_DB_PASSWORD": "pw2", "READER_DB_USER": "reader", "READER_DB_PASSWORD": "pw3",
-			"DB_MAX_CONNS": "8", "DB_QUERY_EXEC_MODE": "exec", "BASE_DOMAIN": "example.com", "ALL_TENANTS_VIEW": "off",
+			"DB_MAX_CONNS": "8", "DB_QUERY_EXEC_MODE": "exec", "BASE_DOMAIN": "example.com", "ALL_TENANTS_VIEW": "off", "METRICS": "off",
 			"SECRET_KEY": strings.Repeat("k", MinSecretKeyLength)},
 		{"STRATEGY": "x", "PGPORT": "y", "PGDATABASE": "Bad"},
 	} {

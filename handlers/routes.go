@@ -1,6 +1,7 @@
 // Package handlers is the web application: the tenant-from-subdomain
 // middleware, the subtask list per tenant, the all-tenants view, the
-// cross-tenant report and the health check, over any strategy.Strategy.
+// cross-tenant report, the health check and the operator's metrics, over
+// any strategy.Strategy.
 package handlers
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"tenancy/internal/metrics"
 	"tenancy/strategy"
 )
 
@@ -37,7 +39,11 @@ type Options struct {
 	// them behind some, or hide them, before exposing the server to
 	// tenants.
 	HideAllTenants bool
-	Logger         *slog.Logger
+	// Metrics, when set, measures every request and serves /metrics and
+	// /metrics/tenants at the base domain (not at tenants' addresses).
+	// They have no authentication of their own either.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 // DefaultRequestTimeout is the database time a request gets unless
@@ -70,6 +76,11 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.SetHTMLTemplate(tmpl)
+	if o.Metrics != nil {
+		// First, so that it times everything, and sees the status the
+		// recovery below gives a panic.
+		r.Use(measureRequests(o.Metrics))
+	}
 	r.Use(logRequests(log), withTimeout(o.RequestTimeout), noCaching, gin.CustomRecovery(func(c *gin.Context, v any) {
 		renderError(c, log, errors.New("panic while serving request"))
 		log.Error("panic", "value", v)
@@ -89,6 +100,12 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	get(r, "/healthz", healthz(s))
 
 	site := r.Group("/", tenantFromHost(s, o.BaseDomain, o.HideAllTenants, log))
+	if o.Metrics != nil {
+		site.Use(countTenants(o.Metrics))
+		ops := r.Group("/metrics", baseDomainOnly(o.BaseDomain, log))
+		get(ops, "", gin.WrapH(o.Metrics.Handler()))
+		get(ops, "/tenants", topTenants(o.Metrics, log))
+	}
 	get(site, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
 	get(site, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	get(site, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))

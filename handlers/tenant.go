@@ -31,10 +31,15 @@ func tenantFromHost(s strategy.Strategy, baseDomain string, hideAllTenants bool,
 			}
 			ctx = models.NewContextWithTenant(ctx, t)
 		default:
-			renderError(c, log, badRequest("This server answers only for "+baseDomain+" (all tenants) and <tenant>."+baseDomain+", e.g. tenant-0."+baseDomain+"."))
+			renderError(c, log, wrongHost(baseDomain))
 			return
 		}
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
+}
+
+// wrongHost is the answer to a Host header outside this site.
+func wrongHost(baseDomain string) error {
+	return badRequest("This server answers only for " + baseDomain + " (all tenants) and <tenant>." + baseDomain + ", e.g. tenant-0." + baseDomain + ".")
 }

@@ -32,6 +32,7 @@ type Server struct {
 	base     *sql.DB // the PGDATABASE Database: health checks only
 	root     *gorm.DB
 	pools    *tenantPools
+	conns    *connCounts // for PoolStats
 	accounts *tenantcache.Cache
 	pages    pages.Statements
 	// audited remembers the tenant databases that passed auditTenant.
@@ -46,7 +47,8 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 	if err := validate(opts); err != nil {
 		return nil, err
 	}
-	base, err := pg.OpenPool(opts.AppDSN(opts.Database), 2, 1)
+	conns := new(connCounts)
+	base, err := pg.OpenCountedPool(opts.AppDSN(opts.Database), 2, 1, &conns.base)
 	if err != nil {
 		return nil, err
 	}
@@ -73,10 +75,11 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 	return &Server{
 		opts:     opts,
 		base:     base,
+		conns:    conns,
 		root:     root,
 		accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries),
 		pools: newTenantPools(opts.Budget(), maxOpen, poolWait, func(database string) (*sql.DB, error) {
-			return pg.OpenPool(opts.AppDSN(database), opts.Budget(), opts.Budget())
+			return pg.OpenCountedPool(opts.AppDSN(database), opts.Budget(), opts.Budget(), &conns.tenants)
 		}),
 	}, nil
 }

@@ -40,6 +40,7 @@ type Server struct {
 	app      *gorm.DB
 	reader   *gorm.DB
 	pools    []*sql.DB
+	conns    [2]pg.ConnCounts // pools[0]'s (app) and pools[1]'s (reader), for PoolStats
 	accounts *tenantcache.Cache
 	pages    pages.Statements
 	// appTurns and readerTurns order the page reads on each pool.
@@ -67,8 +68,8 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 	if s.prepares() {
 		appOpts.QueryExecMode = "exec"
 	}
-	for _, dsn := range []string{appOpts.AppDSN(opts.Database), opts.ReaderDSN(opts.Database)} {
-		pool, err := pg.OpenPool(dsn, budget, budget)
+	for i, dsn := range []string{appOpts.AppDSN(opts.Database), opts.ReaderDSN(opts.Database)} {
+		pool, err := pg.OpenCountedPool(dsn, budget, budget, &s.conns[i])
 		if err != nil {
 			s.Close()
 			return nil, err

@@ -33,6 +33,7 @@ type Server struct {
 	app      *gorm.DB
 	reader   *gorm.DB
 	pools    []*sql.DB
+	conns    [2]pg.ConnCounts // pools[0]'s (app) and pools[1]'s (reader), for PoolStats
 	accounts *tenantcache.Cache
 	pages    pages.Statements
 	// appTurns and readerTurns order the page reads on each pool.
@@ -68,12 +69,12 @@ func newServer(opts strategy.Options) (*Server, error) {
 	s := &Server{opts: opts, accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries)}
 	budget := opts.Budget()
 	s.appTurns, s.readerTurns = pg.NewTurns(budget), pg.NewTurns(budget)
-	appPool, err := pg.OpenPool(opts.AppDSN(opts.Database), budget, budget)
+	appPool, err := pg.OpenCountedPool(opts.AppDSN(opts.Database), budget, budget, &s.conns[0])
 	if err != nil {
 		return nil, err
 	}
 	s.pools = append(s.pools, appPool)
-	readerPool, err := pg.OpenPool(opts.ReaderDSN(opts.Database), budget, budget)
+	readerPool, err := pg.OpenCountedPool(opts.ReaderDSN(opts.Database), budget, budget, &s.conns[1])
 	if err != nil {
 		s.Close()
 		return nil, err

@@ -7,7 +7,8 @@
 // unknown tenants and pages, a cross-tenant report that matches the data,
 // counts kept by triggers the app role cannot touch or hijack, bulk loads
 // that are all or nothing, no leaked row under concurrent load, 503s while
-// PostgreSQL restarts). It also holds the helpers those tests share. Every
+// PostgreSQL restarts, pool figures for monitoring that follow the
+// connections). It also holds the helpers those tests share. Every
 // deployment it makes is uniquely named and dropped when the test ends
 // (internal/pgtest).
 package strategytest

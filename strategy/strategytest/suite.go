@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 		{"UnreachableServerIsUnavailable", testUnreachableServerIsUnavailable},
 		{"NoLeakedRowsUnderConcurrentLoad", testNoLeakedRowsUnderConcurrentLoad},
 		{"PostgresRestartUnderLoad", testPostgresRestartUnderLoad},
+		{"PoolStatsFollowTheConnections", testPoolStatsFollowTheConnections},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

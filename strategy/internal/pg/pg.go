@@ -78,11 +78,17 @@ func OpenPool(dsn string, maxOpen, maxIdle int) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	setPoolLimits(db, maxOpen, maxIdle)
+	return db, nil
+}
+
+// setPoolLimits gives a pool its size, and its connections their idle
+// time and lifetime.
+func setPoolLimits(db *sql.DB, maxOpen, maxIdle int) {
 	db.SetMaxOpenConns(maxOpen)
 	db.SetMaxIdleConns(maxIdle)
 	db.SetConnMaxIdleTime(time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
-	return db, nil
 }
 
 // classify marks errors that mean "the database is not reachable right now"
