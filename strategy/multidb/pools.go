@@ -76,8 +76,10 @@ type tenantPools struct {
 	// benchmark that compares the two).
 	segmented bool
 	// counts of what the policy did, for /metrics and compare.
-	evictedPools int64 // pools closed to make room
-	trimmedConns int64 // idle connections closed to make room or to follow use
+	waits        int64         // callers that waited for a slot of their share or the budget
+	waited       time.Duration // how long, all told
+	evictedPools int64         // pools closed to make room
+	trimmedConns int64         // idle connections closed to make room or to follow use
 	// retired sums the database/sql figures of pools closed since start,
 	// so that totals (connections opened and closed, waits) survive
 	// eviction.
@@ -154,9 +156,21 @@ func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, fu
 	wait := time.NewTimer(p.maxWait)
 	defer wait.Stop()
 	share := p.joinShare(database)
+	// A caller that finds its share or the budget full waits; how often
+	// and how long is what /metrics reports as waiting for a connection.
+	var waitStart time.Time
+	defer func() {
+		if !waitStart.IsZero() {
+			p.mu.Lock()
+			p.waits++
+			p.waited += time.Since(waitStart)
+			p.mu.Unlock()
+		}
+	}()
 	select {
 	case share.slots <- struct{}{}:
 	default:
+		waitStart = time.Now()
 		select {
 		case share.slots <- struct{}{}:
 		case <-wait.C:
@@ -170,6 +184,9 @@ func (p *tenantPools) acquire(ctx context.Context, database string) (*sql.DB, fu
 	select {
 	case p.inUse <- struct{}{}:
 	default:
+		if waitStart.IsZero() {
+			waitStart = time.Now()
+		}
 		select {
 		case p.inUse <- struct{}{}:
 		case <-wait.C:
@@ -381,11 +398,14 @@ func TenantConnsFor(o strategy.Options, allowed int) int {
 // started, summed over every tenant pool, closed ones included.
 type poolFigures struct {
 	Pools, Open, Idle, InUse int
-	WaitCount                int64
-	WaitDuration             time.Duration
-	Opened, Closed           int64
-	EvictedPools             int64 // closed whole to make room
-	TrimmedConns             int64 // idle connections closed to make room or to follow use
+	// WaitCount and WaitDuration: callers that waited for a slot of their
+	// tenant's share or the working budget, and database/sql's own waits
+	// for a connection of a pool.
+	WaitCount      int64
+	WaitDuration   time.Duration
+	Opened, Closed int64
+	EvictedPools   int64 // closed whole to make room
+	TrimmedConns   int64 // idle connections closed to make room or to follow use
 }
 
 func (p *tenantPools) figures() poolFigures {
@@ -402,6 +422,7 @@ func (p *tenantPools) figures() poolFigures {
 		f.WaitDuration += st.WaitDuration
 		f.Closed += st.MaxIdleClosed + st.MaxIdleTimeClosed + st.MaxLifetimeClosed
 	}
+	f.WaitCount, f.WaitDuration = p.waits, p.waited
 	add(p.retired, false)
 	for _, tp := range p.pools {
 		add(tp.db.Stats(), true)

@@ -44,6 +44,10 @@ func TestTenantPoolsKeepATenantToItsShare(t *testing.T) {
 	if _, _, err := pools.acquire(ctx, "slow"); !errors.Is(err, strategy.ErrTenantUnavailable) {
 		t.Errorf("a third connection for one tenant of a budget of 4: err = %v, want ErrTenantUnavailable", err)
 	}
+	// That wait is what /metrics reports as waiting for a connection.
+	if f := pools.figures(); f.WaitCount != 1 || f.WaitDuration < 50*time.Millisecond {
+		t.Errorf("after one wait of 50 ms: %d waits, %s waited; want 1 and at least 50 ms", f.WaitCount, f.WaitDuration)
+	}
 	for _, other := range []string{"a", "b"} {
 		_, release, err := pools.acquire(ctx, other)
 		if err != nil {

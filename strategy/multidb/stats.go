@@ -19,11 +19,10 @@ type connCounts struct {
 // connections opened and closed counted at their sockets (connCounts),
 // which figures can only estimate.
 //
-// The waits are database/sql's, which acquire keeps rare: it lets no more
-// callers at a pool than the pool may open (a tenant's share is half the
-// budget, its pool may open all of it). The waits that matter in multidb
-// are acquire's own, for a slot of the share or the budget.
-// TODO: count acquire's waits.
+// The waits are acquire's, for a slot of the tenant's share or of the
+// working budget, which is where a multidb request waits, together with
+// database/sql's own (rare: acquire lets no more callers at a pool than
+// the pool may open).
 func (m *Server) PoolStats() []strategy.PoolStats {
 	f := m.pools.figures()
 	tenants := strategy.PoolStats{
