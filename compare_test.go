@@ -43,7 +43,10 @@ func compareAndCheck(t *testing.T, generator string) {
 	env := pgtest.Env(t, "singleschema", nil)
 	prefix := env["PGDATABASE"]
 	dir := t.TempDir()
-	out, err := runCmd(t, env, "compare", "--accounts", "3", "--duration", "1s", "--connections", "4", "--generator", generator, "--out", filepath.Join(dir, "report"), "--quiet")
+	// The built-in generator runs a small sweep (the charts need two
+	// sizes); wrk one size.
+	sizes := map[string]string{"builtin": "2,3", "wrk": "3"}[generator]
+	out, err := runCmd(t, env, "compare", "--tenants", sizes, "--duration", "1s", "--connections", "4", "--generator", generator, "--out", filepath.Join(dir, "report"), "--quiet")
 	if err != nil {
 		t.Fatalf("compare: %v\n%s", err, out)
 	}
@@ -63,6 +66,27 @@ func compareAndCheck(t *testing.T, generator string) {
 		if !strings.Contains(report, want) {
 			t.Errorf("report.md lacks %q", want)
 		}
+	}
+	// The sweep's figures: each a table with a column per size, the
+	// schema change named, the cross-tenant report timed in every
+	// strategy (no "n/a" there), and charts against tenants when there
+	// are two sizes.
+	sweep := []string{"## Many tenants", "### Setup and seed", "### Catalog size", "### Migrations", "subtask_priority.sql",
+		"### PostgreSQL backends' memory", "### Tenant pages: uniform and Zipf traffic", "s = 1.1", "### A cold tenant",
+		"### Cross-tenant report", "### Where the time goes", "| 3 tenants |"}
+	if generator == "builtin" {
+		sweep = append(sweep, "| 2 tenants | 3 tenants |", "## Detail at 3 tenants")
+	}
+	for _, want := range sweep {
+		if !strings.Contains(strings.ReplaceAll(report, `\_`, "_"), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if section := report[strings.Index(report, "### Cross-tenant report"):]; strings.Contains(section[:strings.Index(section[4:], "###")+4], "n/a") {
+		t.Errorf("the cross-tenant report was not measured in some strategy:\n%s", section[:strings.Index(section[4:], "###")+4])
+	}
+	if generator == "builtin" && !strings.Contains(string(html), "log scale") {
+		t.Errorf("report.html has no log-scale chart against tenants")
 	}
 	// The probe ran in every strategy, checked rows, and found no leak.
 	rows := regexp.MustCompile(`(?m)^\| rows checked \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$`).FindStringSubmatch(report)
