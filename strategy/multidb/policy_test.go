@@ -155,6 +155,11 @@ func TestTenantPoolsProtectBusyTenants(t *testing.T) {
 			pools, opened := fakePools(3, time.Second) // at most 3 pools
 			defer pools.close()
 			pools.segmented = segmented
+			now := time.Unix(1_000_000, 0)
+			pools.now = func() time.Time { return now }
+			// A request's second use of its tenant's pool does not
+			// protect it; the tenant coming back later does.
+			tick := func() { now = now.Add(promoteAfter) }
 			once := func(db string) {
 				_, release, err := pools.acquire(context.Background(), db)
 				if err != nil {
@@ -163,9 +168,14 @@ func TestTenantPoolsProtectBusyTenants(t *testing.T) {
 				release()
 			}
 			once("busy")
-			once("busy")
+			once("busy") // the same request
+			once("same-request")
+			once("same-request")
+			tick()
+			once("busy") // back a second later
 			kept := 0
 			for i := range 6 {
+				tick()
 				once(fmt.Sprintf("once-%d", i))
 				pools.mu.Lock()
 				if _, ok := pools.pools["busy"]; ok {
@@ -209,6 +219,11 @@ func TestSegmentedEvictionUnderZipf(t *testing.T) {
 		p, _ := fakePools(2, time.Second)
 		defer p.close()
 		p.maxOpen, p.segmented = pools, segmented
+		// 1,000 requests a second, each using its tenant's pool twice
+		// (the tenant looked up, then its page), as the server does when
+		// the tenant cache has expired.
+		now := time.Unix(1_000_000, 0)
+		p.now = func() time.Time { return now }
 		rng := rand.New(rand.NewPCG(1, 2))
 		opened := 0
 		for i := range requests {
@@ -220,11 +235,14 @@ func TestSegmentedEvictionUnderZipf(t *testing.T) {
 			if !open && i >= warm {
 				opened++
 			}
-			_, release, err := p.acquire(context.Background(), db)
-			if err != nil {
-				t.Fatal(err)
+			for range 2 {
+				_, release, err := p.acquire(context.Background(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				release()
 			}
-			release()
+			now = now.Add(time.Millisecond)
 			// The ghost list as the size under test.
 			p.mu.Lock()
 			for p.ghosts.Len() > ghosts {
