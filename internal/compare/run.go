@@ -684,7 +684,7 @@ func visitEach(ctx context.Context, client *http.Client, base string, slugs []st
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				_, errs[i] = get(ctx, client, base, slugs[i]+"."+baseDomain, "/subtasks/")
+				_, errs[i] = get(ctx, client, base, slugs[i]+"."+baseDomain, "/subtasks/", nil)
 			}
 		}()
 	}
@@ -697,8 +697,9 @@ func visitEach(ctx context.Context, client *http.Client, base string, slugs []st
 }
 
 // get asks for path with the Host header host, as JSON, and returns how
-// long the answer took; anything but 200 is an error.
-func get(ctx context.Context, client *http.Client, base, host, path string) (time.Duration, error) {
+// long the answer took, its body read (into into, when not nil); anything
+// but 200 is an error.
+func get(ctx context.Context, client *http.Client, base, host, path string, into any) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return 0, err
@@ -710,11 +711,17 @@ func get(ctx context.Context, client *http.Client, base, host, path string) (tim
 	if err != nil {
 		return 0, fmt.Errorf("GET %s%s: %w", host, path, err)
 	}
+	if into != nil && resp.StatusCode == http.StatusOK {
+		err = json.NewDecoder(resp.Body).Decode(into)
+	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	d := time.Since(start)
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode != http.StatusOK:
 		return 0, fmt.Errorf("GET %s%s: %s", host, path, resp.Status)
+	case err != nil:
+		return 0, fmt.Errorf("GET %s%s: %w", host, path, err)
 	}
 	return d, nil
 }
@@ -723,10 +730,10 @@ func get(ctx context.Context, client *http.Client, base, host, path string) (tim
 // then the same again.
 func coldRequests(ctx context.Context, client *http.Client, base, slug string) (first, second time.Duration, err error) {
 	host := slug + "." + baseDomain
-	if first, err = get(ctx, client, base, host, "/subtasks/"); err != nil {
+	if first, err = get(ctx, client, base, host, "/subtasks/", nil); err != nil {
 		return 0, 0, fmt.Errorf("cold tenant: %w", err)
 	}
-	if second, err = get(ctx, client, base, host, "/subtasks/"); err != nil {
+	if second, err = get(ctx, client, base, host, "/subtasks/", nil); err != nil {
 		return 0, 0, fmt.Errorf("cold tenant: %w", err)
 	}
 	return first, second, nil
@@ -742,29 +749,10 @@ func crossTenantReport(ctx context.Context, client *http.Client, base string) Cr
 	var r CrossTenantReport
 	var took []time.Duration
 	for range reportRuns {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/reports/open-subtasks", nil)
-		if err != nil {
-			r.Error = err.Error()
-			return r
-		}
-		req.Host = baseDomain
-		req.Header.Set("Accept", "application/json")
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			r.Error = err.Error()
-			return r
-		}
 		var body reportBody
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		d := time.Since(start)
-		switch {
-		case resp.StatusCode != http.StatusOK:
-			r.Error = "GET /reports/open-subtasks: " + resp.Status
-			return r
-		case err != nil:
-			r.Error = "GET /reports/open-subtasks: " + err.Error()
+		d, err := get(ctx, client, base, baseDomain, "/reports/open-subtasks", &body)
+		if err != nil {
+			r.Error = err.Error()
 			return r
 		}
 		took = append(took, d)
