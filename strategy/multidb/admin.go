@@ -13,6 +13,7 @@ import (
 	"tenancy/strategy/multidb/migrations"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"gorm.io/gorm"
 )
 
@@ -95,14 +96,14 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 	// template's version. Each is still migrated (a no-op when it is up to
 	// date) and granted afterwards, so an older tenant database catches up.
 	t := time.Now()
-	tmpl.Err = a.migrateDatabase(ctx, &tmpl)
+	tmpl.Err = a.migrateDatabase(ctx, &tmpl, "")
 	tmpl.MigrateTime = time.Since(t)
 	pg.PrintReport(progress, tmpl)
 	if tmpl.Err != nil {
 		out := strategy.Report{Databases: []strategy.DatabaseReport{tmpl}, Elapsed: time.Since(start)}
 		return out, out.Err()
 	}
-	out, err := a.eachTenant(ctx, progress, true)
+	out, err := a.eachTenant(ctx, progress, true, a.privilegesOf(ctx, tmpl.Database))
 	out.Databases = append([]strategy.DatabaseReport{tmpl}, out.Databases...)
 	out.Elapsed = time.Since(start)
 	return out, err
@@ -116,22 +117,60 @@ func (a *Admin) templateDatabase() string {
 	return a.opts.Database + "_tenant-template"
 }
 
+// Migrate brings the template database up to date first, so tenant
+// databases created from it later start current, then every tenant
+// database; see migrateDatabase for what a tenant already current costs.
 func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Report, error) {
 	start := time.Now()
-	out, err := a.eachTenant(ctx, progress, false)
+	tmpl := strategy.DatabaseReport{Database: a.templateDatabase()}
+	tmpl.Err = a.migrateDatabase(ctx, &tmpl, "")
+	tmpl.MigrateTime = time.Since(start)
+	var granted string
+	switch {
+	case tmpl.Err == nil:
+		pg.PrintReport(progress, tmpl)
+		granted = a.privilegesOf(ctx, tmpl.Database)
+	case errors.Is(tmpl.Err, errDatabaseMissing):
+		// A deployment set up before tenant databases were copied from a
+		// template has none; its tenants are still migrated, and granted.
+		tmpl = strategy.DatabaseReport{}
+	default:
+		pg.PrintReport(progress, tmpl)
+		out := strategy.Report{Databases: []strategy.DatabaseReport{tmpl}, Elapsed: time.Since(start)}
+		return out, out.Err()
+	}
+	out, err := a.eachTenant(ctx, progress, false, granted)
+	if tmpl.Database != "" {
+		out.Databases = append([]strategy.DatabaseReport{tmpl}, out.Databases...)
+	}
 	out.Elapsed = time.Since(start)
 	return out, err
 }
 
+// privilegesOf is the privileges fingerprint of a database just granted,
+// or "" when it cannot be read (every tenant is then granted again).
+func (a *Admin) privilegesOf(ctx context.Context, database string) string {
+	pool, err := pg.OpenPool(a.opts.AdminDSN(database), 1, 1)
+	if err != nil {
+		return ""
+	}
+	defer pool.Close()
+	digest, err := pg.PrivilegesFingerprint(ctx, pool)
+	if err != nil {
+		return ""
+	}
+	return digest
+}
+
 // eachTenant migrates every tenant database (creating missing ones when
 // create is set) and reports each by name, failures included.
-func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool) (strategy.Report, error) {
+func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool, granted string) (strategy.Report, error) {
 	reps := make([]strategy.DatabaseReport, a.opts.TenantCount)
 	var printMu sync.Mutex
 	pg.ForEachIndex(len(reps), setupWorkers, func(i int) {
 		rep := &reps[i]
 		rep.Database = a.opts.TenantDatabase(i)
-		rep.Err = a.setupTenant(ctx, rep, create)
+		rep.Err = a.setupTenant(ctx, rep, create, granted)
 		printMu.Lock()
 		pg.PrintReport(progress, *rep)
 		printMu.Unlock()
@@ -140,7 +179,7 @@ func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool)
 	return out, out.Err()
 }
 
-func (a *Admin) setupTenant(ctx context.Context, rep *strategy.DatabaseReport, create bool) error {
+func (a *Admin) setupTenant(ctx context.Context, rep *strategy.DatabaseReport, create bool, granted string) error {
 	if create {
 		t := time.Now()
 		err := pg.WithMaintenance(ctx, a.opts, func(m *sql.DB) error {
@@ -155,18 +194,43 @@ func (a *Admin) setupTenant(ctx context.Context, rep *strategy.DatabaseReport, c
 	}
 	t := time.Now()
 	defer func() { rep.MigrateTime = time.Since(t) }()
-	return a.migrateDatabase(ctx, rep)
+	return a.migrateDatabase(ctx, rep, granted)
 }
 
+// errDatabaseMissing: a database the deployment should have is not there.
+var errDatabaseMissing = errors.New("database missing")
+
 // migrateDatabase runs pending migrations and the grants on one database.
-func (a *Admin) migrateDatabase(ctx context.Context, rep *strategy.DatabaseReport) error {
+// A database at every version is only read (goose would make several
+// round trips to find nothing to do), and when granted is the
+// fingerprint of a database granted just now (the template) and this
+// one's is equal, its privileges are already exactly what Grants makes
+// and the grants transaction is skipped; any difference, drift by hand
+// included, is granted again.
+func (a *Admin) migrateDatabase(ctx context.Context, rep *strategy.DatabaseReport, granted string) error {
 	pool, err := pg.OpenPool(a.opts.AdminDSN(rep.Database), 1, 1)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := pg.Migrate(ctx, pool, pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations), rep); err != nil {
-		return pg.Classify(err)
+	files := pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations)
+	current, err := pg.AtEveryVersion(ctx, pool, files, "public", goose.DefaultTablename)
+	switch {
+	case pg.IsPgError(err, "3D000"):
+		return fmt.Errorf("%w: database %q does not exist; run `tenancy setup` to create it", errDatabaseMissing, rep.Database)
+	case err != nil:
+		return err
+	case current >= 0:
+		rep.From, rep.To = current, current
+	default:
+		if err := pg.Migrate(ctx, pool, files, rep); err != nil {
+			return pg.Classify(err)
+		}
+	}
+	if granted != "" && len(rep.Applied) == 0 {
+		if now, err := pg.PrivilegesFingerprint(ctx, pool); err == nil && now == granted {
+			return nil
+		}
 	}
 	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: rep.Database, App: a.opts.AppUser,
 		Counter: a.opts.CountsOwner(), CounterReadsAccounts: true}))

@@ -243,11 +243,65 @@ func TestMultiDBMigrateNamesAMissingTenantDatabase(t *testing.T) {
 		t.Errorf("Migrate with tenant-2's database missing: err = %v, want one naming it and saying to run setup", err)
 	}
 	latest := strategytest.LatestVersion(t, Harness().Migrations)
-	if len(rep.Databases) != 3 || rep.Databases[0].Err != nil || rep.Databases[1].Err != nil || rep.Databases[0].To != latest {
-		t.Errorf("Migrate report = %+v, want tenants 0 and 1 up to date at version %d", rep.Databases, latest)
+	if len(rep.Databases) != 4 || rep.Databases[0].Database != opts.Database+"_tenant-template" ||
+		rep.Databases[1].Err != nil || rep.Databases[2].Err != nil || rep.Databases[1].To != latest {
+		t.Errorf("Migrate report = %+v, want the template, then tenants 0 and 1 up to date at version %d", rep.Databases, latest)
 	}
-	if strings.Count(out.String(), fmt.Sprintf("up to date at version %d", latest)) != 2 {
-		t.Errorf("Migrate output:\n%s\nwant two tenants up to date", out.String())
+	if strings.Count(out.String(), fmt.Sprintf("up to date at version %d", latest)) != 3 {
+		t.Errorf("Migrate output:\n%s\nwant the template and two tenants up to date", out.String())
+	}
+}
+
+// TestMultiDBMigrateGrantsOnlyWhereNeeded: a no-op migrate leaves a tenant
+// database whose privileges match the template's untouched (GRANT rewrites
+// the catalog row even when nothing changes, so the row's xmin shows
+// whether the grants ran), and still repairs a privilege changed by hand,
+// in either direction.
+func TestMultiDBMigrateGrantsOnlyWhereNeeded(t *testing.T) {
+	t.Parallel()
+	opts, admin, _ := strategytest.Deploy(t, Harness())
+	app := pg.QuoteIdent(opts.AppUser)
+	rowVersion := func(database string) string {
+		var xmin string
+		if err := pgtest.Admin(t, database).QueryRow(`SELECT xmin::text FROM pg_class WHERE oid = 'public.subtasks'::regclass`).Scan(&xmin); err != nil {
+			t.Fatal(err)
+		}
+		return xmin
+	}
+	privilege := func(database, priv string) bool {
+		var has bool
+		if err := pgtest.Admin(t, database).QueryRow(`SELECT has_table_privilege($1, 'public.subtasks', $2)`, opts.AppUser, priv).Scan(&has); err != nil {
+			t.Fatal(err)
+		}
+		return has
+	}
+	migrate := func() {
+		t.Helper()
+		if _, err := admin.Migrate(context.Background(), nil); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	migrate() // the first run after setup may grant what setup's copies lacked
+	before := rowVersion(opts.TenantDatabase(0))
+	migrate()
+	if after := rowVersion(opts.TenantDatabase(0)); after != before {
+		t.Errorf("a no-op migrate granted tenant-0's database again (subtasks' catalog row %s -> %s); want it skipped, its privileges being the template's", before, after)
+	}
+	tests := []struct {
+		name, drift, priv string
+		want              bool
+	}{
+		{"a grant revoked", "REVOKE SELECT ON subtasks FROM " + app, "SELECT", true},
+		{"a grant added", "GRANT TRUNCATE ON subtasks TO " + app, "TRUNCATE", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			strategytest.MustExec(t, pgtest.Admin(t, opts.TenantDatabase(1)), tt.drift)
+			migrate()
+			if got := privilege(opts.TenantDatabase(1), tt.priv); got != tt.want {
+				t.Errorf("after %s and a migrate, app role has %s on subtasks = %v, want %v", tt.name, tt.priv, got, tt.want)
+			}
+		})
 	}
 }
 
