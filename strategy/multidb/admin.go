@@ -223,7 +223,7 @@ func (a *Admin) migrateDatabase(ctx context.Context, rep *strategy.DatabaseRepor
 	case current >= 0:
 		rep.From, rep.To = current, current
 	default:
-		if err := pg.Migrate(ctx, pool, files, rep); err != nil {
+		if err := pg.Migrate(ctx, pool, files, "", rep); err != nil {
 			return pg.Classify(err)
 		}
 	}

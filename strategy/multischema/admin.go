@@ -106,7 +106,7 @@ func (a *Admin) migrate(ctx context.Context, progress io.Writer, shared strategy
 		return strategy.Report{}, err
 	}
 	t := time.Now()
-	shared.Err = pg.Classify(pg.Migrate(ctx, pool, migrations.Shared(), &shared))
+	shared.Err = pg.Classify(pg.Migrate(ctx, pool, migrations.Shared(), "", &shared))
 	if shared.Err == nil {
 		shared.Err = pg.Classify(sharedGrants(ctx, pool, a.opts))
 	}

@@ -56,17 +56,14 @@ func (a *Admin) ensureTenant(ctx context.Context, db *sql.DB, id models.TenantID
 	return tenantGrants(ctx, db, a.opts, schema, role)
 }
 
-// migrateSchema runs the tenant migrations pending in schema, on a
-// connection whose search_path starts with it, with goose's version table
-// in the schema too: each tenant's schema is migrated, and versioned, on
-// its own, in its own transactions: one transaction over every schema
-// keeps every schema's locks until it commits, and on a default-sized
-// server runs out of lock slots after about 300 schemas
-// (locklimit_test.go). A schema already at every version is only read,
-// on db: a connection of its own per schema is most of a no-op migrate's
-// time at a thousand tenants.
+// migrateSchema runs the tenant migrations pending in schema, with
+// goose's version table in the schema too: each tenant's schema is
+// migrated, and versioned, on its own, in a transaction of its own (see
+// pg.Migrate): one transaction over every schema keeps every schema's
+// locks until it commits, and on a default-sized server runs out of lock
+// slots after about 300 schemas (locklimit_test.go). A schema already at
+// every version is only read.
 func (a *Admin) migrateSchema(ctx context.Context, db *sql.DB, schema string, rep *strategy.DatabaseReport) error {
-	versionTable := goose.WithTableName(schema + "." + goose.DefaultTablename)
 	files := pg.WithoutNewest(migrations.Tenant(), a.opts.HoldBackMigrations)
 	if current, err := pg.AtEveryVersion(ctx, db, files, schema, goose.DefaultTablename); err != nil {
 		return err
@@ -74,16 +71,7 @@ func (a *Admin) migrateSchema(ctx context.Context, db *sql.DB, schema string, re
 		rep.From, rep.To = current, current
 		return nil
 	}
-	dsn, err := pg.WithSearchPath(a.opts.AdminDSN(a.opts.Database), schema)
-	if err != nil {
-		return err
-	}
-	pool, err := pg.OpenPool(dsn, 1, 1)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return pg.Migrate(ctx, pool, files, rep, versionTable)
+	return pg.Migrate(ctx, db, files, schema, rep)
 }
 
 // tenantGrants gives, in one transaction, the tenant's role what the

@@ -89,7 +89,7 @@ func (a *Admin) migrate(ctx context.Context, rep *strategy.DatabaseReport) error
 	if err != nil {
 		return err
 	}
-	if err := pg.Migrate(ctx, pool, pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations), rep); err != nil {
+	if err := pg.Migrate(ctx, pool, pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations), "", rep); err != nil {
 		return pg.Classify(err)
 	}
 	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,

@@ -7,40 +7,164 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"tenancy/strategy"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"gorm.io/gorm"
 )
 
-// Migrate runs the pending migrations in fsys on db (opts add goose
-// options, such as a version table of its own). Each call has
-// its own goose Provider, so tenant databases can migrate concurrently.
-func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, rep *strategy.DatabaseReport, opts ...goose.ProviderOption) error {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, append([]goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}, opts...)...)
+// Migrate runs the migrations pending in fsys on db, all of them in one
+// transaction. With schema "" they run on db's search_path with goose's
+// default version table; otherwise in schema (first on the search_path,
+// for the transaction only, so any pooled connection will do), with the
+// version table in schema too.
+// A database is never left between versions: when one file fails, the
+// files before it are undone with it and rep shows nothing applied, so a
+// fleet migration that fails on one tenant leaves that tenant where it
+// was, and re-running it starts from the same place. goose applies each
+// file in a transaction of its own and has no option to group them (its
+// issues #222 and #485), so this reads goose's files and writes goose's
+// version table, through goose's own store, in goose's format: goose's
+// tools still read the result. Concurrent calls on one version table wait
+// for each other (a transaction-scoped advisory lock).
+func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, schema string, rep *strategy.DatabaseReport) error {
+	table := goose.DefaultTablename
+	if schema != "" {
+		table = QuoteIdent(schema) + "." + table
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true), goose.WithTableName(table))
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
-	if rep.From, err = p.GetDBVersion(ctx); err != nil {
+	store, err := database.NewStore(database.DialectPostgres, table)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
 		if IsPgError(err, "3D000") {
 			return fmt.Errorf("database %q does not exist; run `tenancy setup` to create it", rep.Database)
 		}
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	rep.To = rep.From
-	results, err := p.Up(ctx)
-	var partial *goose.PartialError
-	if errors.As(err, &partial) {
-		results = partial.Applied
+	defer tx.Rollback()
+	if schema != "" {
+		if _, err := tx.ExecContext(ctx, `SELECT set_config('search_path', $1, true)`, QuoteIdent(schema)+", public"); err != nil {
+			return fmt.Errorf("migrate schema %s: %w", schema, err)
+		}
 	}
-	for _, r := range results {
-		rep.Applied = append(rep.Applied, r.Source.Path)
-		rep.To = r.Source.Version
-	}
+	applied, err := appliedVersions(ctx, tx, store, table)
 	if err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
+		return err
 	}
+	for v := range applied {
+		rep.From = max(rep.From, v)
+	}
+	rep.To = rep.From
+	var done []string
+	for _, src := range p.ListSources() {
+		if applied[src.Version] {
+			continue
+		}
+		if src.Version < rep.From {
+			return fmt.Errorf("migration %s is older than version %d, which is applied: goose would refuse it too; renumber it", src.Path, rep.From)
+		}
+		up, err := upSection(fsys, src.Path)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, up); err != nil {
+			return fmt.Errorf("apply migrations: %s: %w (nothing was applied: the earlier files of this run were undone too)", src.Path, err)
+		}
+		if err := store.Insert(ctx, tx, database.InsertRequest{Version: src.Version}); err != nil {
+			return fmt.Errorf("apply migrations: %s: %w", src.Path, err)
+		}
+		done = append(done, src.Path)
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply migrations: commit: %w", err)
+	}
+	rep.Applied = done
+	rep.To = p.ListSources()[len(p.ListSources())-1].Version
 	return nil
+}
+
+// appliedVersions locks table's migrations for tx, makes the version table
+// (with goose's version 0) when it is missing, and returns the versions
+// applied: a version's latest row says whether it is, as goose writes a row
+// for each up and each down.
+func appliedVersions(ctx context.Context, tx *sql.Tx, store database.Store, table string) (map[int64]bool, error) {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('tenancy migrate ' || $1))`, table); err != nil {
+		return nil, fmt.Errorf("wait for other migrations of %s: %w", table, err)
+	}
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look up %s: %w", table, err)
+	}
+	if !exists {
+		if err := store.CreateVersionTable(ctx, tx); err != nil {
+			return nil, fmt.Errorf("create %s: %w", table, err)
+		}
+		if err := store.Insert(ctx, tx, database.InsertRequest{Version: 0}); err != nil {
+			return nil, fmt.Errorf("create %s: %w", table, err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT version_id FROM (
+		SELECT DISTINCT ON (version_id) version_id, is_applied FROM `+table+` ORDER BY version_id, id DESC) v
+		WHERE is_applied`)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	applied := map[int64]bool{}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied[v] = true
+	}
+	return applied, rows.Err()
+}
+
+// upSection is the "-- +goose Up" part of the migration file at path, to
+// be sent as one simple query (PostgreSQL splits the statements itself, so
+// goose's StatementBegin/End markers are only comments here). A file that
+// must run outside a transaction, or asks goose to substitute environment
+// variables, is refused rather than run differently from goose.
+func upSection(fsys fs.FS, path string) (string, error) {
+	text, err := fs.ReadFile(fsys, path)
+	if err != nil {
+		return "", fmt.Errorf("read migration %s: %w", path, err)
+	}
+	var up strings.Builder
+	in := false
+	for _, line := range strings.SplitAfter(string(text), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "-- +goose "); ok {
+			switch strings.ToUpper(strings.TrimSpace(rest)) {
+			case "UP":
+				in = true
+				continue
+			case "DOWN":
+				return up.String(), nil
+			case "STATEMENTBEGIN", "STATEMENTEND":
+			default:
+				return "", fmt.Errorf("migration %s: %q is not supported here: each tenant's migrations run in one transaction", path, strings.TrimSpace(line))
+			}
+		}
+		if in {
+			up.WriteString(line)
+		}
+	}
+	if !in {
+		return "", fmt.Errorf("migration %s has no \"-- +goose Up\" section", path)
+	}
+	return up.String(), nil
 }
 
 func PrintReport(w io.Writer, d strategy.DatabaseReport) {
