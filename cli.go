@@ -137,22 +137,6 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "Runs pending migrations on every database of the strategy (each tenant database\nfor multidb) and prints what it applied. Databases must exist: see setup.")
-	if help, err := parseFlags(fs, args, stdout); help || err != nil {
-		return err
-	}
-	_, admin, err := openAdmin(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	if _, err := admin.Migrate(ctx, stdout); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
-}
-
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("seed", `Generates deterministic sample data (same options, same rows, in every strategy)
 and bulk loads it with COPY. Into empty singleschema tables everything goes in

@@ -7,8 +7,12 @@ import (
 	"time"
 )
 
-// DatabaseReport is what setup or migrate did to one database.
+// DatabaseReport is what setup or migrate did to one database, or to one
+// tenant's schema.
 type DatabaseReport struct {
+	// Tenant is the tenant's slug, where the database or schema holds one
+	// tenant; Database names the database, or the schema, migrated.
+	Tenant   string
 	Database string
 	Created  bool
 	From, To int64    // schema version before and after
@@ -17,11 +21,41 @@ type DatabaseReport struct {
 	// Where the time went: creating the database, and migrating it
 	// (including grants).
 	CreateTime, MigrateTime time.Duration
+	// Skipped, when set, says why the database was not attempted (a fleet
+	// migration stopped at an earlier failure); nothing else is set then.
+	Skipped string
+}
+
+// Name is the tenant, and where it lives, or just the database when it
+// holds no one tenant.
+func (d DatabaseReport) Name() string {
+	if d.Tenant == "" {
+		return d.Database
+	}
+	return d.Tenant + " (" + d.Database + ")"
+}
+
+// Status is one of "applied", "current", "failed" or "not attempted".
+func (d DatabaseReport) Status() string {
+	switch {
+	case d.Skipped != "":
+		return "not attempted"
+	case d.Err != nil:
+		return "failed"
+	case len(d.Applied) > 0:
+		return "applied"
+	default:
+		return "current"
+	}
 }
 
 func (d DatabaseReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: ", d.Database)
+	fmt.Fprintf(&b, "%s: ", d.Name())
+	if d.Skipped != "" {
+		b.WriteString(d.Skipped)
+		return b.String()
+	}
 	if d.Created {
 		b.WriteString("created, ")
 	}
@@ -67,13 +101,30 @@ func (r Report) Summary() string {
 // failed database.
 func (r Report) Err() error {
 	var errs []error
+	skipped := 0
 	for _, d := range r.Databases {
-		if d.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", d.Database, d.Err))
+		switch {
+		case d.Err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", d.Name(), d.Err))
+		case d.Skipped != "":
+			skipped++
 		}
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 && skipped == 0 {
 		return nil
 	}
-	return fmt.Errorf("%d of %d databases failed: %w", len(errs), len(r.Databases), errors.Join(errs...))
+	if skipped > 0 {
+		errs = append(errs, fmt.Errorf("%d not attempted after the failure; fix the cause and run it again to finish them", skipped))
+	}
+	return fmt.Errorf("%d of %d databases failed: %w", len(r.Databases)-skipped-countOK(r.Databases), len(r.Databases), errors.Join(errs...))
+}
+
+func countOK(ds []DatabaseReport) int {
+	n := 0
+	for _, d := range ds {
+		if d.Err == nil && d.Skipped == "" {
+			n++
+		}
+	}
+	return n
 }

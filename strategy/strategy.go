@@ -108,6 +108,20 @@ type Strategy interface {
 	Close() error
 }
 
+// MigrateOptions say how a migration goes through a fleet of tenants. The
+// zero value migrates the strategy's default number of tenants at once
+// and stops at the first failure.
+type MigrateOptions struct {
+	// Jobs is how many tenants are migrated at once; 0 is the strategy's
+	// default.
+	Jobs int
+	// Canary tenants are migrated first, and the run stops there if any
+	// of them fails.
+	Canary int
+	// Continue goes on past a failed tenant instead of stopping.
+	Continue bool
+}
+
 // Admin is what setup, migrate and seed need. It connects as the admin/owner
 // role (PGUSER) and is never used by the web server.
 type Admin interface {
@@ -115,8 +129,10 @@ type Admin interface {
 	// Setup creates missing roles and databases and runs pending migrations;
 	// running it again changes nothing.
 	Setup(ctx context.Context, progress io.Writer) (Report, error)
-	// Migrate runs pending migrations on every database the strategy uses.
-	Migrate(ctx context.Context, progress io.Writer) (Report, error)
+	// Migrate runs pending migrations on every database the strategy uses,
+	// tenant by tenant as o says (each tenant's pending migrations in one
+	// transaction), and reports each tenant, those not attempted included.
+	Migrate(ctx context.Context, progress io.Writer, o MigrateOptions) (Report, error)
 	// ExistingSlugs returns those of slugs that already have an account.
 	ExistingSlugs(ctx context.Context, slugs []string) ([]string, error)
 	// CreateTenant writes the account and whatever fill writes in one

@@ -241,7 +241,7 @@ func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult,
 		return err
 	}
 	defer admin.Close()
-	change, err := admin.Migrate(ctx, nil)
+	change, err := admin.Migrate(ctx, nil, strategy.MigrateOptions{})
 	if err != nil {
 		return fmt.Errorf("migrate (the schema change): %w", err)
 	}
@@ -254,7 +254,7 @@ func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult,
 	if res.SchemaChangeName == "" {
 		return errors.New("migrate applied no schema change: setup held back none")
 	}
-	noop, err := admin.Migrate(ctx, nil)
+	noop, err := admin.Migrate(ctx, nil, strategy.MigrateOptions{})
 	if err != nil {
 		return fmt.Errorf("migrate (nothing pending): %w", err)
 	}

@@ -167,7 +167,10 @@ func TestCheckSingleSchema(t *testing.T) {
 	opts, admin, _ := strategytest.Deploy(t, harness(strategy.SingleSchema))
 	// Grants are made per column (every column but the ids); migrate makes
 	// them again exactly.
-	regrant := func() error { _, err := admin.Migrate(context.Background(), nil); return err }
+	regrant := func() error {
+		_, err := admin.Migrate(context.Background(), nil, strategy.MigrateOptions{})
+		return err
+	}
 	su := opts.Database + "_su"
 	t.Cleanup(func() { pgtest.Drop(t, "", su) })
 	squatter := opts.Database + "_squatter"
@@ -407,7 +410,10 @@ func TestCheckMultiDB(t *testing.T) {
 		{name: "app role owns a tenant's table", in: opts.TenantDatabase(0),
 			// The owner's privileges pass to app and back to the owner.
 			breakIt: []string{"ALTER TABLE projects OWNER TO " + app}, undo: []string{"ALTER TABLE projects OWNER TO " + owner},
-			undoFn: func() error { _, err := admin.Migrate(context.Background(), nil); return err },
+			undoFn: func() error {
+				_, err := admin.Migrate(context.Background(), nil, strategy.MigrateOptions{})
+				return err
+			},
 			// An owner holds every privilege on its table, TRUNCATE included,
 			// and the table is no longer the admin's.
 			want: []audit.FindingKind{audit.FindingOwnsTable, audit.FindingExtraGrant, audit.FindingForeignObject}, subject: appSubject, database: opts.TenantDatabase(0), inProblem: "projects"},
@@ -461,7 +467,10 @@ func TestCheckMultiSchema(t *testing.T) {
 	first := strategytest.AddTenant(t, admin, s, "tenant-0", 3)
 	middle := strategytest.AddTenant(t, admin, s, "tenant-1", 0)
 	last := strategytest.AddTenant(t, admin, s, "tenant-2", 5)
-	migrate := func() error { _, err := admin.Migrate(context.Background(), nil); return err }
+	migrate := func() error {
+		_, err := admin.Migrate(context.Background(), nil, strategy.MigrateOptions{})
+		return err
+	}
 	squatter := opts.Database + "_squatter"
 	strategytest.MustExec(t, pgtest.Admin(t, "postgres"), `CREATE ROLE `+pg.QuoteIdent(squatter)+` NOLOGIN`)
 	app, reader, owner := pg.QuoteIdent(opts.AppUser), pg.QuoteIdent(opts.ReaderUser), pg.QuoteIdent(opts.AdminUser)

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"tenancy/models"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/fleet"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/multidb/migrations"
 	"time"
@@ -103,7 +103,9 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 		out := strategy.Report{Databases: []strategy.DatabaseReport{tmpl}, Elapsed: time.Since(start)}
 		return out, out.Err()
 	}
-	out, err := a.eachTenant(ctx, progress, true, a.privilegesOf(ctx, tmpl.Database))
+	// Setup attempts every tenant, whatever fails: it is run to build
+	// the deployment, and each tenant is reported.
+	out, err := a.eachTenant(ctx, progress, true, a.privilegesOf(ctx, tmpl.Database), strategy.MigrateOptions{Continue: true})
 	out.Databases = append([]strategy.DatabaseReport{tmpl}, out.Databases...)
 	out.Elapsed = time.Since(start)
 	return out, err
@@ -120,7 +122,7 @@ func (a *Admin) templateDatabase() string {
 // Migrate brings the template database up to date first, so tenant
 // databases created from it later start current, then every tenant
 // database; see migrateDatabase for what a tenant already current costs.
-func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Report, error) {
+func (a *Admin) Migrate(ctx context.Context, progress io.Writer, o strategy.MigrateOptions) (strategy.Report, error) {
 	start := time.Now()
 	tmpl := strategy.DatabaseReport{Database: a.templateDatabase()}
 	tmpl.Err = a.migrateDatabase(ctx, &tmpl, "")
@@ -139,7 +141,7 @@ func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Repor
 		out := strategy.Report{Databases: []strategy.DatabaseReport{tmpl}, Elapsed: time.Since(start)}
 		return out, out.Err()
 	}
-	out, err := a.eachTenant(ctx, progress, false, granted)
+	out, err := a.eachTenant(ctx, progress, false, granted, o)
 	if tmpl.Database != "" {
 		out.Databases = append([]strategy.DatabaseReport{tmpl}, out.Databases...)
 	}
@@ -163,18 +165,16 @@ func (a *Admin) privilegesOf(ctx context.Context, database string) string {
 }
 
 // eachTenant migrates every tenant database (creating missing ones when
-// create is set) and reports each by name, failures included.
-func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool, granted string) (strategy.Report, error) {
+// create is set) as o says, and reports each by name, failures and those
+// not attempted included.
+func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool, granted string, o strategy.MigrateOptions) (strategy.Report, error) {
 	reps := make([]strategy.DatabaseReport, a.opts.TenantCount)
-	var printMu sync.Mutex
-	pg.ForEachIndex(len(reps), setupWorkers, func(i int) {
-		rep := &reps[i]
-		rep.Database = a.opts.TenantDatabase(i)
+	for i := range reps {
+		reps[i].Tenant, reps[i].Database = strategy.Slug(i), a.opts.TenantDatabase(i)
+	}
+	fleet.Run(ctx, reps, o, setupWorkers, func(ctx context.Context, _ int, rep *strategy.DatabaseReport) {
 		rep.Err = a.setupTenant(ctx, rep, create, granted)
-		printMu.Lock()
-		pg.PrintReport(progress, *rep)
-		printMu.Unlock()
-	})
+	}, func(rep strategy.DatabaseReport) { pg.PrintReport(progress, rep) })
 	out := strategy.Report{Databases: reps}
 	return out, out.Err()
 }

@@ -238,7 +238,7 @@ func TestMultiDBMigrateNamesAMissingTenantDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	rep, err := admin.Migrate(context.Background(), &out)
+	rep, err := admin.Migrate(context.Background(), &out, strategy.MigrateOptions{Continue: true})
 	if err == nil || !strings.Contains(err.Error(), opts.TenantDatabase(2)) || !strings.Contains(err.Error(), "run `tenancy setup`") {
 		t.Errorf("Migrate with tenant-2's database missing: err = %v, want one naming it and saying to run setup", err)
 	}
@@ -277,7 +277,7 @@ func TestMultiDBMigrateGrantsOnlyWhereNeeded(t *testing.T) {
 	}
 	migrate := func() {
 		t.Helper()
-		if _, err := admin.Migrate(context.Background(), nil); err != nil {
+		if _, err := admin.Migrate(context.Background(), nil, strategy.MigrateOptions{}); err != nil {
 			t.Fatalf("Migrate: %v", err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -14,6 +13,7 @@ import (
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
 	"tenancy/strategy/internal/claim"
+	"tenancy/strategy/internal/fleet"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/multischema/migrations"
 )
@@ -86,21 +86,24 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 	if err != nil {
 		return strategy.Report{}, err
 	}
-	out, err := a.migrate(ctx, progress, rep)
+	// Setup attempts every tenant, whatever fails: it is run to build
+	// the deployment, and each tenant is reported.
+	out, err := a.migrate(ctx, progress, rep, strategy.MigrateOptions{Continue: true})
 	out.Elapsed = time.Since(start)
 	return out, err
 }
 
-func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Report, error) {
+func (a *Admin) Migrate(ctx context.Context, progress io.Writer, o strategy.MigrateOptions) (strategy.Report, error) {
 	start := time.Now()
-	out, err := a.migrate(ctx, progress, strategy.DatabaseReport{Database: a.opts.Database})
+	out, err := a.migrate(ctx, progress, strategy.DatabaseReport{Database: a.opts.Database}, o)
 	out.Elapsed = time.Since(start)
 	return out, err
 }
 
 // migrate runs the shared migrations and grants, then every tenant's
-// schema's, several at a time, each reported by name, failures included.
-func (a *Admin) migrate(ctx context.Context, progress io.Writer, shared strategy.DatabaseReport) (strategy.Report, error) {
+// schema's as o says, each reported by name, failures and those not
+// attempted included.
+func (a *Admin) migrate(ctx context.Context, progress io.Writer, shared strategy.DatabaseReport, o strategy.MigrateOptions) (strategy.Report, error) {
 	pool, _, err := a.conn()
 	if err != nil {
 		return strategy.Report{}, err
@@ -116,22 +119,22 @@ func (a *Admin) migrate(ctx context.Context, progress io.Writer, shared strategy
 	if shared.Err != nil {
 		return out, out.Err()
 	}
-	ids, err := a.tenantIDs(ctx, pool)
+	tenants, err := a.tenants(ctx, pool)
 	if err != nil {
 		return out, err
 	}
-	reps := make([]strategy.DatabaseReport, len(ids))
-	var printMu sync.Mutex
-	pg.ForEachIndex(len(ids), schemaWorkers, func(i int) {
-		err := a.ensureTenant(ctx, pool, ids[i], &reps[i])
-		if err == nil && reps[i].Created {
-			err = restoreCounts(ctx, pool, ids[i])
+	reps := make([]strategy.DatabaseReport, len(tenants))
+	for i, t := range tenants {
+		reps[i].Tenant, reps[i].Database = t.Slug, SchemaOf(t.ID)
+	}
+	fleet.Run(ctx, reps, o, schemaWorkers, func(ctx context.Context, i int, rep *strategy.DatabaseReport) {
+		id := tenants[i].ID
+		err := a.ensureTenant(ctx, pool, id, rep)
+		if err == nil && rep.Created {
+			err = restoreCounts(ctx, pool, id)
 		}
-		reps[i].Err = pg.Classify(err)
-		printMu.Lock()
-		pg.PrintReport(progress, reps[i])
-		printMu.Unlock()
-	})
+		rep.Err = pg.Classify(err)
+	}, func(rep strategy.DatabaseReport) { pg.PrintReport(progress, rep) })
 	out.Databases = append(out.Databases, reps...)
 	return out, out.Err()
 }
@@ -152,20 +155,30 @@ func restoreCounts(ctx context.Context, pool *sql.DB, id models.TenantID) error 
 
 // tenantIDs lists the accounts, whose schemas are the tenants'.
 func (a *Admin) tenantIDs(ctx context.Context, pool *sql.DB) ([]models.TenantID, error) {
-	rows, err := pool.QueryContext(ctx, `SELECT id FROM public.accounts ORDER BY id`)
+	tenants, err := a.tenants(ctx, pool)
+	ids := make([]models.TenantID, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.ID
+	}
+	return ids, err
+}
+
+// tenants lists every account's id and slug, by id.
+func (a *Admin) tenants(ctx context.Context, pool *sql.DB) ([]models.Account, error) {
+	rows, err := pool.QueryContext(ctx, `SELECT id, slug FROM public.accounts ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", pg.Classify(err))
 	}
 	defer rows.Close()
-	var ids []models.TenantID
+	var out []models.Account
 	for rows.Next() {
-		var id models.TenantID
-		if err := rows.Scan(&id); err != nil {
+		var a models.Account
+		if err := rows.Scan(&a.ID, &a.Slug); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, a)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {

@@ -76,7 +76,7 @@ func TestMigratingEverySchemaInOneTransactionRunsOutOfLocks(t *testing.T) {
 	}
 
 	// What the project does: each schema migrated in its own transactions.
-	rep, err := admin.Migrate(ctx, nil)
+	rep, err := admin.Migrate(ctx, nil, strategy.MigrateOptions{})
 	if err != nil {
 		t.Fatalf("Migrate, one schema per transaction: %v", err)
 	}

@@ -74,7 +74,9 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 	return out, out.Err()
 }
 
-func (a *Admin) Migrate(ctx context.Context, progress io.Writer) (strategy.Report, error) {
+// Migrate migrates the one database every tenant shares: o's jobs and
+// canaries have no fleet to apply to here.
+func (a *Admin) Migrate(ctx context.Context, progress io.Writer, _ strategy.MigrateOptions) (strategy.Report, error) {
 	start := time.Now()
 	rep := strategy.DatabaseReport{Database: a.opts.Database}
 	rep.Err = a.migrate(ctx, &rep)
