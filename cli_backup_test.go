@@ -368,3 +368,78 @@ func redact(args []string) []string {
 	}
 	return out
 }
+
+// TestDataOnlyRestoreAndTheKeptCounts shows what a data-only restore into
+// the tables `tenancy setup` made does to the trigger-kept subtask counts
+// (singleschema; docs/backups.md): with the triggers enabled it fails
+// and writes nothing; with them disabled the counts are what the dump
+// holds, right when the dump's counts are restored too and wrong (a check
+// finding) when they are left out.
+func TestDataOnlyRestoreAndTheKeptCounts(t *testing.T) {
+	t.Parallel()
+	progs := pgtest.ClientPrograms(t, "pg_dump", "pg_restore")
+	env := pgtest.Env(t, strategy.SingleSchema, nil)
+	if out, err := runCmd(t, env, "setup"); err != nil {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, env, "seed", "--accounts", "2", "--max-projects", "3")
+	if err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	m := seedChecksum.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("seed printed no checksum:\n%s", out)
+	}
+	database := env["PGDATABASE"]
+	dump := filepath.Join(t.TempDir(), database+".dump")
+	mustRun(t, progs["pg_dump"], "--format=custom", "--file", dump, "--dbname", pgtest.DSN("", "", database))
+	if _, err := pgtest.Admin(t, "postgres").Exec(fmt.Sprintf(`DROP DATABASE %q WITH (FORCE)`, database)); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd(t, env, "setup"); err != nil {
+		t.Fatalf("setup of an empty database: %v\n%s", err, out)
+	}
+	db := pgtest.Admin(t, database)
+
+	tenantTables := []string{"--table=accounts", "--table=users", "--table=projects", "--table=tasks", "--table=subtasks"}
+	withCounts := append(slices.Clone(tenantTables), "--table=subtask_counts")
+	tests := []struct {
+		name     string
+		args     []string
+		restored bool   // pg_restore succeeds
+		finding  string // check's finding after it; empty: none
+	}{
+		{"triggers enabled", withCounts, false, ""},
+		{"triggers disabled, counts restored", append([]string{"--disable-triggers"}, withCounts...), true, ""},
+		{"triggers disabled, counts left out", append([]string{"--disable-triggers"}, tenantTables...), true, "FINDING [subtask-counts-drifted]"},
+	}
+	for _, tt := range tests {
+		if _, err := db.Exec(`TRUNCATE accounts, users, projects, tasks, subtasks, subtask_counts`); err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"--data-only", "--single-transaction", "--exit-on-error", "--dbname", pgtest.DSN("", "", database)}, tt.args...)
+		_, errOut, err := runProgram(progs["pg_restore"], append(args, dump)...)
+		if (err == nil) != tt.restored {
+			t.Errorf("%s: pg_restore err %v, want success %v\n%s", tt.name, err, tt.restored, errOut)
+			continue
+		}
+		if !tt.restored {
+			var accounts int
+			if err := db.QueryRow(`SELECT count(*) FROM accounts`).Scan(&accounts); err != nil || accounts != 0 {
+				t.Errorf("%s: %d accounts (err %v) after a failed single-transaction restore, want 0", tt.name, accounts, err)
+			}
+			continue
+		}
+		out, err := runCmd(t, env, "check")
+		if tt.finding == "" {
+			if err != nil || !strings.Contains(out, "subtask counts agree") {
+				t.Errorf("%s: check: err %v, want no findings and the counts agreeing:\n%s", tt.name, err, out)
+			}
+			if got, _ := dataChecksum(t, env); got != m[1] {
+				t.Errorf("%s: checksum of the restored data = %s, seeded %s", tt.name, got, m[1])
+			}
+		} else if err == nil || !strings.Contains(out, tt.finding) {
+			t.Errorf("%s: check: err %v, want %s:\n%s", tt.name, err, tt.finding, out)
+		}
+	}
+}
