@@ -91,6 +91,8 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"report", "--timeout", "0s"}, nil, "--timeout 0s: want a positive duration", 2},
 		{[]string{"report", "--concurrency", "0"}, nil, "--concurrency 0: want at least 1", 2},
 		{[]string{"report", "extra"}, nil, `unexpected argument "extra"`, 2},
+		{[]string{"migrate", "--jobs", "-1"}, nil, "--jobs -1: want 1 to 1000", 2},
+		{[]string{"migrate", "--canary", "-2"}, nil, "--canary -2", 2},
 		{[]string{"seed", "--accounts", "-1"}, nil, "--accounts -1", 1},
 		{[]string{"seed", "--min-users", "9"}, nil, "--min-users 9 is greater than --max-users 5", 1},
 	}

@@ -32,6 +32,11 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, "There is no such tenant here. Check the address, or open the base domain for the list of tenants."
 	case errors.Is(err, strategy.ErrPageNotFound):
 		return http.StatusNotFound, "There is no such page. Page numbers run from 1 to the last page shown in the list."
+	case errors.Is(err, strategy.ErrTenantUpgrading):
+		// The talk's mixed versions: this tenant's database or schema is
+		// still on the old version (its migration failed, or has not
+		// reached it); other tenants are served by this same code.
+		return http.StatusServiceUnavailable, "This tenant is being upgraded; other tenants are not affected. Try again in a few minutes; if it persists, run `tenancy migrate` on the server, which finishes the upgrade (`tenancy check` lists the tenants behind)."
 	case errors.Is(err, strategy.ErrTenantUnavailable):
 		// 503, not 404: the tenant exists in this deployment and the fault is
 		// the server's (a dropped or locked database or schema, a restore

@@ -64,6 +64,11 @@ var (
 	// It wraps ErrUnavailable: the tenant exists in the deployment, the
 	// fault is the server's, and it may be transient (a restore).
 	ErrTenantUnavailable = fmt.Errorf("tenant database unavailable: %w", ErrUnavailable)
+	// ErrTenantUpgrading: the tenant's database or schema is at an older
+	// schema version than the server's code needs (its migration failed
+	// or has not reached it yet). That tenant alone is unavailable (503);
+	// `tenancy migrate` finishes it.
+	ErrTenantUpgrading = fmt.Errorf("tenant is being upgraded: %w", ErrTenantUnavailable)
 	// ErrPageNotFound: a page number past the last page.
 	ErrPageNotFound = errors.New("page not found")
 	// ErrUnsafeRole: the runtime role could bypass row-level security or owns

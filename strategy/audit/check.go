@@ -135,9 +135,14 @@ func checkMigrations(ctx context.Context, db *sql.DB, database string, fsys fs.F
 // checkMigrationsIn is checkMigrations with goose's version table at
 // versionTable (multischema keeps one in each tenant's schema).
 func checkMigrationsIn(ctx context.Context, db *sql.DB, database string, fsys fs.FS, versionTable string, rep *Report) error {
-	version, pending, err := pendingMigrations(ctx, db, fsys, versionTable)
+	version, pending, ahead, err := pendingMigrations(ctx, db, fsys, versionTable)
 	if err != nil {
 		return fmt.Errorf("%s: read migrations: %w", database, pg.Classify(err))
+	}
+	if ahead > version {
+		rep.add(Finding{Kind: FindingMigrationsAhead, Database: database, Subject: "migrations",
+			Problem: fmt.Sprintf("it is at version %d, newer than this build's newest migration (%d): a newer build migrated it", ahead, version),
+			Fix:     "run the newer build's tenancy (check, serve) against it; this build serves it as long as that build's migrations only added to the schema"})
 	}
 	if len(pending) > 0 {
 		rep.add(Finding{Kind: FindingMigrationsPending, Database: database, Subject: "migrations",
@@ -153,24 +158,24 @@ func checkMigrationsIn(ctx context.Context, db *sql.DB, database string, fsys fs
 // migrations in fsys not applied to it. Unlike goose's Status it
 // does not create goose's version table when that is missing (a check
 // writes nothing): a database without one has every migration pending.
-func pendingMigrations(ctx context.Context, db *sql.DB, fsys fs.FS, versionTable string) (version int64, pending []string, err error) {
+func pendingMigrations(ctx context.Context, db *sql.DB, fsys fs.FS, versionTable string) (version int64, pending []string, ahead int64, err error) {
 	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true), goose.WithTableName(versionTable))
 	if err != nil {
-		return 0, nil, fmt.Errorf("load migrations: %w", err)
+		return 0, nil, 0, fmt.Errorf("load migrations: %w", err)
 	}
 	var tracked bool
 	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, versionTable).Scan(&tracked); err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	if !tracked {
 		for _, s := range p.ListSources() {
 			pending = append(pending, path.Base(s.Path))
 		}
-		return 0, pending, nil
+		return 0, pending, 0, nil
 	}
 	status, err := p.Status(ctx)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	for _, s := range status {
 		switch {
@@ -180,5 +185,9 @@ func pendingMigrations(ctx context.Context, db *sql.DB, fsys fs.FS, versionTable
 			version = s.Source.Version
 		}
 	}
-	return version, pending, nil
+	// The newest version applied, known to this build or not.
+	if ahead, err = p.GetDBVersion(ctx); err != nil {
+		return 0, nil, 0, err
+	}
+	return version, pending, ahead, nil
 }

@@ -407,6 +407,10 @@ func TestCheckMultiDB(t *testing.T) {
 			breakIt: []string{"DELETE FROM goose_db_version WHERE version_id = 1"},
 			undo:    []string{"INSERT INTO goose_db_version (version_id, is_applied) VALUES (1, true)"},
 			want:    []audit.FindingKind{audit.FindingMigrationsPending}, subject: "migrations", database: opts.TenantDatabase(1), inProblem: "00001_schema.sql"},
+		{name: "a newer build migrated one tenant database", in: opts.TenantDatabase(2),
+			breakIt: []string{"INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)"},
+			undo:    []string{"DELETE FROM goose_db_version WHERE version_id = 99999"},
+			want:    []audit.FindingKind{audit.FindingMigrationsAhead}, subject: "migrations", database: opts.TenantDatabase(2), inProblem: "version 99999"},
 		{name: "app role owns a tenant's table", in: opts.TenantDatabase(0),
 			// The owner's privileges pass to app and back to the owner.
 			breakIt: []string{"ALTER TABLE projects OWNER TO " + app}, undo: []string{"ALTER TABLE projects OWNER TO " + owner},

@@ -27,6 +27,9 @@ const (
 	FindingRoleMissing FindingKind = "role-missing"
 	// FindingMigrationsPending: a database lacks some of the migrations.
 	FindingMigrationsPending FindingKind = "migrations-pending"
+	// FindingMigrationsAhead: a database has migrations this build does
+	// not know (a newer build migrated it).
+	FindingMigrationsAhead FindingKind = "migrations-ahead"
 	// FindingTableMissing: a singleschema tenanted table does not exist.
 	FindingTableMissing FindingKind = "table-missing"
 	// FindingGrantMissing: the app role lacks a privilege the server

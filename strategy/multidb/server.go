@@ -22,6 +22,7 @@ import (
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
+	"tenancy/strategy/multidb/migrations"
 )
 
 // Server serves each tenant from its own database. One gorm root holds the
@@ -144,7 +145,10 @@ func (m *Server) auditTenant(ctx context.Context, pool *sql.DB, database string)
 		m.opts.Log().Error("tenant database refused", "database", database, "err", err)
 		return err
 	}
-	return nil
+	// A tenant whose migration failed, or has not reached it yet, is
+	// behind this code: served 503 until it is current, and checked again
+	// on its next request (only a pass is remembered).
+	return pg.RequireCurrent(ctx, pool, pg.WithoutNewest(migrations.FS(), m.opts.HoldBackMigrations), "public")
 }
 
 func (m *Server) TenantBySlug(ctx context.Context, slug string) (models.Account, error) {

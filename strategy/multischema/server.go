@@ -29,6 +29,7 @@ import (
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
+	"tenancy/strategy/multischema/migrations"
 )
 
 // Server serves every tenant from its schema of one database: tenant work
@@ -153,7 +154,17 @@ func (s *Server) auditTenant(ctx context.Context, t models.Account) error {
 			s.opts.Log().Error("tenant schema refused", "tenant", t.Slug, "err", err)
 			return s.tenantError(t, err)
 		}
-		return nil
+		// A tenant whose migration failed, or has not reached it yet, is
+		// behind this code: served 503 until it is current, and checked
+		// again on its next request (only a pass is remembered). Its
+		// version table is read as the tenant's role, in its schema.
+		err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Exec(routeSQL, s.routeArgs(t)...).Error; err != nil {
+				return fmt.Errorf("take on the tenant: %w", err)
+			}
+			return pg.RequireCurrent(ctx, tx.Statement.ConnPool, pg.WithoutNewest(migrations.Tenant(), s.opts.HoldBackMigrations), SchemaOf(t.ID))
+		}, &sql.TxOptions{ReadOnly: true})
+		return s.tenantError(t, err)
 	})
 }
 

@@ -106,6 +106,9 @@ func tenantGrants(ctx context.Context, db *sql.DB, opts strategy.Options, schema
 		stmts = append(stmts,
 			fmt.Sprintf("GRANT SELECT, DELETE ON %[1]s.users, %[1]s.projects, %[1]s.tasks, %[1]s.subtasks TO %[2]s", s, r),
 			fmt.Sprintf("GRANT SELECT ON %s.subtask_counts TO %s", s, r),
+			// The server reads the schema's version, as the tenant, to
+			// tell a schema still being upgraded (pg.RequireCurrent).
+			fmt.Sprintf("GRANT SELECT ON %s.goose_db_version TO %s", s, r),
 			fmt.Sprintf("GRANT SELECT ON %[1]s.projects, %[1]s.tasks, %[1]s.subtasks, %[1]s.subtask_counts TO %[2]s", s, reader),
 			fmt.Sprintf("GRANT SELECT, UPDATE ON %s.subtask_counts TO %s", s, counter),
 			// The page joins each row to its account, in public.

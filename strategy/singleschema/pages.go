@@ -43,6 +43,9 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 	if err := pages.Check(page, perPage); err != nil {
 		return strategy.SubtaskPage{Page: page}, err
 	}
+	if err := s.requireCurrent(ctx, t); err != nil {
+		return strategy.SubtaskPage{}, err
+	}
 	query, args, err := s.pages.Statement(ctx, s.app, pages.Query{Denormalised: true}, t, page, perPage)
 	if err != nil {
 		return strategy.SubtaskPage{}, fmt.Errorf("tenant %s: %w", t.Slug, err)

@@ -22,6 +22,7 @@ import (
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
+	"tenancy/strategy/singleschema/migrations"
 )
 
 // Server serves every tenant from one database. Tenant work runs as
@@ -43,6 +44,9 @@ type Server struct {
 	// nothing in the package sets it: only tests do (export_test.go),
 	// to show what transaction-local settings prevent.
 	sessionLevelTenant bool
+	// upgraded remembers that the shared schema was found at the version
+	// this code needs.
+	upgraded audit.Memo
 }
 
 // Open connects the web server's side of singleschema, as the app role
@@ -136,12 +140,29 @@ func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.D
 	if !ok {
 		return strategy.ErrNoTenant
 	}
+	if err := s.requireCurrent(ctx, t); err != nil {
+		return err
+	}
 	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := setTenant(tx, int64(t.ID), !s.sessionLevelTenant); err != nil {
 			return err
 		}
 		return fn(tx)
 	}, opts)
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
+	}
+	return nil
+}
+
+// requireCurrent answers ErrTenantUpgrading while the shared schema is
+// behind this code (a migration failed or has not run yet): every tenant
+// shares it, so every tenant waits for it. It is read again on each
+// request until it is current, then never again.
+func (s *Server) requireCurrent(ctx context.Context, t models.Account) error {
+	err := s.upgraded.Check("public", func() error {
+		return pg.RequireCurrent(ctx, s.pools[0], pg.WithoutNewest(migrations.FS(), s.opts.HoldBackMigrations), "public")
+	})
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
 	}

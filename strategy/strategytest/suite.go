@@ -27,6 +27,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"SetupIsIdempotent", testSetupIsIdempotent},
 		{"SetupAdoptsOnlyItsOwnDatabases", testSetupAdoptsOnlyItsOwnDatabases},
+		{"MigrationFailsMidFleet", testMigrationFailsMidFleet},
 		{"TenantsAreKeptApart", testTenantsAreKeptApart},
 		{"NoTenantIsAnError", testNoTenantIsAnError},
 		{"HostileSlugsAreNotFound", testHostileSlugsAreNotFound},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"tenancy/strategy"
 
@@ -202,19 +203,65 @@ func CreateTenantTx(ctx context.Context, db *gorm.DB, commit bool, body func(tx 
 	return err
 }
 
+// RequireCurrent returns strategy.ErrTenantUpgrading unless every
+// migration in fsys is applied in schema, as goose's version table there
+// says. A version table the connected role may not read counts as not
+// current: the grant that lets it read the table comes with the migrate
+// that brings it up to date.
+func RequireCurrent(ctx context.Context, q Querier, fsys fs.FS, schema string) error {
+	current, err := AtEveryVersion(ctx, q, fsys, schema, goose.DefaultTablename)
+	switch {
+	case err == nil && current >= 0:
+		return nil
+	case err != nil && !IsPgError(err, "42501"):
+		return err
+	}
+	versions, verr := Versions(fsys)
+	if verr != nil || len(versions) == 0 {
+		return verr
+	}
+	return fmt.Errorf("%w: its schema is older than this server's version %d; `tenancy migrate` finishes it, and `tenancy check` lists every tenant behind",
+		strategy.ErrTenantUpgrading, versions[len(versions)-1])
+}
+
+// Querier is what reading needs of a pool, a connection or a
+// transaction.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Versions are the migration versions of the files in fsys, in order.
+func Versions(fsys fs.FS) ([]int64, error) {
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	var out []int64
+	for _, f := range files {
+		v, err := goose.NumericComponent(f)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", f, err)
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // AtEveryVersion returns the version of schema when every migration in
 // fsys is applied there by goose's version table schema.table, and -1
 // when one is pending or the table does not exist. It only reads, so
 // callers can skip goose (and the connection it needs) when nothing is
-// pending.
-func AtEveryVersion(ctx context.Context, db *sql.DB, fsys fs.FS, schema, table string) (int64, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+// pending, and a server can tell a tenant still being upgraded.
+func AtEveryVersion(ctx context.Context, q Querier, fsys fs.FS, schema, table string) (int64, error) {
+	versions, err := Versions(fsys)
 	if err != nil {
-		return -1, fmt.Errorf("load migrations: %w", err)
+		return -1, err
 	}
 	qualified := QuoteIdent(schema) + "." + QuoteIdent(table)
 	var exists bool
-	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, qualified).Scan(&exists); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, qualified).Scan(&exists); err != nil {
 		return -1, fmt.Errorf("look up %s: %w", qualified, Classify(err))
 	}
 	if !exists {
@@ -222,7 +269,7 @@ func AtEveryVersion(ctx context.Context, db *sql.DB, fsys fs.FS, schema, table s
 	}
 	// A version's latest row says whether it is applied (goose writes a
 	// row for each up and each down).
-	rows, err := db.QueryContext(ctx, `SELECT version_id FROM (
+	rows, err := q.QueryContext(ctx, `SELECT version_id FROM (
 		SELECT DISTINCT ON (version_id) version_id, is_applied FROM `+qualified+` ORDER BY version_id, id DESC) v
 		WHERE is_applied`)
 	if err != nil {
@@ -241,11 +288,11 @@ func AtEveryVersion(ctx context.Context, db *sql.DB, fsys fs.FS, schema, table s
 		return -1, fmt.Errorf("read %s: %w", qualified, Classify(err))
 	}
 	var current int64
-	for _, src := range p.ListSources() {
-		if !applied[src.Version] {
+	for _, v := range versions {
+		if !applied[v] {
 			return -1, nil
 		}
-		current = max(current, src.Version)
+		current = max(current, v)
 	}
 	return current, nil
 }

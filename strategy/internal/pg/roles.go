@@ -199,6 +199,9 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 		// INSERT and UPDATE of every column but the ids: see writableColumns.
 		"GRANT SELECT, DELETE ON users, projects, tasks, subtasks TO " + app,
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON subtask_counts TO " + counter,
+		// The server reads the schema's version to tell a database still
+		// being upgraded (pg.RequireCurrent); no tenant's rows are there.
+		"GRANT SELECT ON goose_db_version TO " + app,
 		// The count functions go to a role that can do nothing else. A new
 		// owner needs CREATE on the schema unless a superuser hands them
 		// over; it has it only for as long as that takes.
