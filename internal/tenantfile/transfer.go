@@ -146,6 +146,12 @@ func Import(ctx context.Context, admin strategy.Admin, r io.Reader, o ImportOpti
 		}
 	}
 	if err := admin.AssignIDs(ctx, d); err != nil {
+		if errors.Is(err, strategy.ErrTenantNotFound) {
+			// multidb and multischema give a tenant's ids by its place
+			// among tenant-0, tenant-1, ... until tenants can be created
+			// by any name.
+			return res, fmt.Errorf("import tenant %s: %w; nothing was written (import it under a slug this %s deployment has room for, with --as)", slug, err, admin.Name())
+		}
 		return res, fmt.Errorf("import tenant %s: %w", slug, err)
 	}
 	if err := admin.LoadTenant(ctx, d, true); err != nil {
