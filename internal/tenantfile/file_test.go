@@ -195,8 +195,12 @@ func TestReadRefusesMalformedArchives(t *testing.T) {
 		}, false)), Limits{}, "tasks id 99999, which the file does not hold"},
 		{"duplicate id", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) { tables[2] = append(tables[2], []byte("1\tp\td\n")...) }, false)), Limits{}, "id 1 appears twice"},
 		{"null", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) { tables[2] = append(tables[2], []byte("999\t\\N\td\n")...) }, false)), Limits{}, "NULL"},
-		{"bad boolean", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) { tables[3] = bytes.Replace(tables[3], []byte("\tf\t"), []byte("\tno\t"), 1) }, false)), Limits{}, `"no" is not a boolean`},
-		{"bad timestamp", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) { tables[1] = bytes.Replace(tables[1], []byte("+00\n"), []byte(" BC\n"), 1) }, false)), Limits{}, "not a timestamp"},
+		{"bad boolean", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) {
+			tables[3] = bytes.Replace(tables[3], []byte("\tf\t"), []byte("\tno\t"), 1)
+		}, false)), Limits{}, `"no" is not a boolean`},
+		{"bad timestamp", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) {
+			tables[1] = bytes.Replace(tables[1], []byte("+00\n"), []byte(" BC\n"), 1)
+		}, false)), Limits{}, "not a timestamp"},
 		{"too few fields", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) { tables[2] = append(tables[2], []byte("999\tp\n")...) }, false)), Limits{}, "2 fields, want 3"},
 		{"two accounts", tarOf(t, entries(t, d, func(_ *Manifest, tables [][]byte) { tables[0] = append(tables[0], tables[0]...) }, false)), Limits{}, "accounts: 2 rows"},
 		{"unknown manifest field", tarOf(t, replace(manifestName, entry{manifestName, tar.TypeReg,
