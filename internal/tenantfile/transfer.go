@@ -135,14 +135,14 @@ func Import(ctx context.Context, admin strategy.Admin, r io.Reader, o ImportOpti
 
 	existing, err := admin.ExistingSlugs(ctx, []string{slug})
 	if err != nil {
-		return res, fmt.Errorf("import tenant %s: %w", slug, err)
+		return res, fmt.Errorf("import tenant %s: %w; nothing was written", slug, err)
 	}
 	if len(existing) > 0 {
 		return res, fmt.Errorf("import tenant %s: %w in this %s deployment; nothing was written (import it under another slug with --as, or delete the tenant first)", slug, ErrExists, admin.Name())
 	}
 	if o.Prepare != nil {
 		if err := o.Prepare(ctx, d.Account); err != nil {
-			return res, fmt.Errorf("import tenant %s: %w", slug, err)
+			return res, fmt.Errorf("import tenant %s: %w; no row was written", slug, err)
 		}
 	}
 	if err := admin.AssignIDs(ctx, d); err != nil {
@@ -152,7 +152,7 @@ func Import(ctx context.Context, admin strategy.Admin, r io.Reader, o ImportOpti
 			// by any name.
 			return res, fmt.Errorf("import tenant %s: %w; nothing was written (import it under a slug this %s deployment has room for, with --as)", slug, err, admin.Name())
 		}
-		return res, fmt.Errorf("import tenant %s: %w", slug, err)
+		return res, fmt.Errorf("import tenant %s: %w; nothing was written", slug, err)
 	}
 	if err := admin.LoadTenant(ctx, d, true); err != nil {
 		return res, fmt.Errorf("import tenant %s: %w; nothing was written", slug, err)
