@@ -33,7 +33,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		for _, c := range subs {
 			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 		}
-		fmt.Fprintln(w, "\nRun `tenancy tenant <subcommand> --help` for its flags.")
+		fmt.Fprintf(w, "\nRun `tenancy tenant <subcommand> --help` for its flags.\n\n%s", configs.Help())
 	}
 	if len(args) == 0 {
 		usage(stderr)
