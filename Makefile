@@ -55,7 +55,7 @@ test: db pgbouncer wrk
 # failing inputs are saved under <package>/testdata/fuzz/ and then run by
 # plain go test. FUZZTIME=60s make fuzz for a longer look.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := handlers:FuzzParseHost handlers:FuzzParsePage handlers:FuzzRouter strategy:FuzzParseSlug
+FUZZ_TARGETS := handlers:FuzzParseHost handlers:FuzzParsePage handlers:FuzzRouter strategy:FuzzParseSlug internal/tenantfile:FuzzRead
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \

@@ -293,6 +293,21 @@ func FlushWAL(ctx context.Context, pool *sql.DB) error {
 	if err := pool.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
 		return fmt.Errorf("flush the write-ahead log: %w", err)
 	}
+	// A synchronous commit that wrote to the log returns once the log up
+	// to its commit record is on disk, everything before it included: so
+	// one such transaction flushes now, where waiting for the WAL writer
+	// takes up to a few hundred milliseconds (most of a one-tenant
+	// import's time). A transactional logical message is the smallest
+	// write there is (a transaction id alone writes nothing, and its
+	// commit waits for nothing). Should the message be refused, the wait
+	// below still does the job.
+	_ = WithTx(ctx, pool, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO on"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "SELECT pg_logical_emit_message(true, 'tenancy', 'flush')")
+		return err
+	})
 	const poll = 20 * time.Millisecond
 	for {
 		var done bool
