@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"tenancy/strategy"
+	"tenancy/strategy/multidb/directory"
 	"tenancy/strategy/multidb/migrations"
 	"tenancy/strategy/strategytest"
 )
@@ -33,7 +34,8 @@ func Harness() strategytest.Harness {
 				s.(*Server).pages.Remember(slug, total)
 			}
 		},
-		Migrations: migrations.FS(),
+		Migrations:       migrations.FS(),
+		SharedMigrations: directory.Migrations(),
 	}
 }
 
