@@ -28,9 +28,6 @@ type TenantEntry struct {
 	Database string `json:"database,omitempty"`
 	// Holds lists everything DeleteTenant removes with the tenant.
 	Holds []string `json:"holds"`
-	// Ready is false for a multidb tenant whose database has no account
-	// yet (registered by setup, not yet seeded).
-	Ready     bool      `json:"ready"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 

@@ -397,7 +397,10 @@ func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bo
 	if err != nil {
 		return err
 	}
-	return a.createAccount(ctx, e, acct, commit, fill)
+	if err := a.createAccount(ctx, e, acct, commit, fill); err != nil || !commit {
+		return err
+	}
+	return a.nameInDirectory(ctx, acct)
 }
 
 // createAccount writes acct, with the id the directory gave its tenant,
@@ -454,9 +457,27 @@ func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit b
 			return err
 		}
 	}
-	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
+	err := a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
 		return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
 	})
+	if err == nil && commit {
+		err = a.nameInDirectory(ctx, d.Account)
+	}
+	return err
+}
+
+// nameInDirectory copies a seeded account's name into the directory, for
+// `tenancy tenant list` and the base domain's list of tenants: setup
+// lists tenant-i before it has an account.
+func (a *Admin) nameInDirectory(ctx context.Context, acct models.Account) error {
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return err
+	}
+	if _, err := pool.ExecContext(ctx, `UPDATE `+directory.Table+` SET name = $2 WHERE slug = $1 AND name <> $2`, acct.Slug, acct.Name); err != nil {
+		return fmt.Errorf("tenant %s: name it in the directory: %w", acct.Slug, pg.Classify(err))
+	}
+	return nil
 }
 
 // Flush needs no particular tenant Database: the write-ahead log is the
