@@ -27,7 +27,7 @@ type TenantEntry struct {
 	Port     int    `json:"port,omitempty"`
 	Database string `json:"database,omitempty"`
 	// Holds lists everything DeleteTenant removes with the tenant.
-	Holds []string `json:"holds"`
+	Holds     []string  `json:"holds"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
