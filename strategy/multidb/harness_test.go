@@ -16,10 +16,7 @@ func Harness() strategytest.Harness {
 		Name:      strategy.MultiDB,
 		Open:      func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
 		OpenAdmin: func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
-		TenantDatabase: func(o strategy.Options, slug string) string {
-			i, _ := strategy.ParseSlug(slug)
-			return o.TenantDatabase(i)
-		},
+		TenantDatabase: func(o strategy.Options, slug string) string { return o.Database + "_" + slug },
 		Databases: func(o strategy.Options) []string {
 			dbs := []string{o.Database, o.Database + "_tenant-template"}
 			for i := range o.TenantCount {
