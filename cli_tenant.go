@@ -36,7 +36,7 @@ func tenantUsage(w io.Writer) {
 	for _, c := range tenantCommands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun `tenancy tenant <command> --help` for a command's flags. See docs/tenants.md.")
+	fmt.Fprintf(w, "\nRun `tenancy tenant <command> --help` for a command's flags. See docs/tenants.md.\n\n%s", configs.Help())
 }
 
 // runTenant is `tenancy tenant`: it dispatches to a subcommand.
