@@ -13,9 +13,9 @@ import (
 // open it.
 func Harness() strategytest.Harness {
 	return strategytest.Harness{
-		Name:      strategy.MultiDB,
-		Open:      func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
-		OpenAdmin: func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
+		Name:           strategy.MultiDB,
+		Open:           func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
+		OpenAdmin:      func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
 		TenantDatabase: func(o strategy.Options, slug string) string { return o.Database + "_" + slug },
 		Databases: func(o strategy.Options) []string {
 			dbs := []string{o.Database, o.Database + "_tenant-template"}
