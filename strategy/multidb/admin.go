@@ -397,10 +397,13 @@ func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bo
 	if err != nil {
 		return err
 	}
-	if err := a.createAccount(ctx, e, acct, commit, fill); err != nil || !commit {
-		return err
+	if commit {
+		// First, for the reason LoadTenant gives.
+		if err := a.nameInDirectory(ctx, acct); err != nil {
+			return err
+		}
 	}
-	return a.nameInDirectory(ctx, acct)
+	return a.createAccount(ctx, e, acct, commit, fill)
 }
 
 // createAccount writes acct, with the id the directory gave its tenant,
@@ -457,13 +460,17 @@ func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit b
 			return err
 		}
 	}
-	err := a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
+	// The name goes into the directory first: after the load commits, an
+	// error would claim that nothing was written. A load that fails after
+	// it leaves only a name, shown until the tenant is seeded again.
+	if commit {
+		if err := a.nameInDirectory(ctx, d.Account); err != nil {
+			return err
+		}
+	}
+	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
 		return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
 	})
-	if err == nil && commit {
-		err = a.nameInDirectory(ctx, d.Account)
-	}
-	return err
 }
 
 // nameInDirectory copies a seeded account's name into the directory, for
