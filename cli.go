@@ -46,7 +46,7 @@ func commands() []command {
 		{"check", "inspect roles, row-level security, policies, migrations and databases; exit 1 on findings", runCheck},
 		{"loadcheck", "fire concurrent mixed-tenant requests at a running server; fail on any leaked row", runLoadcheck},
 		{"compare", "measure the strategies side by side on identical data; write report.md and report.html", runCompare},
-		{"tenant", "one tenant: export it to a file, import one (see `tenancy tenant --help`)", runTenant},
+		{"tenant", "one tenant: create, delete, list, export to a file, import (`tenancy tenant --help`)", runTenant},
 	}
 }
 

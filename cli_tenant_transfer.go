@@ -15,44 +15,6 @@ import (
 	"tenancy/internal/tenantfile"
 )
 
-// tenantTransferCommands are the subcommands of `tenancy tenant` that move
-// one tenant through a file.
-func tenantTransferCommands() []command {
-	return []command{
-		{"export", "write one tenant to a file that any strategy can import", runTenantExport},
-		{"import", "load a tenant from an exported file, with new ids", runTenantImport},
-	}
-}
-
-// runTenant dispatches `tenancy tenant <subcommand>`. (When the lifecycle
-// subcommands arrive, their list and tenantTransferCommands() are one.)
-func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	subs := tenantTransferCommands()
-	usage := func(w io.Writer) {
-		fmt.Fprintln(w, "Usage: tenancy tenant <subcommand> [flags]\n\nSubcommands:")
-		for _, c := range subs {
-			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
-		}
-		fmt.Fprintf(w, "\nRun `tenancy tenant <subcommand> --help` for its flags.\n\n%s", configs.Help())
-	}
-	if len(args) == 0 {
-		usage(stderr)
-		return usageError{errors.New("tenant: no subcommand given")}
-	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		usage(stdout)
-		return nil
-	}
-	for _, c := range subs {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], getenv, stdout, stderr)
-		}
-	}
-	usage(stderr)
-	return usageError{fmt.Errorf("tenant: unknown subcommand %q", args[0])}
-}
-
 // newArgFlagSet is newFlagSet for a command that takes one argument
 // (shown as arg in its usage).
 func newArgFlagSet(name, arg, synopsis string) *flag.FlagSet {

@@ -12,18 +12,18 @@ import (
 )
 
 func TestTenantTransferHelpAndMistakes(t *testing.T) {
-	for _, sub := range tenantTransferCommands() {
-		out, err := runCmd(t, map[string]string{}, "tenant", sub.name, "--help")
-		if err != nil || !strings.Contains(out, "Usage: tenancy tenant "+sub.name) || !strings.Contains(out, "STRATEGY") {
-			t.Errorf("tenancy tenant %s --help: err %v, output:\n%s", sub.name, err, out)
+	for _, sub := range []string{"export", "import"} {
+		out, err := runCmd(t, map[string]string{}, "tenant", sub, "--help")
+		if err != nil || !strings.Contains(out, "Usage: tenancy tenant "+sub) || !strings.Contains(out, "STRATEGY") {
+			t.Errorf("tenancy tenant %s --help: err %v, output:\n%s", sub, err, out)
 		}
 	}
 	tests := []struct {
 		args []string
 		want string
 	}{
-		{[]string{"tenant"}, "no subcommand given"},
-		{[]string{"tenant", "rename"}, `unknown subcommand "rename"`},
+		{[]string{"tenant"}, "no command given"},
+		{[]string{"tenant", "rename"}, `unknown command "rename"`},
 		{[]string{"tenant", "export"}, "no tenant slug given"},
 		{[]string{"tenant", "export", "tenant-1"}, "-o <file> is required"},
 		{[]string{"tenant", "export", "tenant-1", "-o", "f", "tenant-2"}, `unexpected argument "tenant-2"`},

@@ -113,8 +113,8 @@ func Variables() []Variable {
 			Value:   strconv.Itoa(DefaultTenantCount),
 			Min:     1,
 			Max:     MaxTenantCount,
-			Summary: "multidb tenant databases",
-			Meaning: "How many tenant databases multidb sets up, migrates, checks and serves: `tenant-0` to `tenant-<N-1>`. Also `seed`'s default `--accounts` for multidb. singleschema ignores it.",
+			Summary: "multidb tenants setup lists",
+			Meaning: "The tenants multidb's `setup` lists in the tenant directory (and creates databases for) when they are missing: `tenant-0` to `tenant-<N-1>`. Also `seed`'s default `--accounts` for multidb. After setup the directory is the truth for `serve`, `migrate`, `check`, `report` and `seed` (`tenancy tenant create` and `delete` add and remove tenants; see [tenants.md](tenants.md)). singleschema and multischema ignore it.",
 		},
 		{
 			Name:    "MULTIDB_OPEN_CONNS",

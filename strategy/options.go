@@ -39,7 +39,10 @@ type Options struct {
 	ReaderUser     string
 	ReaderPassword string
 
-	// TenantCount is MULTIDB_COUNT: tenant databases 0..TenantCount-1.
+	// TenantCount is MULTIDB_COUNT: the tenants (tenant-0 ..
+	// tenant-(TenantCount-1)) multidb's Setup lists in the tenant
+	// directory when they are missing, and seed's default; after setup
+	// the directory says which tenants there are.
 	TenantCount int
 	// MaxConns is the connection budget of the server's pools: how many
 	// connections work at once (singleschema: also how many it holds).
@@ -183,7 +186,9 @@ func (o Options) ReaderDSN(database string) string {
 // with its rights, so a flaw in them reaches no further than the counts.
 func (o Options) CountsOwner() string { return o.Database + "_counter" }
 
-// TenantDatabase is the multidb database that holds tenant i.
+// TenantDatabase is the multidb database setup makes for the sample
+// tenant i, tenant-i (<Database>_<slug>, as for every multidb tenant on
+// the deployment's own server).
 func (o Options) TenantDatabase(i int) string {
 	return fmt.Sprintf("%s_tenant-%d", o.Database, i)
 }

@@ -89,7 +89,8 @@ type Strategy interface {
 	Name() string
 	// TenantBySlug resolves a slug such as "tenant-3" to its account.
 	TenantBySlug(ctx context.Context, slug string) (models.Account, error)
-	// Tenants lists the tenants known to this deployment, by slug.
+	// Tenants lists the tenants known to this deployment, by slug: its
+	// directory, read afresh.
 	Tenants(ctx context.Context) ([]models.Account, error)
 	// Tx runs fn in one transaction scoped to the tenant carried by ctx. tx
 	// carries ctx, so gorm queries inside fn are scoped to that tenant.
@@ -131,6 +132,8 @@ type MigrateOptions struct {
 // role (PGUSER) and is never used by the web server.
 type Admin interface {
 	Name() string
+	// Directory lists, adds and deletes tenants (tenants.go).
+	Directory
 	// Setup creates missing roles and databases and runs pending migrations;
 	// running it again changes nothing.
 	Setup(ctx context.Context, progress io.Writer) (Report, error)
@@ -141,6 +144,8 @@ type Admin interface {
 	// ExistingSlugs returns those of slugs that already have an account.
 	ExistingSlugs(ctx context.Context, slugs []string) ([]string, error)
 	// CreateTenant writes the account and whatever fill writes in one
+	// transaction (seed's way in; AddTenant makes an empty tenant). In
+	// multidb the tenant must be in the directory already. It writes in one
 	// transaction; with commit false it rolls everything back. Cancelling
 	// ctx lets the running statement finish, then rolls back, so a nil
 	// error means committed and an error means nothing was written.

@@ -164,7 +164,7 @@ func Drop(t testing.TB, database string, roles ...string) {
 		return
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_tenant-')`, database)
+	rows, err := db.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_')`, database)
 	if err != nil {
 		t.Errorf("pgtest: list databases of %s: %v", database, err)
 		return

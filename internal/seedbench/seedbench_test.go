@@ -37,7 +37,7 @@ func TestBenchMeasuresAndCleansUp(t *testing.T) {
 			}
 			wantDBs := 1
 			if name == strategy.MultiDB {
-				wantDBs = 1 + 3 // template and tenants
+				wantDBs = 2 + 3 // the base database (the tenant directory), the template and the tenants
 			}
 			if len(res.Setup.Databases) != wantDBs {
 				t.Errorf("setup reported %d databases, want %d", len(res.Setup.Databases), wantDBs)

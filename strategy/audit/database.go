@@ -560,3 +560,11 @@ func (m *Memo) Check(database string, audit func() error) error {
 	m.passed[database] = true
 	return nil
 }
+
+// Forget makes the next Check of database audit it again: a database
+// dropped and made again under the same name is another database.
+func (m *Memo) Forget(database string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.passed, database)
+}

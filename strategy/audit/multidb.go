@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"tenancy/strategy"
 	"tenancy/strategy/internal/pg"
+	"tenancy/strategy/multidb/directory"
 	mdmigrations "tenancy/strategy/multidb/migrations"
 )
 
@@ -22,14 +23,10 @@ func CheckMultiDB(ctx context.Context, opts strategy.Options) (Report, error) {
 	ctx, cancel := pg.WithTimeout(ctx)
 	defer cancel()
 	rep := Report{Strategy: strategy.MultiDB}
-	names := []string{opts.Database}
-	for i := range opts.TenantCount {
-		names = append(names, opts.TenantDatabase(i))
-	}
 	var dbs, roles map[string]bool
 	err := pg.WithMaintenance(ctx, opts, func(m *sql.DB) error {
 		var err error
-		if dbs, roles, err = existing(ctx, m, names, []string{opts.AppUser}); err != nil || !roles[opts.AppUser] {
+		if dbs, roles, err = existing(ctx, m, []string{opts.Database}, []string{opts.AppUser}); err != nil || !roles[opts.AppUser] {
 			return err
 		}
 		f, err := readRoleFacts(ctx, m, opts.AppUser)
@@ -47,40 +44,117 @@ func CheckMultiDB(ctx context.Context, opts strategy.Options) (Report, error) {
 	if !appExists {
 		rep.add(roleMissing(opts.AppUser))
 	}
-	var present []string
-	for _, n := range names {
-		if dbs[n] {
-			present = append(present, n)
-		} else {
-			rep.add(databaseMissing(n))
+	if !dbs[opts.Database] {
+		rep.add(databaseMissing(opts.Database))
+		return rep, nil
+	}
+	// The base database: its own migrations (the directory) and what the
+	// app role may do there; then the tenants the directory lists.
+	if err := checkTenantDatabase(ctx, opts, opts.Database, true, appExists, &rep); err != nil {
+		return rep, fmt.Errorf("%s: %w", opts.Database, err)
+	}
+	var entries []directory.Entry
+	err = func() error {
+		pool, err := pg.OpenPool(opts.AdminDSN(opts.Database), 1, 1)
+		if err != nil {
+			return err
 		}
+		defer pool.Close()
+		entries, err = directory.List(ctx, pool)
+		return err
+	}()
+	if err != nil {
+		if pg.IsPgError(err, "42P01") {
+			return rep, nil // the pending migration is the finding
+		}
+		return rep, err
 	}
 
-	// Each tenant database on its own: its migrations, and what the app
-	// role may reach in it. A few at a time, like setup.
+	// Each tenant database on its own server: its migrations, and what
+	// the app role may reach in it. A few at a time, like setup.
 	type result struct {
 		rep Report
 		err error
 	}
-	results := make([]result, len(present))
-	pg.ForEachIndex(len(present), checkWorkers, func(i int) {
-		results[i].err = checkTenantDatabase(ctx, opts, present[i], present[i] == opts.Database, appExists, &results[i].rep)
+	results := make([]result, len(entries))
+	pg.ForEachIndex(len(entries), checkWorkers, func(i int) {
+		results[i].err = checkListedDatabase(ctx, opts, entries[i], appExists, &results[i].rep)
 	})
 	var errs []error
 	for i, r := range results {
 		rep.add(r.rep.Findings...)
 		if r.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", present[i], r.err))
+			errs = append(errs, fmt.Errorf("%s: %w", entries[i].Key(), r.err))
 		}
 	}
-	if tenants := opts.TenantCount; len(errs) == 0 {
-		rep.checked("%d tenant databases (%s to %s): present, the admin's, migrated, counts kept; %s holds exactly the grants it needs in each, owns nothing, creates nothing (TEMPORARY included), calls no SECURITY DEFINER function, search_path public; only the schema public, every object in it the admin's or the counts owner's",
-			tenants, opts.TenantDatabase(0), opts.TenantDatabase(tenants-1), opts.AppUser)
+	if len(errs) == 0 {
+		rep.checked("%d tenant databases in the directory of %s: present, the admin's, migrated, counts kept; %s holds exactly the grants it needs in each, owns nothing, creates nothing (TEMPORARY included), calls no SECURITY DEFINER function, search_path public; only the schema public, every object in it the admin's or the counts owner's",
+			len(entries), opts.Database, opts.AppUser)
 	}
 	if len(errs) > 0 {
-		return rep, fmt.Errorf("could not check %d of %d databases: %w", len(errs), len(present), errors.Join(errs...))
+		return rep, fmt.Errorf("could not check %d of %d tenant databases: %w", len(errs), len(entries), errors.Join(errs...))
 	}
 	return rep, nil
+}
+
+// checkListedDatabase checks the database of one directory entry on its
+// server: a missing one is a finding.
+func checkListedDatabase(ctx context.Context, opts strategy.Options, e directory.Entry, appExists bool, rep *Report) error {
+	o := e.Server(opts)
+	if e.Host != "" {
+		// The app role is the deployment's on its own server; elsewhere it
+		// is another role of the same name, checked there too.
+		var exists bool
+		err := pg.WithMaintenance(ctx, o, func(m *sql.DB) error {
+			dbs, roles, err := existing(ctx, m, []string{e.Database}, []string{o.AppUser})
+			if err != nil {
+				return err
+			}
+			if !dbs[e.Database] {
+				rep.add(databaseMissing(e.Key()))
+			}
+			exists = dbs[e.Database]
+			appExists = roles[o.AppUser]
+			if !appExists {
+				rep.add(roleMissing(o.AppUser + "@" + e.Address()))
+				return nil
+			}
+			f, err := readRoleFacts(ctx, m, o.AppUser)
+			if err != nil {
+				return fmt.Errorf("read role %q: %w", o.AppUser, err)
+			}
+			rep.add(roleAttributeFindings(f, false)...)
+			return nil
+		})
+		if err != nil || !exists {
+			return err
+		}
+	} else {
+		var exists bool
+		err := pg.WithMaintenance(ctx, o, func(m *sql.DB) error {
+			dbs, _, err := existing(ctx, m, []string{e.Database}, nil)
+			exists = dbs[e.Database]
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !exists {
+			rep.add(databaseMissing(e.Database))
+			return nil
+		}
+	}
+	return checkTenantDatabase(ctx, o, e.Database, false, appExists, rep)
+}
+
+// MultiDBTenantDatabase is what `tenancy tenant create` checks of a new
+// tenant database, as the admin, before it lists the tenant: everything
+// CheckMultiDB checks in each tenant database. o points at the database's
+// server.
+func MultiDBTenantDatabase(ctx context.Context, o strategy.Options, database string) (Report, error) {
+	rep := Report{Strategy: strategy.MultiDB}
+	err := checkTenantDatabase(ctx, o, database, false, true, &rep)
+	return rep, err
 }
 
 // checkTenantDatabase checks one multidb database; base is the PGDATABASE
@@ -102,7 +176,7 @@ func checkTenantDatabase(ctx context.Context, opts strategy.Options, database st
 			}
 			rep.add(fs...)
 		}
-		return nil
+		return checkMigrations(ctx, pool, database, directory.Migrations(), rep)
 	}
 	if appExists {
 		fs, err := auditTenantDatabase(ctx, pool, database, opts.AppUser, opts)
@@ -137,8 +211,8 @@ func auditTenantDatabase(ctx context.Context, q Querier, database, role string, 
 	return append(fs, grantFindings(database, role, false, tableGrants(), privs, nil)...), nil
 }
 
-// auditBaseDatabase checks the multidb base database, which the server
-// connects to for health checks only: the app role may not create or own
+// auditBaseDatabase checks the multidb base database, where the server
+// reads the tenant directory: the app role may not create or own
 // anything there.
 func auditBaseDatabase(ctx context.Context, q Querier, database, role string) ([]Finding, error) {
 	var temp, create, owns bool
@@ -155,12 +229,28 @@ func auditBaseDatabase(ctx context.Context, q Querier, database, role string) ([
 	if err != nil {
 		return nil, fmt.Errorf("read the privileges of role %q: %w", role, pg.Classify(err))
 	}
-	if !temp && !create && !owns {
-		return nil, nil
+	var out []Finding
+	// Writing the directory would let whoever holds the app role's
+	// password point a tenant at another database.
+	var writes sql.NullBool
+	err = q.QueryRowContext(ctx, `
+		SELECT bool_or(has_table_privilege(r.oid, to_regclass($2), p))
+		FROM pg_roles r, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p
+		WHERE r.rolname = $1 AND to_regclass($2) IS NOT NULL`, role, directory.Table).Scan(&writes)
+	if err != nil {
+		return nil, fmt.Errorf("read the privileges of role %q on the tenant directory: %w", role, pg.Classify(err))
 	}
-	return []Finding{{Kind: FindingCanCreate, Database: database, Subject: fmt.Sprintf("role %q", role),
+	if writes.Bool {
+		out = append(out, Finding{Kind: FindingExtraGrant, Database: database, Subject: "table " + directory.Table,
+			Problem: fmt.Sprintf("role %q may write the tenant directory, and so send a tenant's requests to another database", role),
+			Fix:     fmt.Sprintf("run REVOKE ALL ON %[1]s FROM PUBLIC, %[2]s; GRANT SELECT ON %[1]s TO %[2]s (`tenancy migrate` does)", directory.Table, pg.QuoteIdent(role))})
+	}
+	if !temp && !create && !owns {
+		return out, nil
+	}
+	return append(out, Finding{Kind: FindingCanCreate, Database: database, Subject: fmt.Sprintf("role %q", role),
 		Problem: "it may create (temporary) objects in the base database, or owns it, which holds no tenant data and needs none",
-		Fix:     fmt.Sprintf("run REVOKE ALL ON DATABASE %[1]s FROM PUBLIC; GRANT CONNECT ON DATABASE %[1]s TO %[2]s (`tenancy setup` does)", pg.QuoteIdent(database), pg.QuoteIdent(role))}}, nil
+		Fix:     fmt.Sprintf("run REVOKE ALL ON DATABASE %[1]s FROM PUBLIC; GRANT CONNECT ON DATABASE %[1]s TO %[2]s (`tenancy setup` does)", pg.QuoteIdent(database), pg.QuoteIdent(role))}), nil
 }
 
 // checkWorkers bounds how many tenant databases are checked at once.

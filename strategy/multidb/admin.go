@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"slices"
+	"strconv"
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/internal/fleet"
 	"tenancy/strategy/internal/pg"
+	"tenancy/strategy/multidb/directory"
 	"tenancy/strategy/multidb/migrations"
 	"time"
 
@@ -23,7 +27,9 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 	if err := validate(opts); err != nil {
 		return nil, err
 	}
-	return &Admin{opts: opts}, nil
+	return &Admin{opts: opts, base: pg.NewLazyConn(opts.AdminDSN(opts.Database), 2, func(pool *sql.DB) (*gorm.DB, error) {
+		return newMultiDBGorm(pool, opts)
+	})}, nil
 }
 
 // validate checks opts for multidb.
@@ -41,6 +47,9 @@ func validate(opts strategy.Options) error {
 // Admin creates, migrates and fills tenant databases as the admin.
 type Admin struct {
 	opts strategy.Options
+	// base is the admin's pool on the base database, where the tenant
+	// directory is.
+	base *pg.LazyConn
 }
 
 func (a *Admin) Name() string { return strategy.MultiDB }
@@ -52,6 +61,7 @@ const setupWorkers = 4
 func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report, error) {
 	start := time.Now()
 	tmpl := strategy.DatabaseReport{Database: a.templateDatabase()}
+	var baseCreated bool
 	err := pg.WithMaintenance(ctx, a.opts, func(m *sql.DB) error {
 		for _, r := range []pg.RoleSpec{
 			{Name: a.opts.AppUser, Password: a.opts.AppPassword},
@@ -65,15 +75,16 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 				fmt.Fprintf(progress, "role %s: created\n", r.Name)
 			}
 		}
-		baseCreated, err := pg.EnsureDatabase(ctx, m, a.opts.Database)
+		var err error
+		baseCreated, err = pg.EnsureDatabase(ctx, m, a.opts.Database)
 		if err != nil {
 			return err
 		}
 		if baseCreated && progress != nil {
 			fmt.Fprintf(progress, "%s: created (holds no tenant data)\n", a.opts.Database)
 		}
-		// The base database holds no tables; the server connects to it
-		// for health checks, and nobody else needs to.
+		// The base database holds the tenant directory, which the server
+		// reads, and nothing else.
 		for _, stmt := range []string{
 			"REVOKE ALL ON DATABASE " + pg.QuoteIdent(a.opts.Database) + " FROM PUBLIC",
 			"GRANT CONNECT ON DATABASE " + pg.QuoteIdent(a.opts.Database) + " TO " + pg.QuoteIdent(a.opts.AppUser),
@@ -90,23 +101,46 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 	if err != nil {
 		return strategy.Report{}, err
 	}
+	baseRep := strategy.DatabaseReport{Database: a.opts.Database, Created: baseCreated}
+	t0 := time.Now()
+	baseRep.Err = a.migrateBase(ctx, &baseRep)
+	baseRep.MigrateTime = time.Since(t0)
+	pg.PrintReport(progress, baseRep)
+	if baseRep.Err != nil {
+		out := strategy.Report{Databases: []strategy.DatabaseReport{baseRep}, Elapsed: time.Since(start)}
+		return out, out.Err()
+	}
 	// Tenant databases are copies of a migrated template: CREATE DATABASE
 	// ... TEMPLATE copies files, which is faster than running the
 	// migrations again in every database, and a copy starts at the
 	// template's version. Each is still migrated (a no-op when it is up to
 	// date) and granted afterwards, so an older tenant database catches up.
 	t := time.Now()
-	tmpl.Err = a.migrateDatabase(ctx, &tmpl, "")
+	tmpl.Err = a.migrateDatabase(ctx, a.opts, &tmpl, "")
 	tmpl.MigrateTime = time.Since(t)
 	pg.PrintReport(progress, tmpl)
 	if tmpl.Err != nil {
-		out := strategy.Report{Databases: []strategy.DatabaseReport{tmpl}, Elapsed: time.Since(start)}
+		out := strategy.Report{Databases: []strategy.DatabaseReport{baseRep, tmpl}, Elapsed: time.Since(start)}
 		return out, out.Err()
+	}
+	// MULTIDB_COUNT is the default set of tenants: setup lists
+	// tenant-0 .. tenant-(MULTIDB_COUNT-1) when they are missing; from
+	// then on the directory says which tenants there are.
+	pool, _, err := a.base.Get()
+	if err == nil {
+		var added int
+		added, err = directory.Register(ctx, pool, a.opts, a.opts.TenantCount)
+		if err == nil && added > 0 && progress != nil {
+			fmt.Fprintf(progress, "tenant directory: %d of tenant-0 to tenant-%d added\n", added, a.opts.TenantCount-1)
+		}
+	}
+	if err != nil {
+		return strategy.Report{Databases: []strategy.DatabaseReport{baseRep, tmpl}, Elapsed: time.Since(start)}, err
 	}
 	// Setup attempts every tenant, whatever fails: it is run to build
 	// the deployment, and each tenant is reported.
 	out, err := a.eachTenant(ctx, progress, true, a.privilegesOf(ctx, tmpl.Database), strategy.MigrateOptions{Continue: true})
-	out.Databases = append([]strategy.DatabaseReport{tmpl}, out.Databases...)
+	out.Databases = append([]strategy.DatabaseReport{baseRep, tmpl}, out.Databases...)
 	out.Elapsed = time.Since(start)
 	return out, err
 }
@@ -119,38 +153,48 @@ func (a *Admin) templateDatabase() string {
 	return a.opts.Database + "_tenant-template"
 }
 
-// Migrate brings the template database up to date first, so tenant
-// databases created from it later start current, then every tenant
-// database; see migrateDatabase for what a tenant already current costs.
+// Migrate brings the base database (the directory) and the template
+// database up to date first, so tenant databases created from it later
+// start current, then every tenant database in the directory, as o says;
+// see migrateDatabase for what a tenant already current costs.
 func (a *Admin) Migrate(ctx context.Context, progress io.Writer, o strategy.MigrateOptions) (strategy.Report, error) {
 	start := time.Now()
+	baseRep := strategy.DatabaseReport{Database: a.opts.Database}
+	baseRep.Err = a.migrateBase(ctx, &baseRep)
+	baseRep.MigrateTime = time.Since(start)
+	pg.PrintReport(progress, baseRep)
+	if baseRep.Err != nil {
+		out := strategy.Report{Databases: []strategy.DatabaseReport{baseRep}, Elapsed: time.Since(start)}
+		return out, out.Err()
+	}
+	shared := []strategy.DatabaseReport{baseRep}
+	t := time.Now()
 	tmpl := strategy.DatabaseReport{Database: a.templateDatabase()}
-	tmpl.Err = a.migrateDatabase(ctx, &tmpl, "")
-	tmpl.MigrateTime = time.Since(start)
+	tmpl.Err = a.migrateDatabase(ctx, a.opts, &tmpl, "")
+	tmpl.MigrateTime = time.Since(t)
 	var granted string
 	switch {
 	case tmpl.Err == nil:
 		pg.PrintReport(progress, tmpl)
+		shared = append(shared, tmpl)
 		granted = a.privilegesOf(ctx, tmpl.Database)
 	case errors.Is(tmpl.Err, errDatabaseMissing):
 		// A deployment set up before tenant databases were copied from a
 		// template has none; its tenants are still migrated, and granted.
-		tmpl = strategy.DatabaseReport{}
 	default:
 		pg.PrintReport(progress, tmpl)
-		out := strategy.Report{Databases: []strategy.DatabaseReport{tmpl}, Elapsed: time.Since(start)}
+		out := strategy.Report{Databases: append(shared, tmpl), Elapsed: time.Since(start)}
 		return out, out.Err()
 	}
 	out, err := a.eachTenant(ctx, progress, false, granted, o)
-	if tmpl.Database != "" {
-		out.Databases = append([]strategy.DatabaseReport{tmpl}, out.Databases...)
-	}
+	out.Databases = append(shared, out.Databases...)
 	out.Elapsed = time.Since(start)
 	return out, err
 }
 
-// privilegesOf is the privileges fingerprint of a database just granted,
-// or "" when it cannot be read (every tenant is then granted again).
+// privilegesOf is the privileges fingerprint of a database of the
+// deployment's server just granted, or "" when it cannot be read (every
+// tenant is then granted again).
 func (a *Admin) privilegesOf(ctx context.Context, database string) string {
 	pool, err := pg.OpenPool(a.opts.AdminDSN(database), 1, 1)
 	if err != nil {
@@ -164,27 +208,134 @@ func (a *Admin) privilegesOf(ctx context.Context, database string) string {
 	return digest
 }
 
-// eachTenant migrates every tenant database (creating missing ones when
-// create is set) as o says, and reports each by name, failures and those
-// not attempted included.
-func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool, granted string, o strategy.MigrateOptions) (strategy.Report, error) {
-	reps := make([]strategy.DatabaseReport, a.opts.TenantCount)
-	for i := range reps {
-		reps[i].Tenant, reps[i].Database = strategy.Slug(i), a.opts.TenantDatabase(i)
+// migrateBase runs the base database's migrations (the tenant directory)
+// and gives the app role what the server needs there: reading the
+// directory, nothing else.
+func (a *Admin) migrateBase(ctx context.Context, rep *strategy.DatabaseReport) error {
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return err
 	}
-	fleet.Run(ctx, reps, o, setupWorkers, func(ctx context.Context, _ int, rep *strategy.DatabaseReport) {
-		rep.Err = a.setupTenant(ctx, rep, create, granted)
+	if err := pg.Migrate(ctx, pool, directory.Migrations(), "", rep); err != nil {
+		return pg.Classify(err)
+	}
+	return pg.Classify(pg.WithTx(ctx, pool, func(tx *sql.Tx) error {
+		for _, stmt := range []string{
+			"REVOKE ALL ON " + directory.Table + " FROM PUBLIC, " + pg.QuoteIdent(a.opts.AppUser),
+			"GRANT SELECT ON " + directory.Table + " TO " + pg.QuoteIdent(a.opts.AppUser),
+		} {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		return nil
+	}))
+}
+
+// tenants lists the directory: every tenant, where it is.
+func (a *Admin) tenants(ctx context.Context) ([]directory.Entry, error) {
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return nil, err
+	}
+	return directory.List(ctx, pool)
+}
+
+// entry is slug's row of the directory, or ErrTenantNotFound saying how
+// to make one.
+func (a *Admin) entry(ctx context.Context, slug string) (directory.Entry, error) {
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return directory.Entry{}, err
+	}
+	e, err := directory.Get(ctx, pool, slug)
+	if errors.Is(err, strategy.ErrTenantNotFound) {
+		return e, fmt.Errorf("%w; `tenancy tenant create %s` adds it (for tenant-<n>, so does `tenancy setup` with MULTIDB_COUNT above n)", err, slug)
+	}
+	return e, err
+}
+
+// eachTenant migrates every tenant database in the directory (creating
+// missing ones when create is set) as o says, and reports each by name,
+// failures and those not attempted included.
+func (a *Admin) eachTenant(ctx context.Context, progress io.Writer, create bool, granted string, o strategy.MigrateOptions) (strategy.Report, error) {
+	entries, err := a.tenants(ctx)
+	if err != nil {
+		return strategy.Report{}, err
+	}
+	if create {
+		if err := a.prepareServers(ctx, progress, entries); err != nil {
+			return strategy.Report{}, err
+		}
+	}
+	reps := make([]strategy.DatabaseReport, len(entries))
+	for i, e := range entries {
+		reps[i].Tenant, reps[i].Database = e.Slug, e.Key()
+	}
+	fleet.Run(ctx, reps, o, setupWorkers, func(ctx context.Context, i int, rep *strategy.DatabaseReport) {
+		rep.Err = a.setupTenant(ctx, entries[i], rep, create, granted)
 	}, func(rep strategy.DatabaseReport) { pg.PrintReport(progress, rep) })
 	out := strategy.Report{Databases: reps}
 	return out, out.Err()
 }
 
-func (a *Admin) setupTenant(ctx context.Context, rep *strategy.DatabaseReport, create bool, granted string) error {
+// prepareServers readies every other server that the directory names for
+// tenant databases, once each (see prepareServer).
+func (a *Admin) prepareServers(ctx context.Context, progress io.Writer, entries []directory.Entry) error {
+	done := map[string]bool{}
+	for _, e := range entries {
+		if e.Host == "" || done[e.Address()] {
+			continue
+		}
+		done[e.Address()] = true
+		if err := a.prepareServer(ctx, progress, e.Server(a.opts)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareServer gives another PostgreSQL server what a tenant database
+// there needs: the app role (with its password) and the counts owner,
+// and a migrated template of its own, as setup does on the deployment's
+// server.
+func (a *Admin) prepareServer(ctx context.Context, progress io.Writer, o strategy.Options) error {
+	tmpl := strategy.DatabaseReport{Database: a.templateDatabase() + "@" + net.JoinHostPort(o.Host, strconv.Itoa(o.Port))}
+	err := pg.WithMaintenance(ctx, o, func(m *sql.DB) error {
+		for _, r := range []pg.RoleSpec{
+			{Name: o.AppUser, Password: o.AppPassword},
+			{Name: o.CountsOwner(), NoLogin: true},
+		} {
+			if _, err := pg.EnsureRole(ctx, m, r); err != nil {
+				return err
+			}
+		}
+		var err error
+		tmpl.Created, err = pg.EnsureDatabase(ctx, m, a.templateDatabase())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("prepare server %s:%d for tenant databases: %w", o.Host, o.Port, err)
+	}
+	if tmpl.Created {
+		rep := tmpl
+		rep.Database = a.templateDatabase()
+		if err := a.migrateDatabase(ctx, o, &rep, ""); err != nil {
+			return fmt.Errorf("prepare server %s:%d for tenant databases: %w", o.Host, o.Port, err)
+		}
+		rep.Database = tmpl.Database
+		pg.PrintReport(progress, rep)
+	}
+	return nil
+}
+
+func (a *Admin) setupTenant(ctx context.Context, e directory.Entry, rep *strategy.DatabaseReport, create bool, granted string) error {
+	o := e.Server(a.opts)
 	if create {
 		t := time.Now()
-		err := pg.WithMaintenance(ctx, a.opts, func(m *sql.DB) error {
+		err := pg.WithMaintenance(ctx, o, func(m *sql.DB) error {
 			var err error
-			rep.Created, err = pg.EnsureDatabaseFrom(ctx, m, rep.Database, a.templateDatabase())
+			rep.Created, err = pg.EnsureDatabaseFrom(ctx, m, e.Database, a.templateDatabase())
 			return err
 		})
 		rep.CreateTime = time.Since(t)
@@ -194,21 +345,25 @@ func (a *Admin) setupTenant(ctx context.Context, rep *strategy.DatabaseReport, c
 	}
 	t := time.Now()
 	defer func() { rep.MigrateTime = time.Since(t) }()
-	return a.migrateDatabase(ctx, rep, granted)
+	r := *rep
+	r.Database = e.Database
+	err := a.migrateDatabase(ctx, o, &r, granted)
+	rep.From, rep.To, rep.Applied = r.From, r.To, r.Applied
+	return err
 }
 
 // errDatabaseMissing: a database the deployment should have is not there.
 var errDatabaseMissing = errors.New("database missing")
 
-// migrateDatabase runs pending migrations and the grants on one database.
-// A database at every version is only read (goose would make several
-// round trips to find nothing to do), and when granted is the
-// fingerprint of a database granted just now (the template) and this
-// one's is equal, its privileges are already exactly what Grants makes
-// and the grants transaction is skipped; any difference, drift by hand
-// included, is granted again.
-func (a *Admin) migrateDatabase(ctx context.Context, rep *strategy.DatabaseReport, granted string) error {
-	pool, err := pg.OpenPool(a.opts.AdminDSN(rep.Database), 1, 1)
+// migrateDatabase runs pending migrations and the grants on one database
+// of the server o points at. A database at every version is only read
+// (goose would make several round trips to find nothing to do), and when
+// granted is the fingerprint of a database granted just now (the
+// template) and this one's is equal, its privileges are already exactly
+// what Grants makes and the grants transaction is skipped; any
+// difference, drift by hand included, is granted again.
+func (a *Admin) migrateDatabase(ctx context.Context, o strategy.Options, rep *strategy.DatabaseReport, granted string) error {
+	pool, err := pg.OpenPool(o.AdminDSN(rep.Database), 1, 1)
 	if err != nil {
 		return err
 	}
@@ -247,34 +402,28 @@ func (a *Admin) withTenantAdmin(ctx context.Context, slug string, fn func(db *go
 	})
 }
 
-// tenantIndex is i for slug "tenant-i", when this deployment has a tenant
-// database for it.
-func (a *Admin) tenantIndex(slug string) (int, error) {
-	i, ok := strategy.ParseSlug(slug)
-	if !ok || i >= a.opts.TenantCount {
-		return 0, fmt.Errorf("%w: %q (multidb has tenant-0 to tenant-%d; raise MULTIDB_COUNT and run setup for more)", strategy.ErrTenantNotFound, slug, a.opts.TenantCount-1)
-	}
-	return i, nil
-}
-
 // withTenantPool runs fn on a one-connection admin pool on the tenant
 // database of slug, and closes it after.
 func (a *Admin) withTenantPool(ctx context.Context, slug string, fn func(pool *sql.DB) error) error {
-	i, err := a.tenantIndex(slug)
+	e, err := a.entry(ctx, slug)
 	if err != nil {
 		return err
 	}
-	database := a.opts.TenantDatabase(i)
-	pool, err := pg.OpenPool(a.opts.AdminDSN(database), 1, 1)
+	return a.withEntryPool(ctx, e, fn)
+}
+
+// withEntryPool runs fn on a one-connection admin pool on e's database.
+func (a *Admin) withEntryPool(ctx context.Context, e directory.Entry, fn func(pool *sql.DB) error) error {
+	pool, err := pg.OpenPool(e.Server(a.opts).AdminDSN(e.Database), 1, 1)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	if err := fn(pool); err != nil {
 		if pg.IsPgError(err, "3D000") {
-			return fmt.Errorf("tenant %s: database %q is missing; run `tenancy setup` first", slug, database)
+			return fmt.Errorf("tenant %s: %s is missing; run `tenancy setup` first", e.Slug, e.Location(a.opts))
 		}
-		return fmt.Errorf("tenant %s: %w", slug, pg.Classify(err))
+		return fmt.Errorf("tenant %s: %w", e.Slug, pg.Classify(err))
 	}
 	return nil
 }
@@ -289,6 +438,9 @@ func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, er
 		errs[i] = a.withTenantAdmin(ctx, slugs[i], func(db *gorm.DB) error {
 			return db.Model(&models.Account{}).Count(&n).Error
 		})
+		if errors.Is(errs[i], strategy.ErrTenantNotFound) {
+			errs[i] = fmt.Errorf("%w; seeding multidb needs each tenant in the directory first", errs[i])
+		}
 		found[i] = n > 0
 	})
 	if err := pg.FirstErrors(errs); err != nil {
@@ -304,26 +456,56 @@ func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, er
 }
 
 func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bool, fill func(tx *gorm.DB) error) error {
-	return a.withTenantAdmin(ctx, acct.Slug, func(db *gorm.DB) error {
+	e, err := a.entry(ctx, acct.Slug)
+	if err != nil {
+		return err
+	}
+	if commit {
+		// First, for the reason LoadTenant gives.
+		if err := a.nameInDirectory(ctx, acct); err != nil {
+			return err
+		}
+	}
+	return a.createAccount(ctx, e, acct, commit, fill)
+}
+
+// createAccount writes acct, with the id the directory gave its tenant,
+// and what fill writes, into e's database.
+func (a *Admin) createAccount(ctx context.Context, e directory.Entry, acct models.Account, commit bool, fill func(tx *gorm.DB) error) error {
+	if acct.ID == 0 {
+		acct.ID = e.ID
+	}
+	return a.withEntryPool(ctx, e, func(pool *sql.DB) error {
+		root, err := newMultiDBGorm(pool, a.opts)
+		if err != nil {
+			return err
+		}
+		db := root.WithContext(ctx)
 		return pg.CreateTenantTx(ctx, db, commit, func(tx *gorm.DB, work context.Context) error {
 			// The account's id comes from its database, so the tenant goes on
 			// the context once the row exists.
-			if err := tx.Create(&acct).Error; err != nil {
+			// The id is the directory's (the column is GENERATED ALWAYS:
+			// only the admin writes one it chose).
+			if err := tx.Exec("INSERT INTO accounts (id, slug, name) OVERRIDING SYSTEM VALUE VALUES (?, ?, ?)", int64(acct.ID), acct.Slug, acct.Name).Error; err != nil {
 				return fmt.Errorf("create account: %w", err)
+			}
+			if fill == nil {
+				return nil
 			}
 			return fill(tx.WithContext(models.NewContextWithTenant(work, acct)))
 		})
 	})
 }
 
-// AssignIDs gives the account of tenant database i the id i+1, the id
-// tenant-i has in a fresh singleschema deployment, and its rows ids from 1
-// in each table. Nothing is asked of the Database: it holds this one
-// account, so while the account is missing its tables are empty and every
-// id is free, and the ids are the same in every run, in any order, after
-// an interrupted run or a reset too.
-func (a *Admin) AssignIDs(_ context.Context, d *strategy.TenantData) error {
-	i, err := a.tenantIndex(d.Account.Slug)
+// AssignIDs gives the account the id its tenant has in the directory
+// (tenant-i, registered by setup, has i+1, the id it has in a fresh
+// singleschema deployment) and its rows ids from 1 in each table. Nothing
+// is asked of the tenant's database: it holds this one account, so while
+// the account is missing its tables are empty and every id is free, and
+// the ids are the same in every run, in any order, after an interrupted
+// run or a reset too.
+func (a *Admin) AssignIDs(ctx context.Context, d *strategy.TenantData) error {
+	e, err := a.entry(ctx, d.Account.Slug)
 	if err != nil {
 		return err
 	}
@@ -331,7 +513,7 @@ func (a *Admin) AssignIDs(_ context.Context, d *strategy.TenantData) error {
 		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
 	}
 	fromOne := func(i int) int64 { return int64(i) + 1 }
-	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(i)+1, fromOne, fromOne, fromOne, fromOne)
+	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(e.ID), fromOne, fromOne, fromOne, fromOne)
 	return nil
 }
 
@@ -341,9 +523,31 @@ func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit b
 			return err
 		}
 	}
+	// The name goes into the directory first: after the load commits, an
+	// error would claim that nothing was written. A load that fails after
+	// it leaves only a name, shown until the tenant is seeded again.
+	if commit {
+		if err := a.nameInDirectory(ctx, d.Account); err != nil {
+			return err
+		}
+	}
 	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
 		return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
 	})
+}
+
+// nameInDirectory copies a seeded account's name into the directory, for
+// `tenancy tenant list` and the base domain's list of tenants: setup
+// lists tenant-i before it has an account.
+func (a *Admin) nameInDirectory(ctx context.Context, acct models.Account) error {
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return err
+	}
+	if _, err := pool.ExecContext(ctx, `UPDATE `+directory.Table+` SET name = $2 WHERE slug = $1 AND name <> $2`, acct.Slug, acct.Name); err != nil {
+		return fmt.Errorf("tenant %s: name it in the directory: %w", acct.Slug, pg.Classify(err))
+	}
+	return nil
 }
 
 // Flush needs no particular tenant Database: the write-ahead log is the
@@ -354,12 +558,17 @@ func (a *Admin) Flush(ctx context.Context) error {
 	})
 }
 
-// Reset empties every tenant database (they stay, migrated, ready to seed).
+// Reset empties every tenant database in the directory (they stay,
+// migrated, listed, ready to seed).
 func (a *Admin) Reset(ctx context.Context) (int, error) {
-	counts := make([]int, a.opts.TenantCount)
-	errs := make([]error, a.opts.TenantCount)
-	pg.ForEachIndex(a.opts.TenantCount, setupWorkers, func(i int) {
-		errs[i] = a.withTenantPool(ctx, strategy.Slug(i), func(pool *sql.DB) error {
+	entries, err := a.tenants(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reset: %w", err)
+	}
+	counts := make([]int, len(entries))
+	errs := make([]error, len(entries))
+	pg.ForEachIndex(len(entries), setupWorkers, func(i int) {
+		errs[i] = a.withEntryPool(ctx, entries[i], func(pool *sql.DB) error {
 			var err error
 			counts[i], err = pg.TruncateTenantTables(ctx, pool)
 			return err
@@ -387,14 +596,42 @@ func (a *Admin) BulkLoad(context.Context, <-chan *strategy.TenantData, bool, fun
 	return fmt.Errorf("bulk load: %w", strategy.ErrNotSupported)
 }
 
-func (a *Admin) Close() error { return nil }
+func (a *Admin) Close() error { return a.base.Close() }
 
-// Destroy drops every tenant database, the template, the base database and
-// the app role.
+// Destroy drops every tenant database in the directory (and, on other
+// servers, their templates and roles), the template, the base database
+// and the app role.
 func (a *Admin) Destroy(ctx context.Context) error {
+	entries, err := a.tenants(ctx)
+	if err != nil && !pg.IsPgError(err, "3D000") && !pg.IsPgError(err, "42P01") {
+		return fmt.Errorf("destroy: %w", err)
+	}
+	if err := a.Close(); err != nil {
+		return err
+	}
 	dbs := []string{a.opts.Database, a.templateDatabase()}
 	for i := range a.opts.TenantCount {
 		dbs = append(dbs, a.opts.TenantDatabase(i))
 	}
-	return pg.Destroy(ctx, a.opts, dbs, []string{a.opts.AppUser, a.opts.CountsOwner()})
+	elsewhere := map[string][]string{}
+	others := map[string]strategy.Options{}
+	for _, e := range entries {
+		if e.Host == "" {
+			dbs = append(dbs, e.Database)
+			continue
+		}
+		elsewhere[e.Address()] = append(elsewhere[e.Address()], e.Database)
+		others[e.Address()] = e.Server(a.opts)
+	}
+	var errs []error
+	for addr, names := range elsewhere {
+		err := pg.Destroy(ctx, others[addr], append(names, a.templateDatabase()), []string{a.opts.AppUser, a.opts.CountsOwner()})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("on %s: %w", addr, err))
+		}
+	}
+	slices.Sort(dbs)
+	dbs = slices.Compact(dbs)
+	errs = append(errs, pg.Destroy(ctx, a.opts, dbs, []string{a.opts.AppUser, a.opts.CountsOwner()}))
+	return errors.Join(errs...)
 }

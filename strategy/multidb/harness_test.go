@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"tenancy/strategy"
+	"tenancy/strategy/multidb/directory"
 	"tenancy/strategy/multidb/migrations"
 	"tenancy/strategy/strategytest"
 )
@@ -12,13 +13,10 @@ import (
 // open it.
 func Harness() strategytest.Harness {
 	return strategytest.Harness{
-		Name:      strategy.MultiDB,
-		Open:      func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
-		OpenAdmin: func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
-		TenantDatabase: func(o strategy.Options, slug string) string {
-			i, _ := strategy.ParseSlug(slug)
-			return o.TenantDatabase(i)
-		},
+		Name:           strategy.MultiDB,
+		Open:           func(ctx context.Context, o strategy.Options) (strategy.Strategy, error) { return openStrategy(ctx, o) },
+		OpenAdmin:      func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
+		TenantDatabase: func(o strategy.Options, slug string) string { return o.Database + "_" + slug },
 		Databases: func(o strategy.Options) []string {
 			dbs := []string{o.Database, o.Database + "_tenant-template"}
 			for i := range o.TenantCount {
@@ -33,7 +31,8 @@ func Harness() strategytest.Harness {
 				s.(*Server).pages.Remember(slug, total)
 			}
 		},
-		Migrations: migrations.FS(),
+		Migrations:       migrations.FS(),
+		SharedMigrations: directory.Migrations(),
 	}
 }
 

@@ -154,11 +154,14 @@ func TestMultiDBSetupReportsEachTenant(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), opts.TenantDatabase(1)) {
 		t.Fatalf("Setup err = %v, want one naming %s", err, opts.TenantDatabase(1))
 	}
-	if len(rep.Databases) != 4 {
-		t.Fatalf("Setup reported %d databases, want the template and 3 tenants", len(rep.Databases))
+	if len(rep.Databases) != 5 {
+		t.Fatalf("Setup reported %d databases, want the base database (the directory), the template and 3 tenants", len(rep.Databases))
 	}
-	latest := strategytest.LatestVersion(t, Harness().Migrations)
 	for _, d := range rep.Databases {
+		latest := strategytest.LatestVersion(t, Harness().Migrations)
+		if d.Database == opts.Database {
+			latest = strategytest.LatestVersion(t, Harness().SharedMigrations)
+		}
 		failed := d.Err != nil
 		if failed != (d.Database == opts.TenantDatabase(1)) {
 			t.Errorf("database %s: err = %v; want a failure only for tenant-1", d.Database, d.Err)
@@ -169,6 +172,7 @@ func TestMultiDBSetupReportsEachTenant(t *testing.T) {
 	}
 	// The template is migrated; tenant-0 and tenant-2 are copies of it,
 	// already at its version.
+	latest := strategytest.LatestVersion(t, Harness().Migrations)
 	if !strings.Contains(out.String(), "FAILED") || strings.Count(out.String(), fmt.Sprintf("migrated 0 -> %d", latest)) != 1 ||
 		strings.Count(out.String(), fmt.Sprintf("created, up to date at version %d", latest)) != 2 {
 		t.Errorf("Setup progress output:\n%s\nwant the template migrated, two tenants created up to date, and one FAILED", out.String())
@@ -243,9 +247,11 @@ func TestMultiDBMigrateNamesAMissingTenantDatabase(t *testing.T) {
 		t.Errorf("Migrate with tenant-2's database missing: err = %v, want one naming it and saying to run setup", err)
 	}
 	latest := strategytest.LatestVersion(t, Harness().Migrations)
-	if len(rep.Databases) != 4 || rep.Databases[0].Database != opts.Database+"_tenant-template" ||
-		rep.Databases[1].Err != nil || rep.Databases[2].Err != nil || rep.Databases[1].To != latest {
-		t.Errorf("Migrate report = %+v, want the template, then tenants 0 and 1 up to date at version %d", rep.Databases, latest)
+	// The base database (the directory) first, then the template, then
+	// the tenants.
+	if len(rep.Databases) != 5 || rep.Databases[0].Database != opts.Database || rep.Databases[1].Database != opts.Database+"_tenant-template" ||
+		rep.Databases[0].Err != nil || rep.Databases[2].Err != nil || rep.Databases[3].Err != nil || rep.Databases[2].To != latest {
+		t.Errorf("Migrate report = %+v, want the base database, the template, then tenants 0 and 1 up to date at version %d", rep.Databases, latest)
 	}
 	if strings.Count(out.String(), fmt.Sprintf("up to date at version %d", latest)) != 3 {
 		t.Errorf("Migrate output:\n%s\nwant the template and two tenants up to date", out.String())

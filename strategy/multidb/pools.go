@@ -370,6 +370,22 @@ func (p *tenantPools) retire(st sql.DBStats) {
 	r.MaxLifetimeClosed += st.MaxLifetimeClosed
 }
 
+// forget closes database's pool, if open, without remembering it as a
+// ghost: its tenant has left the directory. Connections in use finish
+// their work first (sql.DB.Close waits for them).
+func (p *tenantPools) forget(database string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tp, ok := p.pools[database]
+	if !ok {
+		return
+	}
+	p.lru.Remove(tp.elem)
+	delete(p.pools, database)
+	p.retire(tp.db.Stats())
+	go tp.db.Close()
+}
+
 // live returns how many tenant pools are open.
 func (p *tenantPools) live() int {
 	p.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/internal/pg"
+	"tenancy/strategy/multidb/directory"
 )
 
 // The cross-tenant report visits every tenant database: there is no one
@@ -60,15 +61,19 @@ func (m *Server) ReportOpenSubtasks(ctx context.Context, o strategy.ReportOption
 	if workers <= 0 {
 		workers = max(1, m.opts.Budget()/2)
 	}
-	workers = min(workers, m.opts.Budget(), max(1, m.opts.TenantCount))
+	entries, err := directory.List(work, m.base)
+	if err != nil {
+		return strategy.OpenSubtasksReport{}, fmt.Errorf("open subtasks report: %w", err)
+	}
+	workers = min(workers, m.opts.Budget(), max(1, len(entries)))
 
 	type result struct {
 		row strategy.TenantOpenSubtasks
 		err error
 	}
-	results := make([]result, m.opts.TenantCount)
-	next := make(chan int, m.opts.TenantCount)
-	for i := range m.opts.TenantCount {
+	results := make([]result, len(entries))
+	next := make(chan int, len(entries))
+	for i := range entries {
 		next <- i
 	}
 	close(next)
@@ -80,7 +85,7 @@ func (m *Server) ReportOpenSubtasks(ctx context.Context, o strategy.ReportOption
 					results[i].err = fmt.Errorf("not reached: %w", err)
 					continue
 				}
-				results[i].row, results[i].err = m.reportTenant(work, i)
+				results[i].row, results[i].err = m.reportTenant(work, entries[i])
 			}
 		})
 	}
@@ -95,7 +100,7 @@ func (m *Server) ReportOpenSubtasks(ctx context.Context, o strategy.ReportOption
 			out.Rows = append(out.Rows, r.row)
 			continue
 		}
-		slug := strategy.Slug(i)
+		slug := entries[i].Slug
 		out.Unreachable = append(out.Unreachable, strategy.UnreachableTenant{
 			Slug: slug, Reason: unreachableReason(r.err, budget), Err: fmt.Errorf("tenant %s: %w", slug, r.err),
 		})
@@ -106,12 +111,12 @@ func (m *Server) ReportOpenSubtasks(ctx context.Context, o strategy.ReportOption
 	return out, nil
 }
 
-// reportTenant reads tenant i's line of the report from its database.
-func (m *Server) reportTenant(ctx context.Context, i int) (strategy.TenantOpenSubtasks, error) {
-	slug := strategy.Slug(i)
+// reportTenant reads e's line of the report from its database.
+func (m *Server) reportTenant(ctx context.Context, e directory.Entry) (strategy.TenantOpenSubtasks, error) {
+	slug := e.Slug
 	var row strategy.TenantOpenSubtasks
 	found := false
-	err := m.withTenantDB(ctx, slug, func(db *gorm.DB) error {
+	err := m.withEntryDB(ctx, e, func(db *gorm.DB) error {
 		pool := db.Statement.ConnPool.(*sql.DB)
 		var err error
 		for range maxReportAttempts {

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,6 +23,7 @@ import (
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
+	"tenancy/strategy/multidb/directory"
 	"tenancy/strategy/multidb/migrations"
 )
 
@@ -30,12 +32,22 @@ import (
 // as gorm's own Connection does.
 type Server struct {
 	opts     strategy.Options
-	base     *sql.DB // the PGDATABASE Database: health checks only
+	base     *sql.DB // the PGDATABASE database: the tenant directory, health checks
 	root     *gorm.DB
 	pools    *tenantPools
 	conns    *connCounts // for PoolStats
-	accounts *tenantcache.Cache
-	pages    pages.Statements
+	accounts *tenantcache.Cache[models.Account]
+	// entries remembers the directory's rows for a few seconds: a tenant
+	// added is served at once (a slug not remembered is looked up), one
+	// deleted within entries' TTL, or at once when its database is gone.
+	entries *tenantcache.Cache[directory.Entry]
+	// dsns holds the connection URL of each tenant database's key
+	// (directory.Entry.Key), for the pools to open.
+	dsns *sync.Map
+	// keys is the key of each slug whose pool may be open, to close it
+	// when the tenant leaves the directory.
+	keys  sync.Map
+	pages pages.Statements
 	// audited remembers the tenant databases that passed auditTenant.
 	audited audit.Memo
 }
@@ -73,14 +85,21 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 		base.Close()
 		return nil, err
 	}
+	dsns := new(sync.Map)
 	return &Server{
 		opts:     opts,
 		base:     base,
 		conns:    conns,
 		root:     root,
-		accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries),
-		pools: newTenantPools(opts.Budget(), maxOpen, poolWait, func(database string) (*sql.DB, error) {
-			return pg.OpenCountedPool(opts.AppDSN(database), opts.Budget(), opts.Budget(), &conns.tenants)
+		accounts: tenantcache.New[models.Account](tenantcache.TTL, tenantcache.MaxEntries),
+		entries:  tenantcache.New[directory.Entry](tenantcache.TTL, tenantcache.MaxEntries),
+		dsns:     dsns,
+		pools: newTenantPools(opts.Budget(), maxOpen, poolWait, func(key string) (*sql.DB, error) {
+			dsn, ok := dsns.Load(key)
+			if !ok {
+				return nil, fmt.Errorf("no connection URL for %s", key)
+			}
+			return pg.OpenCountedPool(dsn.(string), opts.Budget(), opts.Budget(), &conns.tenants)
 		}),
 	}, nil
 }
@@ -95,27 +114,70 @@ func newMultiDBGorm(pool gorm.ConnPool, opts strategy.Options) (*gorm.DB, error)
 
 func (m *Server) Name() string { return strategy.MultiDB }
 
-// database returns the tenant database of slug, or ErrTenantNotFound.
-func (m *Server) database(slug string) (string, error) {
-	i, ok := strategy.ParseSlug(slug)
-	if !ok || i >= m.opts.TenantCount {
-		return "", fmt.Errorf("%w: %q", strategy.ErrTenantNotFound, slug)
+// entry returns slug's row of the directory, remembered for a few
+// seconds, or ErrTenantNotFound; a tenant that has left the directory has
+// its pool closed.
+func (m *Server) entry(ctx context.Context, slug string) (directory.Entry, error) {
+	// No directory row has a slug that would not be accepted now, so
+	// nothing else is worth a round trip (nor a NUL a query can carry).
+	if strategy.ValidateSlug(slug) != nil {
+		return directory.Entry{}, fmt.Errorf("%w: %q", strategy.ErrTenantNotFound, slug)
 	}
-	return m.opts.TenantDatabase(i), nil
+	e, err := m.entries.Get(ctx, slug, func(ctx context.Context, slug string) (directory.Entry, error) {
+		return directory.Get(ctx, m.base, slug)
+	})
+	if errors.Is(err, strategy.ErrTenantNotFound) {
+		m.forget(slug)
+	}
+	return e, err
+}
+
+// forget drops what the server remembers of slug and closes its pool.
+func (m *Server) forget(slug string) {
+	m.entries.Forget(slug)
+	m.accounts.Forget(slug)
+	m.pages.Forget(slug)
+	if key, ok := m.keys.LoadAndDelete(slug); ok {
+		m.pools.forget(key.(string))
+		m.audited.Forget(key.(string))
+	}
+}
+
+// gone reports whether slug has left the directory, asking it afresh: a
+// tenant database that is missing or refuses connections may be one that
+// was deleted while the server remembered it.
+func (m *Server) gone(ctx context.Context, slug string) bool {
+	m.entries.Forget(slug)
+	_, err := m.entry(ctx, slug)
+	return errors.Is(err, strategy.ErrTenantNotFound)
 }
 
 // withTenantDB runs fn on a session bound to the tenant database's pool.
 func (m *Server) withTenantDB(ctx context.Context, slug string, fn func(db *gorm.DB) error) error {
-	database, err := m.database(slug)
+	e, err := m.entry(ctx, slug)
 	if err != nil {
 		return err
 	}
-	pool, release, err := m.pools.acquire(ctx, database)
+	err = m.withEntryDB(ctx, e, fn)
+	if err != nil && !errors.Is(err, strategy.ErrTenantNotFound) && ctx.Err() == nil && m.gone(ctx, slug) {
+		return fmt.Errorf("%w: %q was deleted", strategy.ErrTenantNotFound, slug)
+	}
+	return err
+}
+
+func (m *Server) withEntryDB(ctx context.Context, e directory.Entry, fn func(db *gorm.DB) error) error {
+	slug, key := e.Slug, e.Key()
+	if _, ok := m.dsns.Load(key); !ok {
+		m.dsns.Store(key, e.Server(m.opts).AppDSN(e.Database))
+	}
+	m.keys.Store(slug, key)
+	pool, release, err := m.pools.acquire(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer release()
-	err = m.audited.Check(database, func() error { return m.auditTenant(ctx, pool, database) })
+	database := e.Database
+	err = m.audited.Check(key, func() error { return m.auditTenant(ctx, pool, database) })
 	if err == nil {
 		db := m.root.Session(&gorm.Session{NewDB: true, Context: ctx})
 		db.Statement.ConnPool = pool
@@ -126,11 +188,11 @@ func (m *Server) withTenantDB(ctx context.Context, slug string, fn func(db *gorm
 		case errors.Is(err, strategy.ErrUnsafeDeployment):
 			return fmt.Errorf("%w: tenant %s: %w", strategy.ErrTenantUnavailable, slug, err)
 		case pg.IsPgError(err, "42501") && !pg.IsRLSViolation(err):
-			return fmt.Errorf("%w: tenant %s: the app role lacks a privilege in database %q (`tenancy check` lists it; `tenancy migrate` grants it): %w", strategy.ErrTenantUnavailable, slug, database, err)
+			return fmt.Errorf("%w: tenant %s: the app role lacks a privilege in database %q (`tenancy check` lists it; `tenancy migrate` grants it): %w", strategy.ErrTenantUnavailable, slug, key, err)
 		case pg.IsPgError(err, "3D000"):
-			return fmt.Errorf("%w: tenant %s: database %q is missing (run `tenancy setup`): %w", strategy.ErrTenantUnavailable, slug, database, err)
+			return fmt.Errorf("%w: tenant %s: database %q is missing (run `tenancy setup`): %w", strategy.ErrTenantUnavailable, slug, key, err)
 		case pg.TenantDatabaseUnreachable(err):
-			return fmt.Errorf("%w: tenant %s: database %q refuses connections: %w", strategy.ErrTenantUnavailable, slug, database, err)
+			return fmt.Errorf("%w: tenant %s: database %q refuses connections: %w", strategy.ErrTenantUnavailable, slug, key, err)
 		}
 		return fmt.Errorf("tenant %s: %w", slug, pg.Classify(err))
 	}
@@ -171,10 +233,16 @@ func (m *Server) lookUpTenant(ctx context.Context, slug string) (models.Account,
 	return acct, nil
 }
 
-func (m *Server) Tenants(context.Context) ([]models.Account, error) {
-	out := make([]models.Account, m.opts.TenantCount)
-	for i := range out {
-		out[i] = models.Account{Slug: strategy.Slug(i)}
+// Tenants lists the directory (names as the directory has them: the
+// tenants setup registered have theirs in their own databases).
+func (m *Server) Tenants(ctx context.Context) ([]models.Account, error) {
+	entries, err := directory.List(ctx, m.base)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]models.Account, len(entries))
+	for i, e := range entries {
+		out[i] = models.Account{ID: e.ID, Slug: e.Slug, Name: e.Name}
 	}
 	return out, nil
 }

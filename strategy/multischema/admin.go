@@ -119,7 +119,7 @@ func (a *Admin) migrate(ctx context.Context, progress io.Writer, shared strategy
 	if shared.Err != nil {
 		return out, out.Err()
 	}
-	tenants, err := a.tenants(ctx, pool)
+	tenants, err := a.accountsByID(ctx, pool)
 	if err != nil {
 		return out, err
 	}
@@ -155,7 +155,7 @@ func restoreCounts(ctx context.Context, pool *sql.DB, id models.TenantID) error 
 
 // tenantIDs lists the accounts, whose schemas are the tenants'.
 func (a *Admin) tenantIDs(ctx context.Context, pool *sql.DB) ([]models.TenantID, error) {
-	tenants, err := a.tenants(ctx, pool)
+	tenants, err := a.accountsByID(ctx, pool)
 	ids := make([]models.TenantID, len(tenants))
 	for i, t := range tenants {
 		ids[i] = t.ID
@@ -163,8 +163,8 @@ func (a *Admin) tenantIDs(ctx context.Context, pool *sql.DB) ([]models.TenantID,
 	return ids, err
 }
 
-// tenants lists every account's id and slug, by id.
-func (a *Admin) tenants(ctx context.Context, pool *sql.DB) ([]models.Account, error) {
+// accountsByID lists every account's id and slug, by id.
+func (a *Admin) accountsByID(ctx context.Context, pool *sql.DB) ([]models.Account, error) {
 	rows, err := pool.QueryContext(ctx, `SELECT id, slug FROM public.accounts ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", pg.Classify(err))

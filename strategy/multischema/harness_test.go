@@ -19,6 +19,7 @@ func Harness() strategytest.Harness {
 		OpenAdmin:      func(o strategy.Options) (strategy.Admin, error) { return NewAdmin(o) },
 		TenantDatabase: func(o strategy.Options, _ string) string { return o.Database },
 		TenantSchema:   SchemaOf,
+		TenantRole:     RoleOf,
 		TenantTx: func(o strategy.Options, a models.Account) []string {
 			return []string{fmt.Sprintf("SELECT set_config('role', '%s', true), set_config('search_path', '%s, public', true)", RoleOf(o, a.ID), SchemaOf(a.ID))}
 		},

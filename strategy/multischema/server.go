@@ -42,7 +42,7 @@ type Server struct {
 	reader   *gorm.DB
 	pools    []*sql.DB
 	conns    [2]pg.ConnCounts // pools[0]'s (app) and pools[1]'s (reader), for PoolStats
-	accounts *tenantcache.Cache
+	accounts *tenantcache.Cache[models.Account]
 	pages    pages.Statements
 	// appTurns and readerTurns order the page reads on each pool.
 	appTurns, readerTurns pg.Turns
@@ -58,7 +58,7 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
-	s := &Server{opts: opts, accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries)}
+	s := &Server{opts: opts, accounts: tenantcache.New[models.Account](tenantcache.TTL, tenantcache.MaxEntries)}
 	budget := opts.Budget()
 	s.appTurns, s.readerTurns = pg.NewTurns(budget), pg.NewTurns(budget)
 	// The app pool runs pgx's exec mode: its page reads prepare what they

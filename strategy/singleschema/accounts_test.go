@@ -26,7 +26,7 @@ func TestStaleAccountIsNotServed(t *testing.T) {
 	// tenant-1's.
 	stale := b
 	stale.ID = a.ID
-	ss.accounts = tenantcache.New(time.Hour, tenantcache.MaxEntries)
+	ss.accounts = tenantcache.New[models.Account](time.Hour, tenantcache.MaxEntries)
 	if got, err := ss.accounts.Get(context.Background(), b.Slug, func(context.Context, string) (models.Account, error) { return stale, nil }); err != nil || got.ID != a.ID {
 		t.Fatalf("caching the stale entry: got id %d (err %v), want %d", got.ID, err, a.ID)
 	}

@@ -35,7 +35,7 @@ type Server struct {
 	reader   *gorm.DB
 	pools    []*sql.DB
 	conns    [2]pg.ConnCounts // pools[0]'s (app) and pools[1]'s (reader), for PoolStats
-	accounts *tenantcache.Cache
+	accounts *tenantcache.Cache[models.Account]
 	pages    pages.Statements
 	// appTurns and readerTurns order the page reads on each pool.
 	appTurns, readerTurns pg.Turns
@@ -70,7 +70,7 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 
 // newServer opens the pools; nothing connects until they are used.
 func newServer(opts strategy.Options) (*Server, error) {
-	s := &Server{opts: opts, accounts: tenantcache.New(tenantcache.TTL, tenantcache.MaxEntries)}
+	s := &Server{opts: opts, accounts: tenantcache.New[models.Account](tenantcache.TTL, tenantcache.MaxEntries)}
 	budget := opts.Budget()
 	s.appTurns, s.readerTurns = pg.NewTurns(budget), pg.NewTurns(budget)
 	appPool, err := pg.OpenCountedPool(opts.AppDSN(opts.Database), budget, budget, &s.conns[0])

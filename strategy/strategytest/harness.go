@@ -42,6 +42,9 @@ type Harness struct {
 	// TenantSchema names the schema that holds the rows of the tenant with
 	// id (nil: public).
 	TenantSchema func(id models.TenantID) string
+	// TenantRole names the role of the tenant with id (nil: tenants have
+	// no role of their own).
+	TenantRole func(opts strategy.Options, id models.TenantID) string
 	// TenantTx are the statements the app role runs first in a
 	// transaction to work as tenant a (nil: none).
 	TenantTx func(opts strategy.Options, a models.Account) []string

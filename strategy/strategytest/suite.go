@@ -43,6 +43,7 @@ func Run(t *testing.T, h Harness) {
 		{"NoLeakedRowsUnderConcurrentLoad", testNoLeakedRowsUnderConcurrentLoad},
 		{"PostgresRestartUnderLoad", testPostgresRestartUnderLoad},
 		{"PoolStatsFollowTheConnections", testPoolStatsFollowTheConnections},
+		{"TenantLifecycle", testTenantLifecycle},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

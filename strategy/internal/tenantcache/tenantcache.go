@@ -1,14 +1,12 @@
-// Package tenantcache remembers which account a slug names, so that
-// resolving the tenant of a request is not a database round trip every
-// time.
+// Package tenantcache remembers which account (or, in multidb, which
+// directory entry) a slug names, so that resolving the tenant of a request
+// is not a database round trip every time.
 package tenantcache
 
 import (
 	"context"
 	"sync"
 	"time"
-
-	"tenancy/models"
 )
 
 // Cache remembers which account a slug names, so that resolving the
@@ -23,17 +21,17 @@ import (
 // forgets the entry on a mismatch (see singleschema's ListSubtasks). Only hits
 // are kept, so a flood of made-up slugs cannot fill it; at most max
 // entries, after which expired ones are dropped, or all of them.
-type Cache struct {
+type Cache[V any] struct {
 	ttl time.Duration
 	max int
 	now func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]cachedAccount
+	entries map[string]cached[V]
 }
 
-type cachedAccount struct {
-	account models.Account
+type cached[V any] struct {
+	value   V
 	expires time.Time
 }
 
@@ -45,22 +43,22 @@ const TTL = 10 * time.Second
 const MaxEntries = 100_000
 
 // New returns a cache whose entries live for ttl, at most max of them.
-func New(ttl time.Duration, max int) *Cache {
-	return &Cache{ttl: ttl, max: max, now: time.Now, entries: map[string]cachedAccount{}}
+func New[V any](ttl time.Duration, max int) *Cache[V] {
+	return &Cache[V]{ttl: ttl, max: max, now: time.Now, entries: map[string]cached[V]{}}
 }
 
 // Get returns the cached account of slug, or loads it and caches it.
-func (c *Cache) Get(ctx context.Context, slug string, load func(context.Context, string) (models.Account, error)) (models.Account, error) {
+func (c *Cache[V]) Get(ctx context.Context, slug string, load func(context.Context, string) (V, error)) (V, error) {
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[slug]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.account, nil
+		return e.value, nil
 	}
-	acct, err := load(ctx, slug)
+	v, err := load(ctx, slug)
 	if err != nil {
-		return acct, err
+		return v, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -74,12 +72,12 @@ func (c *Cache) Get(ctx context.Context, slug string, load func(context.Context,
 			clear(c.entries)
 		}
 	}
-	c.entries[slug] = cachedAccount{account: acct, expires: now.Add(c.ttl)}
-	return acct, nil
+	c.entries[slug] = cached[V]{value: v, expires: now.Add(c.ttl)}
+	return v, nil
 }
 
 // Forget drops slug's entry, so that the next lookup asks the database.
-func (c *Cache) Forget(slug string) {
+func (c *Cache[V]) Forget(slug string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, slug)

@@ -22,7 +22,7 @@ func TestAccountCache(t *testing.T) {
 		}
 		return models.Account{ID: models.TenantID(loads), Slug: slug}, nil
 	}
-	c := New(10*time.Second, 2)
+	c := New[models.Account](10*time.Second, 2)
 	c.now = func() time.Time { return now }
 	ctx := context.Background()
 	get := func(slug string) models.Account {

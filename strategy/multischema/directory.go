@@ -1,0 +1,138 @@
+package multischema
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+
+	"tenancy/models"
+	"tenancy/strategy"
+	"tenancy/strategy/internal/pg"
+)
+
+// multischema's directory is public.accounts: a tenant is its account
+// row (with its line in tenant_totals), its schema and its role.
+
+func (a *Admin) entryOf(id models.TenantID, slug, name string) strategy.TenantEntry {
+	schema, role := SchemaOf(id), RoleOf(a.opts, id)
+	return strategy.TenantEntry{ID: id, Slug: slug, Name: name, Database: schema,
+		Location: fmt.Sprintf("schema %s (role %s) in database %s", schema, role, a.opts.Database),
+		Holds: []string{
+			fmt.Sprintf("schema %s and everything in it", schema),
+			fmt.Sprintf("role %s", role),
+			fmt.Sprintf("account %d in public.accounts and its line in public.tenant_totals", id),
+		},
+	}
+}
+
+func (a *Admin) ListTenants(ctx context.Context) ([]strategy.TenantEntry, error) {
+	return a.tenants(ctx, "")
+}
+
+func (a *Admin) LookUpTenant(ctx context.Context, slug string) (strategy.TenantEntry, error) {
+	out, err := a.tenants(ctx, slug)
+	if err != nil {
+		return strategy.TenantEntry{}, err
+	}
+	if len(out) == 0 {
+		return strategy.TenantEntry{}, fmt.Errorf("%w: %q has no account", strategy.ErrTenantNotFound, slug)
+	}
+	return out[0], nil
+}
+
+// tenants lists the accounts, or slug's alone when slug is not empty.
+func (a *Admin) tenants(ctx context.Context, slug string) ([]strategy.TenantEntry, error) {
+	pool, _, err := a.conn()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := pool.QueryContext(ctx, `SELECT id, slug, name FROM public.accounts WHERE $1 = '' OR slug = $1 ORDER BY slug`, slug)
+	if err != nil {
+		return nil, fmt.Errorf("list the accounts: %w", pg.Classify(err))
+	}
+	defer rows.Close()
+	var out []strategy.TenantEntry
+	for rows.Next() {
+		var id models.TenantID
+		var s, name string
+		if err := rows.Scan(&id, &s, &name); err != nil {
+			return nil, err
+		}
+		out = append(out, a.entryOf(id, s, name))
+	}
+	return out, rows.Err()
+}
+
+// AddTenant makes the tenant's schema and role, migrated and granted, and
+// its account (see CreateTenant, which drops the schema again if the
+// account is not written).
+func (a *Admin) AddTenant(ctx context.Context, spec strategy.TenantSpec) (strategy.TenantEntry, error) {
+	if err := strategy.ValidateSlug(spec.Slug); err != nil {
+		return strategy.TenantEntry{}, err
+	}
+	if spec.Host != "" || spec.Port != 0 {
+		return strategy.TenantEntry{}, fmt.Errorf("tenant %s: another server: %w (every multischema tenant is a schema of database %s)", spec.Slug, strategy.ErrNotSupported, a.opts.Database)
+	}
+	if _, err := a.LookUpTenant(ctx, spec.Slug); err == nil {
+		return strategy.TenantEntry{}, fmt.Errorf("%w: %q has an account; nothing was written", strategy.ErrTenantExists, spec.Slug)
+	} else if !errors.Is(err, strategy.ErrTenantNotFound) {
+		return strategy.TenantEntry{}, err
+	}
+	err := a.CreateTenant(ctx, models.Account{Slug: spec.Slug, Name: spec.Name}, true, func(*gorm.DB) error { return nil })
+	if pg.IsPgError(err, "23505") {
+		return strategy.TenantEntry{}, fmt.Errorf("%w: %q was created meanwhile; nothing was written", strategy.ErrTenantExists, spec.Slug)
+	}
+	if err != nil {
+		return strategy.TenantEntry{}, err
+	}
+	return a.LookUpTenant(ctx, spec.Slug)
+}
+
+// DeleteTenant drops the tenant's schema (everything in it) and role and
+// deletes its account (its totals go with it), in one transaction: all of
+// it, or nothing.
+func (a *Admin) DeleteTenant(ctx context.Context, slug string) (strategy.TenantEntry, error) {
+	e, err := a.LookUpTenant(ctx, slug)
+	if err != nil {
+		return e, err
+	}
+	pool, _, err := a.conn()
+	if err != nil {
+		return e, err
+	}
+	schema, role := pg.QuoteIdent(SchemaOf(e.ID)), pg.QuoteIdent(RoleOf(a.opts, e.ID))
+	// DROP SCHEMA ... CASCADE locks the tables in its own order, and a page
+	// read of the same tenant may deadlock with it: PostgreSQL ends one,
+	// and a few tries get through (as dropTenant's).
+	for range 5 {
+		err = pg.WithTx(ctx, pool, func(tx *sql.Tx) error {
+			var roleExists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, RoleOf(a.opts, e.ID)).Scan(&roleExists); err != nil {
+				return err
+			}
+			stmts := []string{"DROP SCHEMA IF EXISTS " + schema + " CASCADE"}
+			if roleExists {
+				stmts = append(stmts, "DROP OWNED BY "+role, "DROP ROLE "+role)
+			}
+			for _, stmt := range stmts {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%s: %w", stmt, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM public.accounts WHERE id = $1`, int64(e.ID)); err != nil {
+				return fmt.Errorf("delete account %d: %w", e.ID, err)
+			}
+			return nil
+		})
+		if !pg.IsPgError(err, "40P01") {
+			break
+		}
+	}
+	if err != nil {
+		return e, fmt.Errorf("tenant %s: %w; nothing was deleted", slug, pg.Classify(err))
+	}
+	return e, nil
+}
