@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -56,6 +58,13 @@ func TestBackupRestore(t *testing.T) {
 			if got, _ := dataChecksum(t, env); got != seeded {
 				t.Fatalf("checksum read back from the seeded deployment = %s, seed printed %s", got, seeded)
 			}
+			// A tenant made after the seed, under a slug of its own (in
+			// multidb a database the sample pattern does not name), must
+			// come back too.
+			if out, err := runCmd(t, env, "tenant", "create", "acme", "--name", "Acme"); err != nil {
+				t.Fatalf("tenant create acme: %v\n%s", err, out)
+			}
+			before, _ := dataChecksum(t, env)
 			if name == strategy.SingleSchema {
 				appRoleDumpFails(t, progs, env)
 			}
@@ -84,8 +93,11 @@ func TestBackupRestore(t *testing.T) {
 				t.Errorf("check after the restore did not confirm the kept subtask counts:\n%s", out)
 			}
 			got, subtasks := dataChecksum(t, env)
-			if got != seeded {
-				t.Errorf("checksum of the restored data = %s, seeded %s", got, seeded)
+			if got != before {
+				t.Errorf("checksum of the restored data = %s, %s before the backup", got, before)
+			}
+			if _, ok := subtasks["acme"]; !ok {
+				t.Errorf("tenant acme, created after the seed, is missing after the restore (tenants: %v)", subtasks)
 			}
 
 			srv := startServe(t, env)
@@ -102,11 +114,11 @@ func TestBackupRestore(t *testing.T) {
 var seedChecksum = regexp.MustCompile(`checksum ([0-9a-f]{16})`)
 
 // deploymentDatabases is how many databases a deployment of the test's
-// three tenants has: multidb adds a database per tenant and the template
+// three seeded tenants and acme has: multidb adds a database per tenant and the template
 // new tenant databases are copied from.
 func deploymentDatabases(strategyName string) int {
 	if strategyName == strategy.MultiDB {
-		return 1 + 3 + 1
+		return 1 + 4 + 1 // the base database, tenant-0..2 and acme, the template
 	}
 	return 1
 }
@@ -119,7 +131,7 @@ func backupDeployment(t *testing.T, progs map[string]string, env map[string]stri
 	t.Helper()
 	database := env["PGDATABASE"]
 	rows, err := pgtest.Admin(t, "postgres").Query(
-		`SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_tenant-') ORDER BY datname`, database)
+		`SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_') ORDER BY datname`, database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,15 +250,17 @@ func dataChecksum(t *testing.T, env map[string]string) (string, map[string]int) 
 	if err != nil {
 		t.Fatalf("list tenants: %v", err)
 	}
-	// seed combines the accounts in the order of their index.
+	// seed combines the accounts in the order of their index; tenants
+	// seed does not make come after them, by slug.
 	index := func(a models.Account) int {
-		i, ok := strategy.ParseSlug(a.Slug)
-		if !ok {
-			t.Fatalf("tenant %q is not one seed makes", a.Slug)
+		if i, ok := strategy.ParseSlug(a.Slug); ok {
+			return i
 		}
-		return i
+		return math.MaxInt
 	}
-	slices.SortFunc(tenants, func(a, b models.Account) int { return index(a) - index(b) })
+	slices.SortFunc(tenants, func(a, b models.Account) int {
+		return cmp.Or(cmp.Compare(index(a), index(b)), strings.Compare(a.Slug, b.Slug))
+	})
 	digests := make([]seed.Digest, 0, len(tenants))
 	subtasks := make(map[string]int, len(tenants))
 	for _, listed := range tenants {

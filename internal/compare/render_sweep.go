@@ -580,7 +580,7 @@ func shortKind(kind string) string {
 // uniform and Zipf-skewed.
 func tenantPagesFigure(r Report, runs []SizeRun) figureSpec {
 	f := figureSpec{sweepFigure: sweepFigure{Title: "Tenant pages: uniform and Zipf traffic"}}
-	f.Notes = append(f.Notes, fmt.Sprintf("%q picks a tenant uniformly at random for each request (every tenant equally busy) and a random page of it; %q picks tenants by a Zipf distribution. Latencies are corrected for coordinated omission.", LoadAnyPage, LoadZipf))
+	f.Notes = append(f.Notes, fmt.Sprintf("%q picks a tenant uniformly at random for each request (every tenant equally busy) and a random page of it; %q picks tenants by a Zipf distribution. Latencies are as the load generator measures them (see Machine: the built-in one corrects for coordinated omission, wrk does not).", LoadAnyPage, LoadZipf))
 	f.Notes = append(f.Notes, zipfNote(r.Options.Zipf, runs))
 	p50 := func(p Percentiles) time.Duration { return p.P50 }
 	p99 := func(p Percentiles) time.Duration { return p.P99 }

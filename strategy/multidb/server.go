@@ -61,7 +61,11 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 		return nil, err
 	}
 	conns := new(connCounts)
-	base, err := pg.OpenCountedPool(opts.AppDSN(opts.Database), 2, 1, &conns.base)
+	// The base database answers the directory lookups of every tenant
+	// (each remembered for a few seconds): with one connection kept idle
+	// of two, two lookups at once opened and closed a connection each
+	// time, on top of the tenant databases' own.
+	base, err := pg.OpenCountedPool(opts.AppDSN(opts.Database), 2, 2, &conns.base)
 	if err != nil {
 		return nil, err
 	}
