@@ -157,3 +157,50 @@ func remoteAdmin(t *testing.T, port int, database string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestMultiDBTenantLookupNeedsOnlyTheDirectory: once a tenant database was
+// seen to hold the account its directory row names, looking the tenant up
+// reads the directory alone: it works while the tenant database refuses
+// connections (whose page then answers unavailable). A slug deleted and
+// made again names a new account, and the lookup returns that one, not
+// the one remembered for the same database name.
+func TestMultiDBTenantLookupNeedsOnlyTheDirectory(t *testing.T) {
+	t.Parallel()
+	opts, admin, st := strategytest.Deploy(t, Harness())
+	s := st.(*Server)
+	ctx := context.Background()
+	if _, err := admin.AddTenant(ctx, strategy.TenantSpec{Slug: "again", Name: "First"}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.TenantBySlug(ctx, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	database := opts.Database + "_again"
+	strategytest.MustExec(t, pgtest.Admin(t, "postgres"),
+		`ALTER DATABASE "`+database+`" ALLOW_CONNECTIONS false`,
+		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '`+database+`'`)
+	s.entries.Forget("again") // as when its directory row is due to be read again
+	if acct, err := s.TenantBySlug(ctx, "again"); err != nil || acct != first {
+		t.Errorf("TenantBySlug(again) with its database refusing connections = %+v, %v; want %+v from the directory and what was verified", acct, err, first)
+	}
+	if _, err := s.ListSubtasks(strategytest.TenantCtx(first), 1, 10); !errors.Is(err, strategy.ErrUnavailable) {
+		t.Errorf("again's page with its database refusing connections: %v, want unavailable (503)", err)
+	}
+	strategytest.MustExec(t, pgtest.Admin(t, "postgres"), `ALTER DATABASE "`+database+`" ALLOW_CONNECTIONS true`)
+
+	if _, err := admin.DeleteTenant(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := admin.AddTenant(ctx, strategy.TenantSpec{Slug: "again", Name: "Second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ID == first.ID {
+		t.Fatalf("the tenant made again has id %d, as before; the test needs a new one", second.ID)
+	}
+	s.entries.Forget("again")
+	if acct, err := s.TenantBySlug(ctx, "again"); err != nil || acct.ID != second.ID || acct.Name != "Second" {
+		t.Errorf("TenantBySlug(again) after it was deleted and made again = %+v, %v; want id %d named Second", acct, err, second.ID)
+	}
+}

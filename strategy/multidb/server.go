@@ -36,6 +36,14 @@ type Server struct {
 	root     *gorm.DB
 	pools    *tenantPools
 	conns    *connCounts // for PoolStats
+	// accounts remembers, for each tenant database (directory key), the
+	// account found in it, for verifiedTTL: while its directory row still
+	// names that database and account, a request needs only the directory
+	// (remembered for a few seconds) to know its tenant, not a turn of the
+	// tenant database's pool before the one its page takes. Looked up in
+	// the tenant database each time, a tenant whose pool was closed
+	// between the two (one request in three or more at 1,000 tenant
+	// databases) opened a second connection.
 	accounts *tenantcache.Cache[models.Account]
 	// entries remembers the directory's rows for a few seconds: a tenant
 	// added is served at once (a slug not remembered is looked up), one
@@ -95,7 +103,7 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 		base:     base,
 		conns:    conns,
 		root:     root,
-		accounts: tenantcache.New[models.Account](tenantcache.TTL, tenantcache.MaxEntries),
+		accounts: tenantcache.New[models.Account](verifiedTTL, tenantcache.MaxEntries),
 		entries:  tenantcache.New[directory.Entry](tenantcache.TTL, tenantcache.MaxEntries),
 		dsns:     dsns,
 		pools: newTenantPools(opts.Budget(), maxOpen, poolWait, func(key string) (*sql.DB, error) {
@@ -139,9 +147,9 @@ func (m *Server) entry(ctx context.Context, slug string) (directory.Entry, error
 // forget drops what the server remembers of slug and closes its pool.
 func (m *Server) forget(slug string) {
 	m.entries.Forget(slug)
-	m.accounts.Forget(slug)
 	m.pages.Forget(slug)
 	if key, ok := m.keys.LoadAndDelete(slug); ok {
+		m.accounts.Forget(key.(string))
 		m.pools.forget(key.(string))
 		m.audited.Forget(key.(string))
 	}
@@ -217,8 +225,26 @@ func (m *Server) auditTenant(ctx context.Context, pool *sql.DB, database string)
 	return pg.RequireCurrent(ctx, pool, pg.WithoutNewest(migrations.FS(), m.opts.HoldBackMigrations), "public")
 }
 
+// verifiedTTL is how long the account found in a tenant database is taken
+// as still there. The directory row, remembered for far less, says which
+// database and account a slug names; a database made again under the same
+// name holds an account with a new id, which the row names, and is looked
+// up afresh.
+const verifiedTTL = 10 * time.Minute
+
 func (m *Server) TenantBySlug(ctx context.Context, slug string) (models.Account, error) {
-	return m.accounts.Get(ctx, slug, m.lookUpTenant)
+	e, err := m.entry(ctx, slug)
+	if err != nil {
+		return models.Account{}, err
+	}
+	key := e.Key()
+	load := func(ctx context.Context, _ string) (models.Account, error) { return m.lookUpTenant(ctx, slug) }
+	acct, err := m.accounts.Get(ctx, key, load)
+	if err == nil && (acct.Slug != slug || acct.ID != e.ID) {
+		m.accounts.Forget(key)
+		acct, err = m.accounts.Get(ctx, key, load)
+	}
+	return acct, err
 }
 
 func (m *Server) lookUpTenant(ctx context.Context, slug string) (models.Account, error) {
