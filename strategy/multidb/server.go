@@ -31,11 +31,11 @@ import (
 // callbacks and schema cache; each unit of work swaps in the tenant's pool,
 // as gorm's own Connection does.
 type Server struct {
-	opts     strategy.Options
-	base     *sql.DB // the PGDATABASE database: the tenant directory, health checks
-	root     *gorm.DB
-	pools    *tenantPools
-	conns    *connCounts // for PoolStats
+	opts  strategy.Options
+	base  *sql.DB // the PGDATABASE database: the tenant directory, health checks
+	root  *gorm.DB
+	pools *tenantPools
+	conns *connCounts // for PoolStats
 	// accounts remembers, for each tenant database (directory key), the
 	// account found in it, for verifiedTTL: while its directory row still
 	// names that database and account, a request needs only the directory

@@ -3,13 +3,13 @@ package multischema
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"gorm.io/gorm"
 
 	"tenancy/models"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/accountdir"
 	"tenancy/strategy/internal/pg"
 )
 
@@ -28,67 +28,32 @@ func (a *Admin) entryOf(id models.TenantID, slug, name string) strategy.TenantEn
 	}
 }
 
+// directory is multischema's: public.accounts; adding a tenant makes its
+// schema and role too (see CreateTenant, which drops them again if the
+// account is not written).
+func (a *Admin) directory() accountdir.Directory {
+	return accountdir.Directory{
+		Pool:  func() (*sql.DB, error) { pool, _, err := a.conn(); return pool, err },
+		Entry: a.entryOf,
+		Create: func(ctx context.Context, acct models.Account) error {
+			return a.CreateTenant(ctx, acct, true, func(*gorm.DB) error { return nil })
+		},
+		OneDatabase: "every multischema tenant is a schema of database " + a.opts.Database,
+	}
+}
+
 func (a *Admin) ListTenants(ctx context.Context) ([]strategy.TenantEntry, error) {
-	return a.tenants(ctx, "")
+	return a.directory().List(ctx)
 }
 
 func (a *Admin) LookUpTenant(ctx context.Context, slug string) (strategy.TenantEntry, error) {
-	out, err := a.tenants(ctx, slug)
-	if err != nil {
-		return strategy.TenantEntry{}, err
-	}
-	if len(out) == 0 {
-		return strategy.TenantEntry{}, fmt.Errorf("%w: %q has no account", strategy.ErrTenantNotFound, slug)
-	}
-	return out[0], nil
-}
-
-// tenants lists the accounts, or slug's alone when slug is not empty.
-func (a *Admin) tenants(ctx context.Context, slug string) ([]strategy.TenantEntry, error) {
-	pool, _, err := a.conn()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := pool.QueryContext(ctx, `SELECT id, slug, name FROM public.accounts WHERE $1 = '' OR slug = $1 ORDER BY slug`, slug)
-	if err != nil {
-		return nil, fmt.Errorf("list the accounts: %w", pg.Classify(err))
-	}
-	defer rows.Close()
-	var out []strategy.TenantEntry
-	for rows.Next() {
-		var id models.TenantID
-		var s, name string
-		if err := rows.Scan(&id, &s, &name); err != nil {
-			return nil, err
-		}
-		out = append(out, a.entryOf(id, s, name))
-	}
-	return out, rows.Err()
+	return a.directory().LookUp(ctx, slug)
 }
 
 // AddTenant makes the tenant's schema and role, migrated and granted, and
-// its account (see CreateTenant, which drops the schema again if the
-// account is not written).
+// its account.
 func (a *Admin) AddTenant(ctx context.Context, spec strategy.TenantSpec) (strategy.TenantEntry, error) {
-	if err := strategy.ValidateSlug(spec.Slug); err != nil {
-		return strategy.TenantEntry{}, err
-	}
-	if spec.Host != "" || spec.Port != 0 {
-		return strategy.TenantEntry{}, fmt.Errorf("tenant %s: another server: %w (every multischema tenant is a schema of database %s)", spec.Slug, strategy.ErrNotSupported, a.opts.Database)
-	}
-	if _, err := a.LookUpTenant(ctx, spec.Slug); err == nil {
-		return strategy.TenantEntry{}, fmt.Errorf("%w: %q has an account; nothing was written", strategy.ErrTenantExists, spec.Slug)
-	} else if !errors.Is(err, strategy.ErrTenantNotFound) {
-		return strategy.TenantEntry{}, err
-	}
-	err := a.CreateTenant(ctx, models.Account{Slug: spec.Slug, Name: spec.Name}, true, func(*gorm.DB) error { return nil })
-	if pg.IsPgError(err, "23505") {
-		return strategy.TenantEntry{}, fmt.Errorf("%w: %q was created meanwhile; nothing was written", strategy.ErrTenantExists, spec.Slug)
-	}
-	if err != nil {
-		return strategy.TenantEntry{}, err
-	}
-	return a.LookUpTenant(ctx, spec.Slug)
+	return a.directory().Add(ctx, spec)
 }
 
 // DeleteTenant drops the tenant's schema (everything in it) and role and
