@@ -12,6 +12,7 @@ import (
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
+	"tenancy/strategy/internal/accountdir"
 	"tenancy/strategy/internal/claim"
 	"tenancy/strategy/internal/fleet"
 	"tenancy/strategy/internal/pg"
@@ -24,9 +25,11 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
-	return &Admin{opts: opts, admin: pg.NewLazyConn(opts.AdminDSN(opts.Database), adminConns, func(pool *sql.DB) (*gorm.DB, error) {
+	a := &Admin{opts: opts, admin: pg.NewLazyConn(opts.AdminDSN(opts.Database), adminConns, func(pool *sql.DB) (*gorm.DB, error) {
 		return pg.NewGorm(pool, opts.Log(), claim.OwnTables{})
-	})}, nil
+	})}
+	a.Directory = a.directory()
+	return a, nil
 }
 
 // Admin sets up the database and each tenant's schema, and fills them, as
@@ -34,6 +37,8 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 type Admin struct {
 	opts  strategy.Options
 	admin *pg.LazyConn
+	// The tenant directory: ListTenants, LookUpTenant, AddTenant.
+	accountdir.Directory
 }
 
 func (a *Admin) Name() string { return strategy.MultiSchema }

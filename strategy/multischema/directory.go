@@ -42,20 +42,6 @@ func (a *Admin) directory() accountdir.Directory {
 	}
 }
 
-func (a *Admin) ListTenants(ctx context.Context) ([]strategy.TenantEntry, error) {
-	return a.directory().List(ctx)
-}
-
-func (a *Admin) LookUpTenant(ctx context.Context, slug string) (strategy.TenantEntry, error) {
-	return a.directory().LookUp(ctx, slug)
-}
-
-// AddTenant makes the tenant's schema and role, migrated and granted, and
-// its account.
-func (a *Admin) AddTenant(ctx context.Context, spec strategy.TenantSpec) (strategy.TenantEntry, error) {
-	return a.directory().Add(ctx, spec)
-}
-
 // DeleteTenant drops the tenant's schema (everything in it) and role and
 // deletes its account (its totals go with it), in one transaction: all of
 // it, or nothing.

@@ -8,6 +8,7 @@ import (
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
+	"tenancy/strategy/internal/accountdir"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/singleschema/migrations"
 	"time"
@@ -21,15 +22,19 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
-	return &Admin{opts: opts, admin: pg.NewLazyConn(opts.AdminDSN(opts.Database), adminConns, func(pool *sql.DB) (*gorm.DB, error) {
+	a := &Admin{opts: opts, admin: pg.NewLazyConn(opts.AdminDSN(opts.Database), adminConns, func(pool *sql.DB) (*gorm.DB, error) {
 		return newScopedGorm(pool, opts)
-	})}, nil
+	})}
+	a.Directory = a.directory()
+	return a, nil
 }
 
 // Admin sets up and fills the shared database as the admin role.
 type Admin struct {
 	opts  strategy.Options
 	admin *pg.LazyConn
+	// The tenant directory: ListTenants, LookUpTenant, AddTenant.
+	accountdir.Directory
 }
 
 func (a *Admin) Name() string { return strategy.SingleSchema }

@@ -44,19 +44,6 @@ func (a *Admin) directory() accountdir.Directory {
 	}
 }
 
-func (a *Admin) ListTenants(ctx context.Context) ([]strategy.TenantEntry, error) {
-	return a.directory().List(ctx)
-}
-
-func (a *Admin) LookUpTenant(ctx context.Context, slug string) (strategy.TenantEntry, error) {
-	return a.directory().LookUp(ctx, slug)
-}
-
-// AddTenant writes the account, with no rows of its own yet.
-func (a *Admin) AddTenant(ctx context.Context, spec strategy.TenantSpec) (strategy.TenantEntry, error) {
-	return a.directory().Add(ctx, spec)
-}
-
 // DeleteTenant deletes the account and every row of it in one
 // transaction, as the admin (whom row-level security lets through), each
 // statement naming the account: all of it goes, or nothing.

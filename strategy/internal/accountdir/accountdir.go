@@ -16,7 +16,8 @@ import (
 	"tenancy/strategy/internal/pg"
 )
 
-// Directory reads and adds tenants through one database's accounts.
+// Directory reads and adds tenants through one database's accounts. A
+// strategy's Admin embeds it, so its methods are the Admin's.
 type Directory struct {
 	// Pool is the admin's pool on the database.
 	Pool func() (*sql.DB, error)
@@ -34,13 +35,13 @@ type Directory struct {
 	OneDatabase string
 }
 
-// List lists every tenant, by slug.
-func (d Directory) List(ctx context.Context) ([]strategy.TenantEntry, error) {
+// ListTenants lists every tenant, by slug.
+func (d Directory) ListTenants(ctx context.Context) ([]strategy.TenantEntry, error) {
 	return d.accounts(ctx, "")
 }
 
-// LookUp returns slug's tenant, or ErrTenantNotFound.
-func (d Directory) LookUp(ctx context.Context, slug string) (strategy.TenantEntry, error) {
+// LookUpTenant returns slug's tenant, or ErrTenantNotFound.
+func (d Directory) LookUpTenant(ctx context.Context, slug string) (strategy.TenantEntry, error) {
 	out, err := d.accounts(ctx, slug)
 	if err != nil {
 		return strategy.TenantEntry{}, err
@@ -79,16 +80,16 @@ func (d Directory) accounts(ctx context.Context, slug string) ([]strategy.Tenant
 	return out, rows.Err()
 }
 
-// Add creates a tenant with no rows of its own yet, refusing a slug that
+// AddTenant creates a tenant with no rows of its own yet, refusing a slug that
 // is taken (nothing written) and another server.
-func (d Directory) Add(ctx context.Context, spec strategy.TenantSpec) (strategy.TenantEntry, error) {
+func (d Directory) AddTenant(ctx context.Context, spec strategy.TenantSpec) (strategy.TenantEntry, error) {
 	if err := strategy.ValidateSlug(spec.Slug); err != nil {
 		return strategy.TenantEntry{}, err
 	}
 	if spec.Host != "" || spec.Port != 0 {
 		return strategy.TenantEntry{}, fmt.Errorf("tenant %s: another server: %w (%s)", spec.Slug, strategy.ErrNotSupported, d.OneDatabase)
 	}
-	if _, err := d.LookUp(ctx, spec.Slug); err == nil {
+	if _, err := d.LookUpTenant(ctx, spec.Slug); err == nil {
 		return strategy.TenantEntry{}, fmt.Errorf("%w: %q has an account; nothing was written", strategy.ErrTenantExists, spec.Slug)
 	} else if !errors.Is(err, strategy.ErrTenantNotFound) {
 		return strategy.TenantEntry{}, err
@@ -100,5 +101,5 @@ func (d Directory) Add(ctx context.Context, spec strategy.TenantSpec) (strategy.
 	if err != nil {
 		return strategy.TenantEntry{}, err
 	}
-	return d.LookUp(ctx, spec.Slug)
+	return d.LookUpTenant(ctx, spec.Slug)
 }
