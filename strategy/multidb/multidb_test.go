@@ -361,5 +361,21 @@ func TestMultiDBSizesItsOpenConnections(t *testing.T) {
 			}
 			s.Close()
 		}
+		// Tenants created since setup count: the directory lists five
+		// where MULTIDB_COUNT says three.
+		admin := strategytest.OpenAdmin(t, Harness(), opts)
+		for _, slug := range []string{"more-1", "more-2"} {
+			if _, err := admin.AddTenant(context.Background(), strategy.TenantSpec{Slug: slug, Name: slug}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := Open(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if got := s.pools.maxOpen; got != 5*4 {
+			t.Errorf("with 5 tenants in the directory and MULTIDB_COUNT 3, the server keeps up to %d connections, want %d", got, 5*4)
+		}
 	})
 }

@@ -90,7 +90,15 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 			base.Close()
 			return nil, fmt.Errorf("read max_connections to size the tenant pools (or set MULTIDB_OPEN_CONNS): %w", pg.Classify(err))
 		}
-		maxOpen = TenantConnsFor(opts, allowed)
+		// Sized for the tenants the directory lists now, when they
+		// outnumber MULTIDB_COUNT (tenants created since setup): sized for
+		// five, a server with five hundred would take turns on a few
+		// connections.
+		sizing := opts
+		if entries, err := directory.List(ctx, base); err == nil {
+			sizing.TenantCount = max(sizing.TenantCount, len(entries))
+		}
+		maxOpen = TenantConnsFor(sizing, allowed)
 	}
 	root, err := newMultiDBGorm(base, opts)
 	if err != nil {
