@@ -503,25 +503,59 @@ func (a *Admin) createAccount(ctx context.Context, e directory.Entry, acct model
 // is asked of the tenant's database: it holds this one account, so while
 // the account is missing its tables are empty and every id is free, and
 // the ids are the same in every run, in any order, after an interrupted
-// run or a reset too.
+// run or a reset too. A tenant the directory does not list yet (an
+// import under a slug of its own; LoadTenant creates it) gets an id drawn
+// from the directory's sequence, as AddTenant's does.
 func (a *Admin) AssignIDs(ctx context.Context, d *strategy.TenantData) error {
-	e, err := a.entry(ctx, d.Account.Slug)
-	if err != nil {
-		return err
-	}
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
 	}
+	id, err := a.idOf(ctx, d.Account.Slug)
+	if err != nil {
+		return err
+	}
 	fromOne := func(i int) int64 { return int64(i) + 1 }
-	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(e.ID), fromOne, fromOne, fromOne, fromOne)
+	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(id), fromOne, fromOne, fromOne, fromOne)
 	return nil
 }
 
+// idOf is slug's id in the directory or, for a slug it does not list and
+// that could name a new tenant, a fresh one.
+func (a *Admin) idOf(ctx context.Context, slug string) (models.TenantID, error) {
+	e, err := a.entry(ctx, slug)
+	switch {
+	case err == nil:
+		return e.ID, nil
+	case !errors.Is(err, strategy.ErrTenantNotFound):
+		return 0, err
+	}
+	if err := strategy.ValidateSlug(slug); err != nil {
+		return 0, err
+	}
+	if _, err := a.tenantDatabaseOf(slug); err != nil {
+		return 0, err
+	}
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return 0, err
+	}
+	return directory.NextID(ctx, pool)
+}
+
+// LoadTenant loads d into its tenant's database; a tenant the directory
+// does not list yet is created with it (loadNewTenant).
 func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit bool) error {
 	if !d.HasIDs() {
 		if err := a.AssignIDs(ctx, d); err != nil {
 			return err
 		}
+	}
+	e, err := a.entry(ctx, d.Account.Slug)
+	switch {
+	case errors.Is(err, strategy.ErrTenantNotFound):
+		return a.loadNewTenant(ctx, d, commit)
+	case err != nil:
+		return err
 	}
 	// The name goes into the directory first: after the load commits, an
 	// error would claim that nothing was written. A load that fails after
@@ -531,7 +565,7 @@ func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit b
 			return err
 		}
 	}
-	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
+	return a.withEntryPool(ctx, e, func(pool *sql.DB) error {
 		return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
 	})
 }
