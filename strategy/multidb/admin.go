@@ -460,13 +460,9 @@ func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bo
 	if err != nil {
 		return err
 	}
-	if commit {
-		// First, for the reason LoadTenant gives.
-		if err := a.nameInDirectory(ctx, acct); err != nil {
-			return err
-		}
-	}
-	return a.createAccount(ctx, e, acct, commit, fill)
+	return a.named(ctx, e, acct, commit, func() error {
+		return a.createAccount(ctx, e, acct, commit, fill)
+	})
 }
 
 // createAccount writes acct, with the id the directory gave its tenant,
@@ -557,29 +553,46 @@ func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit b
 	case err != nil:
 		return err
 	}
-	// The name goes into the directory first: after the load commits, an
-	// error would claim that nothing was written. A load that fails after
-	// it leaves only a name, shown until the tenant is seeded again.
-	if commit {
-		if err := a.nameInDirectory(ctx, d.Account); err != nil {
-			return err
-		}
-	}
-	return a.withEntryPool(ctx, e, func(pool *sql.DB) error {
-		return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
+	return a.named(ctx, e, d.Account, commit, func() error {
+		return a.withEntryPool(ctx, e, func(pool *sql.DB) error {
+			return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
+		})
 	})
 }
 
-// nameInDirectory copies a seeded account's name into the directory, for
-// `tenancy tenant list` and the base domain's list of tenants: setup
-// lists tenant-i before it has an account.
-func (a *Admin) nameInDirectory(ctx context.Context, acct models.Account) error {
+// named runs write, which writes acct into e's database, with acct's name
+// copied into the directory (for `tenancy tenant list` and the base
+// domain's list of tenants: setup lists tenant-i before it has an
+// account). The name goes in first: after write commits, an error would
+// claim that nothing was written. When write fails the directory gets
+// back the name it had, so a refused seed or import leaves it as it was.
+func (a *Admin) named(ctx context.Context, e directory.Entry, acct models.Account, commit bool, write func() error) error {
+	if !commit || e.Name == acct.Name {
+		return write()
+	}
+	if err := a.renameInDirectory(ctx, acct.Slug, e.Name, acct.Name); err != nil {
+		return err
+	}
+	err := write()
+	if err != nil {
+		back, cancel := pg.WithTimeout(context.WithoutCancel(ctx))
+		defer cancel()
+		if rerr := a.renameInDirectory(back, acct.Slug, acct.Name, e.Name); rerr != nil {
+			return fmt.Errorf("%w; and its name in the directory stays %q: %w", err, acct.Name, rerr)
+		}
+	}
+	return err
+}
+
+// renameInDirectory changes slug's name in the directory from one name to
+// another, unless someone changed it meanwhile.
+func (a *Admin) renameInDirectory(ctx context.Context, slug, from, to string) error {
 	pool, _, err := a.base.Get()
 	if err != nil {
 		return err
 	}
-	if _, err := pool.ExecContext(ctx, `UPDATE `+directory.Table+` SET name = $2 WHERE slug = $1 AND name <> $2`, acct.Slug, acct.Name); err != nil {
-		return fmt.Errorf("tenant %s: name it in the directory: %w", acct.Slug, pg.Classify(err))
+	if _, err := pool.ExecContext(ctx, `UPDATE `+directory.Table+` SET name = $3 WHERE slug = $1 AND name = $2`, slug, from, to); err != nil {
+		return fmt.Errorf("tenant %s: name it in the directory: %w", slug, pg.Classify(err))
 	}
 	return nil
 }
