@@ -539,10 +539,20 @@ func TestRefusedImportsWriteNothing(t *testing.T) {
 			t.Parallel()
 			d := deploy(t, name, 3)
 			d.seed(t, o) // tenant-0 and tenant-1; tenant-2 is free
-			duplicateEmail := fileOf(t, o, 2, func(_ *Manifest, tables [][]byte) {
+			// Two users with one email, in a file that is otherwise
+			// sound (its counts and checksum say so): every check passes,
+			// and the database refuses the load after the account and
+			// some rows were sent.
+			duplicateEmail := fileOf(t, o, 2, func(m *Manifest, tables [][]byte) {
 				first := bytes.SplitN(tables[1], []byte("\n"), 2)[0]
 				dup := bytes.Replace(first, []byte("1\t"), []byte("999\t"), 1)
 				tables[1] = append(tables[1], append(dup, '\n')...)
+				m.Tables[1].Rows++
+				d, err := Decode(tables)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Checksum = Checksum(d)
 			})
 			tests := []struct {
 				name      string
@@ -562,14 +572,12 @@ func TestRefusedImportsWriteNothing(t *testing.T) {
 				{"existing slug by --as", fileOf(t, o, 2, nil), ImportOptions{As: "tenant-0"}, ErrExists, "already exists", false},
 				{"bad slug", fileOf(t, o, 2, nil), ImportOptions{As: "Tenant 2"}, nil, "lower-case letters", false},
 				{"reserved slug", fileOf(t, o, 2, nil), ImportOptions{As: "tenant-template"}, nil, "reserved", false},
-				// Two users with one email: the database refuses the
-				// load after the account and some rows were sent.
-				{"refused by the database", duplicateEmail, ImportOptions{}, nil, "", true},
+				{"refused by the database", duplicateEmail, ImportOptions{}, nil, "duplicate key", true},
 				// The same under a slug the deployment does not list:
 				// multidb's new database and multischema's new schema
 				// and role go again, and no directory row or account is
 				// left.
-				{"refused by the database, under a new slug", duplicateEmail, ImportOptions{As: "acme"}, nil, "", true},
+				{"refused by the database, under a new slug", duplicateEmail, ImportOptions{As: "acme"}, nil, "duplicate key", true},
 			}
 			if name == strategy.MultiDB {
 				// A database with the new tenant's name that the
