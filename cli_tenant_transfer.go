@@ -113,9 +113,10 @@ into this deployment as a new tenant, in one transaction, with ids this
 deployment gives; then reads it back and compares its checksum with the
 file's. It refuses, writing nothing, a damaged or altered file (checksum
 mismatch), a file of another format version, and a slug that already exists.
-multidb imports only into an existing tenant database with no account
-(tenant-0 ... tenant-<MULTIDB_COUNT-1>); multischema only slugs tenant-N.
-<file> may be - for standard input.`)
+A new slug becomes a new tenant in every strategy: multidb makes its database
+from the template and lists it in the directory once the rows are in,
+multischema makes its schema and role; an import that fails leaves none of
+it. <file> may be - for standard input.`)
 	as := fs.String("as", "", "import under this slug instead of the file's")
 	name := fs.String("name", "", "give the tenant this name instead of the file's")
 	path, help, err := parseFlagsAndArg(fs, args, "file", stdout)

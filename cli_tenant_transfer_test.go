@@ -42,7 +42,8 @@ var checksumRE = regexp.MustCompile(`checksum ([0-9a-f]{16})`)
 
 // The commands as an operator runs them: export a seeded tenant from
 // singleschema (slug after or before the flags), import it into multidb
-// with its checksum unchanged, and be refused the second time.
+// with its checksum unchanged, be refused the second time, and import it
+// again under a new slug.
 func TestTenantExportImport(t *testing.T) {
 	t.Parallel()
 	from := pgtest.Env(t, strategy.SingleSchema, nil)
@@ -77,6 +78,14 @@ func TestTenantExportImport(t *testing.T) {
 	}
 	if out, err := runCmd(t, to, "tenant", "import", plain); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("tenant import of an existing slug: %v, want it refused\n%s", err, out)
+	}
+	// Under a slug the directory does not list: its database is made
+	// and listed by the import.
+	if out, err := runCmd(t, to, "tenant", "import", plain, "--as", "acme"); err != nil || !strings.Contains(out, "wrote acme (") {
+		t.Errorf("tenant import --as acme: %v, want it written\n%s", err, out)
+	}
+	if out, err := runCmd(t, to, "tenant", "list"); err != nil || !strings.Contains(out, "acme") {
+		t.Errorf("tenant list after the import --as acme: %v, want acme listed\n%s", err, out)
 	}
 	if out, err := runCmd(t, from, "tenant", "export", "tenant-7", "-o", filepath.Join(dir, "none.tar")); err == nil || !strings.Contains(err.Error(), "tenant not found") {
 		t.Errorf("tenant export of a missing tenant: %v\n%s", err, out)

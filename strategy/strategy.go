@@ -151,9 +151,14 @@ type Admin interface {
 	// error means committed and an error means nothing was written.
 	CreateTenant(ctx context.Context, account models.Account, commit bool, fill func(tx *gorm.DB) error) error
 	// AssignIDs gives every row of d its id and fills in the foreign keys.
-	// multidb: tenant-i's account gets id i+1 and its rows ids from 1 in
-	// each table, as its database holds that account alone. singleschema:
-	// the ids are drawn from the shared tables' sequences, after every id
+	// multidb: the account gets its tenant's id in the directory
+	// (tenant-i, listed by setup, has i+1) and its rows ids from 1 in each
+	// table, as its database holds that account alone; a tenant not listed
+	// yet gets an id drawn from the directory's sequence. multischema:
+	// tenant-i's account gets i+1, an account with another slug an id
+	// drawn from the accounts' sequence, and the rows ids from 1, as its
+	// schema holds that account alone. singleschema: the ids are drawn
+	// from the shared tables' sequences, after every id
 	// handed out before, so they never collide with anyone's rows, and
 	// calls made one after another in a fixed order get the same ids in
 	// every run (concurrent calls get them in the order they reach the
@@ -161,10 +166,14 @@ type Admin interface {
 	AssignIDs(ctx context.Context, d *TenantData) error
 	// LoadTenant bulk loads d (with COPY) in one transaction, with the ids
 	// AssignIDs gave it, or calls AssignIDs first if it has none; with
-	// commit false it rolls back. Cancelling ctx stops the load where it is
-	// and rolls back; a nil error means committed and an error means
-	// nothing was written. Afterwards the tables' sequences are past the
-	// ids written, so an ordinary insert gets a fresh id.
+	// commit false it rolls back. A tenant that is not there yet is made
+	// with it: multischema's schema and role, and multidb's database (from
+	// the template) and directory row, the row only once the load has
+	// committed; anything that fails is removed again. Cancelling ctx
+	// stops the load where it is and rolls back; a nil error means
+	// committed and an error means nothing was written. Afterwards the
+	// tables' sequences are past the ids written, so an ordinary insert
+	// gets a fresh id.
 	// Its commits are asynchronous: call Flush once a run of loads is done.
 	LoadTenant(ctx context.Context, d *TenantData, commit bool) error
 	// CanBulkLoad reports whether BulkLoad can run now: every tenant table

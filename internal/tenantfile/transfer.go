@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"time"
 
@@ -80,11 +79,6 @@ type ImportOptions struct {
 	Name string
 	// Limits bound what is read into memory (zero: DefaultLimits).
 	Limits Limits
-	// Prepare, when set, runs once the file is checked and the slug is
-	// known to be free, before any row is written: where a deployment
-	// that creates tenants on demand (a tenant directory) makes the
-	// tenant's database or schema. An error stops the import.
-	Prepare func(ctx context.Context, acct models.Account) error
 }
 
 // ImportResult says what Import wrote.
@@ -100,14 +94,15 @@ type ImportResult struct {
 	Rows int
 }
 
-// slugPattern is a DNS label, since the slug is the tenant's host name.
-var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // Import reads a tenant file from r and loads it into admin's deployment
 // as a new tenant, in one transaction, with ids the target gives
 // (Admin.AssignIDs), then reads it back and compares its seed checksum
-// with the file's. It refuses, writing nothing, a file Read refuses
-// (ErrInvalid) and a slug the deployment already has (ErrExists).
+// with the file's. A slug the deployment's directory does not list is
+// created by the load (Admin.LoadTenant: multidb's database, multischema's
+// schema and role), all of it or nothing. It refuses, writing nothing, a
+// file Read refuses (ErrInvalid), a slug no tenant may have
+// (strategy.ValidateSlug) and a slug the deployment already has
+// (ErrExists).
 func Import(ctx context.Context, admin strategy.Admin, r io.Reader, o ImportOptions) (ImportResult, error) {
 	ex, err := exporter(admin)
 	if err != nil {
@@ -116,8 +111,10 @@ func Import(ctx context.Context, admin strategy.Admin, r io.Reader, o ImportOpti
 	if o.Limits == (Limits{}) {
 		o.Limits = DefaultLimits()
 	}
-	if o.As != "" && !slugPattern.MatchString(o.As) {
-		return ImportResult{}, fmt.Errorf("slug %q: want lower-case letters, digits and inner hyphens, at most 63 (it is the tenant's host name)", o.As)
+	if o.As != "" {
+		if err := strategy.ValidateSlug(o.As); err != nil {
+			return ImportResult{}, fmt.Errorf("import: %w; nothing was written", err)
+		}
 	}
 	m, d, err := Read(r, o.Limits)
 	if err != nil {
@@ -131,27 +128,15 @@ func Import(ctx context.Context, admin strategy.Admin, r io.Reader, o ImportOpti
 		d.Account.Name = o.Name
 	}
 	slug := d.Account.Slug
+	if err := strategy.ValidateSlug(slug); err != nil {
+		return res, fmt.Errorf("import: %w; nothing was written (import it under another slug with --as)", err)
+	}
 	want := Checksum(d)
 
-	existing, err := admin.ExistingSlugs(ctx, []string{slug})
-	if err != nil {
+	if err := free(ctx, admin, slug); err != nil {
 		return res, fmt.Errorf("import tenant %s: %w; nothing was written", slug, err)
 	}
-	if len(existing) > 0 {
-		return res, fmt.Errorf("import tenant %s: %w in this %s deployment; nothing was written (import it under another slug with --as, or delete the tenant first)", slug, ErrExists, admin.Name())
-	}
-	if o.Prepare != nil {
-		if err := o.Prepare(ctx, d.Account); err != nil {
-			return res, fmt.Errorf("import tenant %s: %w; no row was written", slug, err)
-		}
-	}
 	if err := admin.AssignIDs(ctx, d); err != nil {
-		if errors.Is(err, strategy.ErrTenantNotFound) {
-			// multidb and multischema give a tenant's ids by its place
-			// among tenant-0, tenant-1, ... until tenants can be created
-			// by any name.
-			return res, fmt.Errorf("import tenant %s: %w; nothing was written (import it under a slug this %s deployment has room for, with --as)", slug, err, admin.Name())
-		}
 		return res, fmt.Errorf("import tenant %s: %w; nothing was written", slug, err)
 	}
 	if err := admin.LoadTenant(ctx, d, true); err != nil {
@@ -171,4 +156,25 @@ func Import(ctx context.Context, admin strategy.Admin, r io.Reader, o ImportOpti
 		return res, fmt.Errorf("import tenant %s: written, but it reads back with checksum %s, not %s: compare it with the file before using it", slug, res.Checksum, want)
 	}
 	return res, nil
+}
+
+// free returns nil when the deployment has no tenant slug: none in its
+// directory, or (multidb) one that setup listed with a database still
+// waiting for its account.
+func free(ctx context.Context, admin strategy.Admin, slug string) error {
+	_, err := admin.LookUpTenant(ctx, slug)
+	switch {
+	case errors.Is(err, strategy.ErrTenantNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	existing, err := admin.ExistingSlugs(ctx, []string{slug})
+	if err != nil {
+		return err
+	}
+	if len(existing) > 0 {
+		return fmt.Errorf("%w in this %s deployment (import it under another slug with --as, or delete the tenant first)", ErrExists, admin.Name())
+	}
+	return nil
 }

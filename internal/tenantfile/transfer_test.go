@@ -173,7 +173,19 @@ func TestMoveTheLargestTenantBetweenStrategies(t *testing.T) {
 	}
 	sourceIDs := source.ids(t, slug)
 
-	check := func(d target, file []byte, wantIDs func(table int, ids []int64) error) {
+	// The same tenant under a slug of its own, which no strategy can
+	// derive an id from: a singleschema deployment takes it under --as,
+	// and its export is moved as the tenant-N one is.
+	const named = "acme-moved"
+	renamed := generated
+	renamed.Account.Slug = named
+	wantNamed := Checksum(&renamed)
+	if res, err := Import(ctx, source.admin, bytes.NewReader(file), ImportOptions{As: named}); err != nil || res.Checksum != wantNamed {
+		t.Fatalf("Import(%s --as %s) into singleschema = checksum %s, %v; want %s", slug, named, res.Checksum, err, wantNamed)
+	}
+	namedFile := source.export(t, named)
+
+	check := func(d target, file []byte, slug, want string, wantIDs func(table int, ids []int64) error) {
 		t.Helper()
 		name := d.opts.Strategy
 		res, err := Import(ctx, d.admin, bytes.NewReader(file), ImportOptions{})
@@ -219,16 +231,51 @@ func TestMoveTheLargestTenantBetweenStrategies(t *testing.T) {
 		}
 	}
 
+	// A tenant created by its import: its account has the id the target's
+	// directory lists it with, which no other tenant there has (multidb:
+	// not one of the ids setup gave tenant-0 to tenant-5), and its rows
+	// are numbered from 1.
+	newNumbering := func(d target) func(i int, ids []int64) error {
+		return func(i int, ids []int64) error {
+			want := fromOne(len(ids))
+			if i == 0 {
+				entries, err := d.admin.ListTenants(ctx)
+				if err != nil {
+					return err
+				}
+				var id int64
+				others := map[int64]string{}
+				for _, e := range entries {
+					if e.Slug == named {
+						id = int64(e.ID)
+					} else {
+						others[int64(e.ID)] = e.Slug
+					}
+				}
+				if other, ok := others[id]; ok || id == 0 {
+					return fmt.Errorf("the directory lists %s with id %d, which %q has too", named, id, other)
+				}
+				want = []int64{id}
+			}
+			if !slices.Equal(ids, want) {
+				return fmt.Errorf("want %v", want)
+			}
+			return nil
+		}
+	}
+
 	for _, via := range []string{strategy.MultiDB, strategy.MultiSchema} {
 		t.Run(via, func(t *testing.T) {
 			d := deploy(t, via, o.Accounts)
-			check(d, file, ownNumbering)
+			check(d, file, slug, want, ownNumbering)
 			if slices.Equal(d.ids(t, slug)[3], sourceIDs[3]) && largest > 0 {
 				t.Errorf("%s kept singleschema's task ids %v", via, sourceIDs[3])
 			}
+			check(d, namedFile, named, wantNamed, newNumbering(d))
 			home := deploy(t, strategy.SingleSchema, 1)
 			home.addOther(t)
-			check(home, d.export(t, slug), back(home))
+			check(home, d.export(t, slug), slug, want, back(home))
+			check(home, d.export(t, named), named, wantNamed, back(home))
 		})
 	}
 }
@@ -427,7 +474,7 @@ func fingerprint(t *testing.T, opts strategy.Options) (rows, sequences string) {
 	admin := open("postgres")
 	defer admin.Close()
 	var b, seqs strings.Builder
-	dbs := texts(t, admin, `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_tenant-') ORDER BY 1`, opts.Database)
+	dbs := texts(t, admin, `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_') ORDER BY 1`, opts.Database)
 	fmt.Fprintf(&b, "databases %v\nroles %v\n", dbs,
 		texts(t, admin, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1`, opts.Database))
 	for _, name := range dbs {
@@ -492,6 +539,21 @@ func TestRefusedImportsWriteNothing(t *testing.T) {
 			t.Parallel()
 			d := deploy(t, name, 3)
 			d.seed(t, o) // tenant-0 and tenant-1; tenant-2 is free
+			// Two users with one email, in a file that is otherwise
+			// sound (its counts and checksum say so): every check passes,
+			// and the database refuses the load after the account and
+			// some rows were sent.
+			duplicateEmail := fileOf(t, o, 2, func(m *Manifest, tables [][]byte) {
+				first := bytes.SplitN(tables[1], []byte("\n"), 2)[0]
+				dup := bytes.Replace(first, []byte("1\t"), []byte("999\t"), 1)
+				tables[1] = append(tables[1], append(dup, '\n')...)
+				m.Tables[1].Rows++
+				d, err := Decode(tables)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Checksum = Checksum(d)
+			})
 			tests := []struct {
 				name      string
 				file      []byte
@@ -508,16 +570,22 @@ func TestRefusedImportsWriteNothing(t *testing.T) {
 				{"cut short", fileOf(t, o, 2, nil)[:1500], ImportOptions{}, ErrInvalid, "not a valid tenant file", false},
 				{"existing slug", fileOf(t, o, 1, nil), ImportOptions{}, ErrExists, "already exists", false},
 				{"existing slug by --as", fileOf(t, o, 2, nil), ImportOptions{As: "tenant-0"}, ErrExists, "already exists", false},
-				{"bad slug", fileOf(t, o, 2, nil), ImportOptions{As: "Tenant 2"}, nil, "want lower-case letters", false},
-				// Two users with one email: the database refuses the
-				// load after the account and some rows were sent.
-				{"refused by the database", fileOf(t, o, 2, func(_ *Manifest, tables [][]byte) {
-					first := bytes.SplitN(tables[1], []byte("\n"), 2)[0]
-					dup := bytes.Replace(first, []byte("1\t"), []byte("999\t"), 1)
-					tables[1] = append(tables[1], append(dup, '\n')...)
-				}), ImportOptions{}, nil, "", true},
+				{"bad slug", fileOf(t, o, 2, nil), ImportOptions{As: "Tenant 2"}, nil, "lower-case letters", false},
+				{"reserved slug", fileOf(t, o, 2, nil), ImportOptions{As: "tenant-template"}, nil, "reserved", false},
+				{"refused by the database", duplicateEmail, ImportOptions{}, nil, "duplicate key", true},
+				// The same under a slug the deployment does not list:
+				// multidb's new database and multischema's new schema
+				// and role go again, and no directory row or account is
+				// left.
+				{"refused by the database, under a new slug", duplicateEmail, ImportOptions{As: "acme"}, nil, "duplicate key", true},
 			}
-			if name != strategy.SingleSchema {
+			if name == strategy.MultiDB {
+				// A database with the new tenant's name that the
+				// directory does not list is not taken over (nor
+				// dropped): it may hold anything.
+				if _, err := pgtest.Admin(t, "postgres").Exec(`CREATE DATABASE "` + d.opts.Database + `_squatted"`); err != nil {
+					t.Fatal(err)
+				}
 				tests = append(tests, struct {
 					name      string
 					file      []byte
@@ -525,7 +593,7 @@ func TestRefusedImportsWriteNothing(t *testing.T) {
 					want      error
 					sayings   string
 					sequences bool
-				}{"a slug it has no room for", fileOf(t, o, 2, nil), ImportOptions{As: "acme"}, strategy.ErrTenantNotFound, "nothing was written", false})
+				}{"a database of that name outside the directory", fileOf(t, o, 2, nil), ImportOptions{As: "squatted"}, strategy.ErrTenantExists, "not in the directory", true})
 			}
 			for _, tt := range tests {
 				rows, seqs := fingerprint(t, d.opts)
@@ -541,9 +609,17 @@ func TestRefusedImportsWriteNothing(t *testing.T) {
 					t.Errorf("%s: the refused import moved sequences:\nbefore: %s\nafter: %s", tt.name, seqs, gotSeqs)
 				}
 			}
-			// The same file, undamaged, imports.
-			if _, err := Import(context.Background(), d.admin, bytes.NewReader(fileOf(t, o, 2, nil)), ImportOptions{}); err != nil {
-				t.Errorf("Import(tenant-2, undamaged) = %v", err)
+			// The same file, undamaged, imports, under its own slug and
+			// under one the deployment did not list.
+			for _, as := range []string{"", "acme"} {
+				res, err := Import(context.Background(), d.admin, bytes.NewReader(fileOf(t, o, 2, nil)), ImportOptions{As: as})
+				if err != nil {
+					t.Errorf("Import(tenant-2 --as %q, undamaged) = %v", as, err)
+					continue
+				}
+				if e, err := d.admin.LookUpTenant(context.Background(), res.Account.Slug); err != nil || e.ID != res.Account.ID {
+					t.Errorf("LookUpTenant(%s) after its import = %+v, %v; want id %d", res.Account.Slug, e, err, res.Account.ID)
+				}
 			}
 		})
 	}

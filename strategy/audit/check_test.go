@@ -12,6 +12,7 @@ import (
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
 	"tenancy/strategy/internal/pg"
+	"tenancy/strategy/multidb/directory"
 	multidbmigrations "tenancy/strategy/multidb/migrations"
 	"tenancy/strategy/multischema"
 	multischemamigrations "tenancy/strategy/multischema/migrations"
@@ -454,6 +455,16 @@ func TestCheckMultiDB(t *testing.T) {
 		{name: "a schema named after the app role in one tenant database", in: opts.TenantDatabase(2),
 			breakIt: []string{"CREATE SCHEMA " + app}, undo: []string{"DROP SCHEMA " + app},
 			want: []audit.FindingKind{audit.FindingForeignSchema}, subject: "schema " + app, database: opts.TenantDatabase(2)},
+		// The directory says which database serves a tenant: a role that
+		// may write it could send one tenant's requests to another's.
+		{name: "app role may update the tenant directory", in: opts.Database,
+			breakIt: []string{"GRANT UPDATE (database) ON " + directory.Table + " TO " + app},
+			undo:    []string{"REVOKE UPDATE (database) ON " + directory.Table + " FROM " + app},
+			want:    []audit.FindingKind{audit.FindingExtraGrant}, subject: "table " + directory.Table, database: opts.Database, inProblem: "may write the tenant directory"},
+		{name: "everyone may insert into the tenant directory", in: opts.Database,
+			breakIt: []string{"GRANT INSERT ON " + directory.Table + " TO PUBLIC"},
+			undo:    []string{"REVOKE INSERT ON " + directory.Table + " FROM PUBLIC"},
+			want:    []audit.FindingKind{audit.FindingExtraGrant}, subject: "table " + directory.Table, database: opts.Database, inProblem: "may write the tenant directory"},
 		{name: "TEMPORARY in the base database", in: opts.Database,
 			breakIt: []string{"GRANT TEMPORARY ON DATABASE " + pg.QuoteIdent(opts.Database) + " TO PUBLIC"},
 			undo:    []string{"REVOKE TEMPORARY ON DATABASE " + pg.QuoteIdent(opts.Database) + " FROM PUBLIC"},

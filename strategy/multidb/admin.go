@@ -460,13 +460,9 @@ func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bo
 	if err != nil {
 		return err
 	}
-	if commit {
-		// First, for the reason LoadTenant gives.
-		if err := a.nameInDirectory(ctx, acct); err != nil {
-			return err
-		}
-	}
-	return a.createAccount(ctx, e, acct, commit, fill)
+	return a.named(ctx, e, acct, commit, func() error {
+		return a.createAccount(ctx, e, acct, commit, fill)
+	})
 }
 
 // createAccount writes acct, with the id the directory gave its tenant,
@@ -503,49 +499,100 @@ func (a *Admin) createAccount(ctx context.Context, e directory.Entry, acct model
 // is asked of the tenant's database: it holds this one account, so while
 // the account is missing its tables are empty and every id is free, and
 // the ids are the same in every run, in any order, after an interrupted
-// run or a reset too.
+// run or a reset too. A tenant the directory does not list yet (an
+// import under a slug of its own; LoadTenant creates it) gets an id drawn
+// from the directory's sequence, as AddTenant's does.
 func (a *Admin) AssignIDs(ctx context.Context, d *strategy.TenantData) error {
-	e, err := a.entry(ctx, d.Account.Slug)
-	if err != nil {
-		return err
-	}
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
 	}
+	id, err := a.idOf(ctx, d.Account.Slug)
+	if err != nil {
+		return err
+	}
 	fromOne := func(i int) int64 { return int64(i) + 1 }
-	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(e.ID), fromOne, fromOne, fromOne, fromOne)
+	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(id), fromOne, fromOne, fromOne, fromOne)
 	return nil
 }
 
+// idOf is slug's id in the directory or, for a slug it does not list and
+// that could name a new tenant, a fresh one.
+func (a *Admin) idOf(ctx context.Context, slug string) (models.TenantID, error) {
+	e, err := a.entry(ctx, slug)
+	switch {
+	case err == nil:
+		return e.ID, nil
+	case !errors.Is(err, strategy.ErrTenantNotFound):
+		return 0, err
+	}
+	if err := strategy.ValidateSlug(slug); err != nil {
+		return 0, err
+	}
+	if _, err := a.tenantDatabaseOf(slug); err != nil {
+		return 0, err
+	}
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return 0, err
+	}
+	return directory.NextID(ctx, pool)
+}
+
+// LoadTenant loads d into its tenant's database; a tenant the directory
+// does not list yet is created with it (loadNewTenant).
 func (a *Admin) LoadTenant(ctx context.Context, d *strategy.TenantData, commit bool) error {
 	if !d.HasIDs() {
 		if err := a.AssignIDs(ctx, d); err != nil {
 			return err
 		}
 	}
-	// The name goes into the directory first: after the load commits, an
-	// error would claim that nothing was written. A load that fails after
-	// it leaves only a name, shown until the tenant is seeded again.
-	if commit {
-		if err := a.nameInDirectory(ctx, d.Account); err != nil {
-			return err
-		}
+	e, err := a.entry(ctx, d.Account.Slug)
+	switch {
+	case errors.Is(err, strategy.ErrTenantNotFound):
+		return a.loadNewTenant(ctx, d, commit)
+	case err != nil:
+		return err
 	}
-	return a.withTenantPool(ctx, d.Account.Slug, func(pool *sql.DB) error {
-		return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
+	return a.named(ctx, e, d.Account, commit, func() error {
+		return a.withEntryPool(ctx, e, func(pool *sql.DB) error {
+			return pg.LoadTenant(ctx, pool, pg.Layout{FixedIDs: true}, d, commit)
+		})
 	})
 }
 
-// nameInDirectory copies a seeded account's name into the directory, for
-// `tenancy tenant list` and the base domain's list of tenants: setup
-// lists tenant-i before it has an account.
-func (a *Admin) nameInDirectory(ctx context.Context, acct models.Account) error {
+// named runs write, which writes acct into e's database, with acct's name
+// copied into the directory (for `tenancy tenant list` and the base
+// domain's list of tenants: setup lists tenant-i before it has an
+// account). The name goes in first: after write commits, an error would
+// claim that nothing was written. When write fails the directory gets
+// back the name it had, so a refused seed or import leaves it as it was.
+func (a *Admin) named(ctx context.Context, e directory.Entry, acct models.Account, commit bool, write func() error) error {
+	if !commit || e.Name == acct.Name {
+		return write()
+	}
+	if err := a.renameInDirectory(ctx, acct.Slug, e.Name, acct.Name); err != nil {
+		return err
+	}
+	err := write()
+	if err != nil {
+		back, cancel := pg.WithTimeout(context.WithoutCancel(ctx))
+		defer cancel()
+		if rerr := a.renameInDirectory(back, acct.Slug, acct.Name, e.Name); rerr != nil {
+			return fmt.Errorf("%w; and its name in the directory stays %q: %w", err, acct.Name, rerr)
+		}
+	}
+	return err
+}
+
+// renameInDirectory changes slug's name in the directory from one name to
+// another, unless someone changed it meanwhile.
+func (a *Admin) renameInDirectory(ctx context.Context, slug, from, to string) error {
 	pool, _, err := a.base.Get()
 	if err != nil {
 		return err
 	}
-	if _, err := pool.ExecContext(ctx, `UPDATE `+directory.Table+` SET name = $2 WHERE slug = $1 AND name <> $2`, acct.Slug, acct.Name); err != nil {
-		return fmt.Errorf("tenant %s: name it in the directory: %w", acct.Slug, pg.Classify(err))
+	if _, err := pool.ExecContext(ctx, `UPDATE `+directory.Table+` SET name = $3 WHERE slug = $1 AND name = $2`, slug, from, to); err != nil {
+		return fmt.Errorf("tenant %s: name it in the directory: %w", slug, pg.Classify(err))
 	}
 	return nil
 }

@@ -100,33 +100,43 @@ func (a *Admin) AddTenant(ctx context.Context, spec strategy.TenantSpec) (strate
 	if e.ID, err = directory.NextID(ctx, pool); err != nil {
 		return strategy.TenantEntry{}, err
 	}
-	err = pg.WithMaintenance(ctx, o, func(m *sql.DB) error {
-		_, err := m.ExecContext(ctx, "CREATE DATABASE "+pg.QuoteIdent(database)+" TEMPLATE "+pg.QuoteIdent(a.templateDatabase()))
-		return err
-	})
-	switch {
-	case pg.IsPgError(err, "42P04"):
-		return strategy.TenantEntry{}, fmt.Errorf("%w: %s exists but is not in the directory; nothing was written (drop it, after checking what it holds, or choose another slug)",
-			strategy.ErrTenantExists, e.Location(a.opts))
-	case err != nil:
-		return strategy.TenantEntry{}, fmt.Errorf("tenant %s: create %s: %w", spec.Slug, e.Location(a.opts), pg.Classify(err))
-	}
-	if err := a.completeTenant(ctx, pool, &e); err != nil {
-		// Only the database made above goes: the directory row, if the
-		// insert raced another, is the other's.
-		drop, cancel := pg.WithTimeout(context.WithoutCancel(ctx))
-		defer cancel()
-		if derr := dropDatabase(drop, o, database); derr != nil {
-			return strategy.TenantEntry{}, fmt.Errorf("%w; and dropping %s again failed too: %w (drop it by hand)", err, e.Location(a.opts), derr)
-		}
+	if err := a.createDatabase(ctx, e); err != nil {
 		return strategy.TenantEntry{}, err
+	}
+	err = a.readyDatabase(ctx, e)
+	if err == nil {
+		err = a.createAccount(ctx, e, models.Account{ID: e.ID, Slug: e.Slug, Name: e.Name}, true, nil)
+	}
+	if err == nil {
+		e, err = directory.Insert(ctx, pool, e)
+	}
+	if err != nil {
+		return strategy.TenantEntry{}, a.dropAgain(ctx, e, err)
 	}
 	return a.entryOf(e), nil
 }
 
-// completeTenant migrates, grants and audits e's new database, writes its
-// account, and lists it.
-func (a *Admin) completeTenant(ctx context.Context, base *sql.DB, e *directory.Entry) error {
+// createDatabase makes e's database, a copy of the migrated template on
+// e's server. A database of that name that is there already is refused:
+// it is not the directory's (the caller looked), and may hold anything.
+func (a *Admin) createDatabase(ctx context.Context, e directory.Entry) error {
+	err := pg.WithMaintenance(ctx, e.Server(a.opts), func(m *sql.DB) error {
+		_, err := m.ExecContext(ctx, "CREATE DATABASE "+pg.QuoteIdent(e.Database)+" TEMPLATE "+pg.QuoteIdent(a.templateDatabase()))
+		return err
+	})
+	switch {
+	case pg.IsPgError(err, "42P04"):
+		return fmt.Errorf("%w: %s exists but is not in the directory; nothing was written (drop it, after checking what it holds, or choose another slug)",
+			strategy.ErrTenantExists, e.Location(a.opts))
+	case err != nil:
+		return fmt.Errorf("tenant %s: create %s: %w", e.Slug, e.Location(a.opts), pg.Classify(err))
+	}
+	return nil
+}
+
+// readyDatabase migrates and grants e's new database and audits it as the
+// server would before serving it.
+func (a *Admin) readyDatabase(ctx context.Context, e directory.Entry) error {
 	o := e.Server(a.opts)
 	rep := strategy.DatabaseReport{Database: e.Database}
 	if err := a.migrateDatabase(ctx, o, &rep, ""); err != nil {
@@ -140,15 +150,57 @@ func (a *Admin) completeTenant(ctx context.Context, base *sql.DB, e *directory.E
 		return fmt.Errorf("tenant %s: %w: %s: %v (the template %s is at fault; `tenancy check` says more)",
 			e.Slug, strategy.ErrUnsafeDeployment, e.Location(a.opts), found.Findings, a.templateDatabase())
 	}
-	name := e.Name
-	if err := a.createAccount(ctx, *e, models.Account{ID: e.ID, Slug: e.Slug, Name: name}, true, nil); err != nil {
+	return nil
+}
+
+// dropAgain drops the database createDatabase made for e, after err
+// stopped the tenant from being completed, and returns err. Only that
+// database goes: the directory row, if its insert raced another's, is the
+// other's.
+func (a *Admin) dropAgain(ctx context.Context, e directory.Entry, err error) error {
+	drop, cancel := pg.WithTimeout(context.WithoutCancel(ctx))
+	defer cancel()
+	if derr := dropDatabase(drop, e.Server(a.opts), e.Database); derr != nil {
+		return fmt.Errorf("%w; and dropping %s again failed too: %w (drop it by hand)", err, e.Location(a.opts), derr)
+	}
+	return err
+}
+
+// loadNewTenant creates the tenant d is, which the directory does not
+// list (an import under a slug of its own): its database as AddTenant
+// makes one, on the deployment's server, then d loaded into it in one
+// transaction, and the directory row last, so that the tenant is served
+// only once complete. A failure anywhere, or a load not committed, drops
+// the database again: nothing is left of the tenant.
+func (a *Admin) loadNewTenant(ctx context.Context, d *strategy.TenantData, commit bool) error {
+	slug := d.Account.Slug
+	if err := strategy.ValidateSlug(slug); err != nil {
 		return err
 	}
-	inserted, err := directory.Insert(ctx, base, *e)
+	database, err := a.tenantDatabaseOf(slug)
 	if err != nil {
 		return err
 	}
-	*e = inserted
+	pool, _, err := a.base.Get()
+	if err != nil {
+		return err
+	}
+	e := directory.Entry{ID: d.Account.ID, Slug: slug, Name: d.Account.Name, Database: database}
+	if err := a.createDatabase(ctx, e); err != nil {
+		return err
+	}
+	err = a.readyDatabase(ctx, e)
+	if err == nil {
+		err = a.withEntryPool(ctx, e, func(p *sql.DB) error {
+			return pg.LoadTenant(ctx, p, pg.Layout{FixedIDs: true}, d, commit)
+		})
+	}
+	if err == nil && commit {
+		_, err = directory.Insert(ctx, pool, e)
+	}
+	if err != nil || !commit {
+		return a.dropAgain(ctx, e, err)
+	}
 	return nil
 }
 

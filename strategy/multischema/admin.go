@@ -220,8 +220,8 @@ func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bo
 	if err != nil {
 		return err
 	}
-	if err := pool.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('public.accounts', 'id'))`).Scan(&acct.ID); err != nil {
-		return fmt.Errorf("tenant %s: allocate an account id: %w", acct.Slug, pg.Classify(err))
+	if acct.ID, err = drawAccountID(ctx, pool, acct.Slug); err != nil {
+		return err
 	}
 	var rep strategy.DatabaseReport
 	if err := a.ensureTenant(ctx, pool, acct.ID, &rep); err != nil {
@@ -260,19 +260,44 @@ func (a *Admin) keepOrDrop(ctx context.Context, pool *sql.DB, acct models.Accoun
 	return nil
 }
 
-// AssignIDs gives the account of tenant-i the id i+1, as multidb does, and
-// numbers the rows of its own schema from 1: the ids depend on the options
-// alone, whatever order accounts are loaded in.
-func (a *Admin) AssignIDs(_ context.Context, d *strategy.TenantData) error {
-	i, ok := strategy.ParseSlug(d.Account.Slug)
-	if !ok {
-		return fmt.Errorf("%w: %q (seeded tenants are tenant-0, tenant-1, ...)", strategy.ErrTenantNotFound, d.Account.Slug)
+// drawAccountID draws a new account's id from the accounts' sequence.
+func drawAccountID(ctx context.Context, pool *sql.DB, slug string) (models.TenantID, error) {
+	var id models.TenantID
+	if err := pool.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('public.accounts', 'id'))`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("tenant %s: allocate an account id: %w", slug, pg.Classify(err))
 	}
+	return id, nil
+}
+
+// AssignIDs gives the account of tenant-i the id i+1, as multidb does, and
+// numbers the rows of its own schema from 1: a seeded tenant's ids depend
+// on the options alone, whatever order accounts are loaded in. An account
+// with a slug of its own (an import under it) gets an id drawn from the
+// accounts' sequence, as AddTenant's does: loads keep the sequence past
+// every id written, so it is no existing account's. (A tenant-i seeded
+// later whose i+1 it took is refused by the accounts' primary key,
+// writing nothing.)
+func (a *Admin) AssignIDs(ctx context.Context, d *strategy.TenantData) error {
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("tenant %s: %w", d.Account.Slug, err)
 	}
+	var id models.TenantID
+	if i, ok := strategy.ParseSlug(d.Account.Slug); ok {
+		id = models.TenantID(i) + 1
+	} else {
+		if err := strategy.ValidateSlug(d.Account.Slug); err != nil {
+			return err
+		}
+		pool, _, err := a.conn()
+		if err != nil {
+			return err
+		}
+		if id, err = drawAccountID(ctx, pool, d.Account.Slug); err != nil {
+			return err
+		}
+	}
 	fromOne := func(i int) int64 { return int64(i) + 1 }
-	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(i)+1, fromOne, fromOne, fromOne, fromOne)
+	pg.FillIDs(pg.Layout{FixedIDs: true}, d, int64(id), fromOne, fromOne, fromOne, fromOne)
 	return nil
 }
 

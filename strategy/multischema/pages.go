@@ -55,7 +55,7 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 		return strategy.SubtaskPage{Page: page}, err
 	}
 	if err := s.auditTenant(ctx, t); err != nil {
-		return strategy.SubtaskPage{}, err
+		return strategy.SubtaskPage{}, s.notFoundIfGone(ctx, t, err)
 	}
 	query, args, err := s.pages.Statement(ctx, s.app, pageQuery, t, page, perPage)
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 	rows := make([]pages.Row, 0, perPage)
 	err = s.readInOneTrip(ctx, t, query, args, func(r pgx.Rows) error { return pages.Scan(r, &rows) })
 	if err != nil {
-		return strategy.SubtaskPage{}, err
+		return strategy.SubtaskPage{}, s.notFoundIfGone(ctx, t, err)
 	}
 	for _, r := range rows {
 		if r.AccountSlug != t.Slug {

@@ -133,7 +133,7 @@ func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.D
 		return strategy.ErrNoTenant
 	}
 	if err := s.auditTenant(ctx, t); err != nil {
-		return err
+		return s.notFoundIfGone(ctx, t, err)
 	}
 	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(routeSQL, s.routeArgs(t)...).Error; err != nil {
@@ -141,7 +141,37 @@ func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.D
 		}
 		return fn(tx)
 	}, opts)
-	return s.tenantError(t, err)
+	return s.notFoundIfGone(ctx, t, s.tenantError(t, err))
+}
+
+// notFoundIfGone turns err, a tenant's schema or role found missing
+// (ErrTenantUnavailable), into ErrTenantNotFound when the tenant's account
+// is gone too: the tenant was deleted while the server remembered its
+// account (tenantcache.TTL), and its requests are 404 from the first one
+// that finds it gone, not 503 until the cache forgets it. The server
+// forgets the tenant then, as it does when the slug names another
+// account by now.
+func (s *Server) notFoundIfGone(ctx context.Context, t models.Account, err error) error {
+	if !errors.Is(err, strategy.ErrTenantUnavailable) || ctx.Err() != nil {
+		return err
+	}
+	now, lerr := s.lookUpTenant(ctx, t.Slug)
+	switch {
+	case errors.Is(lerr, strategy.ErrTenantNotFound):
+		s.forget(t)
+		return fmt.Errorf("%w: %q was deleted", strategy.ErrTenantNotFound, t.Slug)
+	case lerr == nil && now.ID != t.ID:
+		s.forget(t)
+		return fmt.Errorf("%w: tenant %s: the address now names another account, try again", strategy.ErrUnavailable, t.Slug)
+	}
+	return err
+}
+
+// forget drops what the server remembers of tenant t.
+func (s *Server) forget(t models.Account) {
+	s.accounts.Forget(t.Slug)
+	s.pages.Forget(t.Slug)
+	s.audited.Forget(SchemaOf(t.ID))
 }
 
 // auditTenant checks the tenant's schema and role from the server's own

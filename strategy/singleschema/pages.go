@@ -69,6 +69,11 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 	if len(rows) > 0 {
 		out = pages.New(page, perPage, rows[0].Total, rows)
 	} else {
+		// An empty tenant, a page past the last, or a tenant deleted
+		// since its account was looked up: only the last is not found.
+		if err := s.goneError(ctx, t); err != nil {
+			return strategy.SubtaskPage{}, err
+		}
 		err = s.tx(ctx, pages.Snapshot(), func(tx *gorm.DB) error {
 			out, err = pages.Finish(tx, page, perPage, nil)
 			return err

@@ -149,10 +149,46 @@ func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.D
 		}
 		return fn(tx)
 	}, opts)
+	if pg.IsPgError(err, "23503") {
+		// A row written for an account that is not there: the tenant may
+		// have been deleted while the server remembered it.
+		if gone := s.goneError(ctx, t); gone != nil {
+			return gone
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
 	}
 	return nil
+}
+
+// goneError is ErrTenantNotFound when tenant t's account has been deleted
+// (ErrUnavailable, try again, when its slug names another account by
+// now), and the server forgets t; nil while t is still there, or when
+// that cannot be told. The server remembers an account for a few seconds
+// (tenantcache.TTL), in which a deleted tenant's id scopes every read to
+// nothing: a read that finds nothing asks, so that the tenant is a 404 at
+// once rather than an empty tenant until the cache forgets it.
+func (s *Server) goneError(ctx context.Context, t models.Account) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	now, err := s.lookUpTenant(ctx, t.Slug)
+	switch {
+	case errors.Is(err, strategy.ErrTenantNotFound):
+		s.forget(t.Slug)
+		return fmt.Errorf("%w: %q was deleted", strategy.ErrTenantNotFound, t.Slug)
+	case err == nil && now.ID != t.ID:
+		s.forget(t.Slug)
+		return fmt.Errorf("%w: tenant %s: the address now names another account, try again", strategy.ErrUnavailable, t.Slug)
+	}
+	return nil
+}
+
+// forget drops what the server remembers of tenant slug.
+func (s *Server) forget(slug string) {
+	s.accounts.Forget(slug)
+	s.pages.Forget(slug)
 }
 
 // requireCurrent answers ErrTenantUpgrading while the shared schema is

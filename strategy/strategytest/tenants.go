@@ -157,6 +157,22 @@ func testTenantLifecycle(t *testing.T, h Harness) {
 	if _, err := admin.DeleteTenant(ctx, "acme"); !errors.Is(err, strategy.ErrTenantNotFound) {
 		t.Errorf("DeleteTenant(acme) again: %v, want ErrTenantNotFound", err)
 	}
+	// The server that served acme may still remember its account (for
+	// tenantcache.TTL); a request with it, a write or a page, is not found
+	// at once, and the server forgets the tenant.
+	err = s.Tx(TenantCtx(acct), func(tx *gorm.DB) error {
+		return tx.Create(&models.Project{Name: "after the delete"}).Error
+	})
+	if !errors.Is(err, strategy.ErrTenantNotFound) {
+		t.Errorf("the running server's Tx(acme) after its delete: %v, want ErrTenantNotFound", err)
+	}
+	if page, err := s.ListSubtasks(TenantCtx(acct), 1, 10); !errors.Is(err, strategy.ErrTenantNotFound) {
+		t.Errorf("the running server's ListSubtasks(acme) after its delete: total %d, %v; want ErrTenantNotFound", page.Total, err)
+	}
+	if a, err := s.TenantBySlug(ctx, "acme"); !errors.Is(err, strategy.ErrTenantNotFound) {
+		t.Errorf("the running server's TenantBySlug(acme) after its delete = %+v, %v; want ErrTenantNotFound", a, err)
+	}
+	checkNothingLeft(t, h, opts, e)
 	fresh, err := h.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +197,9 @@ func testTenantLifecycle(t *testing.T, h Harness) {
 	}
 	if page, err := fresh.ListSubtasks(TenantCtx(again), 1, 10); err != nil || page.Total != 0 {
 		t.Errorf("acme made again: total %d, err %v; want nothing left of the first", page.Total, err)
+	}
+	if a, err := s.TenantBySlug(ctx, "acme"); err != nil || a.ID != again.ID {
+		t.Errorf("the running server's TenantBySlug(acme) made again = %+v, %v; want id %d", a, err, again.ID)
 	}
 }
 
