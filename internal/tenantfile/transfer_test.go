@@ -23,6 +23,7 @@ import (
 	"tenancy/seed"
 	"tenancy/strategy"
 	"tenancy/strategy/strategies"
+	"tenancy/strategy/strategytest"
 )
 
 // target is a fresh, set-up deployment of one strategy; it is dropped
@@ -474,43 +475,21 @@ func fingerprint(t *testing.T, opts strategy.Options) (rows, sequences string) {
 	admin := open("postgres")
 	defer admin.Close()
 	var b, seqs strings.Builder
-	dbs := texts(t, admin, `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_') ORDER BY 1`, opts.Database)
+	dbs := strategytest.Column[string](t, admin, `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_') ORDER BY 1`, opts.Database)
 	fmt.Fprintf(&b, "databases %v\nroles %v\n", dbs,
-		texts(t, admin, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1`, opts.Database))
+		strategytest.Column[string](t, admin, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1`, opts.Database))
 	for _, name := range dbs {
 		db := open(name)
 		defer db.Close()
-		fmt.Fprintf(&b, "%s schemas %v\n", name, texts(t, db, `SELECT nspname FROM pg_namespace ORDER BY 1`))
-		for _, tbl := range texts(t, db, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		fmt.Fprintf(&b, "%s schemas %v\n", name, strategytest.Column[string](t, db, `SELECT nspname FROM pg_namespace ORDER BY 1`))
+		for _, tbl := range strategytest.Column[string](t, db, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 			WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1`) {
-			sum := texts(t, db, `SELECT md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '')) FROM `+tbl+` t`)
+			sum := strategytest.Column[string](t, db, `SELECT md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '')) FROM `+tbl+` t`)
 			fmt.Fprintf(&b, "%s %s %v\n", name, tbl, sum)
 		}
-		fmt.Fprintf(&seqs, "%s %v\n", name, texts(t, db, `SELECT format('%s.%s=%s', schemaname, sequencename, last_value) FROM pg_sequences ORDER BY 1`))
+		fmt.Fprintf(&seqs, "%s %v\n", name, strategytest.Column[string](t, db, `SELECT format('%s.%s=%s', schemaname, sequencename, last_value) FROM pg_sequences ORDER BY 1`))
 	}
 	return b.String(), seqs.String()
-}
-
-// texts runs query on db and returns its one text column.
-func texts(t *testing.T, db *sql.DB, query string, args ...any) []string {
-	t.Helper()
-	rows, err := db.Query(query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // fileOf is a tenant file of account i of o, made without a database,

@@ -225,14 +225,21 @@ func MustExec(t testing.TB, db *sql.DB, stmts ...string) {
 // Int64s runs query on db and returns its one int64 column.
 func Int64s(t testing.TB, db *sql.DB, query string, args ...any) []int64 {
 	t.Helper()
+	return Column[int64](t, db, query, args...)
+}
+
+// Column runs query on db and returns its one column, each value scanned
+// into a T.
+func Column[T any](t testing.TB, db *sql.DB, query string, args ...any) []T {
+	t.Helper()
 	rows, err := db.Query(query, args...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", query, err)
 	}
 	defer rows.Close()
-	var out []int64
+	var out []T
 	for rows.Next() {
-		var v int64
+		var v T
 		if err := rows.Scan(&v); err != nil {
 			t.Fatal(err)
 		}
