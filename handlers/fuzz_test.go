@@ -119,6 +119,10 @@ func (f *fakeStrategy) ReportOpenSubtasks(ctx context.Context, _ strategy.Report
 	return out, nil
 }
 
+func (f *fakeStrategy) UserByEmail(context.Context, string) (models.User, error) {
+	return models.User{}, strategy.ErrUserNotFound
+}
+
 func (f *fakeStrategy) Ping(context.Context) error { return nil }
 func (f *fakeStrategy) Close() error               { return nil }
 

@@ -80,6 +80,8 @@ var (
 	ErrUnsafeDeployment = errors.New("unsafe or incomplete database setup")
 	// ErrNotEmpty: Admin.BulkLoad needs tables with no rows at all.
 	ErrNotEmpty = errors.New("the tenant tables are not empty")
+	// ErrUserNotFound: the tenant has no user with that email.
+	ErrUserNotFound = errors.New("user not found")
 )
 
 // Strategy is what the web application needs at run time. It connects as the
@@ -108,6 +110,12 @@ type Strategy interface {
 	// which lists the tenants it could not read within o's bounds in
 	// Unreachable instead of failing whole (see crosstenant.go).
 	ReportOpenSubtasks(ctx context.Context, o ReportOptions) (OpenSubtasksReport, error)
+	// UserByEmail returns the user of the tenant carried by ctx whose
+	// email is email, exactly (ErrUserNotFound when it has none, even if
+	// another tenant does; ErrNoTenant without a tenant). It reads in a
+	// read-only transaction under the tenant's scope, as every page does,
+	// so it cannot return another tenant's user: sign-in rests on it.
+	UserByEmail(ctx context.Context, email string) (models.User, error)
 	// Ping reports whether the databases the server needs are reachable.
 	Ping(ctx context.Context) error
 	// Close releases every connection.

@@ -44,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 		{"PostgresRestartUnderLoad", testPostgresRestartUnderLoad},
 		{"PoolStatsFollowTheConnections", testPoolStatsFollowTheConnections},
 		{"TenantLifecycle", testTenantLifecycle},
+		{"UserByEmailStaysInTheTenant", testUserByEmailStaysInTheTenant},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
