@@ -46,7 +46,11 @@ type app struct {
 	name string
 	s    strategy.Strategy
 	h    http.Handler
+	base string // BASE_DOMAIN
 }
+
+// testSecretKey is the SECRET_KEY of every test app.
+const testSecretKey = "handlers-test-secret-key-0123456789"
 
 func newApp(t *testing.T, name string) app {
 	t.Helper()
@@ -75,11 +79,11 @@ func newApp(t *testing.T, name string) app {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain})
+	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain, SecretKey: testSecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app{name: name, s: s, h: h}
+	return app{name: name, s: s, h: h, base: cfg.BaseDomain}
 }
 
 func (a app) get(host, path string, json bool) *httptest.ResponseRecorder {

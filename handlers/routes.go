@@ -1,5 +1,6 @@
 // Package handlers is the web application: the tenant-from-subdomain
-// middleware, the subtask list per tenant, the all-tenants view, the
+// middleware, the subtask list per tenant, sign-in and sign-out per
+// tenant (login.go, session.go), the all-tenants view, the
 // cross-tenant report, the health check and the operator's metrics, over
 // any strategy.Strategy.
 package handlers
@@ -43,7 +44,13 @@ type Options struct {
 	// /metrics/tenants at the base domain (not at tenants' addresses).
 	// They have no authentication of their own either.
 	Metrics *metrics.Metrics
-	Logger  *slog.Logger
+	// SecretKey signs and encrypts the sign-in cookie (SECRET_KEY). Empty,
+	// /login and /logout answer 404 and nothing else changes.
+	SecretKey string
+	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when
+	// zero).
+	SessionTTL time.Duration
+	Logger     *slog.Logger
 }
 
 // DefaultRequestTimeout is the database time a request gets unless
@@ -72,6 +79,12 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	log := o.Logger
+	var sess *sessions
+	if o.SecretKey != "" {
+		if sess, err = newSessions(o.SecretKey, o.SessionTTL, nil); err != nil {
+			return nil, err
+		}
+	}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -87,8 +100,13 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	}))
 	r.NoRoute(func(c *gin.Context) { renderError(c, log, notFound("There is no page at this address.")) })
 	r.NoMethod(func(c *gin.Context) {
-		c.Header("Allow", "GET, HEAD")
-		renderError(c, log, &userError{http.StatusMethodNotAllowed, "This address only answers GET and HEAD."})
+		// gin has listed the methods the path has in Allow.
+		allow := c.Writer.Header().Get("Allow")
+		if allow == "" {
+			allow = "GET, HEAD"
+			c.Header("Allow", allow)
+		}
+		renderError(c, log, &userError{http.StatusMethodNotAllowed, "This address only answers " + allow + "."})
 	})
 
 	// Every page answers GET and HEAD alike (net/http drops HEAD's body).
@@ -110,6 +128,17 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	get(site, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	get(site, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	get(site, "/reports/open-subtasks", openSubtasksReport(s, log))
+	// Sign-in per tenant. Pages do not require it yet (issue 16's next
+	// step); it is here so that sessions can be tried on their own.
+	if sess != nil {
+		get(site, "/login", loginPage(sess, o.BaseDomain, log))
+		site.POST("/login", login(s, sess, o.BaseDomain, log))
+		site.POST("/logout", logout(sess, o.BaseDomain, log))
+	} else {
+		get(site, "/login", signInUnavailable(log))
+		site.POST("/login", signInUnavailable(log))
+		site.POST("/logout", signInUnavailable(log))
+	}
 	return r, nil
 }
 

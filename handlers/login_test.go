@@ -1,0 +1,235 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"tenancy/handlers"
+	"tenancy/models"
+	"tenancy/seed"
+	"tenancy/strategy"
+)
+
+// signIn posts email and password to host's /login as a form (JSON answer
+// when asJSON), with next when not empty.
+func (a app) signIn(host, email, pw, next string, asJSON bool, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	return a.serve(a.h, http.MethodPost, host, "/login", url.Values{"email": {email}, "password": {pw}, "next": {next}}, asJSON, cookies...)
+}
+
+func (a app) serve(h http.Handler, method, host, path string, form url.Values, asJSON bool, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	var req *http.Request
+	if form != nil {
+		req = httptest.NewRequest(method, "http://placeholder"+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		req = httptest.NewRequest(method, "http://placeholder"+path, nil)
+	}
+	req.Host = host
+	if asJSON {
+		req.Header.Set("Accept", "application/json")
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+type sessionState struct {
+	Tenant   string `json:"tenant"`
+	SignedIn bool   `json:"signed_in"`
+	Email    string `json:"email"`
+}
+
+// state is what host's GET /login says of the request's session.
+func (a app) state(t *testing.T, h http.Handler, host string, cookies ...*http.Cookie) sessionState {
+	t.Helper()
+	rec := a.serve(h, http.MethodGet, host, "/login", nil, true, cookies...)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s GET %s/login = %d %s, want 200", a.name, host, rec.Code, rec.Body)
+	}
+	var s sessionState
+	if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil {
+		t.Fatalf("%s GET %s/login: %v\n%s", a.name, host, err, rec.Body)
+	}
+	return s
+}
+
+func sessionCookieOf(rec *httptest.ResponseRecorder) *http.Cookie {
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "tenancy_session" {
+			return c
+		}
+	}
+	return nil
+}
+
+// seededUsers returns an active seeded user of tenant i, and an inactive
+// one if the seed made any.
+func seededUsers(t *testing.T, i int) (active models.User, inactive *models.User) {
+	t.Helper()
+	found := false
+	for _, u := range seed.Generate(seedOptions(), i, "").Users {
+		switch {
+		case u.IsActive && !found:
+			active, found = u, true
+		case !u.IsActive && inactive == nil:
+			inactive = &u
+		}
+	}
+	if !found {
+		t.Fatalf("the seed gave tenant-%d no active user", i)
+	}
+	return active, inactive
+}
+
+// TestSignIn: a seeded user signs in on their own tenant's address with the
+// sample password, and the session is good there and nowhere else.
+func TestSignIn(t *testing.T) {
+	t.Parallel()
+	for _, name := range strategy.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := newApp(t, name)
+			host0, host1 := "tenant-0."+a.base+":8080", "tenant-1."+a.base+":8080"
+			user, inactive := seededUsers(t, 0)
+
+			// Signed in: a cookie with the attributes that keep it on this
+			// host, away from scripts and from other sites' posts.
+			rec := a.signIn(host0, user.Email, seed.SamplePassword, "", false)
+			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
+				t.Fatalf("POST %s/login as %s = %d, Location %q; want 303 to /\n%s", host0, user.Email, rec.Code, rec.Header().Get("Location"), rec.Body)
+			}
+			ck := sessionCookieOf(rec)
+			if ck == nil {
+				t.Fatalf("POST %s/login set no session cookie: %q", host0, rec.Header().Values("Set-Cookie"))
+			}
+			if ck.Domain != "" || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Secure || ck.Path != "/" || ck.MaxAge <= 0 {
+				t.Errorf("session cookie %q: want host-only, HttpOnly, SameSite=Lax, not Secure over plain HTTP, Path=/, a positive Max-Age", rec.Header().Get("Set-Cookie"))
+			}
+			if strings.Contains(ck.Value, user.Email) || strings.Contains(ck.Value, "tenant-0") {
+				t.Errorf("session cookie %q shows its content; want it encrypted", ck.Value)
+			}
+			if got := a.state(t, a.h, host0, ck); !got.SignedIn || got.Email != user.Email || got.Tenant != "tenant-0" {
+				t.Errorf("GET %s/login with the cookie = %+v, want signed in as %s", host0, got, user.Email)
+			}
+
+			// Over TLS the cookie is Secure.
+			req := httptest.NewRequest(http.MethodPost, "https://"+host0+"/login", strings.NewReader(url.Values{"email": {user.Email}, "password": {seed.SamplePassword}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			tls := httptest.NewRecorder()
+			a.h.ServeHTTP(tls, req)
+			if c := sessionCookieOf(tls); c == nil || !c.Secure {
+				t.Errorf("POST https://%s/login: cookie %q, want Secure", host0, tls.Header().Values("Set-Cookie"))
+			}
+
+			// The same credentials on another tenant's address: refused,
+			// as HTML (the form again, a generic message) and as JSON.
+			rec = a.signIn(host1, user.Email, seed.SamplePassword, "", false)
+			if rec.Code != http.StatusOK || sessionCookieOf(rec) != nil || !strings.Contains(rec.Body.String(), "do not match") {
+				t.Errorf("POST %s/login as tenant-0's %s = %d, cookie %v; want 200, the form with the message, no cookie\n%s", host1, user.Email, rec.Code, sessionCookieOf(rec), rec.Body)
+			}
+			if rec := a.signIn(host1, user.Email, seed.SamplePassword, "", true); rec.Code != http.StatusUnauthorized || sessionCookieOf(rec) != nil {
+				t.Errorf("POST %s/login (JSON) as tenant-0's %s = %d %s, want 401 and no cookie", host1, user.Email, rec.Code, rec.Body)
+			}
+
+			// tenant-0's cookie copied by hand to tenant-1's address: not
+			// signed in there.
+			if got := a.state(t, a.h, host1, ck); got.SignedIn || got.Tenant != "tenant-1" {
+				t.Errorf("GET %s/login with tenant-0's cookie = %+v, want not signed in", host1, got)
+			}
+
+			// Refused sign-ins: one message whatever was wrong, never a 500.
+			refused := []struct{ what, email, pw string }{
+				{"wrong password", user.Email, "tenancy-sample!"},
+				{"unknown email", "nobody@example.com", seed.SamplePassword},
+				{"email of another case", strings.ToUpper(user.Email), seed.SamplePassword},
+				{"SQL in the email", "' OR 1=1 --", seed.SamplePassword},
+			}
+			if inactive != nil {
+				refused = append(refused, struct{ what, email, pw string }{"inactive user", inactive.Email, seed.SamplePassword})
+			}
+			for _, r := range refused {
+				if rec := a.signIn(host0, r.email, r.pw, "", true); rec.Code != http.StatusUnauthorized || sessionCookieOf(rec) != nil || !strings.Contains(rec.Body.String(), "do not match") {
+					t.Errorf("%s: POST %s/login (JSON) = %d %s, want 401 with the generic message, no cookie", r.what, host0, rec.Code, rec.Body)
+				}
+				if rec := a.signIn(host0, r.email, r.pw, "", false); rec.Code != http.StatusOK || sessionCookieOf(rec) != nil || !strings.Contains(rec.Body.String(), "do not match") {
+					t.Errorf("%s: POST %s/login = %d, want 200 with the form and the generic message, no cookie\n%s", r.what, host0, rec.Code, rec.Body)
+				}
+			}
+			if rec := a.signIn(host0, "", "", "", true); rec.Code != http.StatusUnprocessableEntity {
+				t.Errorf("POST %s/login (JSON) with no email or password = %d %s, want 422", host0, rec.Code, rec.Body)
+			}
+
+			// next: a path on this host is followed; anything that would
+			// leave it is replaced by /.
+			for next, want := range map[string]string{
+				"/subtasks/2/":          "/subtasks/2/",
+				"/subtasks/?page=2":     "/subtasks/?page=2",
+				"//evil.example/":       "/",
+				"/\\evil.example/":      "/",
+				"https://evil.example/": "/",
+				"https:evil.example":    "/",
+				"javascript:alert(1)":   "/",
+				"/\t/evil.example/":     "/",
+				"subtasks/":             "/",
+			} {
+				rec := a.signIn(host0, user.Email, seed.SamplePassword, next, false)
+				if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+					t.Errorf("POST %s/login next=%q = %d, Location %q; want 303 to %q", host0, next, rec.Code, rec.Header().Get("Location"), want)
+				}
+			}
+
+			// Sign-out drops the cookie.
+			rec = a.serve(a.h, http.MethodPost, host0, "/logout", url.Values{}, false, ck)
+			if c := sessionCookieOf(rec); rec.Code != http.StatusSeeOther || c == nil || c.MaxAge >= 0 || c.Value != "" {
+				t.Errorf("POST %s/logout = %d, cookie %q; want 303 and the cookie deleted", host0, rec.Code, rec.Header().Values("Set-Cookie"))
+			}
+
+			// Cookies that were not issued by this server for this tenant.
+			other, err := handlers.New(a.s, handlers.Options{BaseDomain: a.base, SecretKey: "another-secret-key-9876543210"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			foreign := sessionCookieOf(a.serve(other, http.MethodPost, host0, "/login", url.Values{"email": {user.Email}, "password": {seed.SamplePassword}}, false))
+			if foreign == nil {
+				t.Fatal("no cookie from the server with another SECRET_KEY")
+			}
+			if got := a.state(t, other, host0, foreign); !got.SignedIn {
+				t.Fatalf("the other server does not accept its own cookie: %+v", got)
+			}
+			flipped := []byte(ck.Value)
+			flipped[len(flipped)/2] ^= 1
+			for what, value := range map[string]string{
+				"empty":                 "",
+				"not base64":            "%%%not-a-cookie",
+				"plain JSON":            `{"t":1,"s":"tenant-0","u":1,"e":"x","x":9999999999}`,
+				"one bit changed":       string(flipped),
+				"truncated":             ck.Value[:len(ck.Value)/2],
+				"signed with other key": foreign.Value,
+				"very long":             strings.Repeat("A", 8000),
+			} {
+				got := a.state(t, a.h, host0, &http.Cookie{Name: "tenancy_session", Value: value})
+				if got.SignedIn {
+					t.Errorf("GET %s/login with a %s cookie = %+v, want not signed in", host0, what, got)
+				}
+			}
+
+			// The base domain has no sign-in; pages stay public.
+			if rec := a.serve(a.h, http.MethodGet, a.base+":8080", "/login", nil, true); rec.Code != http.StatusNotFound {
+				t.Errorf("GET %s/login = %d, want 404", a.base, rec.Code)
+			}
+			if rec := a.get(host0, "/subtasks/", false); rec.Code != http.StatusOK {
+				t.Errorf("GET %s/subtasks/ without signing in = %d, want 200 (sign-in is not required yet)", host0, rec.Code)
+			}
+			if rec := a.serve(a.h, http.MethodGet, host0, "/login?next=//evil.example/", nil, false); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "evil.example") {
+				t.Errorf("GET %s/login?next=//evil.example/ = %d, want the form without that next\n%s", host0, rec.Code, rec.Body)
+			}
+		})
+	}
+}

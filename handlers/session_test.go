@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tenancy/models"
+)
+
+// TestSessionExpiresAndStaysWithItsTenant: a session is accepted until its
+// time is up and on the tenant it was issued for only, by id and slug
+// (a tenant deleted and another made with its slug gets a new id).
+func TestSessionExpiresAndStaysWithItsTenant(t *testing.T) {
+	start := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	now := start
+	s, err := newSessions("session-test-secret-0123456789", time.Hour, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := models.Account{ID: 1, Slug: "tenant-0"}
+	rec := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest(http.MethodPost, "/login", nil)
+	if err := s.issue(c, tenant, models.User{ID: 7, Email: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 || cookies[0].MaxAge != 3600 {
+		t.Fatalf("issue set cookies %v, want one with Max-Age 3600", cookies)
+	}
+	for _, tc := range []struct {
+		name   string
+		after  time.Duration
+		tenant models.Account
+		want   bool
+	}{
+		{"at once", 0, tenant, true},
+		{"a second before it expires", time.Hour - time.Second, tenant, true},
+		{"when it expires", time.Hour, tenant, false},
+		{"a day later", 24 * time.Hour, tenant, false},
+		{"another tenant's id", 0, models.Account{ID: 2, Slug: "tenant-0"}, false},
+		{"another tenant's slug", 0, models.Account{ID: 1, Slug: "tenant-1"}, false},
+	} {
+		now = start.Add(tc.after)
+		req := httptest.NewRequest(http.MethodGet, "/login", nil)
+		req.AddCookie(cookies[0])
+		got, ok := s.read(req, tc.tenant)
+		if ok != tc.want || (ok && (got.UserID != 7 || got.Email != "a@example.com")) {
+			t.Errorf("%s: read = %+v, %v; want %v", tc.name, got, ok, tc.want)
+		}
+	}
+	if _, err := newSessions("", 0, nil); err == nil {
+		t.Error("newSessions with no secret key = nil error, want one")
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for _, tc := range []struct{ next, want string }{
+		{"", ""},
+		{"/", "/"},
+		{"/subtasks/3/", "/subtasks/3/"},
+		{"/subtasks/?a=b#c", "/subtasks/?a=b#c"},
+		{"/%2F%2Fevil.example", "/%2F%2Fevil.example"},
+		{"//evil.example", ""},
+		{"///evil.example", ""},
+		{"/\\evil.example", ""},
+		{"\\\\evil.example", ""},
+		{"https://evil.example/", ""},
+		{"https:/evil.example", ""},
+		{"HTTPS://evil.example", ""},
+		{"javascript:alert(1)", ""},
+		{"data:text/html,x", ""},
+		{"evil.example", ""},
+		{"/\t/evil.example", ""},
+		{"/\n/evil.example", ""},
+		{"/\x00", ""},
+		{" /subtasks/", ""},
+		{"/" + string(make([]byte, 3000)), ""},
+	} {
+		if got := safeNext(tc.next); got != tc.want {
+			t.Errorf("safeNext(%q) = %q, want %q", tc.next, got, tc.want)
+		}
+	}
+}
