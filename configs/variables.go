@@ -189,7 +189,7 @@ func Variables() []Variable {
 		{
 			Name:    "SECRET_KEY",
 			Summary: fmt.Sprintf("required by serve, at least %d characters", MinSecretKeyLength),
-			Meaning: fmt.Sprintf("Required by `serve`, which refuses to start without one of at least %d characters; the other commands ignore it. `make up` makes a random one (see [serve and SECRET_KEY](#serve-and-secret_key)).", MinSecretKeyLength),
+			Meaning: fmt.Sprintf("Required by `serve`, which refuses to start without one of at least %d characters, and signs and encrypts the sign-in cookie with keys derived from it (changing it signs everyone out); the other commands ignore it. `make up` makes a random one (see [serve and SECRET_KEY](#serve-and-secret_key)).", MinSecretKeyLength),
 		},
 		{
 			Name:    "TZ",
