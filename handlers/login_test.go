@@ -119,8 +119,19 @@ func TestSignIn(t *testing.T) {
 				t.Errorf("GET %s/login with the cookie = %+v, want signed in as %s", host0, got, user.Email)
 			}
 
+			// A JSON client signs in with a JSON object.
+			body, _ := json.Marshal(map[string]string{"email": user.Email, "password": seed.SamplePassword})
+			req := httptest.NewRequest(http.MethodPost, "http://placeholder/login", strings.NewReader(string(body)))
+			req.Host, req.Header["Content-Type"], req.Header["Accept"] = host0, []string{"application/json"}, []string{"application/json"}
+			viaJSON := httptest.NewRecorder()
+			a.h.ServeHTTP(viaJSON, req)
+			var js sessionState
+			if err := json.Unmarshal(viaJSON.Body.Bytes(), &js); viaJSON.Code != http.StatusOK || err != nil || !js.SignedIn || js.Email != user.Email || sessionCookieOf(viaJSON) == nil {
+				t.Errorf("POST %s/login with a JSON body = %d %s, want 200, signed in as %s, a cookie", host0, viaJSON.Code, viaJSON.Body, user.Email)
+			}
+
 			// Over TLS the cookie is Secure.
-			req := httptest.NewRequest(http.MethodPost, "https://"+host0+"/login", strings.NewReader(url.Values{"email": {user.Email}, "password": {seed.SamplePassword}}.Encode()))
+			req = httptest.NewRequest(http.MethodPost, "https://"+host0+"/login", strings.NewReader(url.Values{"email": {user.Email}, "password": {seed.SamplePassword}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			tls := httptest.NewRecorder()
 			a.h.ServeHTTP(tls, req)
