@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -199,6 +200,30 @@ func TestTheReadmeFlow(t *testing.T) {
 				if status, body := getFrom(t, addr, "localhost", tt.path); status != http.StatusOK || !strings.Contains(body, tt.want) {
 					t.Errorf("GET localhost %s = %d, want 200 with %q:\n%s", tt.path, status, tt.want, body)
 				}
+			}
+			// serve signs a seeded user in, with its SECRET_KEY (after the
+			// metrics, which count tenant-0's requests).
+			o := seed.DefaultOptions()
+			o.Accounts, o.MaxProjects = 2, 4
+			email := ""
+			for _, u := range seed.Generate(o, 0, "").Users {
+				if u.IsActive {
+					email = u.Email
+					break
+				}
+			}
+			form := url.Values{"email": {email}, "password": {seed.SamplePassword}}
+			req, _ = http.NewRequest(http.MethodPost, "http://"+addr+"/login", strings.NewReader(form.Encode()))
+			req.Host = "tenant-0.localhost"
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "application/json")
+			if resp, err = http.DefaultClient.Do(req); err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 || resp.Cookies()[0].Name != "tenancy_session" {
+				t.Errorf("POST tenant-0 /login as %q = %d %s, cookies %v; want 200 and the session cookie", email, resp.StatusCode, body, resp.Cookies())
 			}
 			cancel()
 			if err := <-done; err != nil {
