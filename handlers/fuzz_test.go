@@ -143,7 +143,9 @@ func (f *fakeStrategy) UpdateSubtask(_ context.Context, _ int64, version string,
 	return strategy.Subtask{}, strategy.ErrNotFound
 }
 
-func (f *fakeStrategy) DeleteSubtask(context.Context, int64, string) error { return strategy.ErrNotFound }
+func (f *fakeStrategy) DeleteSubtask(context.Context, int64, string) error {
+	return strategy.ErrNotFound
+}
 
 func (f *fakeStrategy) CompleteTask(context.Context, int64) (strategy.Task, error) {
 	return strategy.Task{}, strategy.ErrNotFound
