@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"tenancy/handlers"
 	"tenancy/models"
@@ -341,6 +342,68 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 			}
 			if asJSON && tt.refused && !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 				t.Errorf("POST %s/login from %s asking for JSON answered %q, want JSON", host0, tt.what, rec.Header().Get("Content-Type"))
+			}
+		}
+	}
+}
+
+// TestSignInIsLimited: past the failures allowed, sign-ins of that email
+// are refused with 429 and Retry-After before any password check, the
+// right password included, while another user of the same tenant, from
+// another address, still signs in.
+func TestSignInIsLimited(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, strategy.SingleSchema)
+	h, err := handlers.New(a.s, handlers.Options{BaseDomain: a.base, SecretKey: testSecretKey,
+		SignInLimits: handlers.SignInLimits{AccountFailures: 2, AccountEvery: time.Hour, AddressFailures: 3, AddressEvery: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host0 := "tenant-0." + a.base + ":8080"
+	users := seed.Generate(seedOptions(), 0, "").Users
+	var active []models.User
+	for _, u := range users {
+		if u.IsActive {
+			active = append(active, u)
+		}
+	}
+	if len(active) < 2 {
+		t.Fatalf("the seed gave tenant-0 %d active users, want 2", len(active))
+	}
+	victim, other := active[0], active[1]
+	post := func(email, pw, remote string, asJSON bool) *httptest.ResponseRecorder {
+		form := url.Values{"email": {email}, "password": {pw}}
+		req := httptest.NewRequest(http.MethodPost, "http://placeholder/login", strings.NewReader(form.Encode()))
+		req.Host, req.RemoteAddr = host0, remote
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if asJSON {
+			req.Header.Set("Accept", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, st := range []struct {
+		what, email, pw, remote string
+		asJSON                  bool
+		want                    int
+	}{
+		{"first wrong password", victim.Email, "guess-1", "192.0.2.1:1000", true, http.StatusUnauthorized},
+		{"second wrong password", victim.Email, "guess-2", "192.0.2.1:1001", false, http.StatusOK},
+		{"third try, JSON", victim.Email, "guess-3", "192.0.2.1:1002", true, http.StatusTooManyRequests},
+		{"third try, the form", victim.Email, "guess-3", "192.0.2.1:1003", false, http.StatusTooManyRequests},
+		{"the right password while locked", victim.Email, seed.SamplePassword, "198.51.100.1:1000", true, http.StatusTooManyRequests},
+		{"another user from another address", other.Email, seed.SamplePassword, "198.51.100.1:1001", true, http.StatusOK},
+		{"the address's third failure", "nobody@example.com", "x", "192.0.2.1:1004", true, http.StatusUnauthorized},
+		{"the address is spent, for any email", other.Email, seed.SamplePassword, "192.0.2.1:1005", true, http.StatusTooManyRequests},
+	} {
+		rec := post(st.email, st.pw, st.remote, st.asJSON)
+		if rec.Code != st.want {
+			t.Fatalf("%s: POST /login = %d %s, want %d", st.what, rec.Code, rec.Body, st.want)
+		}
+		if st.want == http.StatusTooManyRequests {
+			if ra := rec.Header().Get("Retry-After"); ra == "" || ra == "0" || sessionCookieOf(rec) != nil || !strings.Contains(rec.Body.String(), "Too many failed sign-ins") {
+				t.Errorf("%s: 429 with Retry-After %q, cookie %v, body %s; want a positive Retry-After, no cookie, the reason", st.what, ra, sessionCookieOf(rec), rec.Body)
 			}
 		}
 	}

@@ -56,7 +56,10 @@ type Options struct {
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when
 	// zero).
 	SessionTTL time.Duration
-	Logger     *slog.Logger
+	// SignInLimits bound failed sign-ins and concurrent password checks
+	// (defaults when zero).
+	SignInLimits SignInLimits
+	Logger       *slog.Logger
 }
 
 // DefaultRequestTimeout is the database time a request gets unless
@@ -85,6 +88,10 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	log := o.Logger
+	guard, err := newSignInGuard(o.SignInLimits, nil)
+	if err != nil {
+		return nil, err
+	}
 	var sess *sessions
 	switch {
 	case o.SecretKey != "":
@@ -144,7 +151,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	get(pages, "/reports/open-subtasks", openSubtasksReport(s, log))
 	if sess != nil {
 		get(site, "/login", loginPage(sess, o.BaseDomain, log))
-		site.POST("/login", login(s, sess, o.BaseDomain, log))
+		site.POST("/login", login(s, sess, guard, o.BaseDomain, log))
 		site.POST("/logout", logout(sess, o.BaseDomain, log))
 	} else {
 		get(site, "/login", signInUnavailable(log))
