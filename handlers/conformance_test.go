@@ -92,7 +92,7 @@ func (a app) cookieFor(host string) *http.Cookie {
 // testSecretKey is the SECRET_KEY of every test app.
 const testSecretKey = "handlers-test-secret-key-0123456789"
 
-func newApp(t *testing.T, name string) app {
+func newApp(t testing.TB, name string) app {
 	t.Helper()
 	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, name, nil)))
 	if err != nil {
