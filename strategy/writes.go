@@ -137,13 +137,25 @@ func CheckSubtaskChange(version string, c SubtaskChange) error {
 	if version == "" {
 		fields["version"] = "must be the version last read (the ETag, sent as If-Match)"
 	}
+	checkChange(fields, c)
+	return validationError(fields)
+}
+
+// CheckChange validates a change alone, for a caller that has yet to
+// learn the version it will be made against.
+func CheckChange(c SubtaskChange) error {
+	fields := map[string]string{}
+	checkChange(fields, c)
+	return validationError(fields)
+}
+
+func checkChange(fields map[string]string, c SubtaskChange) {
 	if c.Name != nil {
 		checkName(fields, *c.Name)
 	}
 	if c.Details != nil {
 		checkDetails(fields, *c.Details)
 	}
-	return validationError(fields)
 }
 
 func validationError(fields map[string]string) error {
