@@ -661,6 +661,9 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 			var r loadcheck.Result
 			if r, err = timed(ctx, o.Duration, p.o); err == nil {
 				l = loadOf(p.kind, p.target, r)
+				for _, pr := range r.Problems {
+					say("load: %s", pr)
+				}
 				if p.kind == LoadAnyPage {
 					res.Probe = probeOf(r)
 				}

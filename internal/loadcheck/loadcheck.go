@@ -317,9 +317,6 @@ type runner struct {
 	// tenants up to each rank (see ZipfCDF); nil for a uniform one.
 	cdf    []float64
 	issued atomic.Int64
-	// created holds the subtasks the run created (createdKey), which a
-	// toggle leaves alone: their creator may be deleting them.
-	created sync.Map
 }
 
 // ZipfCDF returns, for n tenants ranked 1 to n, the share of requests that
@@ -439,7 +436,7 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 	if r.o.Writes > 0 {
 		ids := make([]int64, 0, len(p.Rows))
 		for _, rw := range p.Rows {
-			if _, mine := r.created.Load(createdKey{ts.slug, rw.ID}); !mine {
+			if rw.Name != createdName {
 				ids = append(ids, rw.ID)
 			}
 		}
