@@ -431,7 +431,16 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 		return
 	}
 	t.okOp(ts.slug, elapsed, false)
-	ts.pages.Store(int64(p.Pages))
+	if r.o.Writes > 0 {
+		// Writes create before they delete, and delete only what they
+		// created, so a tenant never has fewer pages than it had before
+		// the run: the fewest seen exist throughout, while one more may
+		// come and go.
+		for n := ts.pages.Load(); (n == 0 || int64(p.Pages) < n) && !ts.pages.CompareAndSwap(n, int64(p.Pages)); n = ts.pages.Load() {
+		}
+	} else {
+		ts.pages.Store(int64(p.Pages))
+	}
 	r.check(ts, path, p, t)
 	if r.o.Writes > 0 {
 		ids := make([]int64, 0, len(p.Rows))

@@ -81,6 +81,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := 1
 		fmt.Sscanf(r.URL.Path, "/subtasks/%d/", &n)
 		pages := max(1, (len(ids)+9)/10)
+		if n < 1 || n > pages {
+			http.Error(w, `{"error":"There is no such page."}`, http.StatusNotFound)
+			return
+		}
 		p := page{Page: n, Pages: pages, Total: len(ids)}
 		for _, id := range ids[min(len(ids), (n-1)*10):min(len(ids), n*10)] {
 			p.Rows = append(p.Rows, row{ID: id, Name: rows[id].Name, Account: tenant})
@@ -159,7 +163,8 @@ func TestRunMixesWrites(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := newFakeAPI(tt.tenants, 25)
+			// 30 subtasks: 3 full pages, so that a create adds a fourth for a while.
+			api := newFakeAPI(tt.tenants, 30)
 			api.breakDel, api.stale = tt.breakDel, tt.stale
 			srv := httptest.NewServer(api)
 			t.Cleanup(srv.Close)
