@@ -1039,7 +1039,7 @@ func machine(ctx context.Context, o Options) (Machine, error) {
 		if out, _ := exec.CommandContext(ctx, o.Wrk, "--version").CombinedOutput(); len(out) > 0 {
 			version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 		}
-		m.Generator = fmt.Sprintf("%s: %d keep-alive connections on 2 threads, closed loop; latency percentiles as wrk measures them (not corrected for coordinated omission); no throughput over time. The isolation probe ran separately, on the built-in generator (Go, %d connections), which checks every row.", version, o.Connections, o.Connections)
+		m.Generator = fmt.Sprintf("%s: %d keep-alive connections on 2 threads, closed loop; latency percentiles as wrk measures them (not corrected for coordinated omission); no throughput over time. The isolation probe ran separately, on the built-in generator (Go, %d connections), which checks every row; so did the loads that write, which carry an ETag from one answer to the next request.", version, o.Connections, o.Connections)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.OS += ", Linux " + strings.TrimSpace(string(b))
