@@ -556,6 +556,9 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		kind, target string
 		o            loadcheck.Options
 		wrk          target
+		// builtIn: the load needs the built-in generator whatever the
+		// run's (wrk cannot carry an ETag from an answer to a request).
+		builtIn bool
 	}
 	anyPage := base
 	anyPage.Tenants = slugs
@@ -573,9 +576,33 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	largest := []string{f.largest + "." + baseDomain}
 	largestCookie := []string{sessions[f.largest]}
 	plans := []plan{
-		{LoadAnyPage, fmt.Sprintf("%d tenants, uniform, random pages", len(slugs)), anyPage, target{hosts: hosts, cookies: cookies, pages: pagesOf}},
+		{LoadAnyPage, fmt.Sprintf("%d tenants, uniform, random pages", len(slugs)), anyPage, target{hosts: hosts, cookies: cookies, pages: pagesOf}, false},
 		{LoadZipf, fmt.Sprintf("%d tenants, Zipf s=%g, random pages", len(slugs), o.Zipf), zipf,
-			target{hosts: hosts, cookies: cookies, pages: pagesOf, cdf: loadcheck.ZipfCDF(len(hosts), o.Zipf)}},
+			target{hosts: hosts, cookies: cookies, pages: pagesOf, cdf: loadcheck.ZipfCDF(len(hosts), o.Zipf)}, false},
+	}
+	writeKinds := []string{LoadMixed, LoadBusyWriters, LoadSpreadWriters}
+	if why := writeAPI(ctx, client, srv.URL, slugs[0], sessions[slugs[0]]); why != "" {
+		say("writes: %s; the loads that write are skipped", why)
+		for _, k := range writeKinds {
+			res.Skipped[k] = why
+		}
+	} else {
+		mixed := anyPage
+		mixed.Writes = MixedWrites
+		plans = append(plans, plan{LoadMixed, fmt.Sprintf("%d tenants, uniform, %.0f%% of turns write", len(slugs), 100*MixedWrites), mixed, target{}, true})
+		if detail {
+			busy := base
+			busy.Tenants, busy.Writes = slugs[:1], 1
+			spread := anyPage
+			spread.Writes = 1
+			plans = append(plans,
+				plan{LoadBusyWriters, fmt.Sprintf("every connection writing to %s", slugs[0]), busy, target{}, true},
+				plan{LoadSpreadWriters, fmt.Sprintf("%d tenants, uniform, writes only", len(slugs)), spread, target{}, true})
+		} else {
+			for _, k := range writeKinds[1:] {
+				res.Skipped[k] = "measured at the sweep's largest size only"
+			}
+		}
 	}
 	allKinds := []struct {
 		kind string
@@ -591,8 +618,8 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		allKinds = nil
 	} else {
 		plans = append(plans,
-			plan{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, cookies: largestCookie, page: 1}},
-			plan{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, cookies: largestCookie, page: f.pages}})
+			plan{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, cookies: largestCookie, page: 1}, false},
+			plan{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, cookies: largestCookie, page: f.pages}, false})
 	}
 	for _, k := range allKinds {
 		if opts.Strategy == strategy.MultiDB {
@@ -602,7 +629,7 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		all := base
 		all.AllTenants, all.Page = true, k.page
 		plans = append(plans, plan{k.kind, fmt.Sprintf("%s /subtasks/%d/ (of %d)", baseDomain, k.page, f.allPages), all,
-			target{hosts: []string{baseDomain}, cookies: []string{sessions[""]}, page: k.page}})
+			target{hosts: []string{baseDomain}, cookies: []string{sessions[""]}, page: k.page}, false})
 	}
 
 	gen := (*wrk)(nil)
@@ -628,12 +655,15 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		}
 		most := watchConnections(ctx, opts)
 		var l Load
-		if gen != nil {
+		if gen != nil && !p.builtIn {
 			l, err = gen.run(ctx, p.kind, p.target, srv.URL, p.wrk, o.Duration, o.Connections)
 		} else {
 			var r loadcheck.Result
 			if r, err = timed(ctx, o.Duration, p.o); err == nil {
 				l = loadOf(p.kind, p.target, r)
+				for _, pr := range r.Problems {
+					say("load: %s", pr)
+				}
 				if p.kind == LoadAnyPage {
 					res.Probe = probeOf(r)
 				}
@@ -652,6 +682,10 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		res.Loads = append(res.Loads, l)
 		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed); PostgreSQL: %d connections opened, %d held at most, %.1f%% cache hits",
 			l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed, l.Server.Sessions, l.Server.MostConns, 100*l.Server.hitRatio())
+		if l.Writes.OK+l.Writes.Failed > 0 {
+			say("load: reads %.0f/s, writes %.0f/s (p99 %s, %d failed, %d conflicts)",
+				l.Reads.PerSecond, l.Writes.PerSecond, l.Writes.Latency.P99, l.Writes.Failed, l.Conflicts)
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -826,6 +860,30 @@ func coldRequests(ctx context.Context, client *http.Client, base, slug, cookie s
 	return first, second, nil
 }
 
+// writeAPI says why the server cannot take the loads that write, or ""
+// when it can: it asks for a subtask listed on the tenant's own first
+// page through the JSON API, which a server without the write API
+// answers 404.
+func writeAPI(ctx context.Context, client *http.Client, base, slug, cookie string) string {
+	host := slug + "." + baseDomain
+	var p struct {
+		Rows []struct {
+			ID int64 `json:"id"`
+		} `json:"rows"`
+	}
+	if _, err := get(ctx, client, base, host, "/subtasks/", cookie, &p); err != nil {
+		return "reading a page to write to: " + err.Error()
+	}
+	if len(p.Rows) == 0 {
+		return host + " has no subtask to write to"
+	}
+	path := "/api/subtasks/" + strconv.FormatInt(p.Rows[0].ID, 10)
+	if _, err := get(ctx, client, base, host, path, cookie, nil); err != nil {
+		return "the server has no JSON write API (" + err.Error() + ")"
+	}
+	return ""
+}
+
 // reportRuns is how many times the cross-tenant report is timed.
 const reportRuns = 5
 
@@ -867,12 +925,23 @@ func loadOf(kind, target string, r loadcheck.Result) Load {
 	l := Load{
 		Kind: kind, Target: target, Requests: r.Requests, OK: r.OK, Failed: r.Failed, Elapsed: r.Elapsed,
 		Latency: Percentiles(r.Corrected), Raw: Percentiles(r.Latency), PerSecond: r.PerSecond,
-		Histogram: histogram(r.Latencies),
+		Histogram: histogram(r.Latencies), Conflicts: r.Conflicts,
+	}
+	if r.Writes.Requests > 0 {
+		l.Reads, l.Writes = opFigures(r.Reads, r.Elapsed), opFigures(r.Writes, r.Elapsed)
 	}
 	if r.Elapsed > 0 {
 		l.Throughput = float64(r.OK) / r.Elapsed.Seconds()
 	}
 	return l
+}
+
+func opFigures(s loadcheck.OpStats, elapsed time.Duration) OpFigures {
+	f := OpFigures{OK: s.OK, Failed: s.Failed, Latency: Percentiles(s.Latency)}
+	if elapsed > 0 {
+		f.PerSecond = float64(s.OK) / elapsed.Seconds()
+	}
+	return f
 }
 
 func probeOf(r loadcheck.Result) Probe {
@@ -970,7 +1039,7 @@ func machine(ctx context.Context, o Options) (Machine, error) {
 		if out, _ := exec.CommandContext(ctx, o.Wrk, "--version").CombinedOutput(); len(out) > 0 {
 			version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 		}
-		m.Generator = fmt.Sprintf("%s: %d keep-alive connections on 2 threads, closed loop; latency percentiles as wrk measures them (not corrected for coordinated omission); no throughput over time. The isolation probe ran separately, on the built-in generator (Go, %d connections), which checks every row.", version, o.Connections, o.Connections)
+		m.Generator = fmt.Sprintf("%s: %d keep-alive connections on 2 threads, closed loop; latency percentiles as wrk measures them (not corrected for coordinated omission); no throughput over time. The isolation probe ran separately, on the built-in generator (Go, %d connections), which checks every row; so did the loads that write, which carry an ETag from one answer to the next request.", version, o.Connections, o.Connections)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.OS += ", Linux " + strings.TrimSpace(string(b))
