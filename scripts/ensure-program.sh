@@ -3,7 +3,8 @@
 # Makes sure a program the tests need is installed, from Debian's package:
 # pgbouncer (the tests start PgBouncer processes of their own, with a
 # generated configuration on free loopback ports; the package's service is
-# not used) and wrk (the load generator `tenancy compare` prefers).
+# not used), wrk (the load generator `tenancy compare` prefers) and
+# chromium (the browser tests drive it headless).
 set -euo pipefail
 
 program=$1
