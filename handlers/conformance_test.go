@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -19,6 +20,7 @@ import (
 	"tenancy/configs"
 	"tenancy/handlers"
 	"tenancy/internal/pgtest"
+	"tenancy/models"
 	"tenancy/seed"
 	"tenancy/strategy"
 	"tenancy/strategy/strategies"
@@ -47,12 +49,50 @@ type app struct {
 	s    strategy.Strategy
 	h    http.Handler
 	base string // BASE_DOMAIN
+	// sessions holds a signed-in session per tenant host, made on first
+	// use by get; nil: get sends no cookie.
+	sessions *sessionJar
+}
+
+// sessionJar keeps one session cookie per tenant host. Signing in costs a
+// password derivation, so each host signs in once per app.
+type sessionJar struct {
+	mu      sync.Mutex
+	cookies map[string]*http.Cookie
+}
+
+// cookieFor signs a seeded active user of the tenant host names in, once,
+// and returns the cookie; nil for hosts that are no seeded tenant's.
+func (a app) cookieFor(host string) *http.Cookie {
+	if a.sessions == nil {
+		return nil
+	}
+	label, _, _ := strings.Cut(host, ".")
+	var i int
+	if n, err := fmt.Sscanf(label, "tenant-%d", &i); n != 1 || err != nil || label != strategy.Slug(i) || i >= accounts {
+		return nil
+	}
+	a.sessions.mu.Lock()
+	defer a.sessions.mu.Unlock()
+	if ck, ok := a.sessions.cookies[host]; ok {
+		return ck
+	}
+	var user models.User
+	for _, u := range seed.Generate(seedOptions(), i, "").Users {
+		if u.IsActive {
+			user = u
+			break
+		}
+	}
+	ck := sessionCookieOf(a.signIn(host, user.Email, seed.SamplePassword, "", true))
+	a.sessions.cookies[host] = ck
+	return ck
 }
 
 // testSecretKey is the SECRET_KEY of every test app.
 const testSecretKey = "handlers-test-secret-key-0123456789"
 
-func newApp(t *testing.T, name string) app {
+func newApp(t testing.TB, name string) app {
 	t.Helper()
 	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, name, nil)))
 	if err != nil {
@@ -83,14 +123,19 @@ func newApp(t *testing.T, name string) app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app{name: name, s: s, h: h, base: cfg.BaseDomain}
+	return app{name: name, s: s, h: h, base: cfg.BaseDomain, sessions: &sessionJar{cookies: map[string]*http.Cookie{}}}
 }
 
+// get asks for path on host, signed in as a user of host's tenant when
+// it is a seeded tenant's address (see anonymous for the other way).
 func (a app) get(host, path string, json bool) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "http://placeholder"+path, nil)
 	req.Host = host
 	if json {
 		req.Header.Set("Accept", "application/json")
+	}
+	if ck := a.cookieFor(host); ck != nil {
+		req.AddCookie(ck)
 	}
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
@@ -240,7 +285,7 @@ func checkOpenSubtasksReport(t *testing.T, a app) openSubtasksReport {
 		}
 	}
 
-	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true})
+	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +299,7 @@ func checkOpenSubtasksReport(t *testing.T, a app) openSubtasksReport {
 		{"with the all-tenants view off", hidden, "localhost:8080", "ALL_TENANTS_VIEW"},
 	} {
 		for _, asJSON := range []bool{true, false} {
-			rec := (app{name: a.name, h: tt.h}).get(tt.host, path, asJSON)
+			rec := (app{name: a.name, h: tt.h, sessions: a.sessions}).get(tt.host, path, asJSON)
 			if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), tt.want) || strings.Contains(rec.Body.String(), "open_subtasks") {
 				t.Errorf("%s report %s (JSON %v) = %d %s, want 404 saying %q", a.name, tt.what, asJSON, rec.Code, rec.Body, tt.want)
 			}
@@ -388,6 +433,9 @@ func checkBadRequests(t *testing.T, a app) {
 	} {
 		req := httptest.NewRequest(tt.method, tt.path, nil)
 		req.Host = tt.host
+		if ck := a.cookieFor(tt.host); ck != nil {
+			req.AddCookie(ck)
+		}
 		rec := httptest.NewRecorder()
 		a.h.ServeHTTP(rec, req)
 		if rec.Code != tt.want {
@@ -398,7 +446,7 @@ func checkBadRequests(t *testing.T, a app) {
 
 func checkBaseDomain(t *testing.T, a app) {
 	t.Helper()
-	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true})
+	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}

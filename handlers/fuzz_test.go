@@ -130,7 +130,7 @@ func (f *fakeStrategy) Close() error               { return nil }
 // subtasks, 3 pages each.
 func fakeRouter(t testing.TB, name string) http.Handler {
 	t.Helper()
-	h, err := New(&fakeStrategy{name: name, tenants: 3, rows: 25}, Options{BaseDomain: "localhost"})
+	h, err := New(&fakeStrategy{name: name, tenants: 3, rows: 25}, Options{BaseDomain: "localhost", AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}

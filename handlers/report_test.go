@@ -78,7 +78,7 @@ func TestOpenSubtasksReportPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s := &reportingStrategy{fakeStrategy: &fakeStrategy{name: strategy.SingleSchema, tenants: 3, rows: 25}, rep: tt.rep, err: tt.err}
-		h, err := New(s, Options{BaseDomain: "localhost", HideAllTenants: tt.hide})
+		h, err := New(s, Options{BaseDomain: "localhost", HideAllTenants: tt.hide, AllowAnonymous: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,13 +44,22 @@ type Options struct {
 	// /metrics/tenants at the base domain (not at tenants' addresses).
 	// They have no authentication of their own either.
 	Metrics *metrics.Metrics
-	// SecretKey signs and encrypts the sign-in cookie (SECRET_KEY). Empty,
-	// /login and /logout answer 404 and nothing else changes.
+	// SecretKey signs and encrypts the sign-in cookie (SECRET_KEY). Every
+	// page of a tenant needs a user of that tenant signed in. New refuses
+	// an empty one unless AllowAnonymous is set.
 	SecretKey string
+	// AllowAnonymous, with no SecretKey, serves tenants' pages to anyone,
+	// as before sign-in existed: for tests and benchmarks of the data
+	// layer alone. /login and /logout then answer 404. serve never sets
+	// it.
+	AllowAnonymous bool
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when
 	// zero).
 	SessionTTL time.Duration
-	Logger     *slog.Logger
+	// SignInLimits bound failed sign-ins and concurrent password checks
+	// (defaults when zero).
+	SignInLimits SignInLimits
+	Logger       *slog.Logger
 }
 
 // DefaultRequestTimeout is the database time a request gets unless
@@ -79,11 +88,18 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	log := o.Logger
+	guard, err := newSignInGuard(o.SignInLimits, nil)
+	if err != nil {
+		return nil, err
+	}
 	var sess *sessions
-	if o.SecretKey != "" {
+	switch {
+	case o.SecretKey != "":
 		if sess, err = newSessions(o.SecretKey, o.SessionTTL, nil); err != nil {
 			return nil, err
 		}
+	case !o.AllowAnonymous:
+		return nil, errors.New("handlers: a secret key is needed to sign users in (or AllowAnonymous, for tests that serve pages to anyone)")
 	}
 
 	r := gin.New()
@@ -124,22 +140,25 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		get(ops, "", gin.WrapH(o.Metrics.Handler()))
 		get(ops, "/tenants", topTenants(o.Metrics, log))
 	}
-	get(site, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
-	get(site, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
-	get(site, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
-	get(site, "/reports/open-subtasks", openSubtasksReport(s, log))
-	// Sign-in per tenant. Pages do not require it yet (issue 16's next
-	// step); it is here so that sessions can be tried on their own.
+	// A tenant's pages need one of its users signed in.
+	pages := site
+	if sess != nil {
+		pages = site.Group("/", requireUser(sess, log))
+	}
+	get(pages, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
+	get(pages, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	get(pages, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	get(pages, "/reports/open-subtasks", openSubtasksReport(s, log))
 	if sess != nil {
 		get(site, "/login", loginPage(sess, o.BaseDomain, log))
-		site.POST("/login", login(s, sess, o.BaseDomain, log))
+		site.POST("/login", login(s, sess, guard, o.BaseDomain, log))
 		site.POST("/logout", logout(sess, o.BaseDomain, log))
 	} else {
 		get(site, "/login", signInUnavailable(log))
 		site.POST("/login", signInUnavailable(log))
 		site.POST("/logout", signInUnavailable(log))
 	}
-	return r, nil
+	return crossOriginProtection(r, log), nil
 }
 
 func healthz(s strategy.Strategy) gin.HandlerFunc {
