@@ -155,6 +155,11 @@ func (b *Browser) NewTab(t testing.TB) *Tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	tab := &Tab{t: t, ctx: ctx, shots: b.shots}
+	// A previous run's pictures of this test would pass for this run's.
+	old, _ := filepath.Glob(filepath.Join(b.shots, tab.shotPrefix()+"-*.png"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 	// Before the first page, so that all of its events are heard.
 	if err := chromedp.Listen(ctx, tab.record); err != nil {
 		cancel()
@@ -231,6 +236,8 @@ func Get[T any](tab *Tab, what string, a chromedp.Action[T]) T {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+func (tab *Tab) shotPrefix() string { return unsafeName.ReplaceAllString(tab.t.Name(), "_") }
+
 // Screenshot saves the whole page as
 // <ScreenshotDir>/<test name>-<nn>-<name>.png, and returns the path. A
 // screenshot that fails is an error, not fatal: the page is what is
@@ -241,7 +248,7 @@ func (tab *Tab) Screenshot(name string) string {
 	tab.seq++
 	n := tab.seq
 	tab.mu.Unlock()
-	file := fmt.Sprintf("%s-%02d-%s.png", unsafeName.ReplaceAllString(tab.t.Name(), "_"), n, unsafeName.ReplaceAllString(name, "_"))
+	file := fmt.Sprintf("%s-%02d-%s.png", tab.shotPrefix(), n, unsafeName.ReplaceAllString(name, "_"))
 	path := filepath.Join(tab.shots, file)
 	ctx, cancel := context.WithTimeout(tab.ctx, StepTimeout)
 	defer cancel()

@@ -102,9 +102,10 @@ func activeUser(t *testing.T, i int) string {
 	return ""
 }
 
-// TestSignInPageThroughSignOut is a user's visit in a real browser: sign
-// in on tenant-1, page through its subtasks, edit one, look at tenant-2,
-// sign out. Each page is kept as a screenshot.
+// TestSignInPageThroughSignOut is a user's visit in a real browser: sent
+// to sign in on tenant-1, signing in, paging through its subtasks, editing
+// one, sent to sign in on tenant-2, signing out. Each page is kept as a
+// screenshot.
 func TestSignInPageThroughSignOut(t *testing.T) {
 	t.Parallel()
 	browser := browsertest.Start(t)
@@ -126,22 +127,42 @@ func TestSignInPageThroughSignOut(t *testing.T) {
 	}
 }
 
-// signIn fills in tenant slug's sign-in form and expects to land on the
-// subtask list.
+// signIn opens a page deep in tenant slug's list, is sent to the sign-in
+// page, fills it in, and expects to be brought back to that page.
 func signIn(t *testing.T, tab *browsertest.Tab, s site, slug, email string) {
 	t.Helper()
-	tab.Run("open "+slug+" sign-in page", chromedp.Navigate(s.url(slug, "/login")),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)))
-	if h := tab.Text("h1"); !strings.HasPrefix(h, "Sign in") {
-		t.Errorf("%s /login heading = %q, want Sign in ...", slug, h)
-	}
+	const deep = "/subtasks/2/"
+	askedToSignIn(t, tab, s, slug, deep)
 	tab.Run("fill in the form", chromedp.SendKeys(chromedp.CSS(`input[name=email]`), email),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), seed.SamplePassword))
 	tab.Screenshot(slug + "-sign-in-form")
 	tab.Run("sign in", chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`nav.pages`)))
-	if got, want := tab.Location(), s.url(slug, "/subtasks/"); got != want {
-		t.Errorf("after signing in on %s the browser is at %s, want %s", slug, got, want)
+	if got, want := tab.Location(), s.url(slug, deep); got != want {
+		t.Errorf("after signing in on %s the browser is at %s, want %s, the page it asked for", slug, got, want)
+	}
+}
+
+// askedToSignIn opens path on slug's host and expects to land on that
+// tenant's sign-in form, with the way back to path, and not signed in.
+func askedToSignIn(t *testing.T, tab *browsertest.Tab, s site, slug, path string) {
+	t.Helper()
+	tab.Run("open "+slug+" "+path, chromedp.Navigate(s.url(slug, path)),
+		chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	if got, want := tab.Location(), s.url(slug, "/login?next="+url.QueryEscape(path)); got != want {
+		t.Errorf("GET %s %s unsigned: the browser is at %s, want %s", slug, path, got, want)
+	}
+	if h := tab.Text("h1"); !strings.HasPrefix(h, "Sign in") {
+		t.Errorf("%s sign-in page heading = %q, want Sign in ...", slug, h)
+	}
+	if got := tab.Text("p.meta"); got != slug {
+		t.Errorf("%s sign-in page names tenant %q", slug, got)
+	}
+	if !browsertest.Get(tab, "look for the sign-in form", chromedp.Evaluate[bool](`document.querySelector('form[action="/login"] input[name=password]') !== null`)) {
+		t.Errorf("%s sign-in page has no sign-in form", slug)
+	}
+	if body := tab.Text("body"); strings.Contains(body, "Signed in as") {
+		t.Errorf("%s sign-in page says the browser is signed in:\n%s", slug, body)
 	}
 }
 
@@ -187,6 +208,8 @@ func checkSessionCookie(t *testing.T, tab *browsertest.Tab, host string) {
 // that each page is the one asked for and holds only slug's subtasks.
 func pageThrough(t *testing.T, tab *browsertest.Tab, s site, slug string) {
 	t.Helper()
+	tab.Run("open the first page", chromedp.Navigate(s.url(slug, "/subtasks/")),
+		chromedp.WaitVisible(chromedp.CSS(`nav.pages`)))
 	pages := 0
 	for n := 1; ; n++ {
 		if cur := tab.Text(`nav.pages .current`); cur != fmt.Sprint(n) {
@@ -235,22 +258,15 @@ func editAndCompleteSubtask(t *testing.T, tab *browsertest.Tab, s site, slug str
 }
 
 // otherTenantAsksForSignIn: tenant-1's session means nothing on another
-// tenant's host; its sign-in page offers to sign in, and names no user.
+// tenant's host, which sends the browser to its own sign-in page.
 func otherTenantAsksForSignIn(t *testing.T, tab *browsertest.Tab, s site, slug string) {
 	t.Helper()
-	tab.Run("open "+slug+" sign-in page", chromedp.Navigate(s.url(slug, "/login")),
-		chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	askedToSignIn(t, tab, s, slug, "/subtasks/")
 	tab.Screenshot(slug + "-sign-in-page")
-	if !browsertest.Get(tab, "look for the sign-in form", chromedp.Evaluate[bool](`document.querySelector('form[action="/login"] input[name=password]') !== null`)) {
-		t.Errorf("%s /login shows no sign-in form to a user signed in on another tenant", slug)
-	}
-	if body := tab.Text("body"); strings.Contains(body, "Signed in as") {
-		t.Errorf("%s /login says the browser is signed in:\n%s", slug, body)
-	}
 }
 
-// signOut signs out on slug's sign-in page; the browser drops the cookie
-// and the page offers the form again.
+// signOut signs out on slug's sign-in page: the browser drops the cookie,
+// the page offers the form again, and the list sends it to sign in.
 func signOut(t *testing.T, tab *browsertest.Tab, s site, slug string) {
 	t.Helper()
 	tab.Run("open "+slug+" sign-in page", chromedp.Navigate(s.url(slug, "/login")),
@@ -270,4 +286,5 @@ func signOut(t *testing.T, tab *browsertest.Tab, s site, slug string) {
 			t.Errorf("after signing out the browser still holds a session cookie for %s", c.Domain)
 		}
 	}
+	askedToSignIn(t, tab, s, slug, "/subtasks/")
 }
