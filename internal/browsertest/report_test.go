@@ -3,6 +3,7 @@ package browsertest_test
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func TestCompareReportRendersOffline(t *testing.T) {
 	if err := os.WriteFile(path, page.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fileURL := "file://" + path
+	fileURL := (&url.URL{Scheme: "file", Path: path}).String()
 
 	tab := browsertest.Start(t).NewTab(t)
 	tab.Run("open the report", chromedp.Navigate(fileURL), chromedp.WaitVisible(chromedp.CSS(`figure svg`)))
