@@ -116,6 +116,9 @@ type Strategy interface {
 	// read-only transaction under the tenant's scope, as every page does,
 	// so it cannot return another tenant's user: sign-in rests on it.
 	UserByEmail(ctx context.Context, email string) (models.User, error)
+	// Writer creates, edits and deletes the tenant's subtasks and
+	// completes its tasks (writes.go).
+	Writer
 	// Ping reports whether the databases the server needs are reachable.
 	Ping(ctx context.Context) error
 	// Close releases every connection.

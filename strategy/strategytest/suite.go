@@ -45,6 +45,9 @@ func Run(t *testing.T, h Harness) {
 		{"PoolStatsFollowTheConnections", testPoolStatsFollowTheConnections},
 		{"TenantLifecycle", testTenantLifecycle},
 		{"UserByEmailStaysInTheTenant", testUserByEmailStaysInTheTenant},
+		{"WritesInOwnTenant", testWritesInOwnTenant},
+		{"WritesNeverReachAnotherTenant", testWritesNeverReachAnotherTenant},
+		{"WritesRefuseBadInput", testWritesRefuseBadInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
