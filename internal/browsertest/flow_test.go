@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -243,17 +244,60 @@ func pageThrough(t *testing.T, tab *browsertest.Tab, s site, slug string) {
 	}
 }
 
-// editAndCompleteSubtask is where a signed-in user edits a subtask's name
-// and marks it complete through the HTML forms, and sees both after a
-// reload. The forms are being built (issue 16's writes); until they land
-// it checks only that the list offers no way to write.
+// editAndCompleteSubtask renames the first open subtask of slug's list
+// and marks it complete through its edit form, then sees both after
+// reloading the form and on the list.
 func editAndCompleteSubtask(t *testing.T, tab *browsertest.Tab, s site, slug string) {
 	t.Helper()
-	tab.Run("back to the first page", chromedp.Navigate(s.url(slug, "/subtasks/")),
-		chromedp.WaitVisible(chromedp.CSS(`nav.pages`)))
-	forms := browsertest.Get(tab, "count forms", chromedp.Evaluate[int](`document.querySelectorAll('form').length`))
-	if forms != 0 {
-		t.Errorf("%s /subtasks/ has %d forms: the edit forms have landed, so this step must use them", slug, forms)
+	tab.Run("open the list", chromedp.Navigate(s.url(slug, "/subtasks/")), chromedp.WaitVisible(chromedp.CSS(`nav.pages`)))
+	href := browsertest.Get(tab, "find an open subtask", chromedp.Evaluate[string](`(() => {
+		const tr = [...document.querySelectorAll("tbody tr")].find(tr => tr.cells.length === 7 && tr.cells[5].textContent === "no");
+		const a = tr && tr.cells[4].querySelector("a");
+		return a ? a.getAttribute("href") : "";
+	})()`))
+	if href == "" {
+		t.Fatalf("%s /subtasks/ has no open subtask with a link to its edit form", slug)
+	}
+	id := strings.Trim(strings.TrimPrefix(href, "/subtask/"), "/")
+	tab.Run("open subtask "+id, chromedp.Click(chromedp.CSS(`tbody a[href="`+href+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.edit input[name=name]`)))
+	if got, want := tab.Location(), s.url(slug, href); got != want {
+		t.Errorf("the list's link took the browser to %s, want %s", got, want)
+	}
+	if browsertest.Get(tab, "read completion", chromedp.Evaluate[bool](`document.querySelector('form.edit input[name=is_complete]').checked`)) {
+		t.Fatalf("%s subtask %s is open on the list and complete in its form", slug, id)
+	}
+	name := "Renamed in a real browser"
+	tab.Run("edit the form", chromedp.Clear(chromedp.CSS(`form.edit input[name=name]`)),
+		chromedp.SendKeys(chromedp.CSS(`form.edit input[name=name]`), name),
+		chromedp.Click(chromedp.CSS(`form.edit input[name=is_complete]`)))
+	tab.Screenshot(slug + "-subtask-edited")
+	tab.Run("save", chromedp.Click(chromedp.CSS(`form.edit button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`p.saved`)))
+	tab.Screenshot(slug + "-subtask-saved")
+	tab.Run("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`form.edit input[name=name]`)))
+	if got := browsertest.Get(tab, "read the name", chromedp.Value(chromedp.CSS(`form.edit input[name=name]`))); got != name {
+		t.Errorf("after saving and reloading, subtask %s's name = %q, want %q", id, got, name)
+	}
+	if !browsertest.Get(tab, "read completion", chromedp.Evaluate[bool](`document.querySelector('form.edit input[name=is_complete]').checked`)) {
+		t.Errorf("after saving and reloading, subtask %s is not complete", id)
+	}
+	// And on the list, wherever its new name puts it.
+	for n := 1; ; n++ {
+		tab.Run(fmt.Sprintf("open page %d", n), chromedp.Navigate(s.url(slug, fmt.Sprintf("/subtasks/%d/", n))), chromedp.WaitVisible(chromedp.CSS(`nav.pages`)))
+		row := browsertest.Get(tab, "find subtask "+id, chromedp.Evaluate[[]string](`(() => {
+			const tr = [...document.querySelectorAll("tbody tr")].find(tr => tr.querySelector("td.num")?.textContent === `+strconv.Quote(id)+`);
+			return tr ? [...tr.cells].map(td => td.textContent) : [];
+		})()`))
+		if len(row) == 7 {
+			if row[4] != name || row[5] != "yes" {
+				t.Errorf("%s list page %d shows subtask %s as %q, complete %q; want %q, yes", slug, n, id, row[4], row[5], name)
+			}
+			tab.Screenshot(fmt.Sprintf("%s-list-after-edit-page-%d", slug, n))
+			return
+		}
+		if !browsertest.Get(tab, "look for Next", chromedp.Evaluate[bool](`document.querySelector('a[rel=next]') !== null`)) {
+			t.Fatalf("%s list: subtask %s is on no page after its edit", slug, id)
+		}
 	}
 }
 
