@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,10 @@ type Options struct {
 	// all-tenants view) instead of to Tenants; rows of any tenant are
 	// expected there, so only failures and totals are checked.
 	AllTenants bool
+	// Sessions holds each tenant's Cookie header (see SignIn), sent with
+	// every request for that tenant; the key "" is the base domain's, for
+	// AllTenants. A tenant without one is asked for with no cookie.
+	Sessions map[string]string
 }
 
 // Expectation is what a tenant's subtask list should hold.
@@ -361,6 +366,9 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 	}
 	req.Host = ts.host
 	req.Header.Set("Accept", "application/json")
+	if c := r.o.Sessions[ts.slug]; c != "" {
+		req.Header.Set("Cookie", c)
+	}
 	start := time.Now()
 	resp, err := r.o.Client.Do(req)
 	if err != nil {
@@ -385,14 +393,7 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 		return
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := "(no JSON error message)"
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		t.fail(ts.slug, path, resp.StatusCode, msg)
+		t.fail(ts.slug, path, resp.StatusCode, failureMessage(resp, body, r.o.Sessions[ts.slug] != ""))
 		return
 	}
 	var p page
@@ -407,6 +408,27 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 	t.ok(ts.slug, elapsed)
 	ts.pages.Store(int64(p.Pages))
 	r.check(ts, path, p, t)
+}
+
+// failureMessage says what a failed answer means. A page that wants a
+// signed-in user answers 401 (JSON) or 303 to /login (HTML): the run
+// either had no session for the tenant or had its session refused.
+func failureMessage(resp *http.Response, body []byte, hadSession bool) string {
+	signIn := resp.StatusCode == http.StatusUnauthorized ||
+		(resp.StatusCode/100 == 3 && strings.HasPrefix(resp.Header.Get("Location"), "/login"))
+	switch {
+	case signIn && hadSession:
+		return "not signed in: the server refused this tenant's session (expired, signed with another SECRET_KEY, or revoked?)"
+	case signIn:
+		return "not signed in: the page wants a signed-in user of this tenant, and the run has no session for it"
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return "(no JSON error message)"
 }
 
 // check counts the rows of a page and any that belong to another tenant, and
