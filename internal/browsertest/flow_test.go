@@ -124,6 +124,12 @@ func TestSignInPageThroughSignOut(t *testing.T) {
 			if p := tab.Problems(); len(p) > 0 {
 				t.Errorf("the pages logged problems:\n%s", strings.Join(p, "\n"))
 			}
+			// The pages carry their style inline and fetch nothing else.
+			for _, r := range tab.Requests() {
+				if u, err := url.Parse(r); err != nil || !strings.HasSuffix(u.Hostname(), ".localhost") || u.Port() != s.port {
+					t.Errorf("a page asked for %s, not a page of this server", r)
+				}
+			}
 		})
 	}
 }
