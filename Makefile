@@ -13,7 +13,7 @@ GO ?= go
 # The race detector needs cgo, so a C compiler; without one the tests run without it.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: up test fuzz db pgbouncer wrk build bench vet clean help
+.PHONY: up test fuzz db pgbouncer wrk chromium build bench vet clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -36,6 +36,11 @@ pgbouncer:
 wrk:
 	@bash scripts/ensure-program.sh wrk wrk
 
+# The browser tests (internal/browsertest) drive Debian's Chromium,
+# headless, over the DevTools protocol; no driver program is needed.
+chromium:
+	@bash scripts/ensure-program.sh chromium chromium
+
 build:
 	$(GO) build -o bin/tenancy .
 
@@ -46,7 +51,7 @@ up: db build
 	./bin/tenancy seed --skip-existing --accounts $(ACCOUNTS)
 	SECRET_KEY="$${SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)}" ./bin/tenancy serve --addr $(ADDR)
 
-test: db pgbouncer wrk
+test: db pgbouncer wrk chromium
 	$(GO) vet ./...
 	$(GO) test -count=1 $(RACE) ./...
 	$(MAKE) --no-print-directory fuzz
