@@ -18,6 +18,7 @@ import (
 
 	"tenancy/configs"
 	"tenancy/handlers"
+	"tenancy/internal/password"
 	"tenancy/internal/pgtest"
 	"tenancy/seed"
 	"tenancy/strategy"
@@ -47,6 +48,22 @@ type app struct {
 	s    strategy.Strategy
 	h    http.Handler
 	base string // BASE_DOMAIN
+	// operator is the session of the deployment's operator, which get and
+	// request send to the base domain.
+	operator *http.Cookie
+}
+
+// Every test app's operator.
+const (
+	testOperator         = "ops@example.com"
+	testOperatorPassword = "operator-test-password"
+)
+
+// onBase adds the operator's session to a request for the base domain.
+func (a app) onBase(req *http.Request) {
+	if host := strings.TrimSuffix(strings.ToLower(req.Host), "."); a.operator != nil && (host == "localhost" || strings.HasPrefix(host, "localhost:")) {
+		req.AddCookie(a.operator)
+	}
 }
 
 // testSecretKey is the SECRET_KEY of every test app.
@@ -74,6 +91,13 @@ func newApp(t *testing.T, name string) app {
 	if _, err := seeder.Run(ctx, seedOptions()); err != nil {
 		t.Fatal(err)
 	}
+	hash, err := password.Hash(testOperatorPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateOperator(ctx, testOperator, hash); err != nil {
+		t.Fatal(err)
+	}
 	s, err := strategies.Open(ctx, cfg.Strategy)
 	if err != nil {
 		t.Fatal(err)
@@ -83,12 +107,18 @@ func newApp(t *testing.T, name string) app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app{name: name, s: s, h: h, base: cfg.BaseDomain}
+	a := app{name: name, s: s, h: h, base: cfg.BaseDomain}
+	rec := a.signIn(cfg.BaseDomain, testOperator, testOperatorPassword, "", true)
+	if a.operator = sessionCookieOf(rec); rec.Code != http.StatusOK || a.operator == nil {
+		t.Fatalf("%s: operator sign-in on %s = %d %s, want 200 and a cookie", name, cfg.BaseDomain, rec.Code, rec.Body)
+	}
+	return a
 }
 
 func (a app) get(host, path string, json bool) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "http://placeholder"+path, nil)
 	req.Host = host
+	a.onBase(req)
 	if json {
 		req.Header.Set("Accept", "application/json")
 	}
@@ -254,7 +284,7 @@ func checkOpenSubtasksReport(t *testing.T, a app) openSubtasksReport {
 		{"with the all-tenants view off", hidden, "localhost:8080", "ALL_TENANTS_VIEW"},
 	} {
 		for _, asJSON := range []bool{true, false} {
-			rec := (app{name: a.name, h: tt.h}).get(tt.host, path, asJSON)
+			rec := (app{name: a.name, h: tt.h, operator: a.operator}).get(tt.host, path, asJSON)
 			if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), tt.want) || strings.Contains(rec.Body.String(), "open_subtasks") {
 				t.Errorf("%s report %s (JSON %v) = %d %s, want 404 saying %q", a.name, tt.what, asJSON, rec.Code, rec.Body, tt.want)
 			}

@@ -29,7 +29,7 @@ func (r *reportingStrategy) ReportOpenSubtasks(ctx context.Context, o strategy.R
 }
 
 // TestOpenSubtasksReportPage: the report is served on the base domain
-// only, as HTML or JSON by the Accept header, in the strategy's order;
+// only (to an operator: see TestBaseDomainNeedsAnOperator), as HTML or JSON by the Accept header, in the strategy's order;
 // elsewhere, or with the all-tenants view off, it is a 404; a partial
 // report lists the tenants it could not read with their reasons but never
 // an error's text, and a failed one is the usual error page.
@@ -78,16 +78,14 @@ func TestOpenSubtasksReportPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s := &reportingStrategy{fakeStrategy: &fakeStrategy{name: strategy.SingleSchema, tenants: 3, rows: 25}, rep: tt.rep, err: tt.err}
-		h, err := New(s, Options{BaseDomain: "localhost", HideAllTenants: tt.hide})
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, operator, _ := signedInRouter(t, s, Options{BaseDomain: "localhost", HideAllTenants: tt.hide})
 		method := tt.method
 		if method == "" {
 			method = http.MethodGet
 		}
 		req := httptest.NewRequest(method, "/reports/open-subtasks", nil)
 		req.Host = tt.host
+		req.AddCookie(operator)
 		if tt.accept != "" {
 			req.Header.Set("Accept", tt.accept)
 		}

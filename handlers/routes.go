@@ -35,18 +35,22 @@ type Options struct {
 	// 503.
 	RequestTimeout time.Duration
 	// HideAllTenants turns off what the base domain serves: the
-	// all-tenants view (the list of tenants in multidb) and the
-	// cross-tenant report. They have no authentication of their own: put
-	// them behind some, or hide them, before exposing the server to
-	// tenants.
+	// all-tenants view (the list of tenants in multidb), the cross-tenant
+	// report and the operators' sign-in (404 before any sign-in). Shown,
+	// they need a signed-in operator.
 	HideAllTenants bool
 	// Metrics, when set, measures every request and serves /metrics and
-	// /metrics/tenants at the base domain (not at tenants' addresses).
-	// They have no authentication of their own either.
+	// /metrics/tenants at the base domain (not at tenants' addresses), to
+	// a signed-in operator.
 	Metrics *metrics.Metrics
 	// SecretKey signs and encrypts the sign-in cookie (SECRET_KEY). Empty,
-	// /login and /logout answer 404 and nothing else changes.
+	// /login and /logout answer 404, and so do the base domain's pages,
+	// which nobody could sign in for.
 	SecretKey string
+	// SecretKeyFallbacks are earlier SECRET_KEYs, whose cookies are still
+	// accepted (SECRET_KEY_FALLBACKS); new cookies are signed with
+	// SecretKey alone.
+	SecretKeyFallbacks []string
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when
 	// zero).
 	SessionTTL time.Duration
@@ -59,11 +63,18 @@ const DefaultRequestTimeout = 10 * time.Second
 
 // New returns the application's routes over s.
 func New(s strategy.Strategy, o Options) (http.Handler, error) {
+	h, _, err := newRouter(s, o)
+	return h, err
+}
+
+// newRouter is New, and the sessions it checks (nil without a secret
+// key), for tests that read another server's sign-outs.
+func newRouter(s strategy.Strategy, o Options) (http.Handler, *sessions, error) {
 	if s == nil {
-		return nil, errors.New("handlers: strategy must not be nil")
+		return nil, nil, errors.New("handlers: strategy must not be nil")
 	}
 	if o.BaseDomain == "" {
-		return nil, errors.New("handlers: base domain must not be empty")
+		return nil, nil, errors.New("handlers: base domain must not be empty")
 	}
 	if o.PerPage <= 0 {
 		o.PerPage = 10
@@ -76,14 +87,15 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	}
 	tmpl, err := template.ParseFS(templateFiles, "templates/*.html")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log := o.Logger
 	var sess *sessions
 	if o.SecretKey != "" {
-		if sess, err = newSessions(o.SecretKey, o.SessionTTL, nil); err != nil {
-			return nil, err
+		if sess, err = newSessions(o.SecretKey, o.SessionTTL, nil, o.SecretKeyFallbacks...); err != nil {
+			return nil, nil, err
 		}
+		sess.revoked = newRevocations(s, time.Now, log)
 	}
 
 	r := gin.New()
@@ -117,10 +129,10 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	// The health check answers on any host, so probes can use an IP address.
 	get(r, "/healthz", healthz(s))
 
-	site := r.Group("/", tenantFromHost(s, o.BaseDomain, o.HideAllTenants, log))
+	site := r.Group("/", tenantFromHost(s, o.BaseDomain, o.HideAllTenants, log), requireOperator(s, sess, o.BaseDomain, log))
 	if o.Metrics != nil {
 		site.Use(countTenants(o.Metrics))
-		ops := r.Group("/metrics", baseDomainOnly(o.BaseDomain, log))
+		ops := r.Group("/metrics", baseDomainOnly(o.BaseDomain, log), requireOperator(s, sess, o.BaseDomain, log))
 		get(ops, "", gin.WrapH(o.Metrics.Handler()))
 		get(ops, "/tenants", topTenants(o.Metrics, log))
 	}
@@ -128,8 +140,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	get(site, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	get(site, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
 	get(site, "/reports/open-subtasks", openSubtasksReport(s, log))
-	// Sign-in per tenant. Pages do not require it yet (issue 16's next
-	// step); it is here so that sessions can be tried on their own.
+	// Sign-in per tenant, and of operators on the base domain.
 	if sess != nil {
 		get(site, "/login", loginPage(sess, o.BaseDomain, log))
 		site.POST("/login", login(s, sess, o.BaseDomain, log))
@@ -139,7 +150,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		site.POST("/login", signInUnavailable(log))
 		site.POST("/logout", signInUnavailable(log))
 	}
-	return r, nil
+	return r, sess, nil
 }
 
 func healthz(s strategy.Strategy) gin.HandlerFunc {
