@@ -178,9 +178,18 @@ func TestTheReadmeFlow(t *testing.T) {
 			addr := waitForAddr(t, &stdout, done)
 			waitHealthy(t, addr)
 
+			// Pages need a signed-in user: serve signs a seeded one in with
+			// its SECRET_KEY.
+			o := seed.DefaultOptions()
+			o.Accounts, o.MaxProjects = 2, 4
+			cookie, err := signInSeeded(addr, o, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/subtasks/", nil)
 			req.Host = "tenant-0.localhost"
 			req.Header.Set("Accept", "application/json")
+			req.AddCookie(cookie)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -188,42 +197,29 @@ func TestTheReadmeFlow(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"account":"tenant-0"`) {
-				t.Errorf("GET tenant-0 /subtasks/ = %d %s", resp.StatusCode, body)
+				t.Errorf("GET tenant-0 /subtasks/ signed in = %d %s", resp.StatusCode, body)
 			}
-			// serve measures by default, and tells the base domain.
+			// serve measures by default, and tells the base domain's
+			// operators: one made with `tenancy operator create`.
+			if out, err := runOperatorCmd(t, env, "correct horse battery staple\n", "create", "ops@example.com", "--password-stdin"); err != nil {
+				t.Fatalf("tenancy operator create: %v\n%s", err, out)
+			}
+			if _, body := getFrom(t, addr, "localhost", "/metrics"); strings.Contains(body, "tenancy_http_requests_total") || !strings.Contains(body, "Sign in") {
+				t.Errorf("GET localhost /metrics signed out: want the sign-in form, no metrics:\n%s", body)
+			}
+			opCookie, err := signIn(addr, "localhost", "ops@example.com", "correct horse battery staple")
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, tt := range []struct{ path, want string }{
 				{"/metrics", `tenancy_http_requests_total{route="/subtasks/",status="200"} 1` + "\n"},
 				{"/metrics", `tenancy_db_pool_open_connections{pool=`},
 				{"/metrics", `,strategy="` + name + `"}`},
-				{"/metrics/tenants", `"tenants":[{"tenant":"tenant-0","requests":1}]`},
+				{"/metrics/tenants", `"tenants":[{"tenant":"tenant-0","requests":2}]`}, // the sign-in and the page
 			} {
-				if status, body := getFrom(t, addr, "localhost", tt.path); status != http.StatusOK || !strings.Contains(body, tt.want) {
+				if status, body := getFrom(t, addr, "localhost", tt.path, opCookie); status != http.StatusOK || !strings.Contains(body, tt.want) {
 					t.Errorf("GET localhost %s = %d, want 200 with %q:\n%s", tt.path, status, tt.want, body)
 				}
-			}
-			// serve signs a seeded user in, with its SECRET_KEY (after the
-			// metrics, which count tenant-0's requests).
-			o := seed.DefaultOptions()
-			o.Accounts, o.MaxProjects = 2, 4
-			email := ""
-			for _, u := range seed.Generate(o, 0, "").Users {
-				if u.IsActive {
-					email = u.Email
-					break
-				}
-			}
-			form := url.Values{"email": {email}, "password": {seed.SamplePassword}}
-			req, _ = http.NewRequest(http.MethodPost, "http://"+addr+"/login", strings.NewReader(form.Encode()))
-			req.Host = "tenant-0.localhost"
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Accept", "application/json")
-			if resp, err = http.DefaultClient.Do(req); err != nil {
-				t.Fatal(err)
-			}
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 || resp.Cookies()[0].Name != "tenancy_session" {
-				t.Errorf("POST tenant-0 /login as %q = %d %s, cookies %v; want 200 and the session cookie", email, resp.StatusCode, body, resp.Cookies())
 			}
 			cancel()
 			if err := <-done; err != nil {
@@ -236,15 +232,56 @@ func TestTheReadmeFlow(t *testing.T) {
 	}
 }
 
+// signInSeeded signs the first active user that seed, run with o, gives
+// tenant i in at the server at addr, and returns the session cookie.
+func signInSeeded(addr string, o seed.Options, i int) (*http.Cookie, error) {
+	email := ""
+	for _, u := range seed.Generate(o, i, "").Users {
+		if u.IsActive {
+			email = u.Email
+			break
+		}
+	}
+	return signIn(addr, strategy.Slug(i)+".localhost", email, seed.SamplePassword)
+}
+
+// signIn signs email in at host (a tenant's, or the base domain for an
+// operator) at the server at addr, and returns the session cookie.
+func signIn(addr, host, email, password string) (*http.Cookie, error) {
+	form := url.Values{"email": {email}, "password": {password}}
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/login", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Host = host
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "tenancy_session" && resp.StatusCode == http.StatusOK {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("POST %s/login as %q = %d %s, cookies %v; want 200 and the session cookie", host, email, resp.StatusCode, body, resp.Cookies())
+}
+
 // getFrom GETs path from the server at addr as host, and returns the
 // status and body.
-func getFrom(t *testing.T, addr, host, path string) (int, string) {
+func getFrom(t *testing.T, addr, host, path string, cookies ...*http.Cookie) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Host = host
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -20,6 +21,7 @@ import (
 	"tenancy/handlers"
 	"tenancy/internal/password"
 	"tenancy/internal/pgtest"
+	"tenancy/models"
 	"tenancy/seed"
 	"tenancy/strategy"
 	"tenancy/strategy/strategies"
@@ -48,6 +50,9 @@ type app struct {
 	s    strategy.Strategy
 	h    http.Handler
 	base string // BASE_DOMAIN
+	// sessions holds a signed-in session per tenant host, made on first
+	// use by get; nil: get sends no cookie.
+	sessions *sessionJar
 	// operator is the session of the deployment's operator, which get and
 	// request send to the base domain.
 	operator *http.Cookie
@@ -66,10 +71,45 @@ func (a app) onBase(req *http.Request) {
 	}
 }
 
+// sessionJar keeps one session cookie per tenant host. Signing in costs a
+// password derivation, so each host signs in once per app.
+type sessionJar struct {
+	mu      sync.Mutex
+	cookies map[string]*http.Cookie
+}
+
+// cookieFor signs a seeded active user of the tenant host names in, once,
+// and returns the cookie; nil for hosts that are no seeded tenant's.
+func (a app) cookieFor(host string) *http.Cookie {
+	if a.sessions == nil {
+		return nil
+	}
+	label, _, _ := strings.Cut(host, ".")
+	var i int
+	if n, err := fmt.Sscanf(label, "tenant-%d", &i); n != 1 || err != nil || label != strategy.Slug(i) || i >= accounts {
+		return nil
+	}
+	a.sessions.mu.Lock()
+	defer a.sessions.mu.Unlock()
+	if ck, ok := a.sessions.cookies[host]; ok {
+		return ck
+	}
+	var user models.User
+	for _, u := range seed.Generate(seedOptions(), i, "").Users {
+		if u.IsActive {
+			user = u
+			break
+		}
+	}
+	ck := sessionCookieOf(a.signIn(host, user.Email, seed.SamplePassword, "", true))
+	a.sessions.cookies[host] = ck
+	return ck
+}
+
 // testSecretKey is the SECRET_KEY of every test app.
 const testSecretKey = "handlers-test-secret-key-0123456789"
 
-func newApp(t *testing.T, name string) app {
+func newApp(t testing.TB, name string) app {
 	t.Helper()
 	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, name, nil)))
 	if err != nil {
@@ -107,7 +147,7 @@ func newApp(t *testing.T, name string) app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app{name: name, s: s, h: h, base: cfg.BaseDomain}
+	a := app{name: name, s: s, h: h, base: cfg.BaseDomain, sessions: &sessionJar{cookies: map[string]*http.Cookie{}}}
 	rec := a.signIn(cfg.BaseDomain, testOperator, testOperatorPassword, "", true)
 	if a.operator = sessionCookieOf(rec); rec.Code != http.StatusOK || a.operator == nil {
 		t.Fatalf("%s: operator sign-in on %s = %d %s, want 200 and a cookie", name, cfg.BaseDomain, rec.Code, rec.Body)
@@ -115,12 +155,17 @@ func newApp(t *testing.T, name string) app {
 	return a
 }
 
+// get asks for path on host, signed in as a user of host's tenant when
+// it is a seeded tenant's address (see anonymous for the other way).
 func (a app) get(host, path string, json bool) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "http://placeholder"+path, nil)
 	req.Host = host
 	a.onBase(req)
 	if json {
 		req.Header.Set("Accept", "application/json")
+	}
+	if ck := a.cookieFor(host); ck != nil {
+		req.AddCookie(ck)
 	}
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
@@ -270,7 +315,7 @@ func checkOpenSubtasksReport(t *testing.T, a app) openSubtasksReport {
 		}
 	}
 
-	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true})
+	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +329,7 @@ func checkOpenSubtasksReport(t *testing.T, a app) openSubtasksReport {
 		{"with the all-tenants view off", hidden, "localhost:8080", "ALL_TENANTS_VIEW"},
 	} {
 		for _, asJSON := range []bool{true, false} {
-			rec := (app{name: a.name, h: tt.h, operator: a.operator}).get(tt.host, path, asJSON)
+			rec := (app{name: a.name, h: tt.h, sessions: a.sessions, operator: a.operator}).get(tt.host, path, asJSON)
 			if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), tt.want) || strings.Contains(rec.Body.String(), "open_subtasks") {
 				t.Errorf("%s report %s (JSON %v) = %d %s, want 404 saying %q", a.name, tt.what, asJSON, rec.Code, rec.Body, tt.want)
 			}
@@ -418,6 +463,9 @@ func checkBadRequests(t *testing.T, a app) {
 	} {
 		req := httptest.NewRequest(tt.method, tt.path, nil)
 		req.Host = tt.host
+		if ck := a.cookieFor(tt.host); ck != nil {
+			req.AddCookie(ck)
+		}
 		rec := httptest.NewRecorder()
 		a.h.ServeHTTP(rec, req)
 		if rec.Code != tt.want {
@@ -428,7 +476,7 @@ func checkBadRequests(t *testing.T, a app) {
 
 func checkBaseDomain(t *testing.T, a app) {
 	t.Helper()
-	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true})
+	hidden, err := handlers.New(a.s, handlers.Options{BaseDomain: "localhost", HideAllTenants: true, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}

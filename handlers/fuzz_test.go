@@ -149,13 +149,11 @@ func (f *fakeStrategy) Close() error               { return nil }
 // ignore) unless it brings a session of its own.
 func fakeRouter(t testing.TB, name string) http.Handler {
 	t.Helper()
-	h, operator, _ := signedInRouter(t, &fakeStrategy{name: name, tenants: 3, rows: 25}, Options{BaseDomain: "localhost"})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := r.Cookie(sessionCookie); err != nil {
-			r.AddCookie(operator)
-		}
-		h.ServeHTTP(w, r)
-	})
+	h, err := New(&fakeStrategy{name: name, tenants: 3, rows: 25}, Options{BaseDomain: "localhost", AllowAnonymous: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // hostileRequest builds the request the server would hand the router for a

@@ -58,10 +58,10 @@ func loginPage(sess *sessions, baseDomain string, log *slog.Logger) gin.HandlerF
 
 // login checks an email and password against the tenant's users and signs
 // the user in on this tenant's address.
-func login(s strategy.Strategy, sess *sessions, baseDomain string, log *slog.Logger) gin.HandlerFunc {
+func login(s strategy.Strategy, sess *sessions, guard *signInGuard, baseDomain string, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if models.IsAllTenants(c.Request.Context()) {
-			operatorLogin(c, s, sess, baseDomain, log)
+			operatorLogin(c, s, sess, guard, baseDomain, log)
 			return
 		}
 		t, err := signedInTenant(c, baseDomain)
@@ -83,17 +83,31 @@ func login(s strategy.Strategy, sess *sessions, baseDomain string, log *slog.Log
 			renderLogin(c, http.StatusOK, t, session{}, false, email, next, "Enter both an email and a password.")
 			return
 		}
+		// Refused before any work when this email or this address has
+		// failed too often: a guess costs the guesser, not the server.
+		account, address := accountKey(t, email), clientAddress(c.Request)
+		if err := guard.allow(account, address); err != nil {
+			refuseSignIn(c, t, email, next, err, log)
+			return
+		}
 		u, err := s.UserByEmail(c.Request.Context(), email)
 		if err != nil && !errors.Is(err, strategy.ErrUserNotFound) {
 			renderError(c, log, err)
 			return
 		}
-		// One derivation whether or not the email has a user here.
-		ok, verr := password.Check(pw, u.Password)
+		// One derivation whether or not the email has a user here, in one
+		// of the few slots password checks get.
+		var ok bool
+		var verr error
+		if err := guard.check(c.Request.Context(), func() { ok, verr = password.Check(pw, u.Password) }); err != nil {
+			refuseSignIn(c, t, email, next, err, log)
+			return
+		}
 		if verr != nil {
 			log.WarnContext(c.Request.Context(), "stored password hash not usable", "tenant", t.Slug, "user", u.ID, "err", verr)
 		}
 		if !ok || !u.IsActive {
+			guard.failed(account, address)
 			if wantsJSON(c) {
 				c.JSON(http.StatusUnauthorized, gin.H{"error": badCredentials, "status": http.StatusUnauthorized})
 				return
@@ -101,6 +115,7 @@ func login(s strategy.Strategy, sess *sessions, baseDomain string, log *slog.Log
 			renderLogin(c, http.StatusOK, t, session{}, false, email, next, badCredentials)
 			return
 		}
+		guard.succeeded(account)
 		if err := sess.issue(c, t, u); err != nil {
 			renderError(c, log, err)
 			return
@@ -114,6 +129,26 @@ func login(s strategy.Strategy, sess *sessions, baseDomain string, log *slog.Log
 		}
 		c.Redirect(http.StatusSeeOther, next)
 	}
+}
+
+// refuseSignIn answers a sign-in that was not checked: too many failures
+// (429), or no password check free in time (503); both say when to retry.
+func refuseSignIn(c *gin.Context, t models.Account, email, next string, err error, log *slog.Logger) {
+	status, retry, msg := http.StatusServiceUnavailable, "1", "Too many people are signing in at once. Try again in a moment."
+	var tooMany *errTooManyTries
+	switch {
+	case errors.As(err, &tooMany):
+		status, retry, msg = http.StatusTooManyRequests, tooMany.retryAfterSeconds(), tooMany.message
+	default: // errBusy, or the request's time ran out while waiting
+		log.WarnContext(c.Request.Context(), "sign-in refused: no password check free", "tenant", t.Slug, "err", err)
+	}
+	c.Header("Retry-After", retry)
+	c.Header("Cache-Control", "no-store")
+	if wantsJSON(c) {
+		c.AbortWithStatusJSON(status, gin.H{"error": msg, "status": status})
+		return
+	}
+	renderLogin(c, status, t, session{}, false, email, next, msg)
 }
 
 // loginInput reads the email, password and next from a form, or from a

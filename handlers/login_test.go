@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"tenancy/handlers"
 	"tenancy/models"
@@ -288,12 +289,175 @@ func TestSignIn(t *testing.T) {
 			if rec := a.serve(a.h, http.MethodGet, base, "/subtasks/", nil, true, op); rec.Code != http.StatusUnauthorized {
 				t.Errorf("GET %s/subtasks/ replaying the operator's cookie after sign-out = %d, want 401", base, rec.Code)
 			}
-			if rec := a.get(host0, "/subtasks/", false); rec.Code != http.StatusOK {
-				t.Errorf("GET %s/subtasks/ without signing in = %d, want 200 (sign-in is not required yet)", host0, rec.Code)
-			}
 			if rec := a.serve(a.h, http.MethodGet, host0, "/login?next=//evil.example/", nil, false); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "evil.example") {
 				t.Errorf("GET %s/login?next=//evil.example/ = %d, want the form without that next\n%s", host0, rec.Code, rec.Body)
 			}
 		})
+	}
+}
+
+// TestTenantPagesNeedASignedInUser: every page of a tenant sends a browser
+// to the sign-in page (and back afterwards) and tells a JSON client 401,
+// unless the request carries a session of that very tenant.
+func TestTenantPagesNeedASignedInUser(t *testing.T) {
+	t.Parallel()
+	for _, name := range strategy.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := newApp(t, name)
+			host0, host1 := "tenant-0."+a.base+":8080", "tenant-1."+a.base+":8080"
+			own, other := a.cookieFor(host0), a.cookieFor(host1)
+			if own == nil || other == nil {
+				t.Fatal("could not sign the seeded users in")
+			}
+			expired := &http.Cookie{Name: "tenancy_session", Value: "expired-or-forged"}
+			pages := []string{"/", "/subtasks/", "/subtasks/2/", "/subtasks/2/?sort=name", "/reports/open-subtasks"}
+			for _, path := range pages {
+				for _, tt := range []struct {
+					what    string
+					cookies []*http.Cookie
+				}{
+					{"no cookie", nil},
+					{"tenant-1's cookie", []*http.Cookie{other}},
+					{"a forged cookie", []*http.Cookie{expired}},
+				} {
+					rec := a.serve(a.h, http.MethodGet, host0, path, nil, false, tt.cookies...)
+					want := "/login?next=" + url.QueryEscape(path)
+					if path == "/" {
+						want = "/login"
+					}
+					if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+						t.Errorf("GET %s%s with %s = %d, Location %q; want 303 to %q", host0, path, tt.what, rec.Code, rec.Header().Get("Location"), want)
+					}
+					rec = a.serve(a.h, http.MethodGet, host0, path, nil, true, tt.cookies...)
+					if rec.Code != http.StatusUnauthorized || rec.Header().Get("WWW-Authenticate") == "" || strings.Contains(rec.Body.String(), "rows") {
+						t.Errorf("GET %s%s as JSON with %s = %d %s, want 401 with WWW-Authenticate and no data", host0, path, tt.what, rec.Code, rec.Body)
+					}
+				}
+			}
+			// With its own tenant's session the same pages are served.
+			for _, path := range []string{"/subtasks/", "/subtasks/2/"} {
+				if rec := a.serve(a.h, http.MethodGet, host0, path, nil, true, own); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"rows"`) {
+					t.Errorf("GET %s%s signed in = %d %s, want 200 with rows", host0, path, rec.Code, rec.Body)
+				}
+			}
+			// Sign-in pages themselves are open, and the health check too.
+			if rec := a.serve(a.h, http.MethodGet, host0, "/login", nil, false); rec.Code != http.StatusOK {
+				t.Errorf("GET %s/login with no session = %d, want 200", host0, rec.Code)
+			}
+			if rec := a.serve(a.h, http.MethodGet, host0, "/healthz", nil, true); rec.Code != http.StatusOK {
+				t.Errorf("GET %s/healthz with no session = %d, want 200", host0, rec.Code)
+			}
+		})
+	}
+}
+
+// TestCrossOriginPostsAreRefused: a browser's post from another origin,
+// another tenant's address included (the same site, so SameSite=Lax does
+// not stop it), is refused before it reaches a handler; one from the
+// page's own origin, or from a client that is no browser, is not.
+func TestCrossOriginPostsAreRefused(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, strategy.SingleSchema)
+	host0 := "tenant-0." + a.base + ":8080"
+	user, _ := seededUsers(t, 0)
+	for _, tt := range []struct {
+		what    string
+		headers map[string]string
+		refused bool
+	}{
+		{"another site", map[string]string{"Sec-Fetch-Site": "cross-site"}, true},
+		{"another tenant's address", map[string]string{"Sec-Fetch-Site": "same-site"}, true},
+		{"another tenant's Origin, no Sec-Fetch-Site", map[string]string{"Origin": "http://tenant-1." + a.base + ":8080"}, true},
+		{"an evil Origin", map[string]string{"Origin": "https://evil.example"}, true},
+		{"the page's own origin", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://" + host0}, false},
+		{"typed by the user", map[string]string{"Sec-Fetch-Site": "none"}, false},
+		{"no browser headers", nil, false},
+	} {
+		for _, asJSON := range []bool{false, true} {
+			form := url.Values{"email": {user.Email}, "password": {seed.SamplePassword}}
+			req := httptest.NewRequest(http.MethodPost, "http://placeholder/login", strings.NewReader(form.Encode()))
+			req.Host = host0
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if asJSON {
+				req.Header.Set("Accept", "application/json")
+			}
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			a.h.ServeHTTP(rec, req)
+			switch {
+			case tt.refused && (rec.Code != http.StatusForbidden || sessionCookieOf(rec) != nil || !strings.Contains(rec.Body.String(), "another site")):
+				t.Errorf("POST %s/login from %s (JSON %v) = %d %s, want 403 saying why, no cookie", host0, tt.what, asJSON, rec.Code, rec.Body)
+			case !tt.refused && sessionCookieOf(rec) == nil:
+				t.Errorf("POST %s/login from %s (JSON %v) = %d %s, want signed in", host0, tt.what, asJSON, rec.Code, rec.Body)
+			}
+			if asJSON && tt.refused && !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				t.Errorf("POST %s/login from %s asking for JSON answered %q, want JSON", host0, tt.what, rec.Header().Get("Content-Type"))
+			}
+		}
+	}
+}
+
+// TestSignInIsLimited: past the failures allowed, sign-ins of that email
+// are refused with 429 and Retry-After before any password check, the
+// right password included, while another user of the same tenant, from
+// another address, still signs in.
+func TestSignInIsLimited(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, strategy.SingleSchema)
+	h, err := handlers.New(a.s, handlers.Options{BaseDomain: a.base, SecretKey: testSecretKey,
+		SignInLimits: handlers.SignInLimits{AccountFailures: 2, AccountEvery: time.Hour, AddressFailures: 3, AddressEvery: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host0 := "tenant-0." + a.base + ":8080"
+	users := seed.Generate(seedOptions(), 0, "").Users
+	var active []models.User
+	for _, u := range users {
+		if u.IsActive {
+			active = append(active, u)
+		}
+	}
+	if len(active) < 2 {
+		t.Fatalf("the seed gave tenant-0 %d active users, want 2", len(active))
+	}
+	victim, other := active[0], active[1]
+	post := func(email, pw, remote string, asJSON bool) *httptest.ResponseRecorder {
+		form := url.Values{"email": {email}, "password": {pw}}
+		req := httptest.NewRequest(http.MethodPost, "http://placeholder/login", strings.NewReader(form.Encode()))
+		req.Host, req.RemoteAddr = host0, remote
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if asJSON {
+			req.Header.Set("Accept", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, st := range []struct {
+		what, email, pw, remote string
+		asJSON                  bool
+		want                    int
+	}{
+		{"first wrong password", victim.Email, "guess-1", "192.0.2.1:1000", true, http.StatusUnauthorized},
+		{"second wrong password", victim.Email, "guess-2", "192.0.2.1:1001", false, http.StatusOK},
+		{"third try, JSON", victim.Email, "guess-3", "192.0.2.1:1002", true, http.StatusTooManyRequests},
+		{"third try, the form", victim.Email, "guess-3", "192.0.2.1:1003", false, http.StatusTooManyRequests},
+		{"the right password while locked", victim.Email, seed.SamplePassword, "198.51.100.1:1000", true, http.StatusTooManyRequests},
+		{"another user from another address", other.Email, seed.SamplePassword, "198.51.100.1:1001", true, http.StatusOK},
+		{"the address's third failure", "nobody@example.com", "x", "192.0.2.1:1004", true, http.StatusUnauthorized},
+		{"the address is spent, for any email", other.Email, seed.SamplePassword, "192.0.2.1:1005", true, http.StatusTooManyRequests},
+	} {
+		rec := post(st.email, st.pw, st.remote, st.asJSON)
+		if rec.Code != st.want {
+			t.Fatalf("%s: POST /login = %d %s, want %d", st.what, rec.Code, rec.Body, st.want)
+		}
+		if st.want == http.StatusTooManyRequests {
+			if ra := rec.Header().Get("Retry-After"); ra == "" || ra == "0" || sessionCookieOf(rec) != nil || !strings.Contains(rec.Body.String(), "Too many failed sign-ins") {
+				t.Errorf("%s: 429 with Retry-After %q, cookie %v, body %s; want a positive Retry-After, no cookie, the reason", st.what, ra, sessionCookieOf(rec), rec.Body)
+			}
+		}
 	}
 }

@@ -20,7 +20,7 @@ func BenchmarkRouterMetrics(b *testing.B) {
 	for _, on := range []bool{false, true} {
 		b.Run("metrics="+strconv.FormatBool(on), func(b *testing.B) {
 			s := &fakeStrategy{name: strategy.SingleSchema, tenants: tenants, rows: 25}
-			o := Options{BaseDomain: "localhost"}
+			o := Options{BaseDomain: "localhost", AllowAnonymous: true}
 			if on {
 				top, err := metrics.NewTopTenants(time.Now)
 				if err != nil {

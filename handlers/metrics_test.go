@@ -104,7 +104,7 @@ func TestMetrics(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := handlers.New(plain.s, handlers.Options{BaseDomain: "localhost", Metrics: m, SecretKey: testSecretKey})
+			h, err := handlers.New(plain.s, handlers.Options{BaseDomain: "localhost", Metrics: m, AllowAnonymous: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,8 +6,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"tenancy/internal/metrics"
 
 	"tenancy/models"
 	"tenancy/strategy"
@@ -58,19 +61,22 @@ func mintCookie(t testing.TB, issue func(c *gin.Context) error) *http.Cookie {
 // anonymous JSON gets 401, and a tenant user's cookie copied onto the
 // base domain is no operator's. An operator's cookie copied onto a
 // tenant's address is not a user's there. A deleted operator's cookie is
-// refused. Without a secret key nobody can sign in, and the base domain's
-// pages are refused.
+// refused.
 func TestBaseDomainNeedsAnOperator(t *testing.T) {
 	s := &fakeStrategy{name: strategy.SingleSchema, tenants: 3, rows: 25}
-	h, operator, user := signedInRouter(t, s, Options{BaseDomain: "localhost"})
+	top, err := metrics.NewTopTenants(time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metrics.New(s, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, operator, user := signedInRouter(t, s, Options{BaseDomain: "localhost", Metrics: m})
 	_, sess, _ := newRouter(s, Options{BaseDomain: "localhost", SecretKey: fakeSecretKey})
 	ghost := mintCookie(t, func(c *gin.Context) error {
 		return sess.issueOperator(c, models.Operator{ID: 2, Email: "deleted@example.com"})
 	})
-	noKey, err := New(s, Options{BaseDomain: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name     string
 		h        http.Handler
@@ -91,7 +97,10 @@ func TestBaseDomainNeedsAnOperator(t *testing.T) {
 		{"tenant user's cookie on the base domain, report", h, "localhost", "/reports/open-subtasks", false, user, 303, "/login?next=%2Freports%2Fopen-subtasks"},
 		{"deleted operator", h, "localhost", "/subtasks/", true, ghost, 401, ""},
 		{"sign-in page stays open", h, "localhost", "/login", true, nil, 200, ""},
-		{"no secret key", noKey, "localhost", "/subtasks/", true, operator, 404, ""},
+		{"operator, metrics", h, "localhost", "/metrics", false, operator, 200, ""},
+		{"operator, busiest tenants", h, "localhost", "/metrics/tenants", true, operator, 200, ""},
+		{"anonymous, metrics", h, "localhost", "/metrics", true, nil, 401, ""},
+		{"tenant user's cookie, busiest tenants", h, "localhost", "/metrics/tenants", true, user, 401, ""},
 	} {
 		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
 		req.Host = tc.host

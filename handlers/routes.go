@@ -43,18 +43,27 @@ type Options struct {
 	// /metrics/tenants at the base domain (not at tenants' addresses), to
 	// a signed-in operator.
 	Metrics *metrics.Metrics
-	// SecretKey signs and encrypts the sign-in cookie (SECRET_KEY). Empty,
-	// /login and /logout answer 404, and so do the base domain's pages,
-	// which nobody could sign in for.
+	// SecretKey signs and encrypts the sign-in cookie (SECRET_KEY). Every
+	// page of a tenant needs a user of that tenant signed in, and every
+	// page of the base domain an operator. New refuses an empty one unless
+	// AllowAnonymous is set.
 	SecretKey string
 	// SecretKeyFallbacks are earlier SECRET_KEYs, whose cookies are still
 	// accepted (SECRET_KEY_FALLBACKS); new cookies are signed with
 	// SecretKey alone.
 	SecretKeyFallbacks []string
+	// AllowAnonymous, with no SecretKey, serves tenants' pages to anyone,
+	// as before sign-in existed: for tests and benchmarks of the data
+	// layer alone. The base domain's pages are served to anyone too, and
+	// /login and /logout answer 404. serve never sets it.
+	AllowAnonymous bool
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when
 	// zero).
 	SessionTTL time.Duration
-	Logger     *slog.Logger
+	// SignInLimits bound failed sign-ins and concurrent password checks
+	// (defaults when zero).
+	SignInLimits SignInLimits
+	Logger       *slog.Logger
 }
 
 // DefaultRequestTimeout is the database time a request gets unless
@@ -90,12 +99,19 @@ func newRouter(s strategy.Strategy, o Options) (http.Handler, *sessions, error) 
 		return nil, nil, err
 	}
 	log := o.Logger
+	guard, err := newSignInGuard(o.SignInLimits, nil)
+	if err != nil {
+		return nil, nil, err
+	}
 	var sess *sessions
-	if o.SecretKey != "" {
+	switch {
+	case o.SecretKey != "":
 		if sess, err = newSessions(o.SecretKey, o.SessionTTL, nil, o.SecretKeyFallbacks...); err != nil {
 			return nil, nil, err
 		}
 		sess.revoked = newRevocations(s, time.Now, log)
+	case !o.AllowAnonymous:
+		return nil, nil, errors.New("handlers: a secret key is needed to sign users in (or AllowAnonymous, for tests that serve pages to anyone)")
 	}
 
 	r := gin.New()
@@ -136,21 +152,27 @@ func newRouter(s strategy.Strategy, o Options) (http.Handler, *sessions, error) 
 		get(ops, "", gin.WrapH(o.Metrics.Handler()))
 		get(ops, "/tenants", topTenants(o.Metrics, log))
 	}
-	get(site, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
-	get(site, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
-	get(site, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
-	get(site, "/reports/open-subtasks", openSubtasksReport(s, log))
+	// A tenant's pages need one of its users signed in (the base
+	// domain's, an operator: requireOperator, on site).
+	pages := site
+	if sess != nil {
+		pages = site.Group("/", requireUser(sess, log))
+	}
+	get(pages, "/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/subtasks/") })
+	get(pages, "/subtasks/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	get(pages, "/subtasks/:page/", listSubtasks(s, o.PerPage, o.BaseDomain, log))
+	get(pages, "/reports/open-subtasks", openSubtasksReport(s, log))
 	// Sign-in per tenant, and of operators on the base domain.
 	if sess != nil {
 		get(site, "/login", loginPage(sess, o.BaseDomain, log))
-		site.POST("/login", login(s, sess, o.BaseDomain, log))
+		site.POST("/login", login(s, sess, guard, o.BaseDomain, log))
 		site.POST("/logout", logout(sess, o.BaseDomain, log))
 	} else {
 		get(site, "/login", signInUnavailable(log))
 		site.POST("/login", signInUnavailable(log))
 		site.POST("/logout", signInUnavailable(log))
 	}
-	return r, sess, nil
+	return crossOriginProtection(r, log), sess, nil
 }
 
 func healthz(s strategy.Strategy) gin.HandlerFunc {

@@ -94,7 +94,7 @@ func Serve(t testing.TB, open func(context.Context, strategy.Options) (strategy.
 		served = wrap(s)
 	}
 	gin.SetMode(gin.ReleaseMode)
-	handler, err := handlers.New(served, handlers.Options{BaseDomain: "localhost"})
+	handler, err := handlers.New(served, handlers.Options{BaseDomain: "localhost", AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}
