@@ -73,7 +73,7 @@ func sessionCookieOf(rec *httptest.ResponseRecorder) *http.Cookie {
 
 // seededUsers returns an active seeded user of tenant i, and an inactive
 // one if the seed made any.
-func seededUsers(t *testing.T, i int) (active models.User, inactive *models.User) {
+func seededUsers(t testing.TB, i int) (active models.User, inactive *models.User) {
 	t.Helper()
 	found := false
 	for _, u := range seed.Generate(seedOptions(), i, "").Users {
