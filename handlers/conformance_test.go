@@ -2,6 +2,9 @@ package handlers_test
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -19,7 +22,6 @@ import (
 
 	"tenancy/configs"
 	"tenancy/handlers"
-	"tenancy/internal/password"
 	"tenancy/internal/pgtest"
 	"tenancy/models"
 	"tenancy/seed"
@@ -63,6 +65,18 @@ const (
 	testOperator         = "ops@example.com"
 	testOperatorPassword = "operator-test-password"
 )
+
+// cheapHash is pw's pbkdf2_sha256 hash at 1,000 iterations, not
+// password.Hash's 600,000: every test app signs its operator in, which
+// would otherwise cost seconds under the race detector.
+func cheapHash(t testing.TB, pw string) string {
+	t.Helper()
+	key, err := pbkdf2.Key(sha256.New, pw, []byte("test-salt"), 1000, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "pbkdf2_sha256$1000$test-salt$" + base64.StdEncoding.EncodeToString(key)
+}
 
 // onBase adds the operator's session to a request for the base domain.
 func (a app) onBase(req *http.Request) {
@@ -131,11 +145,7 @@ func newApp(t testing.TB, name string) app {
 	if _, err := seeder.Run(ctx, seedOptions()); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := password.Hash(testOperatorPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.CreateOperator(ctx, testOperator, hash); err != nil {
+	if _, err := admin.CreateOperator(ctx, testOperator, cheapHash(t, testOperatorPassword)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := strategies.Open(ctx, cfg.Strategy)

@@ -1,7 +1,8 @@
 // Package handlers is the web application: the tenant-from-subdomain
 // middleware, the subtask list per tenant, sign-in and sign-out per
-// tenant (login.go, session.go), the all-tenants view, the
-// cross-tenant report, the health check and the operator's metrics, over
+// tenant (login.go, session.go, revoke.go), the operators' sign-in on the
+// base domain (operator.go) and what it guards there: the all-tenants
+// view, the cross-tenant report and the metrics; the health check; over
 // any strategy.Strategy.
 package handlers
 
