@@ -200,6 +200,15 @@ the options define: equal checksums mean equal data.`)
 	secs := res.Elapsed.Seconds()
 	fmt.Fprintf(stdout, "seed: %s %s in %s (%.0f rows/s)%s; checksum %s\n",
 		verb, res.Counts, res.Elapsed.Round(time.Millisecond), float64(res.Counts.Rows())/max(secs, 1e-9), removed, res.Checksum)
+	if !*quiet && !o.Rollback {
+		// Pages need a signed-in user: say who can sign in.
+		for i := range o.Accounts {
+			if email, ok := seed.SignInEmail(o, i); ok {
+				fmt.Fprintf(stdout, "seed: sign in at %s.%s/login (on serve's port) as %s, password %s\n", strategy.Slug(i), cfg.BaseDomain, email, seed.SamplePassword)
+				break
+			}
+		}
+	}
 	return nil
 }
 

@@ -11,8 +11,9 @@ import (
 )
 
 // TestLoadcheckCommand runs `tenancy loadcheck` as a user would, against
-// `tenancy serve` on a loopback port: green over the seeded tenants, red
-// (with a hint) when asked for more tenants than were seeded.
+// `tenancy serve` on a loopback port: green over the seeded tenants, each
+// signed in as one of its seeded users; red (with a hint) when asked for
+// more tenants than were seeded, or when the users cannot sign in.
 func TestLoadcheckCommand(t *testing.T) {
 	t.Parallel()
 	env := pgtest.Env(t, strategy.SingleSchema, nil)
@@ -41,8 +42,8 @@ func TestLoadcheckCommand(t *testing.T) {
 	}{
 		{[]string{"--tenants", "2", "--requests", "400", "--concurrency", "4"}, "",
 			[]string{"requests      400 (400 ok, 0 failed)", "leaked rows   0", "loadcheck: ok:"}},
-		{[]string{"--tenants", "3", "--requests", "300", "--concurrency", "4"}, "requests failed",
-			[]string{"404: There is no such tenant here."}},
+		{[]string{"--tenants", "3", "--requests", "300", "--concurrency", "4"}, "on tenant-2: 404 Not Found: There is no such tenant here.", nil},
+		{[]string{"--tenants", "2", "--data-seed", "5"}, "--data-seed, --min-users and --max-users are the --seed", nil},
 		{[]string{"--url", "http://192.0.2.1:8080"}, "loopback", nil},
 		{[]string{"--requests", "0", "--concurrency", "0"}, "--concurrency 0", nil},
 	}

@@ -134,6 +134,10 @@ func TestTheReadmeFlow(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env := pgtest.Env(t, name, nil)
+			firstSignIn, ok := seed.SignInEmail(seed.DefaultOptions(), 0)
+			if !ok {
+				t.Fatal("the default seed gives tenant-0 no active user")
+			}
 			steps := []struct {
 				args []string
 				want []string // in the output
@@ -142,7 +146,7 @@ func TestTheReadmeFlow(t *testing.T) {
 				{[]string{"setup"}, []string{"up to date", "setup: done"}},
 				{[]string{"migrate"}, []string{"up to date"}},
 				{[]string{"seed", "--skip-existing", "--accounts", "3", "--max-projects", "4"},
-					[]string{"3/3 accounts 100%", "seed: created 3 accounts", "checksum " + checksumOf(3, 4)}},
+					[]string{"3/3 accounts 100%", "seed: created 3 accounts", "checksum " + checksumOf(3, 4), "seed: sign in at tenant-0.localhost/login (on serve's port) as " + firstSignIn + ", password tenancy-sample\n"}},
 				{[]string{"seed", "--skip-existing", "--accounts", "3"}, []string{"3 of the 3 accounts already exist", "seed: created 0 accounts"}},
 				{[]string{"seed", "--accounts", "2"}, nil}, // refused: see below
 				{[]string{"seed", "--reset", "--accounts", "2", "--max-projects", "4", "--quiet"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,6 +31,12 @@ func statusOf(err error) (int, string) {
 		return ue.status, ue.message
 	case errors.Is(err, strategy.ErrTenantNotFound):
 		return http.StatusNotFound, "There is no such tenant here. Check the address, or open the base domain for the list of tenants."
+	case errors.Is(err, strategy.ErrNotFound):
+		return http.StatusNotFound, "There is no such row in this account. Check the address or the id."
+	case errors.Is(err, strategy.ErrStale):
+		return http.StatusPreconditionFailed, "It has changed since you read it; nothing was saved. Read it again and make your change on what it is now."
+	case errors.Is(err, strategy.ErrInvalid):
+		return http.StatusUnprocessableEntity, "Some fields are not valid; nothing was saved. Correct them and send again."
 	case errors.Is(err, strategy.ErrPageNotFound):
 		return http.StatusNotFound, "There is no such page. Page numbers run from 1 to the last page shown in the list."
 	case errors.Is(err, strategy.ErrTenantUpgrading):
@@ -75,6 +82,8 @@ func renderError(c *gin.Context, log *slog.Logger, err error) {
 	c.HTML(status, "error.html", gin.H{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
 }
 
+// wantsJSON: the client prefers JSON, or asked the JSON API, which
+// answers nothing else.
 func wantsJSON(c *gin.Context) bool {
-	return prefersJSON(c.GetHeader("Accept"))
+	return strings.HasPrefix(c.Request.URL.Path, "/api/") || prefersJSON(c.GetHeader("Accept"))
 }

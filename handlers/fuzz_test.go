@@ -140,6 +140,36 @@ func (f *fakeStrategy) RevokedSessions(context.Context, time.Time) ([]strategy.R
 	return nil, nil
 }
 
+// The fake has nothing to write: every row is not found, as another
+// tenant's would be.
+func (f *fakeStrategy) GetSubtask(context.Context, int64) (strategy.Subtask, error) {
+	return strategy.Subtask{}, strategy.ErrNotFound
+}
+
+func (f *fakeStrategy) CreateSubtask(_ context.Context, in strategy.NewSubtask) (strategy.Subtask, error) {
+	if err := strategy.CheckNewSubtask(in); err != nil {
+		return strategy.Subtask{}, err
+	}
+	return strategy.Subtask{}, &strategy.ValidationError{Fields: map[string]string{"task_id": "there is no task with this id in this account"}}
+}
+
+func (f *fakeStrategy) UpdateSubtask(_ context.Context, _ int64, version string, c strategy.SubtaskChange) (strategy.Subtask, error) {
+	if err := strategy.CheckSubtaskChange(version, c); err != nil {
+		return strategy.Subtask{}, err
+	}
+	return strategy.Subtask{}, strategy.ErrNotFound
+}
+
+func (f *fakeStrategy) DeleteSubtask(context.Context, int64, string) error {
+	return strategy.ErrNotFound
+}
+
+func (f *fakeStrategy) CompleteTask(context.Context, int64) (strategy.Task, error) {
+	return strategy.Task{}, strategy.ErrNotFound
+}
+
+func (f *fakeStrategy) ListTasks(context.Context, int) ([]strategy.Task, error) { return nil, nil }
+
 func (f *fakeStrategy) Ping(context.Context) error { return nil }
 func (f *fakeStrategy) Close() error               { return nil }
 

@@ -94,6 +94,7 @@ func listSubtasks(s strategy.Strategy, perPage int, baseDomain string, log *slog
 		}
 		c.HTML(http.StatusOK, "subtasks.html", gin.H{
 			"Title":    title,
+			"Tenant":   isTenant, // rows link to their edit pages
 			"Strategy": s.Name(),
 			"Result":   result,
 			"Links":    pageWindow(result.Page, result.Pages),

@@ -60,25 +60,8 @@ func accountSeed(seed int64, i int) int64 {
 // projects per account, and one multiplier per level (tasks per project,
 // subtasks per task) per account, each child going to a random parent.
 func Generate(o Options, i int, passwordHash string) Account {
-	// Unlocked: the same stream as gofakeit.New, without a mutex per draw;
-	// each account's Faker belongs to one goroutine.
-	f := gofakeit.NewUnlocked(accountSeed(o.Seed, i))
-	a := Account{Account: models.Account{Slug: strategy.Slug(i), Name: f.Company()}}
-
+	f, a := generateUsers(o, i, passwordHash)
 	v := words()
-	domain := f.DomainName()
-	a.Users = make([]models.User, f.IntRange(o.MinUsers, o.MaxUsers))
-	for u := range a.Users {
-		first, last := f.FirstName(), f.LastName()
-		a.Users[u] = models.User{
-			Email:      fmt.Sprintf("%s.%s.%d@%s", emailPart(first), emailPart(last), u+1, domain),
-			FirstName:  first,
-			LastName:   last,
-			Password:   passwordHash,
-			IsActive:   f.Number(0, 9) > 0,
-			DateJoined: baseTime.Add(-time.Duration(f.Number(0, 3*365*24*3600)) * time.Second),
-		}
-	}
 
 	a.Projects = make([]models.Project, f.IntRange(o.MinProjects, o.MaxProjects))
 	for p := range a.Projects {
@@ -113,6 +96,44 @@ func Generate(o Options, i int, passwordHash string) Account {
 	return a
 }
 
+// generateUsers starts account i's stream: the account and its users,
+// which is all SignInEmail needs.
+func generateUsers(o Options, i int, passwordHash string) (*gofakeit.Faker, Account) {
+	// Unlocked: the same stream as gofakeit.New, without a mutex per draw;
+	// each account's Faker belongs to one goroutine.
+	f := gofakeit.NewUnlocked(accountSeed(o.Seed, i))
+	a := Account{Account: models.Account{Slug: strategy.Slug(i), Name: f.Company()}}
+
+	domain := f.DomainName()
+	a.Users = make([]models.User, f.IntRange(o.MinUsers, o.MaxUsers))
+	for u := range a.Users {
+		first, last := f.FirstName(), f.LastName()
+		a.Users[u] = models.User{
+			Email:      fmt.Sprintf("%s.%s.%d@%s", emailPart(first), emailPart(last), u+1, domain),
+			FirstName:  first,
+			LastName:   last,
+			Password:   passwordHash,
+			IsActive:   f.Number(0, 9) > 0,
+			DateJoined: baseTime.Add(-time.Duration(f.Number(0, 3*365*24*3600)) * time.Second),
+		}
+	}
+	return f, a
+}
+
+// SignInEmail is the email of the first active user the options give
+// account i (tenant-i), whose password is SamplePassword, or false when
+// all of its users are inactive (each is, one time in ten) or it has
+// none: no one can sign in to that tenant.
+func SignInEmail(o Options, i int) (string, bool) {
+	_, a := generateUsers(o, i, "")
+	for _, u := range a.Users {
+		if u.IsActive {
+			return u.Email, true
+		}
+	}
+	return "", false
+}
+
 func emailPart(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {
@@ -140,10 +161,18 @@ const pbkdf2Iterations = 600_000
 // derived from the seed so that two runs write identical rows; the hash is
 // computed once per run, since every sample user shares the password.
 func HashPassword(password string, seed int64) (string, error) {
+	return hashPassword(password, seed, pbkdf2Iterations)
+}
+
+// hashPassword is HashPassword at a given cost (0: pbkdf2Iterations).
+func hashPassword(password string, seed int64, iterations int) (string, error) {
+	if iterations <= 0 {
+		iterations = pbkdf2Iterations
+	}
 	salt := fmt.Sprintf("tenancy%016x", uint64(accountSeed(seed, -1)))
-	key, err := pbkdf2.Key(sha256.New, password, []byte(salt), pbkdf2Iterations, sha256.Size)
+	key, err := pbkdf2.Key(sha256.New, password, []byte(salt), iterations, sha256.Size)
 	if err != nil {
 		return "", fmt.Errorf("hash sample password: %w", err)
 	}
-	return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", pbkdf2Iterations, salt, base64.StdEncoding.EncodeToString(key)), nil
+	return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", iterations, salt, base64.StdEncoding.EncodeToString(key)), nil
 }

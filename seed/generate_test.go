@@ -121,3 +121,43 @@ func TestHashPassword(t *testing.T) {
 		t.Errorf("HashPassword = %q, %q, %q: want equal for equal input, a pbkdf2_sha256 hash, no plain text", a, b, c)
 	}
 }
+
+// TestSignInEmail: the email SignInEmail gives is that of the first active
+// user Generate makes for the account, under any options, and there is
+// none exactly when every user is inactive.
+func TestSignInEmail(t *testing.T) {
+	for _, o := range []Options{DefaultOptions(), {Seed: 7, MinUsers: 3, MaxUsers: 3, MinProjects: 1, MaxProjects: 1}, {Seed: 9, MinUsers: 1, MaxUsers: 1}} {
+		inactive := 0
+		for i := range 200 {
+			want, wantOK := "", false
+			for _, u := range Generate(o, i, "h").Users {
+				if u.IsActive {
+					want, wantOK = u.Email, true
+					break
+				}
+			}
+			got, ok := SignInEmail(o, i)
+			if got != want || ok != wantOK {
+				t.Errorf("SignInEmail(%+v, %d) = %q, %v; want %q, %v", o, i, got, ok, want, wantOK)
+			}
+			if !ok {
+				inactive++
+			}
+		}
+		if o.MinUsers == 1 && o.MaxUsers == 1 && inactive == 0 {
+			t.Errorf("options %+v: every one of 200 single-user accounts has an active user; want about one in ten without", o)
+		}
+	}
+}
+
+func TestHashPasswordIterations(t *testing.T) {
+	for _, tc := range []struct {
+		iterations int
+		prefix     string
+	}{{0, "pbkdf2_sha256$600000$"}, {1000, "pbkdf2_sha256$1000$"}} {
+		h, err := hashPassword(SamplePassword, DefaultSeed, tc.iterations)
+		if err != nil || !strings.HasPrefix(h, tc.prefix) {
+			t.Errorf("hashPassword(%d iterations) = %q, %v; want a hash starting %q", tc.iterations, h, err, tc.prefix)
+		}
+	}
+}

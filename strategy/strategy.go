@@ -129,6 +129,9 @@ type Strategy interface {
 	// read-only transaction under the tenant's scope, as every page does,
 	// so it cannot return another tenant's user: sign-in rests on it.
 	UserByEmail(ctx context.Context, email string) (models.User, error)
+	// Writer creates, edits and deletes the tenant's subtasks and
+	// completes its tasks (writes.go).
+	Writer
 	// OperatorByEmail returns the operator with email, compared without
 	// case (ErrOperatorNotFound when there is none). Operators belong to
 	// no tenant: a tenant's user is never one, and the tenant on ctx, if

@@ -242,6 +242,10 @@ func resultsTable(r Report) textTable {
 	for _, kind := range reportedKinds(r) {
 		row(kind+": throughput", func(s StrategyResult) string { return throughputCell(s, kind) })
 		row(kind+": p50 / p90 / p99", func(s StrategyResult) string { return latencyCell(s, kind) })
+		if anyWrites(r, kind) {
+			row(kind+": reads / writes", func(s StrategyResult) string { return readsWritesCell(s, kind) })
+			row(kind+": writes p50 / p90 / p99", func(s StrategyResult) string { return writeLatencyCell(s, kind) })
+		}
 	}
 	if anyLastFirstRatio(r) {
 		row("last page / first page p99", func(s StrategyResult) string {
@@ -316,6 +320,44 @@ func latencyCell(s StrategyResult, kind string) string {
 		cell += " (raw p99 " + humanDuration(l.Raw.P99) + ")"
 	}
 	return cell
+}
+
+// anyWrites says whether some strategy's load of the kind wrote.
+func anyWrites(r Report, kind string) bool {
+	for _, s := range r.Strategies {
+		if l, ok := findLoad(s, kind); ok && l.Writes.OK+l.Writes.Failed > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func readsWritesCell(s StrategyResult, kind string) string {
+	l, ok := findLoad(s, kind)
+	if !ok || l.Writes.OK+l.Writes.Failed == 0 {
+		return noFigure
+	}
+	cell := humanRate(l.Reads.PerSecond) + " / " + humanRate(l.Writes.PerSecond) + " per s"
+	var notes []string
+	if l.Writes.Failed > 0 {
+		notes = append(notes, fmt.Sprintf("%s writes failed", humanCount(int64(l.Writes.Failed))))
+	}
+	if l.Conflicts > 0 {
+		notes = append(notes, fmt.Sprintf("%s stale, 412", humanCount(int64(l.Conflicts))))
+	}
+	if len(notes) > 0 {
+		cell += " (" + strings.Join(notes, ", ") + ")"
+	}
+	return cell
+}
+
+func writeLatencyCell(s StrategyResult, kind string) string {
+	l, ok := findLoad(s, kind)
+	if !ok || l.Writes.OK == 0 {
+		return noFigure
+	}
+	p := l.Writes.Latency
+	return humanDuration(p.P50) + " / " + humanDuration(p.P90) + " / " + humanDuration(p.P99)
 }
 
 func anyLastFirstRatio(r Report) bool {

@@ -107,6 +107,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if len(o.Sizes) == 0 {
 		o.Sizes = []int{o.Seed.Accounts}
 	}
+	if o.Seed.PasswordIterations == 0 {
+		o.Seed.PasswordIterations = SignInIterations
+	}
 	o.Sizes = slices.Sorted(slices.Values(o.Sizes))
 	rep := Report{
 		Started: time.Now().UTC(),
@@ -144,6 +147,14 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep.Elapsed = time.Since(rep.Started)
 	return rep, nil
 }
+
+// SignInIterations is the cost of the seeded users' password hash in a
+// run: the loads sign in one user per tenant, and at the 600,000
+// iterations sign-in is built for, 2,000 sign-ins would hold both cores
+// of a small machine for minutes before anything is measured. The pages
+// measured check the session cookie, which costs the same whatever the
+// hash.
+const SignInIterations = 1000
 
 // DefaultZipf is the skew of the Zipf load: the busiest tenant of 1,000
 // gets about 13% of the requests, the ten busiest 40%, the last a hundredth
@@ -272,10 +283,11 @@ func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult,
 // facts are what the loads need to know about the seeded data.
 type facts struct {
 	slugs    []string
-	pagesOf  []int  // of each slug
-	largest  string // slug of the tenant with the most subtasks
-	pages    int    // of the largest tenant
-	allPages int    // of the all-tenants view (not multidb's)
+	pagesOf  []int   // of each slug
+	countOf  []int64 // subtasks of each slug
+	largest  string  // slug of the tenant with the most subtasks
+	pages    int     // of the largest tenant
+	allPages int     // of the all-tenants view (not multidb's)
 	bytes    int64
 	catalog  int64 // pg_class entries over every database
 }
@@ -316,6 +328,7 @@ func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any
 			_, err = pgx.ForEachRow(rows, []any{&slug, &n}, func() error {
 				f.slugs = append(f.slugs, slug)
 				f.pagesOf = append(f.pagesOf, max(1, int((n+perPage-1)/perPage)))
+				f.countOf = append(f.countOf, n)
 				all += n
 				if n > most {
 					most, f.largest = n, slug
@@ -343,6 +356,44 @@ func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any
 	say("vacuum analyze: %d database(s) in %s; largest tenant %s (%d subtasks, %d pages)",
 		len(databases), time.Since(start).Round(time.Millisecond), f.largest, most, f.pages)
 	return f, nil
+}
+
+// signable keeps the tenants users has a user of: the loads sign in to
+// each tenant they ask for, and a tenant whose seeded users are all
+// inactive has no one to sign in as. The largest tenant is the largest
+// of those kept.
+func (f facts) signable(users map[string]string) facts {
+	out := f
+	out.slugs, out.pagesOf, out.countOf, out.largest, out.pages = nil, nil, nil, "", 0
+	most := int64(-1)
+	for i, slug := range f.slugs {
+		if _, ok := users[slug]; !ok {
+			continue
+		}
+		out.slugs = append(out.slugs, slug)
+		out.pagesOf = append(out.pagesOf, f.pagesOf[i])
+		out.countOf = append(out.countOf, f.countOf[i])
+		if f.countOf[i] > most {
+			most, out.largest, out.pages = f.countOf[i], slug, f.pagesOf[i]
+		}
+	}
+	return out
+}
+
+// signInUsers gives each seeded tenant's first active user (see
+// seed.SignInEmail).
+func signInUsers(o seed.Options, slugs []string) map[string]string {
+	users := make(map[string]string, len(slugs))
+	for _, slug := range slugs {
+		i, ok := strategy.ParseSlug(slug)
+		if !ok {
+			continue
+		}
+		if email, ok := seed.SignInEmail(o, i); ok {
+			users[slug] = email
+		}
+	}
+	return users
 }
 
 // countsQuery lists each account's slug and number of subtasks, in id
@@ -436,10 +487,20 @@ func serverEnv(opts, base strategy.Options) []string {
 
 // measure runs the loads against the server, one after another.
 func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server, f facts, res *StrategyResult, detail bool, say func(string, ...any)) error {
-	base := loadcheck.Options{URL: srv.URL, BaseDomain: baseDomain, Concurrency: o.Connections}
 	client := loadcheck.NewClient(o.Connections)
 	defer client.CloseIdleConnections()
-	base.Client = client
+
+	// Pages want a signed-in user of their tenant: one per tenant, signed
+	// in before anything is measured (the cold tenant's just before its
+	// requests, so that nothing touches it earlier).
+	users := signInUsers(o.Seed, f.slugs)
+	if n := len(f.slugs) - len(users); n > 0 {
+		say("sign-in: %d of %d tenants have no active user to sign in as, and are left out of the loads", n, len(f.slugs))
+	}
+	f = f.signable(users)
+	if len(f.slugs) == 0 {
+		return errors.New("no seeded tenant has an active user to sign in as: seed more users per account (--min-users)")
+	}
 
 	// The cold tenant is the last by id, the least busy under the Zipf
 	// load: no load and no warm-up visits it, so its first request after
@@ -450,6 +511,20 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		res.ColdTenant = slugs[len(slugs)-1]
 		slugs, pagesOf = slugs[:len(slugs)-1], pagesOf[:len(pagesOf)-1]
 	}
+	warmUsers := make(map[string]string, len(slugs))
+	for _, slug := range slugs {
+		warmUsers[slug] = users[slug]
+	}
+	signInStart := time.Now()
+	sessions, err := loadcheck.SignIn(ctx, loadcheck.SignInOptions{
+		URL: srv.URL, BaseDomain: baseDomain, Users: warmUsers, Password: seed.SamplePassword,
+		Client: client, Concurrency: o.Connections,
+	})
+	if err != nil {
+		return fmt.Errorf("sign in one user per tenant: %w", err)
+	}
+	say("sign-in: one user on each of %d tenants in %s", len(sessions), time.Since(signInStart).Round(time.Millisecond))
+	base := loadcheck.Options{URL: srv.URL, BaseDomain: baseDomain, Concurrency: o.Connections, Client: client, Sessions: sessions}
 
 	// Warm up: connections opened, plans cached, pages in memory. As long
 	// as a load: multidb opens its tenants' connections in the first
@@ -464,7 +539,7 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	// alone met half of them, and the first measured load paid for the
 	// rest: 52 req/s.
 	say("warm-up: every tenant once, then %s of load", max(time.Second, o.Duration))
-	if err := visitEach(ctx, client, srv.URL, slugs, o.Connections); err != nil {
+	if err := visitEach(ctx, client, srv.URL, slugs, sessions, o.Connections); err != nil {
 		return err
 	}
 	warm := base
@@ -481,6 +556,9 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		kind, target string
 		o            loadcheck.Options
 		wrk          target
+		// builtIn: the load needs the built-in generator whatever the
+		// run's (wrk cannot carry an ETag from an answer to a request).
+		builtIn bool
 	}
 	anyPage := base
 	anyPage.Tenants = slugs
@@ -490,14 +568,41 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	first.Tenants, first.Page = []string{f.largest}, 1
 	last.Tenants, last.Page = []string{f.largest}, f.pages
 	hosts := make([]string, len(slugs))
+	cookies := make([]string, len(slugs))
 	for i, slug := range slugs {
 		hosts[i] = slug + "." + baseDomain
+		cookies[i] = sessions[slug]
 	}
 	largest := []string{f.largest + "." + baseDomain}
+	largestCookie := []string{sessions[f.largest]}
 	plans := []plan{
-		{LoadAnyPage, fmt.Sprintf("%d tenants, uniform, random pages", len(slugs)), anyPage, target{hosts: hosts, pages: pagesOf}},
+		{LoadAnyPage, fmt.Sprintf("%d tenants, uniform, random pages", len(slugs)), anyPage, target{hosts: hosts, cookies: cookies, pages: pagesOf}, false},
 		{LoadZipf, fmt.Sprintf("%d tenants, Zipf s=%g, random pages", len(slugs), o.Zipf), zipf,
-			target{hosts: hosts, pages: pagesOf, cdf: loadcheck.ZipfCDF(len(hosts), o.Zipf)}},
+			target{hosts: hosts, cookies: cookies, pages: pagesOf, cdf: loadcheck.ZipfCDF(len(hosts), o.Zipf)}, false},
+	}
+	writeKinds := []string{LoadMixed, LoadBusyWriters, LoadSpreadWriters}
+	if why := writeAPI(ctx, client, srv.URL, slugs[0], sessions[slugs[0]]); why != "" {
+		say("writes: %s; the loads that write are skipped", why)
+		for _, k := range writeKinds {
+			res.Skipped[k] = why
+		}
+	} else {
+		mixed := anyPage
+		mixed.Writes = MixedWrites
+		plans = append(plans, plan{LoadMixed, fmt.Sprintf("%d tenants, uniform, %.0f%% of turns write", len(slugs), 100*MixedWrites), mixed, target{}, true})
+		if detail {
+			busy := base
+			busy.Tenants, busy.Writes = slugs[:1], 1
+			spread := anyPage
+			spread.Writes = 1
+			plans = append(plans,
+				plan{LoadBusyWriters, fmt.Sprintf("every connection writing to %s", slugs[0]), busy, target{}, true},
+				plan{LoadSpreadWriters, fmt.Sprintf("%d tenants, uniform, writes only", len(slugs)), spread, target{}, true})
+		} else {
+			for _, k := range writeKinds[1:] {
+				res.Skipped[k] = "measured at the sweep's largest size only"
+			}
+		}
 	}
 	allKinds := []struct {
 		kind string
@@ -513,8 +618,8 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		allKinds = nil
 	} else {
 		plans = append(plans,
-			plan{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, page: 1}},
-			plan{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, page: f.pages}})
+			plan{LoadFirstPage, fmt.Sprintf("%s.%s /subtasks/1/", f.largest, baseDomain), first, target{hosts: largest, cookies: largestCookie, page: 1}, false},
+			plan{LoadLastPage, fmt.Sprintf("%s.%s /subtasks/%d/", f.largest, baseDomain, f.pages), last, target{hosts: largest, cookies: largestCookie, page: f.pages}, false})
 	}
 	for _, k := range allKinds {
 		if opts.Strategy == strategy.MultiDB {
@@ -524,7 +629,7 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		all := base
 		all.AllTenants, all.Page = true, k.page
 		plans = append(plans, plan{k.kind, fmt.Sprintf("%s /subtasks/%d/ (of %d)", baseDomain, k.page, f.allPages), all,
-			target{hosts: []string{baseDomain}, page: k.page}})
+			target{hosts: []string{baseDomain}, cookies: []string{sessions[""]}, page: k.page}, false})
 	}
 
 	gen := (*wrk)(nil)
@@ -550,12 +655,15 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		}
 		most := watchConnections(ctx, opts)
 		var l Load
-		if gen != nil {
+		if gen != nil && !p.builtIn {
 			l, err = gen.run(ctx, p.kind, p.target, srv.URL, p.wrk, o.Duration, o.Connections)
 		} else {
 			var r loadcheck.Result
 			if r, err = timed(ctx, o.Duration, p.o); err == nil {
 				l = loadOf(p.kind, p.target, r)
+				for _, pr := range r.Problems {
+					say("load: %s", pr)
+				}
 				if p.kind == LoadAnyPage {
 					res.Probe = probeOf(r)
 				}
@@ -574,12 +682,15 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		res.Loads = append(res.Loads, l)
 		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed); PostgreSQL: %d connections opened, %d held at most, %.1f%% cache hits",
 			l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed, l.Server.Sessions, l.Server.MostConns, 100*l.Server.hitRatio())
+		if l.Writes.OK+l.Writes.Failed > 0 {
+			say("load: reads %.0f/s, writes %.0f/s (p99 %s, %d failed, %d conflicts)",
+				l.Reads.PerSecond, l.Writes.PerSecond, l.Writes.Latency.P99, l.Writes.Failed, l.Conflicts)
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
 	res.RSSAfterKB = rssKB(srv.PID)
-	var err error
 	if res.Backends, res.BackendPrivateKB, err = backendMemory(ctx, opts); err != nil {
 		return err
 	}
@@ -587,12 +698,19 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		say("memory: %d backends of the server's roles, %d KiB private in all; the server %d KiB", res.Backends, res.BackendPrivateKB, res.RSSAfterKB)
 	}
 	if res.ColdTenant != "" {
-		if res.ColdFirst, res.ColdSecond, err = coldRequests(ctx, client, srv.URL, res.ColdTenant); err != nil {
+		cold, err := loadcheck.SignIn(ctx, loadcheck.SignInOptions{
+			URL: srv.URL, BaseDomain: baseDomain, Users: map[string]string{res.ColdTenant: users[res.ColdTenant]},
+			Password: seed.SamplePassword, Client: client,
+		})
+		if err != nil {
+			return fmt.Errorf("cold tenant: %w", err)
+		}
+		if res.ColdFirst, res.ColdSecond, err = coldRequests(ctx, client, srv.URL, res.ColdTenant, cold[res.ColdTenant]); err != nil {
 			return err
 		}
 		say("cold tenant %s: first request %s, the next %s", res.ColdTenant, res.ColdFirst.Round(time.Microsecond), res.ColdSecond.Round(time.Microsecond))
 	}
-	res.Report = crossTenantReport(ctx, client, srv.URL)
+	res.Report = crossTenantReport(ctx, client, srv.URL, sessions[""])
 	if res.Report.Error != "" {
 		say("cross-tenant report: %s", res.Report.Error)
 	} else {
@@ -675,7 +793,7 @@ func privateKB(pid int) (int64, error) {
 }
 
 // visitEach asks for every tenant's first page once, conns at a time.
-func visitEach(ctx context.Context, client *http.Client, base string, slugs []string, conns int) error {
+func visitEach(ctx context.Context, client *http.Client, base string, slugs []string, sessions map[string]string, conns int) error {
 	errs := make([]error, len(slugs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -684,7 +802,7 @@ func visitEach(ctx context.Context, client *http.Client, base string, slugs []st
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				_, errs[i] = get(ctx, client, base, slugs[i]+"."+baseDomain, "/subtasks/", nil)
+				_, errs[i] = get(ctx, client, base, slugs[i]+"."+baseDomain, "/subtasks/", sessions[slugs[i]], nil)
 			}
 		}()
 	}
@@ -696,16 +814,19 @@ func visitEach(ctx context.Context, client *http.Client, base string, slugs []st
 	return errors.Join(errs...)
 }
 
-// get asks for path with the Host header host, as JSON, and returns how
-// long the answer took, its body read (into into, when not nil); anything
-// but 200 is an error.
-func get(ctx context.Context, client *http.Client, base, host, path string, into any) (time.Duration, error) {
+// get asks for path with the Host header host and the Cookie header
+// cookie (if any), as JSON, and returns how long the answer took, its body
+// read (into into, when not nil); anything but 200 is an error.
+func get(ctx context.Context, client *http.Client, base, host, path, cookie string, into any) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return 0, err
 	}
 	req.Host = host
 	req.Header.Set("Accept", "application/json")
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -728,15 +849,39 @@ func get(ctx context.Context, client *http.Client, base, host, path string, into
 
 // coldRequests times the first request for a tenant nothing has asked for,
 // then the same again.
-func coldRequests(ctx context.Context, client *http.Client, base, slug string) (first, second time.Duration, err error) {
+func coldRequests(ctx context.Context, client *http.Client, base, slug, cookie string) (first, second time.Duration, err error) {
 	host := slug + "." + baseDomain
-	if first, err = get(ctx, client, base, host, "/subtasks/", nil); err != nil {
+	if first, err = get(ctx, client, base, host, "/subtasks/", cookie, nil); err != nil {
 		return 0, 0, fmt.Errorf("cold tenant: %w", err)
 	}
-	if second, err = get(ctx, client, base, host, "/subtasks/", nil); err != nil {
+	if second, err = get(ctx, client, base, host, "/subtasks/", cookie, nil); err != nil {
 		return 0, 0, fmt.Errorf("cold tenant: %w", err)
 	}
 	return first, second, nil
+}
+
+// writeAPI says why the server cannot take the loads that write, or ""
+// when it can: it asks for a subtask listed on the tenant's own first
+// page through the JSON API, which a server without the write API
+// answers 404.
+func writeAPI(ctx context.Context, client *http.Client, base, slug, cookie string) string {
+	host := slug + "." + baseDomain
+	var p struct {
+		Rows []struct {
+			ID int64 `json:"id"`
+		} `json:"rows"`
+	}
+	if _, err := get(ctx, client, base, host, "/subtasks/", cookie, &p); err != nil {
+		return "reading a page to write to: " + err.Error()
+	}
+	if len(p.Rows) == 0 {
+		return host + " has no subtask to write to"
+	}
+	path := "/api/subtasks/" + strconv.FormatInt(p.Rows[0].ID, 10)
+	if _, err := get(ctx, client, base, host, path, cookie, nil); err != nil {
+		return "the server has no JSON write API (" + err.Error() + ")"
+	}
+	return ""
 }
 
 // reportRuns is how many times the cross-tenant report is timed.
@@ -745,12 +890,12 @@ const reportRuns = 5
 // crossTenantReport times GET /reports/open-subtasks on the base domain,
 // one request after another; a failure is reported, not fatal, as the
 // report is one figure among many.
-func crossTenantReport(ctx context.Context, client *http.Client, base string) CrossTenantReport {
+func crossTenantReport(ctx context.Context, client *http.Client, base, cookie string) CrossTenantReport {
 	var r CrossTenantReport
 	var took []time.Duration
 	for range reportRuns {
 		var body reportBody
-		d, err := get(ctx, client, base, baseDomain, "/reports/open-subtasks", &body)
+		d, err := get(ctx, client, base, baseDomain, "/reports/open-subtasks", cookie, &body)
 		if err != nil {
 			r.Error = err.Error()
 			return r
@@ -780,12 +925,23 @@ func loadOf(kind, target string, r loadcheck.Result) Load {
 	l := Load{
 		Kind: kind, Target: target, Requests: r.Requests, OK: r.OK, Failed: r.Failed, Elapsed: r.Elapsed,
 		Latency: Percentiles(r.Corrected), Raw: Percentiles(r.Latency), PerSecond: r.PerSecond,
-		Histogram: histogram(r.Latencies),
+		Histogram: histogram(r.Latencies), Conflicts: r.Conflicts,
+	}
+	if r.Writes.Requests > 0 {
+		l.Reads, l.Writes = opFigures(r.Reads, r.Elapsed), opFigures(r.Writes, r.Elapsed)
 	}
 	if r.Elapsed > 0 {
 		l.Throughput = float64(r.OK) / r.Elapsed.Seconds()
 	}
 	return l
+}
+
+func opFigures(s loadcheck.OpStats, elapsed time.Duration) OpFigures {
+	f := OpFigures{OK: s.OK, Failed: s.Failed, Latency: Percentiles(s.Latency)}
+	if elapsed > 0 {
+		f.PerSecond = float64(s.OK) / elapsed.Seconds()
+	}
+	return f
 }
 
 func probeOf(r loadcheck.Result) Probe {
@@ -883,7 +1039,7 @@ func machine(ctx context.Context, o Options) (Machine, error) {
 		if out, _ := exec.CommandContext(ctx, o.Wrk, "--version").CombinedOutput(); len(out) > 0 {
 			version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 		}
-		m.Generator = fmt.Sprintf("%s: %d keep-alive connections on 2 threads, closed loop; latency percentiles as wrk measures them (not corrected for coordinated omission); no throughput over time. The isolation probe ran separately, on the built-in generator (Go, %d connections), which checks every row.", version, o.Connections, o.Connections)
+		m.Generator = fmt.Sprintf("%s: %d keep-alive connections on 2 threads, closed loop; latency percentiles as wrk measures them (not corrected for coordinated omission); no throughput over time. The isolation probe ran separately, on the built-in generator (Go, %d connections), which checks every row; so did the loads that write, which carry an ETag from one answer to the next request.", version, o.Connections, o.Connections)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.OS += ", Linux " + strings.TrimSpace(string(b))

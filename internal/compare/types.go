@@ -156,11 +156,24 @@ const (
 	LoadAllTenantsFirst = "all tenants, first page"    // not multidb
 	LoadAllTenantsMid   = "all tenants, middle page"   //
 	LoadAllTenantsLast  = "all tenants, last page"     //
+	// LoadMixed is 90% page reads and 10% writes through the JSON API
+	// (toggles with If-Match, creates paired with deletes), uniform
+	// tenants: what a working day looks like.
+	LoadMixed = "mixed 90% reads / 10% writes"
+	// LoadBusyWriters is every connection writing to one tenant, and
+	// LoadSpreadWriters the same writes spread over every tenant: the
+	// first queue on what the tenant's writes share (its counts row),
+	// the second not.
+	LoadBusyWriters   = "one tenant's writers"
+	LoadSpreadWriters = "writers, uniform tenants"
 )
+
+// MixedWrites is the share of LoadMixed's turns that write.
+const MixedWrites = 0.1
 
 // LoadKinds lists the kinds in report order.
 func LoadKinds() []string {
-	return []string{LoadAnyPage, LoadZipf, LoadFirstPage, LoadLastPage, LoadAllTenantsFirst, LoadAllTenantsMid, LoadAllTenantsLast}
+	return []string{LoadAnyPage, LoadZipf, LoadMixed, LoadBusyWriters, LoadSpreadWriters, LoadFirstPage, LoadLastPage, LoadAllTenantsFirst, LoadAllTenantsMid, LoadAllTenantsLast}
 }
 
 // Load is one page hammered for a while at fixed concurrency.
@@ -188,6 +201,23 @@ type Load struct {
 	// Server is what PostgreSQL did during the load, over the strategy's
 	// databases (pg_stat_database differences): where the time went.
 	Server ServerActivity
+	// Reads and Writes break a load that writes (LoadMixed,
+	// LoadBusyWriters, LoadSpreadWriters) down: reads are page GETs and
+	// the GETs a toggle reads its ETag with; writes are PATCH, POST and
+	// DELETE. Zero for a load of page reads alone.
+	Reads, Writes OpFigures
+	// Conflicts are writes answered 412 (the subtask changed since its
+	// ETag was read; nothing written): neither OK nor failed.
+	Conflicts int
+}
+
+// OpFigures are one kind of request's share of a load.
+type OpFigures struct {
+	OK, Failed int
+	// PerSecond is OK answers per second.
+	PerSecond float64
+	// Latency of the OK answers, as measured (not corrected).
+	Latency Percentiles
 }
 
 // ServerActivity is PostgreSQL's side of a load.

@@ -30,8 +30,11 @@ type target struct {
 	// hosts[i] is asked for with pages[i] pages (random page each time),
 	// or page when it is set.
 	hosts []string
-	pages []int
-	page  int
+	// cookies[i], when not empty, is the Cookie header sent to hosts[i]:
+	// the session of a user of that tenant.
+	cookies []string
+	pages   []int
+	page    int
 	// cdf, when set, picks hosts by Zipf's law (loadcheck.ZipfCDF over
 	// hosts in rank order) instead of uniformly.
 	cdf []float64
@@ -41,6 +44,7 @@ type target struct {
 // and prints what wrk measured as JSON.
 const wrkScript = `
 local hosts = {%s}
+local cookies = {%s}
 local pages = {%s}
 local page = %d
 local seed = %d
@@ -72,6 +76,8 @@ request = function()
   if p == 0 then p = math.random(pages[i]) end
   wrk.headers["Host"] = hosts[i]
   wrk.headers["Accept"] = "application/json"
+  local c = cookies[i]
+  if c ~= nil and c ~= "" then wrk.headers["Cookie"] = c else wrk.headers["Cookie"] = nil end
   return wrk.format("GET", "/subtasks/" .. p .. "/")
 end
 done = function(summary, latency, requests)
@@ -112,7 +118,7 @@ func (w wrk) run(ctx context.Context, kind, label, base string, t target, d time
 	quote := func(ss []string) string {
 		q := make([]string, len(ss))
 		for i, s := range ss {
-			q[i] = strconv.Quote(s) // hosts are slugs and a domain: plain ASCII
+			q[i] = strconv.Quote(s) // hosts and cookies are plain ASCII
 		}
 		return strings.Join(q, ",")
 	}
@@ -136,7 +142,9 @@ func (w wrk) run(ctx context.Context, kind, label, base string, t target, d time
 	for i, c := range t.cdf {
 		cdf[i] = strconv.FormatFloat(c, 'g', 17, 64)
 	}
-	body := fmt.Sprintf(wrkScript, quote(hosts), strings.Join(pages, ","), t.page, time.Now().UnixNano()%1e9, strings.Join(cdf, ","), strings.Join(ps, ","))
+	cookies := make([]string, len(t.hosts))
+	copy(cookies, t.cookies)
+	body := fmt.Sprintf(wrkScript, quote(hosts), quote(cookies), strings.Join(pages, ","), t.page, time.Now().UnixNano()%1e9, strings.Join(cdf, ","), strings.Join(ps, ","))
 	if err := os.WriteFile(script, []byte(body), 0o600); err != nil {
 		return Load{}, err
 	}

@@ -87,3 +87,50 @@ func TestWrkSkewsHostsByZipf(t *testing.T) {
 		}
 	}
 }
+
+// TestWrkSendsEachHostItsCookie: each request carries the session of its
+// own host's tenant, and a host given none gets no Cookie header (not the
+// previous request's).
+func TestWrkSendsEachHostItsCookie(t *testing.T) {
+	path, err := exec.LookPath("wrk")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("wrk is not installed; `make test` installs it (apt-get install wrk)")
+		}
+		t.Skip("wrk is not installed")
+	}
+	hosts := []string{"tenant-0.localhost", "tenant-1.localhost", "tenant-2.localhost"}
+	cookies := []string{"tenancy_session=zero", "tenancy_session=one", ""}
+	want := map[string]string{}
+	for i, h := range hosts {
+		want[h] = cookies[i]
+	}
+	var mu sync.Mutex
+	right, wrong := map[string]int{}, map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := strings.Cut(r.Host, ":")
+		mu.Lock()
+		defer mu.Unlock()
+		if got := r.Header.Get("Cookie"); got == want[host] {
+			right[host]++
+		} else {
+			wrong[host] = got
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	w := wrk{path: path, dir: t.TempDir()}
+	if _, err := w.run(context.Background(), LoadAnyPage, "any", srv.URL, target{hosts: hosts, cookies: cookies, pages: []int{1, 1, 1}}, time.Second, 4); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, h := range hosts {
+		if right[h] == 0 {
+			t.Errorf("%s: no request with its cookie %q", h, want[h])
+		}
+	}
+	for h, got := range wrong {
+		t.Errorf("%s got Cookie %q, want %q", h, got, want[h])
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,15 @@ type Options struct {
 	// all-tenants view) instead of to Tenants; rows of any tenant are
 	// expected there, so only failures and totals are checked.
 	AllTenants bool
+	// Sessions holds each tenant's Cookie header (see SignIn), sent with
+	// every request for that tenant; the key "" is the base domain's, for
+	// AllTenants. A tenant without one is asked for with no cookie.
+	Sessions map[string]string
+	// Writes is the share of a worker's turns spent writing through the
+	// JSON API instead of reading a page (see write): 0 reads only, 0.1
+	// is the mixed load, 1 writes only. Totals then move, so they are not
+	// checked (Expect must be nil); leaks still are.
+	Writes float64
 }
 
 // Expectation is what a tenant's subtask list should hold.
@@ -114,6 +124,12 @@ type Result struct {
 	Latencies []time.Duration
 	// PerSecond counts the requests answered OK in each second of the run.
 	PerSecond []int
+	// Reads (page GETs, and the API GETs a toggle reads its ETag with)
+	// and Writes (PATCH, POST, DELETE) break the requests down.
+	Reads, Writes OpStats
+	// Conflicts are writes answered 412 Precondition Failed: the subtask
+	// changed since its ETag was read, and nothing was written.
+	Conflicts int
 }
 
 // TenantResult is one tenant's share of a Result.
@@ -251,6 +267,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		o.Samples = 10
 	}
 
+	if o.Writes < 0 || o.Writes > 1 || math.IsNaN(o.Writes) {
+		return Result{}, fmt.Errorf("writes %g: want a share from 0 (reads only) to 1 (writes only)", o.Writes)
+	}
+	if o.Writes > 0 && o.Expect != nil {
+		return Result{}, errors.New("a load that writes changes the totals Expect would check: give one or the other")
+	}
 	if o.Zipf < 0 || math.IsNaN(o.Zipf) || math.IsInf(o.Zipf, 0) {
 		return Result{}, fmt.Errorf("zipf %g: want 0 (uniform) or a positive exponent such as 1.1", o.Zipf)
 	}
@@ -271,17 +293,20 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	start := time.Now()
 	parts := make([]*tally, o.Concurrency)
+	writers := make([]*writer, o.Concurrency)
 	var wg sync.WaitGroup
 	for w := range parts {
-		parts[w] = newTally(o.Samples, start)
+		parts[w], writers[w] = newTally(o.Samples, start), &writer{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.work(ctx, rand.New(rand.NewPCG(o.Seed, uint64(w))), parts[w])
+			r.work(ctx, rand.New(rand.NewPCG(o.Seed, uint64(w))), writers[w], parts[w])
 		}()
 	}
 	wg.Wait()
-	return merge(parts, time.Since(start), o.Samples, o.Concurrency), nil
+	elapsed := time.Since(start)
+	r.cleanUp(ctx, writers)
+	return merge(parts, elapsed, o.Samples, o.Concurrency), nil
 }
 
 type runner struct {
@@ -327,14 +352,19 @@ type tenantState struct {
 	slug, host string
 	pages      atomic.Int64 // 0 until a page has said how many there are
 	firstTotal atomic.Int64 // -1 until the first answer
+	known      known        // for writes
 }
 
-func (r *runner) work(ctx context.Context, rng *rand.Rand, t *tally) {
+func (r *runner) work(ctx context.Context, rng *rand.Rand, w *writer, t *tally) {
 	for ctx.Err() == nil {
 		if n := r.issued.Add(1); r.o.Requests > 0 && n > int64(r.o.Requests) {
 			return
 		}
 		ts := &r.tenants[r.pick(rng)]
+		if r.o.Writes > 0 && rng.Float64() < r.o.Writes {
+			r.write(ctx, rng, w, ts, t)
+			continue
+		}
 		pageNo := 1
 		if n := ts.pages.Load(); n > 1 {
 			pageNo = 1 + rng.IntN(int(n))
@@ -361,6 +391,9 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 	}
 	req.Host = ts.host
 	req.Header.Set("Accept", "application/json")
+	if c := r.o.Sessions[ts.slug]; c != "" {
+		req.Header.Set("Cookie", c)
+	}
 	start := time.Now()
 	resp, err := r.o.Client.Do(req)
 	if err != nil {
@@ -385,14 +418,7 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 		return
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := "(no JSON error message)"
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		t.fail(ts.slug, path, resp.StatusCode, msg)
+		t.fail(ts.slug, path, resp.StatusCode, failureMessage(resp, body, r.o.Sessions[ts.slug] != ""))
 		return
 	}
 	var p page
@@ -404,9 +430,48 @@ func (r *runner) one(ctx context.Context, ts *tenantState, path string, pageNo i
 		t.fail(ts.slug, path, resp.StatusCode, fmt.Sprintf("answered page %d of %d for page %d", p.Page, p.Pages, pageNo))
 		return
 	}
-	t.ok(ts.slug, elapsed)
-	ts.pages.Store(int64(p.Pages))
+	t.okOp(ts.slug, elapsed, false)
+	if r.o.Writes > 0 {
+		// Writes create before they delete, and delete only what they
+		// created, so a tenant never has fewer pages than it had before
+		// the run: the fewest seen exist throughout, while one more may
+		// come and go.
+		for n := ts.pages.Load(); (n == 0 || int64(p.Pages) < n) && !ts.pages.CompareAndSwap(n, int64(p.Pages)); n = ts.pages.Load() {
+		}
+	} else {
+		ts.pages.Store(int64(p.Pages))
+	}
 	r.check(ts, path, p, t)
+	if r.o.Writes > 0 {
+		ids := make([]int64, 0, len(p.Rows))
+		for _, rw := range p.Rows {
+			if rw.Name != createdName {
+				ids = append(ids, rw.ID)
+			}
+		}
+		ts.known.saw(ids)
+	}
+}
+
+// failureMessage says what a failed answer means. A page that wants a
+// signed-in user answers 401 (JSON) or 303 to /login (HTML): the run
+// either had no session for the tenant or had its session refused.
+func failureMessage(resp *http.Response, body []byte, hadSession bool) string {
+	signIn := resp.StatusCode == http.StatusUnauthorized ||
+		(resp.StatusCode/100 == 3 && strings.HasPrefix(resp.Header.Get("Location"), "/login"))
+	switch {
+	case signIn && hadSession:
+		return "not signed in: the server refused this tenant's session (expired, signed with another SECRET_KEY, or revoked?)"
+	case signIn:
+		return "not signed in: the page wants a signed-in user of this tenant, and the run has no session for it"
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return "(no JSON error message)"
 }
 
 // check counts the rows of a page and any that belong to another tenant, and
@@ -420,6 +485,9 @@ func (r *runner) check(ts *tenantState, path string, p page, t *tally) {
 		if rw.Account != ts.slug {
 			t.leak(ts.slug, path, fmt.Sprintf("row of %q: subtask %d %q", rw.Account, rw.ID, rw.Name))
 		}
+	}
+	if r.o.Writes > 0 {
+		return // totals move under writes
 	}
 	want, ok := r.o.Expect[ts.slug]
 	if !ok {
@@ -449,7 +517,9 @@ type tally struct {
 	samples   int
 	start     time.Time
 	res       Result
-	latencies []time.Duration
+	latencies []time.Duration // of every OK request
+	reads     []time.Duration
+	writes    []time.Duration
 	rows      int64
 }
 
@@ -457,7 +527,16 @@ func newTally(samples int, start time.Time) *tally {
 	return &tally{samples: samples, start: start, res: Result{Answers: map[Answer]int{}, PerTenant: map[string]TenantResult{}}}
 }
 
-func (t *tally) ok(slug string, d time.Duration) {
+func (t *tally) okOp(slug string, d time.Duration, write bool) {
+	if write {
+		t.res.Writes.Requests++
+		t.res.Writes.OK++
+		t.writes = append(t.writes, d)
+	} else {
+		t.res.Reads.Requests++
+		t.res.Reads.OK++
+		t.reads = append(t.reads, d)
+	}
 	t.res.Requests++
 	t.res.OK++
 	tr := t.res.PerTenant[slug]
@@ -477,7 +556,29 @@ func addAt(counts []int, i, n int) []int {
 	return counts
 }
 
+// conflict counts a write answered 412: an answer, but not a write done
+// nor a failure.
+func (t *tally) conflict(slug string, d time.Duration) {
+	t.res.Conflicts++
+	t.res.Requests++
+	t.res.Writes.Requests++
+	tr := t.res.PerTenant[slug]
+	tr.Requests++
+	t.res.PerTenant[slug] = tr
+}
+
 func (t *tally) fail(slug, path string, status int, msg string) {
+	t.failOp(slug, path, status, msg, false)
+}
+
+func (t *tally) failOp(slug, path string, status int, msg string, write bool) {
+	if write {
+		t.res.Writes.Requests++
+		t.res.Writes.Failed++
+	} else {
+		t.res.Reads.Requests++
+		t.res.Reads.Failed++
+	}
 	t.res.Requests++
 	t.res.Failed++
 	tr := t.res.PerTenant[slug]
@@ -515,8 +616,13 @@ func (t *tally) sample(p Problem) {
 
 func merge(parts []*tally, elapsed time.Duration, samples, concurrency int) Result {
 	out := newTally(samples, time.Time{})
-	var lat []time.Duration
+	var lat, reads, writes []time.Duration
 	for _, p := range parts {
+		out.res.Reads.add(p.res.Reads)
+		out.res.Writes.add(p.res.Writes)
+		out.res.Conflicts += p.res.Conflicts
+		reads = append(reads, p.reads...)
+		writes = append(writes, p.writes...)
 		out.res.Requests += p.res.Requests
 		out.res.OK += p.res.OK
 		out.res.Failed += p.res.Failed
@@ -543,6 +649,8 @@ func merge(parts []*tally, elapsed time.Duration, samples, concurrency int) Resu
 		}
 	}
 	out.res.Elapsed = elapsed
+	out.res.Reads.Latency = percentiles(reads)
+	out.res.Writes.Latency = percentiles(writes)
 	out.res.Latency = percentiles(lat) // sorts lat
 	out.res.Latencies = lat
 	if len(lat) > 0 {
@@ -551,6 +659,12 @@ func merge(parts []*tally, elapsed time.Duration, samples, concurrency int) Resu
 		out.res.Corrected = CorrectedPercentiles(lat, elapsed*time.Duration(concurrency)/time.Duration(max(len(lat), out.res.Requests)))
 	}
 	return out.res
+}
+
+func (s *OpStats) add(o OpStats) {
+	s.Requests += o.Requests
+	s.OK += o.OK
+	s.Failed += o.Failed
 }
 
 // CorrectedPercentiles corrects latencies measured by a closed-loop

@@ -47,6 +47,9 @@ func Run(t *testing.T, h Harness) {
 		{"UserByEmailStaysInTheTenant", testUserByEmailStaysInTheTenant},
 		{"OperatorsBelongToNoTenant", testOperatorsBelongToNoTenant},
 		{"RevokedSessionsAreShared", testRevokedSessionsAreShared},
+		{"WritesInOwnTenant", testWritesInOwnTenant},
+		{"WritesNeverReachAnotherTenant", testWritesNeverReachAnotherTenant},
+		{"WritesRefuseBadInput", testWritesRefuseBadInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
