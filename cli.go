@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"tenancy/configs"
@@ -47,6 +48,9 @@ func commands() []command {
 		{"loadcheck", "fire concurrent mixed-tenant requests at a running server; fail on any leaked row", runLoadcheck},
 		{"compare", "measure the strategies side by side on identical data; write report.md and report.html", runCompare},
 		{"tenant", "one tenant: create, delete, list, export to a file, import (`tenancy tenant --help`)", runTenant},
+		{"operator", "operators, who sign in for the pages across tenants: create, list, delete", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+			return runOperator(ctx, args, getenv, os.Stdin, stdout, stderr)
+		}},
 	}
 }
 

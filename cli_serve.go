@@ -136,7 +136,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain, HideAllTenants: !cfg.AllTenantsView, Metrics: m, SecretKey: cfg.SecretKey, Logger: log})
+	h, err := handlers.New(s, handlers.Options{BaseDomain: cfg.BaseDomain, HideAllTenants: !cfg.AllTenantsView, Metrics: m, SecretKey: cfg.SecretKey, SecretKeyFallbacks: cfg.SecretKeyFallbacks, Logger: log})
 	if err != nil {
 		return err
 	}

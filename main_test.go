@@ -203,14 +203,25 @@ func TestTheReadmeFlow(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"account":"tenant-0"`) {
 				t.Errorf("GET tenant-0 /subtasks/ signed in = %d %s", resp.StatusCode, body)
 			}
-			// serve measures by default, and tells the base domain.
+			// serve measures by default, and tells the base domain's
+			// operators: one made with `tenancy operator create`.
+			if out, err := runOperatorCmd(t, env, "correct horse battery staple\n", "create", "ops@example.com", "--password-stdin"); err != nil {
+				t.Fatalf("tenancy operator create: %v\n%s", err, out)
+			}
+			if _, body := getFrom(t, addr, "localhost", "/metrics"); strings.Contains(body, "tenancy_http_requests_total") || !strings.Contains(body, "Sign in") {
+				t.Errorf("GET localhost /metrics signed out: want the sign-in form, no metrics:\n%s", body)
+			}
+			opCookie, err := signIn(addr, "localhost", "ops@example.com", "correct horse battery staple")
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, tt := range []struct{ path, want string }{
 				{"/metrics", `tenancy_http_requests_total{route="/subtasks/",status="200"} 1` + "\n"},
 				{"/metrics", `tenancy_db_pool_open_connections{pool=`},
 				{"/metrics", `,strategy="` + name + `"}`},
 				{"/metrics/tenants", `"tenants":[{"tenant":"tenant-0","requests":2}]`}, // the sign-in and the page
 			} {
-				if status, body := getFrom(t, addr, "localhost", tt.path); status != http.StatusOK || !strings.Contains(body, tt.want) {
+				if status, body := getFrom(t, addr, "localhost", tt.path, opCookie); status != http.StatusOK || !strings.Contains(body, tt.want) {
 					t.Errorf("GET localhost %s = %d, want 200 with %q:\n%s", tt.path, status, tt.want, body)
 				}
 			}
@@ -235,8 +246,13 @@ func signInSeeded(addr string, o seed.Options, i int) (*http.Cookie, error) {
 			break
 		}
 	}
-	host := strategy.Slug(i) + ".localhost"
-	form := url.Values{"email": {email}, "password": {seed.SamplePassword}}
+	return signIn(addr, strategy.Slug(i)+".localhost", email, seed.SamplePassword)
+}
+
+// signIn signs email in at host (a tenant's, or the base domain for an
+// operator) at the server at addr, and returns the session cookie.
+func signIn(addr, host, email, password string) (*http.Cookie, error) {
+	form := url.Values{"email": {email}, "password": {password}}
 	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/login", strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
@@ -260,13 +276,16 @@ func signInSeeded(addr string, o seed.Options, i int) (*http.Cookie, error) {
 
 // getFrom GETs path from the server at addr as host, and returns the
 // status and body.
-func getFrom(t *testing.T, addr, host, path string) (int, string) {
+func getFrom(t *testing.T, addr, host, path string, cookies ...*http.Cookie) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Host = host
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"tenancy/strategy"
 )
@@ -22,13 +23,16 @@ type Config struct {
 	Strategy strategy.Options
 	// SecretKey is required by serve (SECRET_KEY).
 	SecretKey string
+	// SecretKeyFallbacks are earlier SECRET_KEYs whose cookies serve still
+	// accepts (SECRET_KEY_FALLBACKS).
+	SecretKeyFallbacks []string
 	// BaseDomain is the domain below which tenants live: tenant-3.<BaseDomain>.
 	BaseDomain string
 	// AllTenantsView serves every tenant's data at the bare base domain
-	// (ALL_TENANTS_VIEW, default on); it has no authentication of its own.
+	// (ALL_TENANTS_VIEW, default on), to signed-in operators.
 	AllTenantsView bool
 	// Metrics serves /metrics and /metrics/tenants at the bare base domain
-	// (METRICS, default on); they have no authentication of their own.
+	// (METRICS, default on), to signed-in operators.
 	Metrics bool
 }
 
@@ -169,8 +173,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	c := Config{
-		Strategy:   o,
-		SecretKey:  secret("SECRET_KEY"),
+		Strategy:  o,
+		SecretKey: secret("SECRET_KEY"),
+		SecretKeyFallbacks: strings.FieldsFunc(secret("SECRET_KEY_FALLBACKS"), func(r rune) bool {
+			return r == ',' || unicode.IsSpace(r)
+		}),
 		BaseDomain: strings.ToLower(str("BASE_DOMAIN")),
 	}
 	for _, sw := range []struct {
@@ -199,6 +206,11 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) RequireSecretKey() error {
 	if len(c.SecretKey) < MinSecretKeyLength {
 		return fmt.Errorf("SECRET_KEY: set it to a random string of at least %d characters (e.g. export SECRET_KEY=$(head -c 32 /dev/urandom | base64))", MinSecretKeyLength)
+	}
+	for i, k := range c.SecretKeyFallbacks {
+		if len(k) < MinSecretKeyLength {
+			return fmt.Errorf("SECRET_KEY_FALLBACKS: key %d of %d is %d characters long; each is an earlier SECRET_KEY, of at least %d characters, separated by commas or spaces", i+1, len(c.SecretKeyFallbacks), len(k), MinSecretKeyLength)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,6 +144,31 @@ func TestDefaultSSLModeIsOffOnLoopbackOnly(t *testing.T) {
 		}
 		if c.Strategy.SSLMode != tc.want {
 			t.Errorf("Load(%v).SSLMode = %q, want %q", tc.env, c.Strategy.SSLMode, tc.want)
+		}
+	}
+}
+
+func TestLoadSecretKeyFallbacks(t *testing.T) {
+	k := strings.Repeat("k", MinSecretKeyLength)
+	for _, tc := range []struct {
+		raw     string
+		want    []string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"old-key-0123456789", []string{"old-key-0123456789"}, false},
+		{" a-old-key-0123456789, b-old-key-0123456789\nc-old-key-0123456789 ", []string{"a-old-key-0123456789", "b-old-key-0123456789", "c-old-key-0123456789"}, false},
+		{"old-key-0123456789,short", []string{"old-key-0123456789", "short"}, true},
+	} {
+		c, err := Load(env(map[string]string{"SECRET_KEY": k, "SECRET_KEY_FALLBACKS": tc.raw}))
+		if err != nil {
+			t.Fatalf("Load(SECRET_KEY_FALLBACKS=%q): %v", tc.raw, err)
+		}
+		if !slices.Equal(c.SecretKeyFallbacks, tc.want) {
+			t.Errorf("Load(SECRET_KEY_FALLBACKS=%q).SecretKeyFallbacks = %q, want %q", tc.raw, c.SecretKeyFallbacks, tc.want)
+		}
+		if err := c.RequireSecretKey(); (err != nil) != tc.wantErr {
+			t.Errorf("RequireSecretKey() with SECRET_KEY_FALLBACKS=%q = %v, want an error: %v", tc.raw, err, tc.wantErr)
 		}
 	}
 }

@@ -177,19 +177,24 @@ func Variables() []Variable {
 		{
 			Name:    "ALL_TENANTS_VIEW",
 			Value:   "on",
-			Summary: "on or off: all tenants at <BASE_DOMAIN>, unauthenticated",
-			Meaning: "`on` (or `true`, `1`, `yes`) serves every tenant's subtasks at `<BASE_DOMAIN>` itself in singleschema and multischema, and the list of tenants in multidb, and in every strategy the cross-tenant report at `<BASE_DOMAIN>/reports/open-subtasks`; `off` (or `false`, `0`, `no`) answers 404 there. The view and the report have no authentication: turn them off, or put them behind some, before tenants can reach the server.",
+			Summary: "on or off: all tenants at <BASE_DOMAIN>, to operators",
+			Meaning: "`on` (or `true`, `1`, `yes`) serves every tenant's subtasks at `<BASE_DOMAIN>` itself in singleschema and multischema, and the list of tenants in multidb, and in every strategy the cross-tenant report at `<BASE_DOMAIN>/reports/open-subtasks`, to a signed-in operator (`tenancy operator create`; see [Users](users.md#operators)); `off` (or `false`, `0`, `no`) answers 404 there, operators' sign-in included, before anyone signs in.",
 		},
 		{
 			Name:    "METRICS",
 			Value:   "on",
-			Summary: "on or off: /metrics and /metrics/tenants at <BASE_DOMAIN>, unauthenticated",
-			Meaning: "`on` (or `true`, `1`, `yes`) makes `serve` answer `/metrics` (Prometheus's text format: requests by route and status, the connection pools, the Go runtime) and `/metrics/tenants` (the busiest tenants of the last minute, as JSON) at `<BASE_DOMAIN>` itself; tenant addresses get 404 there. `off` (or `false`, `0`, `no`) answers 404 there too, and counts nothing. Neither has authentication yet, and `/metrics/tenants` names tenants and how busy they are: before tenants can reach the server, keep `/metrics` paths at `<BASE_DOMAIN>` from them (at the proxy in front, say) or turn this off (see [Metrics](operations.md#metrics)).",
+			Summary: "on or off: /metrics and /metrics/tenants at <BASE_DOMAIN>, to operators",
+			Meaning: "`on` (or `true`, `1`, `yes`) makes `serve` answer `/metrics` (Prometheus's text format: requests by route and status, the connection pools, the Go runtime) and `/metrics/tenants` (the busiest tenants of the last minute, as JSON) at `<BASE_DOMAIN>` itself, to a signed-in operator (a scraper signs in as one: see [Metrics](operations.md#metrics)); tenant addresses get 404 there. `off` (or `false`, `0`, `no`) answers 404 there too, and counts nothing.",
 		},
 		{
 			Name:    "SECRET_KEY",
 			Summary: fmt.Sprintf("required by serve, at least %d characters", MinSecretKeyLength),
-			Meaning: fmt.Sprintf("Required by `serve`, which refuses to start without one of at least %d characters, and signs and encrypts the sign-in cookie with keys derived from it (changing it signs everyone out); the other commands ignore it. `make up` makes a random one (see [serve and SECRET_KEY](#serve-and-secret_key)).", MinSecretKeyLength),
+			Meaning: fmt.Sprintf("Required by `serve`, which refuses to start without one of at least %d characters, and signs and encrypts the sign-in cookie with keys derived from it (changing it signs everyone out, unless the old key is listed in `SECRET_KEY_FALLBACKS`); the other commands ignore it. `make up` makes a random one (see [serve and SECRET_KEY](#serve-and-secret_key)).", MinSecretKeyLength),
+		},
+		{
+			Name:    "SECRET_KEY_FALLBACKS",
+			Summary: "earlier SECRET_KEYs still accepted, separated by commas or spaces",
+			Meaning: fmt.Sprintf("Earlier values of `SECRET_KEY`, as Django's `SECRET_KEY_FALLBACKS`: a sign-in cookie signed with one of them is still accepted, and every new cookie is signed with `SECRET_KEY` alone. To rotate the key, set `SECRET_KEY` to a new one and list the old one here; once the old cookies have expired (12 hours), remove it. Each must be at least %d characters; separate them with commas or spaces.", MinSecretKeyLength),
 		},
 		{
 			Name:    "TZ",

@@ -2,6 +2,9 @@ package handlers_test
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -57,6 +60,34 @@ type app struct {
 	// sessions holds a signed-in session per tenant host, made on first
 	// use by get; nil: get sends no cookie.
 	sessions *sessionJar
+	// operator is the session of the deployment's operator, which get and
+	// request send to the base domain.
+	operator *http.Cookie
+}
+
+// Every test app's operator.
+const (
+	testOperator         = "ops@example.com"
+	testOperatorPassword = "operator-test-password"
+)
+
+// cheapHash is pw's pbkdf2_sha256 hash at 1,000 iterations, not
+// password.Hash's 600,000: every test app signs its operator in, which
+// would otherwise cost seconds under the race detector.
+func cheapHash(t testing.TB, pw string) string {
+	t.Helper()
+	key, err := pbkdf2.Key(sha256.New, pw, []byte("test-salt"), 1000, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "pbkdf2_sha256$1000$test-salt$" + base64.StdEncoding.EncodeToString(key)
+}
+
+// onBase adds the operator's session to a request for the base domain.
+func (a app) onBase(req *http.Request) {
+	if host := strings.TrimSuffix(strings.ToLower(req.Host), "."); a.operator != nil && (host == "localhost" || strings.HasPrefix(host, "localhost:")) {
+		req.AddCookie(a.operator)
+	}
 }
 
 // sessionJar keeps one session cookie per tenant host. Signing in costs a
@@ -119,6 +150,9 @@ func newApp(t testing.TB, name string) app {
 	if _, err := seeder.Run(ctx, seedOptions()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := admin.CreateOperator(ctx, testOperator, cheapHash(t, testOperatorPassword)); err != nil {
+		t.Fatal(err)
+	}
 	s, err := strategies.Open(ctx, cfg.Strategy)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +162,12 @@ func newApp(t testing.TB, name string) app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app{name: name, s: s, h: h, base: cfg.BaseDomain, sessions: &sessionJar{cookies: map[string]*http.Cookie{}}}
+	a := app{name: name, s: s, h: h, base: cfg.BaseDomain, sessions: &sessionJar{cookies: map[string]*http.Cookie{}}}
+	rec := a.signIn(cfg.BaseDomain, testOperator, testOperatorPassword, "", true)
+	if a.operator = sessionCookieOf(rec); rec.Code != http.StatusOK || a.operator == nil {
+		t.Fatalf("%s: operator sign-in on %s = %d %s, want 200 and a cookie", name, cfg.BaseDomain, rec.Code, rec.Body)
+	}
+	return a
 }
 
 // get asks for path on host, signed in as a user of host's tenant when
@@ -136,6 +175,7 @@ func newApp(t testing.TB, name string) app {
 func (a app) get(host, path string, json bool) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "http://placeholder"+path, nil)
 	req.Host = host
+	a.onBase(req)
 	if json {
 		req.Header.Set("Accept", "application/json")
 	}
@@ -304,7 +344,7 @@ func checkOpenSubtasksReport(t *testing.T, a app) openSubtasksReport {
 		{"with the all-tenants view off", hidden, "localhost:8080", "ALL_TENANTS_VIEW"},
 	} {
 		for _, asJSON := range []bool{true, false} {
-			rec := (app{name: a.name, h: tt.h, sessions: a.sessions}).get(tt.host, path, asJSON)
+			rec := (app{name: a.name, h: tt.h, sessions: a.sessions, operator: a.operator}).get(tt.host, path, asJSON)
 			if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), tt.want) || strings.Contains(rec.Body.String(), "open_subtasks") {
 				t.Errorf("%s report %s (JSON %v) = %d %s, want 404 saying %q", a.name, tt.what, asJSON, rec.Code, rec.Body, tt.want)
 			}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -123,6 +124,22 @@ func (f *fakeStrategy) UserByEmail(context.Context, string) (models.User, error)
 	return models.User{}, strategy.ErrUserNotFound
 }
 
+// fakeOperatorEmail is the fake strategy's one operator, operator 1.
+const fakeOperatorEmail = "ops@example.com"
+
+func (f *fakeStrategy) OperatorByEmail(_ context.Context, email string) (models.Operator, error) {
+	if email != fakeOperatorEmail {
+		return models.Operator{}, strategy.ErrOperatorNotFound
+	}
+	return models.Operator{ID: 1, Email: fakeOperatorEmail}, nil
+}
+
+func (f *fakeStrategy) RevokeSession(context.Context, string, time.Time) error { return nil }
+
+func (f *fakeStrategy) RevokedSessions(context.Context, time.Time) ([]strategy.RevokedSession, error) {
+	return nil, nil
+}
+
 // The fake has nothing to write: every row is not found, as another
 // tenant's would be.
 func (f *fakeStrategy) GetSubtask(context.Context, int64) (strategy.Subtask, error) {
@@ -157,7 +174,9 @@ func (f *fakeStrategy) Ping(context.Context) error { return nil }
 func (f *fakeStrategy) Close() error               { return nil }
 
 // fakeRouter is the real router over a fake strategy: 3 tenants of 25
-// subtasks, 3 pages each.
+// subtasks, 3 pages each, with every request signed in as the fake's
+// operator (whom the base domain asks for, and tenants' addresses
+// ignore) unless it brings a session of its own.
 func fakeRouter(t testing.TB, name string) http.Handler {
 	t.Helper()
 	h, err := New(&fakeStrategy{name: name, tenants: 3, rows: 25}, Options{BaseDomain: "localhost", AllowAnonymous: true})

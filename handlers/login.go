@@ -29,7 +29,7 @@ const maxLoginBody = 16 << 10
 func signedInTenant(c *gin.Context, baseDomain string) (models.Account, error) {
 	t, ok := models.TenantFromContext(c.Request.Context())
 	if !ok {
-		return models.Account{}, notFound("Sign in at your account's own address, e.g. tenant-0." + baseDomain + "/login; the base domain has no sign-in yet.")
+		return models.Account{}, notFound("Sign in at your account's own address, e.g. tenant-0." + baseDomain + "/login.")
 	}
 	return t, nil
 }
@@ -38,6 +38,10 @@ func signedInTenant(c *gin.Context, baseDomain string) (models.Account, error) {
 // is signed in on this tenant.
 func loginPage(sess *sessions, baseDomain string, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if models.IsAllTenants(c.Request.Context()) {
+			operatorLoginPage(c, sess, baseDomain)
+			return
+		}
 		t, err := signedInTenant(c, baseDomain)
 		if err != nil {
 			renderError(c, log, err)
@@ -56,6 +60,10 @@ func loginPage(sess *sessions, baseDomain string, log *slog.Logger) gin.HandlerF
 // the user in on this tenant's address.
 func login(s strategy.Strategy, sess *sessions, guard *signInGuard, baseDomain string, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if models.IsAllTenants(c.Request.Context()) {
+			operatorLogin(c, s, sess, guard, baseDomain, log)
+			return
+		}
 		t, err := signedInTenant(c, baseDomain)
 		if err != nil {
 			renderError(c, log, err)
@@ -161,15 +169,24 @@ func loginInput(c *gin.Context) (email, pw, next string, err error) {
 	return strings.TrimSpace(c.Request.PostForm.Get("email")), c.Request.PostForm.Get("password"), c.Request.PostForm.Get("next"), nil
 }
 
-// logout drops the sign-in cookie. The cookie itself stays valid until it
-// expires should someone have kept a copy: sessions are not yet kept on
-// the server, where sign-out could revoke them (issue 16, next step).
+// logout revokes the session (a copy of the cookie kept by someone is
+// refused from then on, see revocations) and drops the cookie.
 func logout(sess *sessions, baseDomain string, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if models.IsAllTenants(c.Request.Context()) {
+			operatorLogout(c, sess, log)
+			return
+		}
 		t, err := signedInTenant(c, baseDomain)
 		if err != nil {
 			renderError(c, log, err)
 			return
+		}
+		if got, ok := sess.read(c.Request, t); ok {
+			if err := sess.signOut(c, got); err != nil {
+				renderError(c, log, err)
+				return
+			}
 		}
 		sess.clear(c)
 		if wantsJSON(c) {

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -197,10 +198,36 @@ func TestSignIn(t *testing.T) {
 				}
 			}
 
-			// Sign-out drops the cookie.
+			// Sign-out drops the cookie, and revokes the session: a copy
+			// kept and replayed is refused by this server at once, and by
+			// another over the same database once it has read the
+			// sign-outs (which it does every RevocationRefresh).
+			second, refresh, err := handlers.NewWithRefresh(a.s, handlers.Options{BaseDomain: a.base, SecretKey: testSecretKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.state(t, second, host0, ck); !got.SignedIn {
+				t.Fatalf("GET %s/login on a second server before sign-out = %+v, want signed in", host0, got)
+			}
 			rec = a.serve(a.h, http.MethodPost, host0, "/logout", url.Values{}, false, ck)
 			if c := sessionCookieOf(rec); rec.Code != http.StatusSeeOther || c == nil || c.MaxAge >= 0 || c.Value != "" {
 				t.Errorf("POST %s/logout = %d, cookie %q; want 303 and the cookie deleted", host0, rec.Code, rec.Header().Values("Set-Cookie"))
+			}
+			if got := a.state(t, a.h, host0, ck); got.SignedIn {
+				t.Errorf("GET %s/login replaying the cookie after sign-out = %+v, want not signed in", host0, got)
+			}
+			if err := refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := a.state(t, second, host0, ck); got.SignedIn {
+				t.Errorf("GET %s/login on a second server replaying the cookie after sign-out = %+v, want not signed in", host0, got)
+			}
+			third, err := handlers.New(a.s, handlers.Options{BaseDomain: a.base, SecretKey: testSecretKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.state(t, third, host0, ck); got.SignedIn {
+				t.Errorf("GET %s/login on a server started after the sign-out, replaying the cookie = %+v, want not signed in", host0, got)
 			}
 
 			// Cookies that were not issued by this server for this tenant.
@@ -232,9 +259,35 @@ func TestSignIn(t *testing.T) {
 				}
 			}
 
-			// The base domain has no sign-in.
-			if rec := a.serve(a.h, http.MethodGet, a.base+":8080", "/login", nil, true); rec.Code != http.StatusNotFound {
-				t.Errorf("GET %s/login = %d, want 404", a.base, rec.Code)
+			// The base domain signs operators in, not tenants' users, and
+			// tenants' addresses do not sign operators in.
+			base := a.base + ":8080"
+			if rec := a.signIn(base, user.Email, seed.SamplePassword, "", true); rec.Code != http.StatusUnauthorized || sessionCookieOf(rec) != nil {
+				t.Errorf("POST %s/login as tenant-0's %s = %d %s, want 401 and no cookie", base, user.Email, rec.Code, rec.Body)
+			}
+			if rec := a.signIn(host0, testOperator, testOperatorPassword, "", true); rec.Code != http.StatusUnauthorized || sessionCookieOf(rec) != nil {
+				t.Errorf("POST %s/login as the operator = %d %s, want 401 and no cookie", host0, rec.Code, rec.Body)
+			}
+			rec = a.signIn(base, testOperator, testOperatorPassword, "/reports/open-subtasks", false)
+			op := sessionCookieOf(rec)
+			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/reports/open-subtasks" || op == nil {
+				t.Fatalf("POST %s/login as the operator = %d, Location %q; want 303 to next, a cookie", base, rec.Code, rec.Header().Get("Location"))
+			}
+			if got := a.state(t, a.h, host0, op); got.SignedIn {
+				t.Errorf("GET %s/login with the operator's cookie = %+v, want not signed in", host0, got)
+			}
+			if rec := a.serve(a.h, http.MethodGet, base, "/subtasks/", nil, true, ck); rec.Code != http.StatusUnauthorized {
+				t.Errorf("GET %s/subtasks/ with tenant-0's user's cookie = %d, want 401", base, rec.Code)
+			}
+			if rec := a.serve(a.h, http.MethodGet, base, "/subtasks/", nil, true, op); rec.Code != http.StatusOK {
+				t.Errorf("GET %s/subtasks/ as the operator = %d %s, want 200", base, rec.Code, rec.Body)
+			}
+			// The operator's sign-out revokes its session too.
+			if rec := a.serve(a.h, http.MethodPost, base, "/logout", url.Values{}, true, op); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"signed_in":false`) {
+				t.Errorf("POST %s/logout as the operator = %d %s, want 200, signed out", base, rec.Code, rec.Body)
+			}
+			if rec := a.serve(a.h, http.MethodGet, base, "/subtasks/", nil, true, op); rec.Code != http.StatusUnauthorized {
+				t.Errorf("GET %s/subtasks/ replaying the operator's cookie after sign-out = %d, want 401", base, rec.Code)
 			}
 			if rec := a.serve(a.h, http.MethodGet, host0, "/login?next=//evil.example/", nil, false); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "evil.example") {
 				t.Errorf("GET %s/login?next=//evil.example/ = %d, want the form without that next\n%s", host0, rec.Code, rec.Body)

@@ -35,6 +35,7 @@ func (a app) do(method, host, path string) int { return a.request(method, host, 
 func (a app) request(method, host, path string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, "http://placeholder"+path, nil)
 	req.Host = host
+	a.onBase(req)
 	req.Header.Set("Accept", "application/json")
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
@@ -48,6 +49,7 @@ func scrapeMetrics(t *testing.T, a app) map[string]float64 {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Host = "localhost:8080"
+	a.onBase(req)
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
@@ -106,7 +108,7 @@ func TestMetrics(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := app{name: name, s: plain.s, h: h}
+			a := app{name: name, s: plain.s, h: h, operator: plain.operator}
 
 			for _, r := range []struct {
 				host, path string

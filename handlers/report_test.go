@@ -29,7 +29,7 @@ func (r *reportingStrategy) ReportOpenSubtasks(ctx context.Context, o strategy.R
 }
 
 // TestOpenSubtasksReportPage: the report is served on the base domain
-// only, as HTML or JSON by the Accept header, in the strategy's order;
+// only (to an operator: see TestBaseDomainNeedsAnOperator), as HTML or JSON by the Accept header, in the strategy's order;
 // elsewhere, or with the all-tenants view off, it is a 404; a partial
 // report lists the tenants it could not read with their reasons but never
 // an error's text, and a failed one is the usual error page.

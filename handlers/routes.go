@@ -1,7 +1,8 @@
 // Package handlers is the web application: the tenant-from-subdomain
 // middleware, the subtask list per tenant, sign-in and sign-out per
-// tenant (login.go, session.go), the all-tenants view, the
-// cross-tenant report, the health check and the operator's metrics, over
+// tenant (login.go, session.go, revoke.go), the operators' sign-in on the
+// base domain (operator.go) and what it guards there: the all-tenants
+// view, the cross-tenant report and the metrics; the health check; over
 // any strategy.Strategy.
 package handlers
 
@@ -35,23 +36,27 @@ type Options struct {
 	// 503.
 	RequestTimeout time.Duration
 	// HideAllTenants turns off what the base domain serves: the
-	// all-tenants view (the list of tenants in multidb) and the
-	// cross-tenant report. They have no authentication of their own: put
-	// them behind some, or hide them, before exposing the server to
-	// tenants.
+	// all-tenants view (the list of tenants in multidb), the cross-tenant
+	// report and the operators' sign-in (404 before any sign-in). Shown,
+	// they need a signed-in operator.
 	HideAllTenants bool
 	// Metrics, when set, measures every request and serves /metrics and
-	// /metrics/tenants at the base domain (not at tenants' addresses).
-	// They have no authentication of their own either.
+	// /metrics/tenants at the base domain (not at tenants' addresses), to
+	// a signed-in operator.
 	Metrics *metrics.Metrics
 	// SecretKey signs and encrypts the sign-in cookie (SECRET_KEY). Every
-	// page of a tenant needs a user of that tenant signed in. New refuses
-	// an empty one unless AllowAnonymous is set.
+	// page of a tenant needs a user of that tenant signed in, and every
+	// page of the base domain an operator. New refuses an empty one unless
+	// AllowAnonymous is set.
 	SecretKey string
+	// SecretKeyFallbacks are earlier SECRET_KEYs, whose cookies are still
+	// accepted (SECRET_KEY_FALLBACKS); new cookies are signed with
+	// SecretKey alone.
+	SecretKeyFallbacks []string
 	// AllowAnonymous, with no SecretKey, serves tenants' pages to anyone,
 	// as before sign-in existed: for tests and benchmarks of the data
-	// layer alone. /login and /logout then answer 404. serve never sets
-	// it.
+	// layer alone. The base domain's pages are served to anyone too, and
+	// /login and /logout answer 404. serve never sets it.
 	AllowAnonymous bool
 	// SessionTTL is how long a sign-in lasts (DefaultSessionTTL when
 	// zero).
@@ -68,11 +73,18 @@ const DefaultRequestTimeout = 10 * time.Second
 
 // New returns the application's routes over s.
 func New(s strategy.Strategy, o Options) (http.Handler, error) {
+	h, _, err := newRouter(s, o)
+	return h, err
+}
+
+// newRouter is New, and the sessions it checks (nil without a secret
+// key), for tests that read another server's sign-outs.
+func newRouter(s strategy.Strategy, o Options) (http.Handler, *sessions, error) {
 	if s == nil {
-		return nil, errors.New("handlers: strategy must not be nil")
+		return nil, nil, errors.New("handlers: strategy must not be nil")
 	}
 	if o.BaseDomain == "" {
-		return nil, errors.New("handlers: base domain must not be empty")
+		return nil, nil, errors.New("handlers: base domain must not be empty")
 	}
 	if o.PerPage <= 0 {
 		o.PerPage = 10
@@ -85,21 +97,22 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	}
 	tmpl, err := template.ParseFS(templateFiles, "templates/*.html")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log := o.Logger
 	guard, err := newSignInGuard(o.SignInLimits, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var sess *sessions
 	switch {
 	case o.SecretKey != "":
-		if sess, err = newSessions(o.SecretKey, o.SessionTTL, nil); err != nil {
-			return nil, err
+		if sess, err = newSessions(o.SecretKey, o.SessionTTL, nil, o.SecretKeyFallbacks...); err != nil {
+			return nil, nil, err
 		}
+		sess.revoked = newRevocations(s, time.Now, log)
 	case !o.AllowAnonymous:
-		return nil, errors.New("handlers: a secret key is needed to sign users in (or AllowAnonymous, for tests that serve pages to anyone)")
+		return nil, nil, errors.New("handlers: a secret key is needed to sign users in (or AllowAnonymous, for tests that serve pages to anyone)")
 	}
 
 	r := gin.New()
@@ -133,14 +146,15 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	// The health check answers on any host, so probes can use an IP address.
 	get(r, "/healthz", healthz(s))
 
-	site := r.Group("/", tenantFromHost(s, o.BaseDomain, o.HideAllTenants, log))
+	site := r.Group("/", tenantFromHost(s, o.BaseDomain, o.HideAllTenants, log), requireOperator(s, sess, o.BaseDomain, log))
 	if o.Metrics != nil {
 		site.Use(countTenants(o.Metrics))
-		ops := r.Group("/metrics", baseDomainOnly(o.BaseDomain, log))
+		ops := r.Group("/metrics", baseDomainOnly(o.BaseDomain, log), requireOperator(s, sess, o.BaseDomain, log))
 		get(ops, "", gin.WrapH(o.Metrics.Handler()))
 		get(ops, "/tenants", topTenants(o.Metrics, log))
 	}
-	// A tenant's pages need one of its users signed in.
+	// A tenant's pages need one of its users signed in (the base
+	// domain's, an operator: requireOperator, on site).
 	pages := site
 	if sess != nil {
 		pages = site.Group("/", requireUser(sess, log))
@@ -163,6 +177,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 	get(pages, "/subtask/:id/", editSubtaskPage(s, log))
 	pages.POST("/subtask/:id/", saveSubtask(s, log))
 	pages.POST("/subtask/:id/delete", deleteSubtaskForm(s, log))
+	// Sign-in per tenant, and of operators on the base domain.
 	if sess != nil {
 		get(site, "/login", loginPage(sess, o.BaseDomain, log))
 		site.POST("/login", login(s, sess, guard, o.BaseDomain, log))
@@ -172,7 +187,7 @@ func New(s strategy.Strategy, o Options) (http.Handler, error) {
 		site.POST("/login", signInUnavailable(log))
 		site.POST("/logout", signInUnavailable(log))
 	}
-	return crossOriginProtection(r, log), nil
+	return crossOriginProtection(r, log), sess, nil
 }
 
 func healthz(s strategy.Strategy) gin.HandlerFunc {

@@ -13,6 +13,16 @@ type Account struct {
 	Name string   `json:"name"`
 }
 
+// Operator is an account that belongs to no tenant: it signs in on the
+// base domain, for the pages that read across tenants, and nowhere else.
+// Password is in Django's pbkdf2_sha256 format, as User's.
+type Operator struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email"`
+	Password  string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 // User belongs to one account; its email is unique within that account only,
 // because a global unique index would reveal other tenants' emails.
 type User struct {

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -82,7 +83,19 @@ var (
 	ErrNotEmpty = errors.New("the tenant tables are not empty")
 	// ErrUserNotFound: the tenant has no user with that email.
 	ErrUserNotFound = errors.New("user not found")
+	// ErrOperatorNotFound: no operator has that email.
+	ErrOperatorNotFound = errors.New("operator not found")
+	// ErrOperatorExists: an operator has that email already.
+	ErrOperatorExists = errors.New("operator exists")
 )
+
+// RevokedSession is a sign-in ended by sign-out before it expired: every
+// server refuses its cookie until Expires, when the row is purged.
+type RevokedSession struct {
+	ID        string
+	Expires   time.Time
+	RevokedAt time.Time
+}
 
 // Strategy is what the web application needs at run time. It connects as the
 // unprivileged application role, never as the owner.
@@ -119,6 +132,18 @@ type Strategy interface {
 	// Writer creates, edits and deletes the tenant's subtasks and
 	// completes its tasks (writes.go).
 	Writer
+	// OperatorByEmail returns the operator with email, compared without
+	// case (ErrOperatorNotFound when there is none). Operators belong to
+	// no tenant: a tenant's user is never one, and the tenant on ctx, if
+	// any, does not matter.
+	OperatorByEmail(ctx context.Context, email string) (models.Operator, error)
+	// RevokeSession records that session id was signed out, to be refused
+	// by every server until expires; expired records are purged on the
+	// way.
+	RevokeSession(ctx context.Context, id string, expires time.Time) error
+	// RevokedSessions lists the sessions revoked at or after since that
+	// have not expired yet, oldest revocation first.
+	RevokedSessions(ctx context.Context, since time.Time) ([]RevokedSession, error)
 	// Ping reports whether the databases the server needs are reachable.
 	Ping(ctx context.Context) error
 	// Close releases every connection.
@@ -207,6 +232,16 @@ type Admin interface {
 	// its id. (multidb's loads reuse ids, which is safe there: tenant
 	// database i only ever holds tenant-i, whose account is always i+1.)
 	Reset(ctx context.Context) (int, error)
+	// CreateOperator adds an operator, an account of no tenant, with a
+	// password hash in Django's pbkdf2_sha256 format (ErrOperatorExists
+	// when the email, compared without case, has one).
+	CreateOperator(ctx context.Context, email, passwordHash string) (models.Operator, error)
+	// Operators lists the operators by email.
+	Operators(ctx context.Context) ([]models.Operator, error)
+	// DeleteOperator removes the operator with email (ErrOperatorNotFound
+	// when there is none). The server looks the operator up on each of
+	// its requests, so its sessions end with it.
+	DeleteOperator(ctx context.Context, email string) error
 	// Destroy drops every database and role that Setup creates: for
 	// throwaway deployments such as benchmarks. There is no undo.
 	Destroy(ctx context.Context) error

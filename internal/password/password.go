@@ -7,6 +7,7 @@ package password
 
 import (
 	"crypto/pbkdf2"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -102,4 +103,38 @@ func parse(encoded string) (iterations int, salt string, key []byte, err error) 
 		return malformed(fmt.Sprintf("the key must be %d bytes in standard base64", sha256.Size))
 	}
 	return iterations, parts[2], key, nil
+}
+
+// MinLength is the fewest characters Acceptable takes, as Django's
+// MinimumLengthValidator's default asks of a password.
+const MinLength = 12
+
+// Acceptable says why password is too weak to keep, or nil: empty, shorter
+// than MinLength, all one character, or the sample users' published
+// password. A message for the person choosing it.
+func Acceptable(password string) error {
+	switch {
+	case password == "":
+		return errors.New("the password is empty")
+	case len([]rune(password)) < MinLength:
+		return fmt.Errorf("the password is %d characters long; use at least %d", len([]rune(password)), MinLength)
+	case strings.Trim(password, password[:1]) == "":
+		return errors.New("the password repeats one character")
+	case strings.EqualFold(password, "tenancy-sample"), strings.Contains(strings.ToLower(password), "password"):
+		return errors.New("the password is a published or common one")
+	}
+	return nil
+}
+
+// Hash hashes password in Django's pbkdf2_sha256 format at Iterations, with
+// a random salt of 22 characters, as Django's make_password does. It does
+// not judge the password: Acceptable does.
+func Hash(password string) (string, error) {
+	// Base32 (A-Z, 2-7), within the letters and digits of Django's salts.
+	salt := []byte(rand.Text()[:22])
+	key, err := pbkdf2.Key(sha256.New, password, salt, Iterations, sha256.Size)
+	if err != nil {
+		return "", fmt.Errorf("derive pbkdf2_sha256 key: %w", err)
+	}
+	return fmt.Sprintf("%s$%d$%s$%s", Algorithm, Iterations, salt, base64.StdEncoding.EncodeToString(key)), nil
 }

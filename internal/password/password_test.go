@@ -205,3 +205,44 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestHashVerifies: a hash made by Hash verifies its password and no
+// other, and two hashes of one password differ (random salts).
+func TestHashVerifies(t *testing.T) {
+	const pw = "correct horse battery"
+	a, err := Hash(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Hash(pw)
+	if !strings.HasPrefix(a, "pbkdf2_sha256$600000$") || a == b || strings.Contains(a, pw) {
+		t.Errorf("Hash = %q, %q: want pbkdf2_sha256 at 600000 iterations, different salts, no plain text", a, b)
+	}
+	for _, tc := range []struct {
+		pw   string
+		want bool
+	}{{pw, true}, {pw + " ", false}, {"", false}} {
+		if ok, err := Verify(tc.pw, a); ok != tc.want || err != nil {
+			t.Errorf("Verify(%q, Hash(%q)) = %v, %v; want %v", tc.pw, pw, ok, err, tc.want)
+		}
+	}
+}
+
+func TestAcceptable(t *testing.T) {
+	for _, tc := range []struct {
+		pw string
+		ok bool
+	}{
+		{"", false},
+		{"short", false},
+		{"aaaaaaaaaaaaaaaa", false},
+		{"tenancy-sample", false},
+		{"MyPassword123456", false},
+		{"correct horse battery", true},
+		{"ünïcödé-pässwörd", true},
+	} {
+		if err := Acceptable(tc.pw); (err == nil) != tc.ok {
+			t.Errorf("Acceptable(%q) = %v, want ok %v", tc.pw, err, tc.ok)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 )
 
@@ -34,8 +35,8 @@ type auditTarget struct {
 }
 
 // sharedTables are tables in a tenant-data schema that hold no tenant's
-// rows by design: goose's record of applied migrations.
-func sharedTables() []string { return []string{"goose_db_version"} }
+// rows by design: goose's records of applied migrations.
+func sharedTables() []string { return []string{"goose_db_version", operators.VersionTable} }
 
 // auditDatabase lists what a runtime role could reach in one database
 // beyond what the server needs, whichever the strategy:

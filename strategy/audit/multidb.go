@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/multidb/directory"
 	mdmigrations "tenancy/strategy/multidb/migrations"
@@ -239,15 +240,15 @@ func auditBaseDatabase(ctx context.Context, q Querier, database, role string) ([
 	err = q.QueryRowContext(ctx, `
 		SELECT bool_or(has_any_column_privilege(r.oid, t.oid, 'INSERT, UPDATE, REFERENCES')
 		            OR has_table_privilege(r.oid, t.oid, 'DELETE, TRUNCATE, TRIGGER'))
-		FROM pg_roles r, (SELECT to_regclass($2) AS oid) t
-		WHERE r.rolname = $1 AND t.oid IS NOT NULL`, role, directory.Table).Scan(&writes)
+		FROM pg_roles r, (SELECT to_regclass(name) AS oid FROM unnest(ARRAY[$2, $3]) name) t
+		WHERE r.rolname = $1 AND t.oid IS NOT NULL`, role, directory.Table, "public."+operators.OperatorsTable).Scan(&writes)
 	if err != nil {
 		return nil, fmt.Errorf("read the privileges of role %q on the tenant directory: %w", role, pg.Classify(err))
 	}
 	if writes.Bool {
 		out = append(out, Finding{Kind: FindingExtraGrant, Database: database, Subject: "table " + directory.Table,
-			Problem: fmt.Sprintf("role %q may write the tenant directory, and so send a tenant's requests to another database", role),
-			Fix:     fmt.Sprintf("run REVOKE ALL ON %[1]s FROM PUBLIC, %[2]s; GRANT SELECT ON %[1]s TO %[2]s (`tenancy migrate` does)", directory.Table, pg.QuoteIdent(role))})
+			Problem: fmt.Sprintf("role %q may write the tenant directory or the operators, and so send a tenant's requests to another database or make itself an operator of every tenant", role),
+			Fix:     fmt.Sprintf("run REVOKE ALL ON %[1]s, public.operators FROM PUBLIC, %[2]s; GRANT SELECT ON %[1]s, public.operators TO %[2]s (`tenancy migrate` does)", directory.Table, pg.QuoteIdent(role))})
 	}
 	if !temp && !create && !owns {
 		return out, nil

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	"tenancy/strategy"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 	msmigrations "tenancy/strategy/multischema/migrations"
 )
@@ -77,9 +79,10 @@ func auditMultiSchemaApp(ctx context.Context, q Querier, database, role string, 
 		                 WHERE n.nspname ~ $2 AND has_schema_privilege(r.oid, n.oid, 'USAGE')), ''),
 		       coalesce((SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c
 		                 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+		                   AND c.relname <> ALL ($3)
 		                   AND (has_any_column_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
 		                        OR has_table_privilege(r.oid, c.oid, 'DELETE, TRUNCATE, TRIGGER'))), '')
-		FROM pg_roles r WHERE r.rolname = coalesce(nullif($1, ''), current_user)`, role, tenantSchemaPattern).
+		FROM pg_roles r WHERE r.rolname = coalesce(nullif($1, ''), current_user)`, role, tenantSchemaPattern, slices.Collect(maps.Keys(operators.AppGrants()))).
 		Scan(&user, &super, &inherits, &reach, &tables)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -107,6 +110,19 @@ func auditMultiSchemaApp(ctx context.Context, q Querier, database, role string, 
 			Problem: "it has privileges on " + tables + " in public, where it needs none: it reads and writes only as a tenant's role",
 			Fix:     fmt.Sprintf("revoke them (REVOKE ALL ON <table> FROM %s); `tenancy migrate` grants exactly what is needed", pg.QuoteIdent(user))})
 	}
+	// The operators' tables are the app role's only ones in public, read
+	// and written as itself: exactly what sign-in and sign-out need.
+	privs, err := tablePrivileges(ctx, q, role, "public")
+	if err != nil {
+		return nil, err
+	}
+	ops := map[string][]string{}
+	for t := range operators.AppGrants() {
+		if p, ok := privs[t]; ok {
+			ops[t] = p
+		}
+	}
+	out = append(out, grantFindings(database, user, false, operators.AppGrants(), ops, nil)...)
 	more, err := auditDatabase(ctx, q, auditTarget{database: database, role: role, admin: opts.AdminUser, counter: opts.CountsOwner(),
 		schemas: append([]string{"public"}, schemas...)})
 	if err != nil {

@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 	ssmigrations "tenancy/strategy/singleschema/migrations"
 
@@ -328,7 +330,13 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 	if err != nil {
 		return nil, nil, err
 	}
-	findings = append(findings, grantFindings(database, role, false, tableGrants(), privs, found)...)
+	want := tableGrants()
+	maps.Copy(want, operators.AppGrants())
+	shared := maps.Clone(found)
+	for t := range operators.AppGrants() {
+		shared[t] = true // no tenant's rows: reachable, with exactly these grants
+	}
+	findings = append(findings, grantFindings(database, role, false, want, privs, shared)...)
 	checked = append(checked, fmt.Sprintf("%d tenanted tables in %s (%s): row-level security enabled and forced, the tenant policy and no other, exactly the grants %s needs, no view past the policies, no default tenant",
 		len(tables), database, strings.Join(names, ", "), role))
 

@@ -12,6 +12,7 @@ import (
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/internal/fleet"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/multidb/directory"
 	"tenancy/strategy/multidb/migrations"
@@ -208,9 +209,9 @@ func (a *Admin) privilegesOf(ctx context.Context, database string) string {
 	return digest
 }
 
-// migrateBase runs the base database's migrations (the tenant directory)
-// and gives the app role what the server needs there: reading the
-// directory, nothing else.
+// migrateBase runs the base database's migrations (the tenant directory,
+// the operators' tables) and gives the app role what the server needs
+// there: reading the directory and the operators, recording sign-outs.
 func (a *Admin) migrateBase(ctx context.Context, rep *strategy.DatabaseReport) error {
 	pool, _, err := a.base.Get()
 	if err != nil {
@@ -219,11 +220,14 @@ func (a *Admin) migrateBase(ctx context.Context, rep *strategy.DatabaseReport) e
 	if err := pg.Migrate(ctx, pool, directory.Migrations(), "", rep); err != nil {
 		return pg.Classify(err)
 	}
+	if err := operators.Migrate(ctx, pool, rep); err != nil {
+		return pg.Classify(err)
+	}
 	return pg.Classify(pg.WithTx(ctx, pool, func(tx *sql.Tx) error {
-		for _, stmt := range []string{
+		for _, stmt := range append([]string{
 			"REVOKE ALL ON " + directory.Table + " FROM PUBLIC, " + pg.QuoteIdent(a.opts.AppUser),
 			"GRANT SELECT ON " + directory.Table + " TO " + pg.QuoteIdent(a.opts.AppUser),
-		} {
+		}, operators.Grants(a.opts.AppUser)...) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("%s: %w", stmt, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"tenancy/strategy/internal/accountdir"
 	"tenancy/strategy/internal/claim"
 	"tenancy/strategy/internal/fleet"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/multischema/migrations"
 )
@@ -115,6 +116,9 @@ func (a *Admin) migrate(ctx context.Context, progress io.Writer, shared strategy
 	}
 	t := time.Now()
 	shared.Err = pg.Classify(pg.Migrate(ctx, pool, migrations.Shared(), "", &shared))
+	if shared.Err == nil {
+		shared.Err = pg.Classify(operators.Migrate(ctx, pool, &shared))
+	}
 	if shared.Err == nil {
 		shared.Err = pg.Classify(sharedGrants(ctx, pool, a.opts))
 	}

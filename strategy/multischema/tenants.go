@@ -12,6 +12,7 @@ import (
 
 	"tenancy/models"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/multischema/migrations"
 )
@@ -162,6 +163,9 @@ func sharedGrants(ctx context.Context, db *sql.DB, opts strategy.Options) error 
 		"ALTER FUNCTION public.subtask_counts_clear() OWNER TO " + counter,
 		"REVOKE CREATE ON SCHEMA public FROM " + counter,
 	}
+	// The app role's only tables in public: sign-in of operators and
+	// sign-out.
+	stmts = append(stmts, operators.Grants(opts.AppUser)...)
 	for _, role := range []string{opts.AppUser, opts.ReaderUser} {
 		for _, s := range pg.RoleSettings() {
 			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET %s = %s", pg.QuoteIdent(role), database, s[0], pg.QuoteLiteral(s[1])))

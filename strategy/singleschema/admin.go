@@ -9,6 +9,7 @@ import (
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
 	"tenancy/strategy/internal/accountdir"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/singleschema/migrations"
 	"time"
@@ -99,8 +100,11 @@ func (a *Admin) migrate(ctx context.Context, rep *strategy.DatabaseReport) error
 	if err := pg.Migrate(ctx, pool, pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations), "", rep); err != nil {
 		return pg.Classify(err)
 	}
+	if err := operators.Migrate(ctx, pool, rep); err != nil {
+		return pg.Classify(err)
+	}
 	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,
-		Counter: a.opts.CountsOwner(), RLS: true}))
+		Counter: a.opts.CountsOwner(), RLS: true, Also: operators.Grants(a.opts.AppUser)}))
 }
 
 func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {

@@ -8,7 +8,8 @@
 // counts kept by triggers the app role cannot touch or hijack, bulk loads
 // that are all or nothing, no leaked row under concurrent load, 503s while
 // PostgreSQL restarts, pool figures for monitoring that follow the
-// connections, users found by email in their own tenant only). It also holds the helpers those tests share. Every
+// connections, users found by email in their own tenant only, operators
+// who belong to no tenant, sign-outs every server sees). It also holds the helpers those tests share. Every
 // deployment it makes is uniquely named and dropped when the test ends
 // (internal/pgtest).
 package strategytest

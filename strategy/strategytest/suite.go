@@ -45,6 +45,8 @@ func Run(t *testing.T, h Harness) {
 		{"PoolStatsFollowTheConnections", testPoolStatsFollowTheConnections},
 		{"TenantLifecycle", testTenantLifecycle},
 		{"UserByEmailStaysInTheTenant", testUserByEmailStaysInTheTenant},
+		{"OperatorsBelongToNoTenant", testOperatorsBelongToNoTenant},
+		{"RevokedSessionsAreShared", testRevokedSessionsAreShared},
 		{"WritesInOwnTenant", testWritesInOwnTenant},
 		{"WritesNeverReachAnotherTenant", testWritesNeverReachAnotherTenant},
 		{"WritesRefuseBadInput", testWritesRefuseBadInput},

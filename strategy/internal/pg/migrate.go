@@ -31,7 +31,13 @@ import (
 // tools still read the result. Concurrent calls on one version table wait
 // for each other (a transaction-scoped advisory lock).
 func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, schema string, rep *strategy.DatabaseReport) error {
-	table := goose.DefaultTablename
+	return MigrateTable(ctx, db, fsys, schema, goose.DefaultTablename, rep)
+}
+
+// MigrateTable is Migrate with a version table of another name, for a
+// second set of migrations in the same schema (the operators' tables,
+// which each strategy keeps beside its own).
+func MigrateTable(ctx context.Context, db *sql.DB, fsys fs.FS, schema, table string, rep *strategy.DatabaseReport) error {
 	if schema != "" {
 		table = QuoteIdent(schema) + "." + table
 	}

@@ -143,6 +143,10 @@ type GrantSpec struct {
 	// RLS: the counts table has row-level security (singleschema), so the
 	// counter needs a policy of its own to write every tenant's count.
 	RLS bool
+	// Also are run after the grants, in their transaction: grants on
+	// tables that are not the tenants' (the operators'), which the
+	// REVOKE ALL above would otherwise take away in between.
+	Also []string
 }
 
 // RoleSettings are the session defaults setup gives the runtime roles in
@@ -234,7 +238,7 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 			}
 			stmts = append(stmts, fmt.Sprintf("GRANT INSERT (%[1]s), UPDATE (%[1]s) ON %[2]s TO %[3]s", cols, table, app))
 		}
-		for _, s := range stmts {
+		for _, s := range append(stmts, g.Also...) {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
 				return fmt.Errorf("grant (%s): %w", s, err)
 			}
