@@ -25,7 +25,7 @@ type SignInOptions struct {
 	URL        string
 	BaseDomain string
 	// Users maps each tenant slug to the email of a user who may sign in
-	// there.
+	// there; the slug "" is the base domain, where operators sign in.
 	Users    map[string]string
 	Password string
 	// Client sends the requests; NewClient(Concurrency) when nil.
@@ -71,7 +71,10 @@ func SignIn(ctx context.Context, o SignInOptions) (map[string]string, error) {
 		go func() {
 			defer wg.Done()
 			for slug := range next {
-				host := slug + "." + o.BaseDomain
+				host := o.BaseDomain // "": an operator, on the base domain
+				if slug != "" {
+					host = slug + "." + o.BaseDomain
+				}
 				if port := u.Port(); port != "" {
 					host = net.JoinHostPort(host, port)
 				}
