@@ -32,6 +32,7 @@ func (a app) send(method, host, path, body string, form bool, headers map[string
 	if ck := a.cookieFor(host); ck != nil {
 		req.AddCookie(ck)
 	}
+	a.onBase(req)
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
 	return rec
@@ -241,7 +242,8 @@ func TestWriteAPI(t *testing.T) {
 					t.Errorf("DELETE at tenant-0 with %s = %d %s, want 401", tc.what, rec.Code, rec.Body)
 				}
 			}
-			// The base domain is every tenant's and writes nothing.
+			// The base domain is every tenant's and writes nothing, not
+			// even for an operator.
 			if rec := a.send(http.MethodPost, a.base+":8080", "/api/subtasks", `{"task_id":1,"name":"x"}`, false, nil); rec.Code != http.StatusNotFound {
 				t.Errorf("POST /api/subtasks at the base domain = %d %s, want 404", rec.Code, rec.Body)
 			}
