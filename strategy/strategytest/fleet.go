@@ -16,7 +16,7 @@ import (
 const SchemaChange = "_subtask_priority.sql"
 
 // testMigrationFailsMidFleet is the talk's case: a migration that fails on
-// one tenant in the middle of the fleet (here the newest migration adds
+// one tenant in the middle of the fleet (here the priority migration adds
 // subtasks.priority, and tenant-1 already has such a column, made by hand),
 // with a server running the new code throughout. The run stops at the
 // failure; the report says which tenants were migrated, which failed and
