@@ -53,10 +53,11 @@ func TestCountSlotsSpreadOneTenantsWriters(t *testing.T) {
 						return err
 					}
 					// Two in, one out: the count grows by one a round.
-					if _, err := tx.Exec(ctx, `INSERT INTO subtasks (account_id, task_id, name) VALUES ($1, $2, 'slot'), ($1, $2, 'slot')`, int64(a.ID), task); err != nil {
+					var id int64
+					if err := tx.QueryRow(ctx, `INSERT INTO subtasks (account_id, task_id, name) VALUES ($1, $2, 'slot'), ($1, $2, 'slot') RETURNING id`, int64(a.ID), task).Scan(&id); err != nil {
 						return err
 					}
-					_, err := tx.Exec(ctx, `DELETE FROM subtasks WHERE id = (SELECT max(id) FROM subtasks WHERE account_id = $1)`, int64(a.ID))
+					_, err := tx.Exec(ctx, `DELETE FROM subtasks WHERE id = $1`, id)
 					return err
 				})
 			}
