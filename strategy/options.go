@@ -183,8 +183,9 @@ func (o Options) ReaderDSN(database string) string {
 }
 
 // CountsOwner is the role that owns the triggers keeping the subtask
-// counts: NOLOGIN, with rights on subtask_counts only. The triggers run
-// with its rights, so a flaw in them reaches no further than the counts.
+// counts: NOLOGIN, with rights on the table that holds them only
+// (subtask_count_slots, or subtask_counts). The triggers run with its
+// rights, so a flaw in them reaches no further than the counts.
 func (o Options) CountsOwner() string { return o.Database + "_counter" }
 
 // TenantDatabase is the multidb database setup makes for the sample
