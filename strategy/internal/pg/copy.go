@@ -334,7 +334,11 @@ func TruncateTenantTables(ctx context.Context, pool *sql.DB) (int, error) {
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "TRUNCATE accounts, users, projects, tasks, subtasks, subtask_counts CONTINUE IDENTITY")
+		store, err := CountsStore(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "TRUNCATE accounts, users, projects, tasks, subtasks, "+store+" CONTINUE IDENTITY")
 		return err
 	})
 	return n, err
