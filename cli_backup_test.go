@@ -223,8 +223,8 @@ func appRoleDumpFails(t *testing.T, progs map[string]string, env map[string]stri
 		want string // in the error; empty: the dump succeeds
 	}{
 		{[]string{"--format=custom"}, "permission denied"},
-		{[]string{"--data-only", "--table=subtask_count_slots"}, "query would be affected by row-level security policy for table \"subtask_count_slots\""},
-		{[]string{"--data-only", "--table=subtask_count_slots", "--enable-row-security"}, ""},
+		{[]string{"--data-only", "--table=subtask_counts"}, "query would be affected by row-level security policy for table \"subtask_counts\""},
+		{[]string{"--data-only", "--table=subtask_counts", "--enable-row-security"}, ""},
 	}
 	for _, tt := range tests {
 		out, errOut, err := runProgram(progs["pg_dump"], append(tt.args, "--dbname", app)...)
@@ -238,7 +238,7 @@ func appRoleDumpFails(t *testing.T, progs map[string]string, env map[string]stri
 			t.Fatalf("pg_dump %v as the app role: %v\n%s", tt.args, err, errOut)
 		}
 		// The COPY block must be there, and empty: a backup of nothing.
-		copyLine := regexp.MustCompile(`(?m)^COPY public\.subtask_count_slots .* FROM stdin;\n\\\.$`)
+		copyLine := regexp.MustCompile(`(?m)^COPY public\.subtask_counts .* FROM stdin;\n\\\.$`)
 		if !copyLine.MatchString(out) {
 			t.Errorf("pg_dump %v as the app role: want the table's COPY block with no rows, got:\n%s", tt.args, out)
 		}
@@ -433,7 +433,7 @@ func TestDataOnlyRestoreAndTheKeptCounts(t *testing.T) {
 	db := pgtest.Admin(t, database)
 
 	tenantTables := []string{"--table=accounts", "--table=users", "--table=projects", "--table=tasks", "--table=subtasks"}
-	withCounts := append(slices.Clone(tenantTables), "--table=subtask_count_slots")
+	withCounts := append(slices.Clone(tenantTables), "--table=subtask_counts")
 	tests := []struct {
 		name     string
 		args     []string
@@ -445,7 +445,7 @@ func TestDataOnlyRestoreAndTheKeptCounts(t *testing.T) {
 		{"triggers disabled, counts left out", append([]string{"--disable-triggers"}, tenantTables...), true, "FINDING [subtask-counts-drifted]"},
 	}
 	for _, tt := range tests {
-		if _, err := db.Exec(`TRUNCATE accounts, users, projects, tasks, subtasks, subtask_count_slots`); err != nil {
+		if _, err := db.Exec(`TRUNCATE accounts, users, projects, tasks, subtasks, subtask_counts`); err != nil {
 			t.Fatal(err)
 		}
 		args := append([]string{"--data-only", "--single-transaction", "--exit-on-error", "--dbname", pgtest.DSN("", "", database)}, tt.args...)

@@ -63,9 +63,8 @@ type Options struct {
 	QueryExecMode string
 
 	// HoldBackMigrations leaves the newest N migrations of the tenant
-	// tables pending in Setup and Migrate (0: none). compare holds back
-	// the priority migration and those after it, to time that one, a real
-	// schema change, apart from setup.
+	// tables pending in Setup and Migrate (0: none). compare sets it to 1 to
+	// time the newest, a real schema change, apart from setup.
 	HoldBackMigrations int
 
 	Logger *slog.Logger
@@ -183,9 +182,8 @@ func (o Options) ReaderDSN(database string) string {
 }
 
 // CountsOwner is the role that owns the triggers keeping the subtask
-// counts: NOLOGIN, with rights on the table that holds them only
-// (subtask_count_slots, or subtask_counts). The triggers run with its
-// rights, so a flaw in them reaches no further than the counts.
+// counts: NOLOGIN, with rights on subtask_counts only. The triggers run
+// with its rights, so a flaw in them reaches no further than the counts.
 func (o Options) CountsOwner() string { return o.Database + "_counter" }
 
 // TenantDatabase is the multidb database setup makes for the sample

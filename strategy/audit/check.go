@@ -37,19 +37,8 @@ type countsCheck struct {
 	// drifted lists (up to five of) the accounts whose kept subtask count
 	// differs from their subtasks, and how many there are.
 	drifted string
-	// recount is the repair a drifted-counts finding suggests, given the
-	// table that holds the counts (pg.CountsStore).
-	recount func(store string) string
-}
-
-// recountInto is the statement that writes each account's count into
-// store: into slot 0 of subtask_count_slots (the other slots are emptied
-// with the rest), or into subtask_counts before that migration.
-func recountInto(store, account, count string) string {
-	if store == "subtask_count_slots" {
-		return "INSERT INTO subtask_count_slots (account_id, slot, subtasks) SELECT " + account + ", 0, " + count
-	}
-	return "INSERT INTO subtask_counts (account_id, subtasks) SELECT " + account + ", " + count
+	// recount is the repair a drifted-counts finding suggests.
+	recount string
 }
 
 func singleSchemaCounts() countsCheck {
@@ -61,10 +50,8 @@ func singleSchemaCounts() countsCheck {
 		      LEFT JOIN subtask_counts c ON c.account_id = a.id
 		      LEFT JOIN (SELECT account_id, count(*) AS subtasks FROM subtasks GROUP BY account_id) s ON s.account_id = a.id
 		      WHERE coalesce(c.subtasks, 0) <> coalesce(s.subtasks, 0)) d`,
-		recount: func(store string) string {
-			return "BEGIN; LOCK TABLE subtasks IN SHARE MODE; DELETE FROM " + store + "; " +
-				recountInto(store, "account_id", "count(*) FROM subtasks GROUP BY account_id") + "; COMMIT;"
-		},
+		recount: "BEGIN; LOCK TABLE subtasks IN SHARE MODE; DELETE FROM subtask_counts; " +
+			"INSERT INTO subtask_counts SELECT account_id, count(*) FROM subtasks GROUP BY account_id; COMMIT;",
 	}
 }
 
@@ -74,10 +61,8 @@ func multiDBCounts() countsCheck {
 		SELECT count(*), coalesce(string_agg(a.slug, ', '), '')
 		FROM accounts a LEFT JOIN subtask_counts c ON c.account_id = a.id
 		WHERE coalesce(c.subtasks, 0) <> (SELECT count(*) FROM subtasks)`,
-		recount: func(store string) string {
-			return "BEGIN; LOCK TABLE subtasks IN SHARE MODE; DELETE FROM " + store + "; " +
-				recountInto(store, "id", "(SELECT count(*) FROM subtasks) FROM accounts") + "; COMMIT;"
-		},
+		recount: "BEGIN; LOCK TABLE subtasks IN SHARE MODE; DELETE FROM subtask_counts; " +
+			"INSERT INTO subtask_counts SELECT id, (SELECT count(*) FROM subtasks) FROM accounts; COMMIT;",
 	}
 }
 
@@ -94,13 +79,9 @@ func checkCounts(ctx context.Context, db *sql.DB, database string, counts counts
 		return fmt.Errorf("compare the subtask counts in %s: %w", database, pg.Classify(err))
 	}
 	if n > 0 {
-		store, err := pg.CountsStore(ctx, db)
-		if err != nil {
-			return err
-		}
-		rep.add(Finding{Kind: FindingCountsDrifted, Database: database, Subject: "table " + store,
+		rep.add(Finding{Kind: FindingCountsDrifted, Database: database, Subject: "table subtask_counts",
 			Problem: fmt.Sprintf("the kept subtask counts of %d account(s) (%s) differ from their subtasks, so list totals are wrong and the all-tenants view skips or repeats rows", n, some),
-			Fix:     "recount them as the admin (psql): " + counts.recount(store)})
+			Fix:     "recount them as the admin (psql): " + counts.recount})
 		return nil
 	}
 	rep.checked("%s: subtask counts agree with the subtasks", database)

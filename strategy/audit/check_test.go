@@ -256,10 +256,10 @@ func TestCheckSingleSchema(t *testing.T) {
 			want:    []audit.FindingKind{audit.FindingReaderNotReadOnly}, subject: readerSubject},
 		{name: "a kept subtask count drifted", in: db,
 			breakIt: []string{"INSERT INTO accounts (slug, name) VALUES ('tenant-9', 'drift')",
-				"INSERT INTO subtask_count_slots SELECT id, 3, 5 FROM accounts WHERE slug = 'tenant-9'"},
+				"INSERT INTO subtask_counts SELECT id, 5 FROM accounts WHERE slug = 'tenant-9'"},
 			// The repair the finding suggests must clear it.
 			recount: true, undo: []string{"DELETE FROM accounts"},
-			want: []audit.FindingKind{audit.FindingCountsDrifted}, subject: "table subtask_count_slots", database: db, inProblem: "1 account(s) (tenant-9)"},
+			want: []audit.FindingKind{audit.FindingCountsDrifted}, subject: "table subtask_counts", database: db, inProblem: "1 account(s) (tenant-9)"},
 		// Roles and grants that reach past isolation without being a
 		// superuser or BYPASSRLS.
 		{name: "app role has CREATEROLE", in: db,

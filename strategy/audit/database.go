@@ -325,12 +325,11 @@ func auditForeignObjects(ctx context.Context, q Querier, a auditTarget) ([]Findi
 }
 
 // tableGrants is what the app role needs on each table of the tenant data,
-// and so all it may have. counts is the table that holds the subtask
-// counts (pg.CountsStore); the view over it is auditViews' business.
-func tableGrants(counts string) map[string][]string {
+// and so all it may have.
+func tableGrants() map[string][]string {
 	rw := []string{"SELECT", insertNotIDs, updateNotIDs, "DELETE"}
 	return map[string][]string{
-		"accounts": {"SELECT"}, counts: {"SELECT"},
+		"accounts": {"SELECT"}, "subtask_counts": {"SELECT"},
 		"users": rw, "projects": rw, "tasks": rw, "subtasks": rw,
 	}
 }

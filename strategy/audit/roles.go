@@ -195,10 +195,6 @@ func auditReader(ctx context.Context, q Querier, database, role string, opts str
 	if err != nil {
 		return nil, err
 	}
-	counts, err := pg.CountsStore(ctx, q)
-	if err != nil {
-		return nil, err
-	}
 	privs, err := tablePrivileges(ctx, q, role, "public")
 	if err != nil {
 		return nil, err
@@ -207,7 +203,7 @@ func auditReader(ctx context.Context, q Querier, database, role string, opts str
 	if name == "" {
 		name = opts.ReaderUser
 	}
-	fs = append(fs, grantFindings(database, name, true, readerGrants("accounts", "projects", "tasks", "subtasks", counts), privs, nil)...)
+	fs = append(fs, grantFindings(database, name, true, readerGrants("accounts", "projects", "tasks", "subtasks", "subtask_counts"), privs, nil)...)
 	secrets, err := readerSecretsFinding(ctx, q, database, role)
 	if err != nil {
 		return nil, err

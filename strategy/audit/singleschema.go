@@ -310,9 +310,6 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 	}
 	var missing []string
 	for _, name := range singleSchemaTables() {
-		if name == "subtask_counts" && found["subtask_count_slots"] {
-			continue // now a view over the slots (migration 00008)
-		}
 		if !found[name] {
 			missing = append(missing, name)
 			findings = append(findings, Finding{Kind: FindingTableMissing, Database: database, Subject: "table " + name,
@@ -329,15 +326,11 @@ func inspectPolicies(ctx context.Context, db *sql.DB, database, role string, asA
 		return nil, nil, err
 	}
 	findings = append(findings, views...)
-	counts, err := pg.CountsStore(ctx, db)
-	if err != nil {
-		return nil, nil, err
-	}
 	privs, err := tablePrivileges(ctx, db, role, "public")
 	if err != nil {
 		return nil, nil, err
 	}
-	want := tableGrants(counts)
+	want := tableGrants()
 	maps.Copy(want, operators.AppGrants())
 	shared := maps.Clone(found)
 	for t := range operators.AppGrants() {

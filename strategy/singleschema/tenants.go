@@ -19,8 +19,6 @@ import (
 
 // tenantRowsTables are the tables with an account_id, children first: the
 // order a tenant's rows are deleted in (the foreign keys RESTRICT).
-// subtask_counts stands for whichever table holds the counts
-// (pg.CountsStore): it is a view once they are spread over slots.
 var tenantRowsTables = []string{"subtasks", "tasks", "projects", "users", "subtask_counts", "accounts"}
 
 func (a *Admin) entryOf(id models.TenantID, slug, name string) strategy.TenantEntry {
@@ -59,14 +57,7 @@ func (a *Admin) DeleteTenant(ctx context.Context, slug string) (strategy.TenantE
 		return e, err
 	}
 	err = pg.WithTx(ctx, pool, func(tx *sql.Tx) error {
-		store, err := pg.CountsStore(ctx, tx)
-		if err != nil {
-			return err
-		}
 		for _, table := range tenantRowsTables {
-			if table == "subtask_counts" {
-				table = store
-			}
 			col := "account_id"
 			if table == "accounts" {
 				col = "id"

@@ -344,28 +344,11 @@ func hasAccountID(t *testing.T, db *sql.DB) bool {
 func testAppCannotWriteCounts(t *testing.T, h Harness) {
 	_, admin, s := Deploy(t, h)
 	a := AddTenant(t, admin, s, "tenant-0", 2)
-	// Where the counts are spread over slots, subtask_counts is a view
-	// that sums them, which no one can write; the slots are what must be
-	// out of the app role's reach.
-	var slots bool
-	if err := s.Tx(TenantCtx(a), func(tx *gorm.DB) error {
-		return tx.Raw("SELECT to_regclass('subtask_count_slots') IS NOT NULL").Scan(&slots).Error
-	}); err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{
+	for _, stmt := range []string{
 		"UPDATE subtask_counts SET subtasks = 0",
 		"DELETE FROM subtask_counts",
 		fmt.Sprintf("INSERT INTO subtask_counts (account_id, subtasks) VALUES (%d, 99) ON CONFLICT (account_id) DO UPDATE SET subtasks = 99", a.ID),
-	}
-	if slots {
-		stmts = []string{
-			"UPDATE subtask_count_slots SET subtasks = 0",
-			"DELETE FROM subtask_count_slots",
-			fmt.Sprintf("INSERT INTO subtask_count_slots (account_id, slot, subtasks) VALUES (%d, 0, 99) ON CONFLICT (account_id, slot) DO UPDATE SET subtasks = 99", a.ID),
-		}
-	}
-	for _, stmt := range stmts {
+	} {
 		err := s.Tx(TenantCtx(a), func(tx *gorm.DB) error { return tx.Exec(stmt).Error })
 		if !pg.IsPgError(err, "42501") { // insufficient_privilege
 			t.Errorf("%s as the app role: err = %v, want permission denied", stmt, err)

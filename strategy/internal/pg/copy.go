@@ -334,11 +334,7 @@ func TruncateTenantTables(ctx context.Context, pool *sql.DB) (int, error) {
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
 			return err
 		}
-		store, err := CountsStore(ctx, tx)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "TRUNCATE accounts, users, projects, tasks, subtasks, "+store+" CONTINUE IDENTITY")
+		_, err := tx.ExecContext(ctx, "TRUNCATE accounts, users, projects, tasks, subtasks, subtask_counts CONTINUE IDENTITY")
 		return err
 	})
 	return n, err

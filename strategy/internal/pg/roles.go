@@ -200,10 +200,9 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 		// path can change one. Ids come from identity columns, which need
 		// no rights on their sequences.
 		"GRANT SELECT ON accounts, subtask_counts TO " + app,
-		// subtask_counts is a view over subtask_count_slots where that
-		// migration has run (see CountsStore): its readers need SELECT on both.
 		// INSERT and UPDATE of every column but the ids: see writableColumns.
 		"GRANT SELECT, DELETE ON users, projects, tasks, subtasks TO " + app,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON subtask_counts TO " + counter,
 		// The server reads the schema's version to tell a database still
 		// being upgraded (pg.RequireCurrent); no tenant's rows are there.
 		"GRANT SELECT ON goose_db_version TO " + app,
@@ -232,17 +231,6 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 		}
 	}
 	return WithTx(ctx, db, func(tx *sql.Tx) error {
-		store, err := CountsStore(ctx, tx)
-		if err != nil {
-			return err
-		}
-		stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON "+store+" TO "+counter)
-		if store != "subtask_counts" {
-			stmts = append(stmts, "GRANT SELECT ON "+store+" TO "+app)
-			if g.Reader != "" {
-				stmts = append(stmts, "GRANT SELECT ON "+store+" TO "+QuoteIdent(g.Reader))
-			}
-		}
 		for _, table := range []string{"users", "projects", "tasks", "subtasks"} {
 			cols, err := WritableColumns(ctx, tx, "public", table)
 			if err != nil {
@@ -256,28 +244,10 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 			}
 		}
 		if g.RLS {
-			return ensureCounterPolicy(ctx, tx, g.Counter, store)
+			return ensureCounterPolicy(ctx, tx, g.Counter)
 		}
 		return nil
 	})
-}
-
-// CountsStore names the table in public that holds the subtask counts:
-// subtask_count_slots, each tenant's count spread over a few rows so that
-// its writers seldom queue on one, once the migration that adds it has run
-// (subtask_counts is then a view summing them); subtask_counts before.
-// Setup may hold that migration back (strategy.Options.HoldBackMigrations).
-func CountsStore(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (string, error) {
-	var slots bool
-	if err := q.QueryRowContext(ctx, `SELECT to_regclass('public.subtask_count_slots') IS NOT NULL`).Scan(&slots); err != nil {
-		return "", fmt.Errorf("look up the subtask counts table: %w", err)
-	}
-	if slots {
-		return "subtask_count_slots", nil
-	}
-	return "subtask_counts", nil
 }
 
 // WritableColumns lists, quoted, the columns of schema.table the app role
@@ -302,20 +272,20 @@ func WritableColumns(ctx context.Context, tx *sql.Tx, schema, table string) (str
 // let through, and seeding writes many tenants at once with no tenant set.
 // The policy is made (or pointed at counter) only when it is not so
 // already: ALTER POLICY locks the table.
-func ensureCounterPolicy(ctx context.Context, tx *sql.Tx, counter, store string) error {
+func ensureCounterPolicy(ctx context.Context, tx *sql.Tx, counter string) error {
 	var exists, right bool
 	err := tx.QueryRowContext(ctx, `
 		SELECT count(*) > 0, coalesce(bool_and(p.polroles = ARRAY[(SELECT oid FROM pg_roles WHERE rolname = $1)]), false)
-		FROM pg_policy p WHERE p.polrelid = ('public.' || $2)::regclass AND p.polname = 'counts_keeper'`, counter, store).Scan(&exists, &right)
+		FROM pg_policy p WHERE p.polrelid = 'public.subtask_counts'::regclass AND p.polname = 'counts_keeper'`, counter).Scan(&exists, &right)
 	if err != nil {
 		return fmt.Errorf("look up the counts policy: %w", err)
 	}
 	var stmt string
 	switch {
 	case !exists:
-		stmt = "CREATE POLICY counts_keeper ON public." + store + " TO " + QuoteIdent(counter) + " USING (true) WITH CHECK (true)"
+		stmt = "CREATE POLICY counts_keeper ON public.subtask_counts TO " + QuoteIdent(counter) + " USING (true) WITH CHECK (true)"
 	case !right:
-		stmt = "ALTER POLICY counts_keeper ON public." + store + " TO " + QuoteIdent(counter)
+		stmt = "ALTER POLICY counts_keeper ON public.subtask_counts TO " + QuoteIdent(counter)
 	default:
 		return nil
 	}
