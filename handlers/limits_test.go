@@ -146,3 +146,37 @@ func TestClientAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestFoundOperatorsForget: an operator found is remembered, by email and
+// id, for the ttl only, so a deleted one's sessions end within it.
+func TestFoundOperatorsForget(t *testing.T) {
+	now := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	f := &foundOperators{ttl: 5 * time.Second, now: func() time.Time { return now }}
+	if f.has("ops@example.com", 1) {
+		t.Fatal("an operator never found is remembered")
+	}
+	f.add("ops@example.com", 1)
+	for _, tt := range []struct {
+		after time.Duration
+		email string
+		id    int64
+		want  bool
+	}{
+		{0, "ops@example.com", 1, true},
+		{0, "ops@example.com", 2, false}, // deleted, another made with the email
+		{0, "other@example.com", 1, false},
+		{4 * time.Second, "ops@example.com", 1, true},
+		{5 * time.Second, "ops@example.com", 1, false},
+	} {
+		now = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC).Add(tt.after)
+		if got := f.has(tt.email, tt.id); got != tt.want {
+			t.Errorf("after %s, has(%q, %d) = %v, want %v", tt.after, tt.email, tt.id, got, tt.want)
+		}
+	}
+	for i := range maxFoundOperators + 10 {
+		f.add(fmt.Sprintf("op-%d@example.com", i), int64(i))
+	}
+	if len(f.seen) > maxFoundOperators {
+		t.Errorf("remembers %d operators, want at most %d", len(f.seen), maxFoundOperators)
+	}
+}
