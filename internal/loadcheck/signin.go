@@ -133,14 +133,17 @@ func signIn(ctx context.Context, client *http.Client, base, host, email, passwor
 		}
 		_ = json.Unmarshal(answer, &got)
 		switch {
-		case resp.StatusCode == http.StatusTooManyRequests:
-			// The server limits sign-ins per address: wait as told.
+		case resp.StatusCode == http.StatusTooManyRequests,
+			resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+			// 429: the server limits sign-ins per address; 503: it checks
+			// only so many passwords at once (a slow machine, -race).
+			// Either way, wait as told.
 			wait := time.Second
 			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 				wait = time.Duration(s) * time.Second
 			}
 			if time.Now().Add(wait).After(deadline) {
-				return "", fmt.Errorf("429 Too Many Requests for longer than %s: the server limits sign-ins from this address; raise its limit for the load test", patience)
+				return "", fmt.Errorf("%s for longer than %s: the server limits sign-ins from this address, or checks only so many passwords at once; raise its limits for the load test, or sign in fewer at once", resp.Status, patience)
 			}
 			select {
 			case <-ctx.Done():

@@ -15,8 +15,9 @@ import (
 // tenant's own) only to a request carrying the tenant's session, as the
 // server's requireUser does for JSON: 401 otherwise. POST /login with one
 // of users' emails and the password sets that session; limited, when
-// set, answers 429 to that many sign-ins first.
-func signedInStandIn(t *testing.T, users map[string]string, password string, limited int64) *httptest.Server {
+// set, answers refuseWith (429, or 503 as when no password check is free)
+// with Retry-After to that many sign-ins first.
+func signedInStandIn(t *testing.T, users map[string]string, password string, limited int64, refuseWith int) *httptest.Server {
 	t.Helper()
 	var refused atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -24,7 +25,7 @@ func signedInStandIn(t *testing.T, users map[string]string, password string, lim
 		if r.URL.Path == "/login" && r.Method == http.MethodPost {
 			if refused.Add(1) <= limited {
 				w.Header().Set("Retry-After", "1")
-				http.Error(w, `{"error":"slow down"}`, http.StatusTooManyRequests)
+				http.Error(w, `{"error":"slow down"}`, refuseWith)
 				return
 			}
 			var in struct{ Email, Password string }
@@ -56,7 +57,7 @@ func signedInStandIn(t *testing.T, users map[string]string, password string, lim
 
 func TestRunSendsEachTenantItsSession(t *testing.T) {
 	users := map[string]string{"tenant-0": "a@zero.example", "tenant-1": "b@one.example"}
-	srv := signedInStandIn(t, users, "pw", 0)
+	srv := signedInStandIn(t, users, "pw", 0, 0)
 	tenants := []string{"tenant-0", "tenant-1"}
 	sessions, err := SignIn(context.Background(), SignInOptions{URL: srv.URL, BaseDomain: "localhost", Users: users, Password: "pw"})
 	if err != nil {
@@ -102,20 +103,22 @@ func TestRunSendsEachTenantItsSession(t *testing.T) {
 func TestSignIn(t *testing.T) {
 	users := map[string]string{"tenant-0": "a@zero.example", "tenant-1": "b@one.example", "tenant-2": "c@two.example"}
 	tests := []struct {
-		name     string
-		users    map[string]string
-		password string
-		limited  int64
-		wantErr  string
+		name       string
+		users      map[string]string
+		password   string
+		limited    int64
+		refuseWith int
+		wantErr    string
 	}{
-		{"every user", users, "pw", 0, ""},
-		{"after a 429, waits as told", map[string]string{"tenant-1": users["tenant-1"]}, "pw", 1, ""},
-		{"wrong password", users, "nope", 0, "401 Unauthorized: That email and password do not match."},
-		{"another tenant's user", map[string]string{"tenant-0": users["tenant-1"]}, "pw", 0, "sign in as b@one.example on tenant-0: 401"},
+		{"every user", users, "pw", 0, 0, ""},
+		{"after a 429, waits as told", map[string]string{"tenant-1": users["tenant-1"]}, "pw", 1, http.StatusTooManyRequests, ""},
+		{"after a 503 with Retry-After, waits as told", map[string]string{"tenant-1": users["tenant-1"]}, "pw", 1, http.StatusServiceUnavailable, ""},
+		{"wrong password", users, "nope", 0, 0, "401 Unauthorized: That email and password do not match."},
+		{"another tenant's user", map[string]string{"tenant-0": users["tenant-1"]}, "pw", 0, 0, "sign in as b@one.example on tenant-0: 401"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := signedInStandIn(t, users, "pw", tt.limited)
+			srv := signedInStandIn(t, users, "pw", tt.limited, tt.refuseWith)
 			got, err := SignIn(context.Background(), SignInOptions{URL: srv.URL, BaseDomain: "localhost", Users: tt.users, Password: tt.password, Concurrency: 2})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
