@@ -2,15 +2,32 @@ package multidb
 
 import (
 	"context"
+	"database/sql"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+
+	"tenancy/models"
+	"tenancy/strategy/internal/pg"
 
 	"tenancy/strategy"
 	"tenancy/strategy/internal/writes"
 )
 
-// The writes are package writes' one implementation, in this strategy's
-// tenant transaction.
+// The writes are package writes' one implementation, on a connection of
+// the tenant's own database, which needs nothing to bind it to the tenant.
 
-func (m *Server) writer() writes.Writer { return writes.Writer{Tx: m.tx} }
+func (m *Server) writer() writes.Writer { return writes.Writer{Tx: m.tx, Pipe: m.pipe} }
+
+func (m *Server) pipe(ctx context.Context, fn func(*gorm.DB, *pgx.Conn, []writes.Statement) error) error {
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return strategy.ErrNoTenant
+	}
+	return m.withTenantDB(ctx, t.Slug, func(db *gorm.DB) error {
+		return pg.WithPgxConn(ctx, db.Statement.ConnPool.(*sql.DB), func(c *pgx.Conn) error { return fn(db, c, nil) })
+	})
+}
 
 func (m *Server) GetSubtask(ctx context.Context, id int64) (strategy.Subtask, error) {
 	return m.writer().GetSubtask(ctx, id)

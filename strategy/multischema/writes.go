@@ -3,14 +3,34 @@ package multischema
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+
+	"tenancy/models"
+	"tenancy/strategy/internal/pg"
+
 	"tenancy/strategy"
 	"tenancy/strategy/internal/writes"
 )
 
-// The writes are package writes' one implementation, in this strategy's
-// tenant transaction.
+// The writes are package writes' one implementation, bound to the tenant
+// as its transactions are: its role and schema, taken on for the
+// transaction.
 
-func (s *Server) writer() writes.Writer { return writes.Writer{Tx: s.tx} }
+func (s *Server) writer() writes.Writer { return writes.Writer{Tx: s.tx, Pipe: s.pipe} }
+
+func (s *Server) pipe(ctx context.Context, fn func(*gorm.DB, *pgx.Conn, []writes.Statement) error) error {
+	t, ok := models.TenantFromContext(ctx)
+	if !ok {
+		return strategy.ErrNoTenant
+	}
+	if err := s.auditTenant(ctx, t); err != nil {
+		return s.notFoundIfGone(ctx, t, err)
+	}
+	bind := []writes.Statement{{SQL: routeSQL, Args: s.routeArgs(t)}}
+	err := pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error { return fn(s.app.WithContext(ctx), c, bind) })
+	return s.notFoundIfGone(ctx, t, s.tenantError(t, err))
+}
 
 func (s *Server) GetSubtask(ctx context.Context, id int64) (strategy.Subtask, error) {
 	return s.writer().GetSubtask(ctx, id)

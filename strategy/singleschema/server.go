@@ -136,6 +136,20 @@ func (s *Server) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 }
 
 func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
+	return s.asTenant(ctx, func(t models.Account) error {
+		return s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := setTenant(tx, int64(t.ID), !s.sessionLevelTenant); err != nil {
+				return err
+			}
+			return fn(tx)
+		}, opts)
+	})
+}
+
+// asTenant runs fn, the tenant work of a transaction or a pipeline, for
+// the context's tenant once the shared schema is current, and words its
+// errors for that tenant.
+func (s *Server) asTenant(ctx context.Context, fn func(t models.Account) error) error {
 	t, ok := models.TenantFromContext(ctx)
 	if !ok {
 		return strategy.ErrNoTenant
@@ -143,12 +157,7 @@ func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.D
 	if err := s.requireCurrent(ctx, t); err != nil {
 		return err
 	}
-	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := setTenant(tx, int64(t.ID), !s.sessionLevelTenant); err != nil {
-			return err
-		}
-		return fn(tx)
-	}, opts)
+	err := fn(t)
 	if pg.IsPgError(err, "23503") {
 		// A row written for an account that is not there: the tenant may
 		// have been deleted while the server remembered it.

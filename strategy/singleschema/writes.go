@@ -2,15 +2,31 @@ package singleschema
 
 import (
 	"context"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+
+	"tenancy/models"
+	"tenancy/strategy/internal/pg"
 
 	"tenancy/strategy"
 	"tenancy/strategy/internal/writes"
 )
 
-// The writes are package writes' one implementation, in this strategy's
-// tenant transaction.
+// The writes are package writes' one implementation, bound to the tenant
+// as its transactions are: the tenant scope on every statement gorm
+// writes, and app.tenant_id set for the transaction, which row-level
+// security reads.
 
-func (s *Server) writer() writes.Writer { return writes.Writer{Tx: s.tx} }
+func (s *Server) writer() writes.Writer { return writes.Writer{Tx: s.tx, Pipe: s.pipe} }
+
+func (s *Server) pipe(ctx context.Context, fn func(*gorm.DB, *pgx.Conn, []writes.Statement) error) error {
+	return s.asTenant(ctx, func(t models.Account) error {
+		bind := []writes.Statement{{SQL: setTenantSQL(!s.sessionLevelTenant), Args: []any{strconv.FormatInt(int64(t.ID), 10)}}}
+		return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error { return fn(s.app.WithContext(ctx), c, bind) })
+	})
+}
 
 func (s *Server) GetSubtask(ctx context.Context, id int64) (strategy.Subtask, error) {
 	return s.writer().GetSubtask(ctx, id)
