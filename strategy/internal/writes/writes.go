@@ -12,10 +12,11 @@
 // other query), and pgx sends them as pipelines: BEGIN, the statements
 // that bind the transaction to the tenant and the locking read go out
 // together; the write and COMMIT follow together once the read is
-// checked. A read is one round trip. Under load a connection is held for
-// the length of a write's conversation with the server, and the pool is
-// small (strategy.DefaultMaxConns): at five round trips, the writes of a
-// 90/10 mix held the connections about as long as all the page reads.
+// checked. A read is one round trip (BEGIN, the binding, the read and
+// COMMIT). Under load a connection is held for the length of a write's
+// conversation with the server, and the pool is small
+// (strategy.DefaultMaxConns): at five round trips, the writes of a 90/10
+// mix held the connections about as long as all the page reads.
 package writes
 
 import (
@@ -84,13 +85,17 @@ func (w Writer) GetSubtask(ctx context.Context, id int64) (strategy.Subtask, err
 		if err != nil {
 			return err
 		}
-		// No BEGIN: a pipeline up to its Sync is one implicit
-		// transaction, which ends the binding with the read.
-		return send(ctx, c, append(bind, read), func(i int, rows pgx.Rows) (err error) {
-			if i == len(bind) {
-				out, err = scanSubtask(rows)
-			}
-			return err
+		// BEGIN and COMMIT in the one pipeline: a pipeline up to its
+		// Sync would be one implicit transaction without them, but Citus
+		// passes a tenant setting on to its workers only from a
+		// transaction block.
+		return inTx(ctx, c, func() error {
+			return send(ctx, c, append(begin(bind, read), commit), func(i int, rows pgx.Rows) (err error) {
+				if i == len(bind)+1 {
+					out, err = scanSubtask(rows)
+				}
+				return err
+			})
 		})
 	})
 	if err != nil {
