@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -150,10 +151,14 @@ func DSN(node *pgtest.Cluster, database string) string {
 
 // CreateDatabase makes database on every node, owned by the postgres
 // superuser (the tests' admin), with the citus extension, and registers
-// the workers with the coordinator in it. A later setup adopts it.
+// the workers with the coordinator in it. A later setup adopts it. A
+// database it made already is left as it is.
 func (c *Cluster) CreateDatabase(ctx context.Context, database string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if slices.Contains(c.databases, database) {
+		return nil
+	}
 	for _, n := range append([]*pgtest.Cluster{c.Coordinator}, c.workers...) {
 		if err := prepareNode(ctx, n, database); err != nil {
 			return err
