@@ -122,8 +122,12 @@ func (a *Admin) migrate(ctx context.Context, rep *strategy.DatabaseReport) error
 	if err := operators.Migrate(ctx, pool, rep); err != nil {
 		return pg.Classify(err)
 	}
-	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,
-		Counter: a.opts.CountsOwner(), RLS: true, Citus: distributed, Also: operators.Grants(a.opts.AppUser)}))
+	err = pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,
+		Counter: a.opts.CountsOwner(), RLS: true, Citus: distributed, Also: operators.Grants(a.opts.AppUser)})
+	if err == nil && distributed {
+		err = citusGrants(ctx, pool, a.opts.AppUser)
+	}
+	return pg.Classify(err)
 }
 
 func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {

@@ -35,6 +35,13 @@ func onCitus(c *citustest.Cluster) strategytest.Harness {
 	h.TenantTx = func(_ strategy.Options, a models.Account) []string {
 		return []string{fmt.Sprintf("SELECT app_set_tenant(%d)", a.ID)}
 	}
+	h.NotYet = map[string]string{
+		"CountsFollowWrites": "a TRUNCATE of subtasks alone leaves the counts on Citus: the count tables' TRUNCATE trigger cannot run on a shard, so setup distributes subtasks without it",
+		"MigrationFailsMidFleet": "the server here was opened while the tables were still on the coordinator (the old build's schema cannot be distributed); " +
+			"it keeps set_config() and generic plans after setup distributes them, until it is restarted",
+		"CountTriggersCannotMakeTheAppSuperuser": "the attack it replays inserts with INSERT ... SELECT, which Citus runs as COPY into the shards and refuses under row-level security, " +
+			"so the vulnerable function is never reached; the attack needs a Citus form of its own",
+	}
 	return h
 }
 
