@@ -1,7 +1,7 @@
 -- +goose Up
 -- The shared schema in a form Citus can distribute by account_id (users,
 -- projects, tasks and subtasks co-located by tenant, accounts a reference
--- table; see docs/citus.md), and that plain PostgreSQL serves as fast as
+-- table), and that plain PostgreSQL serves as fast as
 -- before. (Version 00008 is skipped: it was the counts slots, reverted,
 -- and may be recorded as applied in a database that had them.)
 --
