@@ -13,7 +13,7 @@ GO ?= go
 # The race detector needs cgo, so a C compiler; without one the tests run without it.
 RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-.PHONY: up test fuzz db pgbouncer wrk chromium build bench vet clean help
+.PHONY: up test fuzz db pgbouncer wrk chromium citus build bench vet clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -41,6 +41,13 @@ wrk:
 chromium:
 	@bash scripts/ensure-program.sh chromium chromium
 
+# The Citus tests run singleschema on a coordinator and workers of their
+# own (throwaway local clusters); Debian packages no Citus, so it is
+# installed from ../shared/citus when missing. When it cannot be, those
+# tests say so: skipped, or failed with CI=true.
+citus:
+	@bash scripts/ensure-citus.sh
+
 build:
 	$(GO) build -o bin/tenancy .
 
@@ -51,7 +58,7 @@ up: db build
 	./bin/tenancy seed --skip-existing --accounts $(ACCOUNTS)
 	SECRET_KEY="$${SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)}" ./bin/tenancy serve --addr $(ADDR)
 
-test: db pgbouncer wrk chromium
+test: db pgbouncer wrk chromium citus
 	$(GO) vet ./...
 	$(GO) test -count=1 $(RACE) ./...
 	$(MAKE) --no-print-directory fuzz

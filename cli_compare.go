@@ -30,8 +30,9 @@ func runCompare(ctx context.Context, args []string, getenv func(string) string, 
 	fs := newFlagSet("compare", `Measures the strategies side by side on identical data. For each strategy and
 each number of tenants (--tenants; several make a sweep) it sets up fresh,
 uniquely named databases (<PGDATABASE>_cmp_<random>) at the migration before
-the newest, seeds them with the same options (the run checks the checksums
-match), applies the newest migration (a real schema change) and times it,
+the schema change (*_subtask_priority.sql), seeds them with the same options
+(the run checks the checksums match), applies the schema change and times it
+(then any later migrations, untimed),
 times a migrate with nothing pending, vacuums and analyzes, starts a server
 (this binary's serve, on a loopback port), loads it uniformly and with
 Zipf-skewed tenants (keep-alive, fixed concurrency, closed loop), probes

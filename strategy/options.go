@@ -63,8 +63,9 @@ type Options struct {
 	QueryExecMode string
 
 	// HoldBackMigrations leaves the newest N migrations of the tenant
-	// tables pending in Setup and Migrate (0: none). compare sets it to 1 to
-	// time the newest, a real schema change, apart from setup.
+	// tables pending in Setup and Migrate (0: none). compare holds back
+	// the priority migration and those after it, to time that one, a real
+	// schema change, apart from setup.
 	HoldBackMigrations int
 
 	Logger *slog.Logger

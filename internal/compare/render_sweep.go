@@ -666,7 +666,7 @@ func migrationSuffix(runs []SizeRun) string {
 }
 
 func migrationNote(runs []SizeRun) string {
-	note := "No-op migrate is migrate with nothing pending, over every tenant. The schema change is migrate applying the newest migration (a column with a default and an index on subtasks) to every tenant after seeding"
+	note := "No-op migrate is migrate with nothing pending, over every tenant. The schema change is migrate applying the priority migration (a column with a default and an index on subtasks) to every tenant after seeding"
 	files, by := schemaChangeNames(runs)
 	switch len(files) {
 	case 0:

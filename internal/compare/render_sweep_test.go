@@ -111,7 +111,7 @@ func TestSweepMarkdownTables(t *testing.T) {
 		"\n## Isolation probe at 1,000 tenants\n",
 		"| " + LoadZipf + ": throughput | 1,200 req/s | 2,300 req/s | 4,100 req/s |",
 		"Zipf parameter s = 1.1: ranking tenants by id, the tenant of rank k gets a share of requests proportional to 1/k^1.1",
-		"the newest migration (a column with a default and an index on subtasks) to every tenant after seeding: 00012\\_subtasks\\_priority.sql.",
+		"the priority migration (a column with a default and an index on subtasks) to every tenant after seeding: 00012\\_subtasks\\_priority.sql.",
 		"The cold tenant was tenant-cold at every size.",
 		"It did all this at 10, 100 and 1,000 tenants",
 	} {

@@ -33,6 +33,9 @@ import (
 	"tenancy/seed"
 	"tenancy/strategy"
 	"tenancy/strategy/multidb"
+	multidbmigrations "tenancy/strategy/multidb/migrations"
+	multischemamigrations "tenancy/strategy/multischema/migrations"
+	singleschemamigrations "tenancy/strategy/singleschema/migrations"
 	"tenancy/strategy/strategies"
 )
 
@@ -167,9 +170,12 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 	opts := o.Base.Throwaway("cmp")
 	opts.Strategy = name
 	opts.TenantCount = o.Seed.Accounts
-	// Set up at the version before the newest migration, which is timed
-	// apart as the schema change.
-	opts.HoldBackMigrations = 1
+	// Set up at the version before the schema change, which is timed
+	// apart; the migrations after it are applied after it, untimed.
+	opts.HoldBackMigrations = heldBack(name)
+	if opts.HoldBackMigrations == 0 {
+		return StrategyResult{Name: name}, "", fmt.Errorf("%s has no migration ending with %s to time as the schema change", name, schemaChange)
+	}
 	res = StrategyResult{Name: name, Accounts: o.Seed.Accounts, Skipped: map[string]string{}}
 	say := func(format string, args ...any) {
 		fmt.Fprintf(o.Progress, "  "+format+"\n", args...)
@@ -255,10 +261,12 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 	return res, seeded.Checksum, nil
 }
 
-// migrations applies the migration setup held back, a real schema change,
-// to every tenant and times it, then times a migrate with nothing pending.
+// migrations applies the first migration setup held back, a real schema
+// change, to every tenant and times it, applies the rest untimed, then
+// times a migrate with nothing pending.
 func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult, say func(string, ...any)) error {
-	opts.HoldBackMigrations = 0
+	later := opts.HoldBackMigrations - 1
+	opts.HoldBackMigrations = later
 	admin, err := strategies.OpenAdmin(opts)
 	if err != nil {
 		return err
@@ -276,6 +284,18 @@ func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult,
 	}
 	if res.SchemaChangeName == "" {
 		return errors.New("migrate applied no schema change: setup held back none")
+	}
+	if later > 0 {
+		opts.HoldBackMigrations = 0
+		rest, err := strategies.OpenAdmin(opts)
+		if err != nil {
+			return err
+		}
+		defer rest.Close()
+		admin = rest
+		if _, err := admin.Migrate(ctx, nil, strategy.MigrateOptions{}); err != nil {
+			return fmt.Errorf("migrate (the %d migration(s) after the schema change): %w", later, err)
+		}
 	}
 	noop, err := admin.Migrate(ctx, nil, strategy.MigrateOptions{})
 	if err != nil {
@@ -1094,4 +1114,35 @@ func machine(ctx context.Context, o Options) (Machine, error) {
 func seedFlags(s seed.Options) string {
 	return fmt.Sprintf("--accounts %d --min-users %d --max-users %d --min-projects %d --max-projects %d --min-tasks %d --max-tasks %d --min-subtasks %d --max-subtasks %d --seed %d",
 		s.Accounts, s.MinUsers, s.MaxUsers, s.MinProjects, s.MaxProjects, s.MinTasks, s.MaxTasks, s.MinSubtasks, s.MaxSubtasks, s.Seed)
+}
+
+// schemaChange ends the name of the migration compare times as the schema
+// change in every strategy; migrations added after it are not it.
+const schemaChange = "_subtask_priority.sql"
+
+// heldBack is how many of strategy name's migrations (of the tenant tables)
+// there are from the schema change on: what setup leaves unapplied.
+func heldBack(name string) int {
+	var fsys fs.FS
+	switch name {
+	case strategy.SingleSchema:
+		fsys = singleschemamigrations.FS()
+	case strategy.MultiSchema:
+		fsys = multischemamigrations.Tenant()
+	case strategy.MultiDB:
+		fsys = multidbmigrations.FS()
+	default:
+		return 0
+	}
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return 0
+	}
+	slices.Sort(names)
+	for i, n := range names {
+		if strings.HasSuffix(n, schemaChange) {
+			return len(names) - i
+		}
+	}
+	return 0
 }

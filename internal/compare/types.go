@@ -84,7 +84,7 @@ type StrategyResult struct {
 
 	// NoopMigrate is `migrate` with nothing pending, over every tenant.
 	NoopMigrate time.Duration
-	// SchemaChange is `migrate` applying the newest migration (a column
+	// SchemaChange is `migrate` applying the priority migration (a column
 	// with a default and an index on subtasks) to every tenant, after
 	// seeding; SchemaChangeName is its file.
 	SchemaChange     time.Duration

@@ -32,7 +32,7 @@ func ClientPrograms(t testing.TB, names ...string) map[string]string {
 	for _, name := range names {
 		p, err := clientProgram(name, major)
 		if err != nil {
-			need(t, fmt.Sprintf("pgtest: %v; install Debian's postgresql-client-%d package (it comes with postgresql-%d)", err, major, major))
+			Need(t, fmt.Sprintf("pgtest: %v; install Debian's postgresql-client-%d package (it comes with postgresql-%d)", err, major, major))
 		}
 		found[name] = p
 	}

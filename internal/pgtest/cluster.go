@@ -14,10 +14,11 @@ import (
 // other tests (and people) use. It is stopped and deleted when the test
 // ends.
 type Cluster struct {
-	Port int
-	bin  string
-	dir  string
-	su   serviceUser
+	Port     int
+	bin      string
+	dir      string
+	su       serviceUser
+	settings []string // name=value, each passed as -c at every start
 }
 
 // NewCluster runs initdb into a temporary directory and starts the
@@ -25,12 +26,20 @@ type Cluster struct {
 // programs are not installed.
 func NewCluster(t testing.TB) *Cluster {
 	t.Helper()
-	bin, err := postgresBinDir()
+	return NewClusterWith(t)
+}
+
+// NewClusterWith is NewCluster with server settings of the test's own,
+// each "name=value" (shared_preload_libraries=citus, say), given on the
+// command line at every start so that they also hold after Stop and Start.
+func NewClusterWith(t testing.TB, settings ...string) *Cluster {
+	t.Helper()
+	bin, err := ServerBinDir()
 	if err != nil {
-		need(t, fmt.Sprintf("pgtest: %v; install Debian's postgresql package (`make db` does)", err))
+		Need(t, fmt.Sprintf("pgtest: %v; install Debian's postgresql package (`make db` does)", err))
 	}
 	su := lookupServiceUser(t)
-	c := &Cluster{bin: bin, dir: su.privateDir(t, "tenancy-cluster-"), su: su}
+	c := &Cluster{bin: bin, dir: su.privateDir(t, "tenancy-cluster-"), su: su, settings: settings}
 	// --no-sync and fsync=off: the data is thrown away, and speed matters.
 	if out, err := su.command(filepath.Join(bin, "initdb"), "-D", c.data(), "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions").CombinedOutput(); err != nil {
@@ -57,6 +66,9 @@ func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
 func (c *Cluster) start() error {
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 -c shared_buffers=32MB",
 		c.Port, c.dir)
+	for _, setting := range c.settings {
+		opts += " -c " + setting
+	}
 	out, err := c.su.command(filepath.Join(c.bin, "pg_ctl"), "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"),
 		"-o", opts, "-w", "-t", "60", "start").CombinedOutput()
 	if err != nil {

@@ -52,7 +52,7 @@ func StartPgBouncer(t testing.TB, o BouncerOptions) *PgBouncer {
 	if err != nil {
 		bin = "/usr/sbin/pgbouncer" // Debian's place, outside a non-root PATH
 		if _, statErr := os.Stat(bin); statErr != nil {
-			need(t, "pgtest: pgbouncer is not installed; run `make test` (it installs it) or `apt-get install pgbouncer`")
+			Need(t, "pgtest: pgbouncer is not installed; run `make test` (it installs it) or `apt-get install pgbouncer`")
 		}
 	}
 	if o.ServerHost == "" {

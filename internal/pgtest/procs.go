@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// need fails the test (CI=true) or skips it (elsewhere) because something
-// it needs is missing; msg says how to get it.
-func need(t testing.TB, msg string) {
+// Need fails the test (CI=true) or skips it (elsewhere) because something
+// it needs is missing; msg says what and how to get it.
+func Need(t testing.TB, msg string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
@@ -52,7 +52,7 @@ func lookupServiceUser(t testing.TB) serviceUser {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		need(t, "pgtest: the tests run as root and there is no postgres OS user to run PostgreSQL and PgBouncer as; install Debian's postgresql package (`make db` does)")
+		Need(t, "pgtest: the tests run as root and there is no postgres OS user to run PostgreSQL and PgBouncer as; install Debian's postgresql package (`make db` does)")
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -113,9 +113,10 @@ func waitForPort(port int, exited <-chan error, within time.Duration) error {
 	return fmt.Errorf("nothing listens on %s after %s", addr, within)
 }
 
-// postgresBinDir is the directory of initdb and pg_ctl: the newest
+// ServerBinDir is the directory of the server programs the throwaway
+// clusters run (initdb, pg_ctl, pg_config): the newest
 // /usr/lib/postgresql/<version>/bin on Debian, else wherever PATH has them.
-func postgresBinDir() (string, error) {
+func ServerBinDir() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) < versionOf(dirs[j]) })
 	for i := len(dirs) - 1; i >= 0; i-- {

@@ -318,7 +318,7 @@ func TestCheckSingleSchema(t *testing.T) {
 			undo: []string{"DROP TRIGGER note_task ON tasks", "DROP FUNCTION public.note_task()"},
 			want: []audit.FindingKind{audit.FindingDefinerSearchPath}, subject: "function note_task()", database: db, inProblem: "fires it"},
 		{name: "a table reached only through a foreign key", in: db,
-			breakIt: []string{"CREATE TABLE comments (id bigint PRIMARY KEY, task_id bigint REFERENCES tasks (id), body text)", "GRANT SELECT, INSERT ON comments TO " + app},
+			breakIt: []string{"CREATE TABLE comments (id bigint PRIMARY KEY, task_account bigint, task_id bigint, body text, FOREIGN KEY (task_account, task_id) REFERENCES tasks (account_id, id))", "GRANT SELECT, INSERT ON comments TO " + app},
 			undo:    []string{"DROP TABLE comments"},
 			want:    []audit.FindingKind{audit.FindingNoTenantColumn, audit.FindingRLSDisabled, audit.FindingRLSNotForced, audit.FindingPolicyMissing}, subject: "table comments", database: db},
 		{name: "a tenant column with another name", in: db,

@@ -273,7 +273,9 @@ func plainSearchPath(path string) bool {
 
 // auditForeignObjects lists schemas the strategy does not use, and objects
 // in its schemas that neither the admin nor the counts owner owns. The same in every runtime role's audit, so only the
-// app role's reports them.
+// app role's reports them. A schema an installed extension made is the
+// extension's (Citus's citus and citus_internal on a coordinator): only a
+// superuser installs one.
 func auditForeignObjects(ctx context.Context, q Querier, a auditTarget) ([]Finding, error) {
 	if a.noForeign {
 		return nil, nil
@@ -282,6 +284,8 @@ func auditForeignObjects(ctx context.Context, q Querier, a auditTarget) ([]Findi
 	rows, err := q.QueryContext(ctx, `
 		SELECT n.nspname, pg_get_userbyid(n.nspowner) FROM pg_namespace n
 		WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND n.nspname <> ALL($1)
+		  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+		                  AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')
 		ORDER BY 1`, a.schemas)
 	if err != nil {
 		return nil, fmt.Errorf("list schemas: %w", pg.Classify(err))

@@ -95,11 +95,12 @@ func readTenantedTables(ctx context.Context, q Querier, role string) ([]tenanted
 
 // tenantPolicy matches the one form of policy expression that keeps a
 // tenant to its rows: the tenant column equal to the transaction's tenant,
-// computed once per statement. Anything else (a comparison other than =,
-// an OR, a constant tenant, session_user) may let one tenant see
-// another's rows; the probes catch the common mistakes, this catches the
-// rest.
-var tenantPolicy = regexp.MustCompile(`^\(("?[a-z_][a-z0-9_]*"?) = \( SELECT (public\.)?app_current_tenant\(\) AS app_current_tenant\)\)$`)
+// app_current_tenant(), called as migration 00009 does (Citus refuses a
+// sub-query in a policy) or as a sub-select, as migration 00002 did.
+// Anything else (a comparison other than =, an OR, a constant tenant,
+// session_user) may let one tenant see another's rows; the probes catch
+// the common mistakes, this catches the rest.
+var tenantPolicy = regexp.MustCompile(`^\(("?[a-z_][a-z0-9_]*"?) = (\( SELECT (public\.)?app_current_tenant\(\) AS app_current_tenant\)|(public\.)?app_current_tenant\(\))\)$`)
 
 // appCurrentTenant is the body of app_current_tenant(), which every
 // policy calls: the transaction's tenant, or NULL (no row) when none is
@@ -166,7 +167,7 @@ func auditPolicyText(ctx context.Context, q Querier, database, role string, tabl
 			problem = fmt.Sprintf("policy %s applies to role %q with USING %s and WITH CHECK %s, not %s = the transaction's tenant: it may let one tenant reach another's rows", name, role, orNone(using), orNone(check), t.column)
 		}
 		out = append(out, Finding{Kind: FindingPolicyNotCanonical, Database: database, Subject: "table " + t.name, Problem: problem,
-			Fix: fmt.Sprintf("drop it, or make it USING (%[1]s = (SELECT app_current_tenant())) WITH CHECK (%[1]s = (SELECT app_current_tenant())) as strategy/singleschema/migrations/00002_row_level_security.sql does", orColumn(t.column))})
+			Fix: fmt.Sprintf("drop it, or make it USING (%[1]s = app_current_tenant()) WITH CHECK (%[1]s = app_current_tenant()) as strategy/singleschema/migrations/00009_distributable.sql does", orColumn(t.column))})
 	}
 	return out, rows.Err()
 }
@@ -691,7 +692,7 @@ func (p *prober) run(tables []tenantedTable, canaries []int64, clear bool) error
 // findings turns what got through into findings, in table order.
 func (p *prober) findings(database, role string, tables []tenantedTable) []Finding {
 	const fix = "the policy must name the tenant in USING and in WITH CHECK and match no row when no tenant is set: " +
-		"USING (<tenant column> = (SELECT app_current_tenant())) WITH CHECK (<same>), as strategy/singleschema/migrations/00002_row_level_security.sql does"
+		"USING (<tenant column> = app_current_tenant()) WITH CHECK (<same>), as strategy/singleschema/migrations/00009_distributable.sql does"
 	var out []Finding
 	for _, t := range tables {
 		for _, k := range []struct {

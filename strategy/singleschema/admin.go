@@ -50,12 +50,19 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 		if err := audit.AdminRole(ctx, m, strategy.SingleSchema, audit.SingleSchemaAdminWhy); err != nil {
 			return err
 		}
+		roles, err := a.roleDatabase(ctx, m)
+		if err != nil {
+			return err
+		}
+		if roles != m {
+			defer roles.Close()
+		}
 		for _, r := range []pg.RoleSpec{
 			{Name: a.opts.AppUser, Password: a.opts.AppPassword},
 			{Name: a.opts.ReaderUser, Password: a.opts.ReaderPassword, BypassRLS: true},
 			{Name: a.opts.CountsOwner(), NoLogin: true},
 		} {
-			created, err := pg.EnsureRole(ctx, m, r)
+			created, err := pg.EnsureRole(ctx, roles, r)
 			if err != nil {
 				return err
 			}
@@ -63,7 +70,6 @@ func (a *Admin) Setup(ctx context.Context, progress io.Writer) (strategy.Report,
 				fmt.Fprintf(progress, "role %s: created\n", r.Name)
 			}
 		}
-		var err error
 		t := time.Now()
 		rep.Created, err = pg.EnsureDatabase(ctx, m, a.opts.Database)
 		rep.CreateTime = time.Since(t)
@@ -100,11 +106,28 @@ func (a *Admin) migrate(ctx context.Context, rep *strategy.DatabaseReport) error
 	if err := pg.Migrate(ctx, pool, pg.WithoutNewest(migrations.FS(), a.opts.HoldBackMigrations), "", rep); err != nil {
 		return pg.Classify(err)
 	}
+	citus, err := pg.IsCitus(ctx, pool)
+	if err != nil {
+		return err
+	}
+	// Only a schema at 00009_distributable.sql or later can be
+	// distributed; one held back before it stays on the coordinator until
+	// a migrate applies it.
+	distributed := citus && rep.To >= distributableVersion
+	if distributed {
+		if err := distribute(ctx, pool); err != nil {
+			return pg.Classify(err)
+		}
+	}
 	if err := operators.Migrate(ctx, pool, rep); err != nil {
 		return pg.Classify(err)
 	}
-	return pg.Classify(pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,
-		Counter: a.opts.CountsOwner(), RLS: true, Also: operators.Grants(a.opts.AppUser)}))
+	err = pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,
+		Counter: a.opts.CountsOwner(), RLS: true, Citus: distributed, Also: operators.Grants(a.opts.AppUser)})
+	if err == nil && distributed {
+		err = citusGrants(ctx, pool, a.opts.AppUser)
+	}
+	return pg.Classify(err)
 }
 
 func (a *Admin) ExistingSlugs(ctx context.Context, slugs []string) ([]string, error) {
@@ -135,7 +158,7 @@ func (a *Admin) CreateTenant(ctx context.Context, acct models.Account, commit bo
 		if err := tx.Raw("SELECT nextval(pg_get_serial_sequence('accounts', 'id'))").Scan(&acct.ID).Error; err != nil {
 			return fmt.Errorf("allocate account id: %w", err)
 		}
-		if err := setTenant(tx, int64(acct.ID), true); err != nil {
+		if err := setTenant(tx, int64(acct.ID), transactionLocal); err != nil {
 			return err
 		}
 		// The id is the database's (GENERATED ALWAYS); only the admin may

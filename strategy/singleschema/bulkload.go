@@ -20,10 +20,16 @@ const bulkBatchRows = 50_000
 // tenantTables in foreign-key order.
 var tenantTables = []string{"accounts", "users", "projects", "tasks", "subtasks"}
 
-// CanBulkLoad reports whether BulkLoad can run: every tenant table empty.
+// CanBulkLoad reports whether BulkLoad can run: every tenant table empty,
+// and not distributed by Citus, which refuses to drop and remake keys in a
+// transaction that has already written to the shards (seed then loads
+// tenant by tenant).
 func (a *Admin) CanBulkLoad(ctx context.Context) (bool, error) {
 	pool, _, err := a.conn()
 	if err != nil {
+		return false, err
+	}
+	if distributed, err := pg.IsDistributed(ctx, pool, "public.subtasks"); err != nil || distributed {
 		return false, err
 	}
 	var empty bool
@@ -33,8 +39,10 @@ func (a *Admin) CanBulkLoad(ctx context.Context) (bool, error) {
 	return empty, nil
 }
 
-const emptyTables = `SELECT NOT (EXISTS (SELECT FROM accounts) OR EXISTS (SELECT FROM users) OR EXISTS (SELECT FROM projects)
-	OR EXISTS (SELECT FROM tasks) OR EXISTS (SELECT FROM subtasks))`
+// emptyTables selects a column in each EXISTS: Citus refuses a
+// distributed table's sub-query with none.
+const emptyTables = `SELECT NOT (EXISTS (SELECT 1 FROM accounts) OR EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM projects)
+	OR EXISTS (SELECT 1 FROM tasks) OR EXISTS (SELECT 1 FROM subtasks))`
 
 // BulkLoad writes every account received from accounts into empty tables
 // in one transaction, the way pg_restore does and PostgreSQL's "Populating

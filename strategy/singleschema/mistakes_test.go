@@ -135,7 +135,7 @@ func TestPoliciesAloneScopeGorm(t *testing.T) {
 	}
 	inTenant := func(tenant models.Account, fn func(tx *gorm.DB) error) error {
 		return db.Transaction(func(tx *gorm.DB) error {
-			if err := setTenant(tx, int64(tenant.ID), true); err != nil {
+			if err := setTenant(tx, int64(tenant.ID), transactionLocal); err != nil {
 				return err
 			}
 			if err := fn(tx); err != nil {

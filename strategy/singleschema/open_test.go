@@ -52,7 +52,7 @@ func TestOpenRefusesBrokenPolicies(t *testing.T) {
 		{"a count trigger without pg_temp last", []string{"ALTER FUNCTION subtask_counts_apply() RESET search_path"},
 			[]string{"ALTER FUNCTION subtask_counts_apply() SET search_path = pg_catalog, pg_temp"}, []string{"function subtask_counts_apply()", "sets no search_path"}},
 		{"a schema named after the app role", []string{"CREATE SCHEMA " + app}, []string{"DROP SCHEMA " + app}, []string{"schema " + app}},
-		{"a table with tenant rows and no tenant column", []string{"CREATE TABLE comments (task_id bigint REFERENCES tasks (id))", "GRANT SELECT ON comments TO " + app},
+		{"a table with tenant rows and no tenant column", []string{"CREATE TABLE comments (task_account bigint, task_id bigint, FOREIGN KEY (task_account, task_id) REFERENCES tasks (account_id, id))", "GRANT SELECT ON comments TO " + app},
 			[]string{"DROP TABLE comments"}, []string{"table comments", "no account_id"}},
 	}
 	for _, tt := range tests {

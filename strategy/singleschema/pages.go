@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/internal/pages"
@@ -89,12 +88,16 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 // pipeline (pgx's batch) ending in one Sync. PostgreSQL runs the statements
 // of a pipeline up to its Sync as one implicit transaction, so the
 // transaction-local setting holds for the read and is gone after it, as in
-// Tx.
+// Tx. On Citus the pipeline carries its own BEGIN and COMMIT: Citus passes
+// the tenant on to the workers only from a transaction block (see
+// setTenant), and the read without it would see no rows.
 //
 // gorm still writes the read's SQL (see pages.Statements), so the tenant
 // scope is applied and enforced exactly as in Tx; only the sending differs.
 // scan reads the result rows.
 func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query string, args []any, scan func(pgx.Rows) error) error {
+	how := s.tenantSetting()
+	block := how == citusLocal
 	err := s.appTurns.Do(ctx, func() error {
 		// Sent past gorm, so logged here as gorm logs the others: slow
 		// ones only, without their values; timed from the turn, so that
@@ -104,25 +107,53 @@ func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query stri
 		}(time.Now())
 		return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
 			b := &pgx.Batch{}
-			b.Queue(setTenantSQL(!s.sessionLevelTenant), strconv.FormatInt(int64(t.ID), 10))
+			if block {
+				b.Queue("BEGIN")
+			}
+			b.Queue(how.sql(), how.arg(int64(t.ID)))
 			b.Queue(query, args...)
-			results := c.SendBatch(ctx, b)
-			if _, err := results.Exec(); err != nil {
-				return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
+			if block {
+				b.Queue("COMMIT")
 			}
-			rows, err := results.Query()
-			if err == nil {
-				err = scan(rows)
-				rows.Close()
-				err = errors.Join(err, rows.Err())
+			err := readBatch(c.SendBatch(ctx, b), block, scan)
+			if block && c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
+				// A failed statement skips the rest of the pipeline, its
+				// COMMIT included, and leaves the block open (aborted).
+				_, rollbackErr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+				err = errors.Join(err, rollbackErr)
 			}
-			return errors.Join(err, results.Close())
+			return err
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
 	}
 	return nil
+}
+
+// readBatch reads the results of readInOneTrip's pipeline: [BEGIN], the
+// tenant setting, the read, [COMMIT].
+func readBatch(results pgx.BatchResults, block bool, scan func(pgx.Rows) error) error {
+	if block {
+		if _, err := results.Exec(); err != nil {
+			return errors.Join(fmt.Errorf("begin: %w", err), results.Close())
+		}
+	}
+	if _, err := results.Exec(); err != nil {
+		return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
+	}
+	rows, err := results.Query()
+	if err == nil {
+		err = scan(rows)
+		rows.Close()
+		err = errors.Join(err, rows.Err())
+	}
+	if err == nil && block {
+		if _, err = results.Exec(); err != nil {
+			err = fmt.Errorf("commit: %w", err)
+		}
+	}
+	return errors.Join(err, results.Close())
 }
 
 // allTenantsPage is the all-tenants list (singleschema, as the reader

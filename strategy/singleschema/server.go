@@ -39,6 +39,12 @@ type Server struct {
 	pages    pages.Statements
 	// appTurns and readerTurns order the page reads on each pool.
 	appTurns, readerTurns pg.Turns
+	// citus: the tenants' rows are on Citus workers (subtasks is
+	// distributed, as found at Open; a server opened before setup
+	// distributed the tables sees no rows until it is restarted). Citus
+	// passes the tenant setting on to the workers only as SET LOCAL in a
+	// transaction block (see setTenant).
+	citus bool
 	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
 	// connection's session instead of the transaction. It is wrong, and
 	// nothing in the package sets it: only tests do (export_test.go),
@@ -62,6 +68,10 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 		return nil, err
 	}
 	if err := s.checkRoles(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.citus, err = pg.IsDistributed(ctx, s.pools[0], "public.subtasks"); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -117,18 +127,56 @@ func (s *Server) Name() string { return strategy.SingleSchema }
 // third argument of set_config (is_local, always true outside tests) ends
 // the setting with the transaction, so it never survives on a pooled
 // connection; the value is a bind parameter.
-func setTenant(tx *gorm.DB, id int64, local bool) error {
-	if err := tx.Exec(setTenantSQL(local), strconv.FormatInt(id, 10)).Error; err != nil {
+//
+// On a Citus coordinator the rows are read on the workers, and Citus
+// passes set_config() on to none of them: they would see no tenant and
+// serve nothing. It passes on SET LOCAL made in a transaction block with
+// citus.propagate_set_commands = 'local', which app_set_tenant() does
+// (migration 00009), as tx and readInOneTrip run it.
+func setTenant(tx *gorm.DB, id int64, how tenantSetting) error {
+	if err := tx.Exec(how.sql(), how.arg(id)).Error; err != nil {
 		return fmt.Errorf("set tenant: %w", err)
 	}
 	return nil
 }
 
-func setTenantSQL(local bool) string {
-	if !local {
+// tenantSetting is how a transaction sets its tenant.
+type tenantSetting int
+
+const (
+	// transactionLocal: set_config(..., true), on plain PostgreSQL.
+	transactionLocal tenantSetting = iota
+	// citusLocal: app_set_tenant(), SET LOCAL passed on to Citus's workers.
+	citusLocal
+	// sessionLevel: set_config(..., false), the mistake only tests make.
+	sessionLevel
+)
+
+func (s *Server) tenantSetting() tenantSetting {
+	switch {
+	case s.sessionLevelTenant:
+		return sessionLevel
+	case s.citus:
+		return citusLocal
+	}
+	return transactionLocal
+}
+
+func (h tenantSetting) sql() string {
+	switch h {
+	case citusLocal:
+		return "SELECT app_set_tenant($1)"
+	case sessionLevel:
 		return "SELECT set_config('app.tenant_id', $1, false)"
 	}
 	return "SELECT set_config('app.tenant_id', $1, true)"
+}
+
+func (h tenantSetting) arg(id int64) any {
+	if h == citusLocal {
+		return id
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 func (s *Server) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
@@ -138,7 +186,7 @@ func (s *Server) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
 	return s.asTenant(ctx, func(t models.Account) error {
 		return s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := setTenant(tx, int64(t.ID), !s.sessionLevelTenant); err != nil {
+			if err := setTenant(tx, int64(t.ID), s.tenantSetting()); err != nil {
 				return err
 			}
 			return fn(tx)

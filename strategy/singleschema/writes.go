@@ -2,7 +2,6 @@ package singleschema
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
@@ -23,7 +22,8 @@ func (s *Server) writer() writes.Writer { return writes.Writer{Tx: s.tx, Pipe: s
 
 func (s *Server) pipe(ctx context.Context, fn func(*gorm.DB, *pgx.Conn, []writes.Statement) error) error {
 	return s.asTenant(ctx, func(t models.Account) error {
-		bind := []writes.Statement{{SQL: setTenantSQL(!s.sessionLevelTenant), Args: []any{strconv.FormatInt(int64(t.ID), 10)}}}
+		how := s.tenantSetting()
+		bind := []writes.Statement{{SQL: how.sql(), Args: []any{how.arg(int64(t.ID))}}}
 		return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error { return fn(s.app.WithContext(ctx), c, bind) })
 	})
 }

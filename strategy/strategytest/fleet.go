@@ -7,10 +7,16 @@ import (
 	"testing"
 
 	"tenancy/strategy"
+	"tenancy/strategy/internal/pg"
 )
 
+// SchemaChange ends the name of the migration that adds subtasks.priority,
+// in every strategy: the change a deployment rolls out over its fleet
+// here, and the one compare times.
+const SchemaChange = "_subtask_priority.sql"
+
 // testMigrationFailsMidFleet is the talk's case: a migration that fails on
-// one tenant in the middle of the fleet (here the newest migration adds
+// one tenant in the middle of the fleet (here the priority migration adds
 // subtasks.priority, and tenant-1 already has such a column, made by hand),
 // with a server running the new code throughout. The run stops at the
 // failure; the report says which tenants were migrated, which failed and
@@ -23,7 +29,12 @@ import (
 func testMigrationFailsMidFleet(t *testing.T, h Harness) {
 	ctx := context.Background()
 	old := Options(t, h.Name)
-	old.HoldBackMigrations = 1 // deployed by the previous build
+	// Deployed by the previous build, which had not the priority
+	// migration nor any after it.
+	old.HoldBackMigrations = pg.CountFrom(h.Migrations, SchemaChange)
+	if old.HoldBackMigrations == 0 {
+		t.Fatalf("no migration ends with %s", SchemaChange)
+	}
 	oldAdmin := OpenAdmin(t, h, old)
 	if _, err := oldAdmin.Setup(ctx, nil); err != nil {
 		t.Fatalf("Setup: %v", err)
@@ -108,8 +119,10 @@ func testMigrationFailsMidFleet(t *testing.T, h Harness) {
 	if err := hotfixed.QueryRow(`SELECT max(version_id) FROM goose_db_version WHERE is_applied`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if newest := LatestVersion(t, h.Migrations); version != newest-1 {
-		t.Errorf("tenant-1 after its failed migration is at version %d, want %d (the old one)", version, newest-1)
+	// Versions may have gaps: the old one is that of the newest file the
+	// previous build had.
+	if before := LatestVersion(t, pg.WithoutNewest(h.Migrations, old.HoldBackMigrations)); version != before {
+		t.Errorf("tenant-1 after its failed migration is at version %d, want %d (the old one)", version, before)
 	}
 
 	MustExec(t, hotfixed, "ALTER TABLE subtasks DROP COLUMN priority")

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strings"
 )
 
 // WithoutNewest returns fsys without its newest n migrations (the last n
@@ -47,4 +48,21 @@ func (w withoutFiles) ReadDir(name string) ([]fs.DirEntry, error) {
 func (w withoutFiles) Glob(pattern string) ([]string, error) {
 	names, err := fs.Glob(w.FS, pattern)
 	return slices.DeleteFunc(names, func(n string) bool { return w.hidden[n] }), err
+}
+
+// CountFrom is how many of fsys's migrations there are from the one whose
+// name ends with suffix on, the newest included: the HoldBackMigrations
+// that leaves that one and every later one unapplied. 0 when none ends so.
+func CountFrom(fsys fs.FS, suffix string) int {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return 0
+	}
+	slices.Sort(names)
+	for i, name := range names {
+		if strings.HasSuffix(name, suffix) {
+			return len(names) - i
+		}
+	}
+	return 0
 }

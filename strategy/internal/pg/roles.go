@@ -143,6 +143,10 @@ type GrantSpec struct {
 	// RLS: the counts table has row-level security (singleschema), so the
 	// counter needs a policy of its own to write every tenant's count.
 	RLS bool
+	// Citus: the database is a Citus coordinator with the tables
+	// distributed; the runtime roles then plan every statement for its
+	// values (see CitusRoleSettings).
+	Citus bool
 	// Also are run after the grants, in their transaction: grants on
 	// tables that are not the tenants' (the operators'), which the
 	// REVOKE ALL above would otherwise take away in between.
@@ -169,6 +173,21 @@ func RoleSettings() [][2]string {
 		{"lock_timeout", "5s"},
 		{"idle_in_transaction_session_timeout", "1min"},
 	}
+}
+
+// CitusRoleSettings are RoleSettings for a Citus coordinator: Citus finds
+// the one worker a tenant's statement goes to from the tenant id in it,
+// which a generic plan does not have ("could not create distributed
+// plan" for the page's join), so each execution is planned for its
+// values.
+func CitusRoleSettings() [][2]string {
+	out := RoleSettings()
+	for i, s := range out {
+		if s[0] == "plan_cache_mode" {
+			out[i][1] = "force_custom_plan"
+		}
+	}
+	return out
 }
 
 // Grants gives the roles exactly what they need on a migrated database,
@@ -226,7 +245,11 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 		if role == "" {
 			continue
 		}
-		for _, s := range RoleSettings() {
+		settings := RoleSettings()
+		if g.Citus {
+			settings = CitusRoleSettings()
+		}
+		for _, s := range settings {
 			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s IN DATABASE %s SET %s = %s", QuoteIdent(role), database, s[0], QuoteLiteral(s[1])))
 		}
 	}

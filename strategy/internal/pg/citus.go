@@ -1,0 +1,33 @@
+package pg
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// IsCitus reports whether the database db connects to has the citus
+// extension: a Citus coordinator (or worker).
+func IsCitus(ctx context.Context, db *sql.DB) (bool, error) {
+	var citus bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
+		return false, fmt.Errorf("look for the citus extension: %w", Classify(err))
+	}
+	return citus, nil
+}
+
+// IsDistributed reports whether table (schema-qualified) is a Citus
+// distributed table, whose rows are on the workers; false when the
+// database has no citus extension.
+func IsDistributed(ctx context.Context, db *sql.DB, table string) (bool, error) {
+	citus, err := IsCitus(ctx, db)
+	if err != nil || !citus {
+		return false, err
+	}
+	var distributed bool
+	err = db.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = to_regclass($1) AND partmethod = 'h')`, table).Scan(&distributed)
+	if err != nil {
+		return false, fmt.Errorf("look up whether %s is distributed: %w", table, Classify(err))
+	}
+	return distributed, nil
+}

@@ -1,0 +1,156 @@
+package singleschema
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"tenancy/strategy/internal/pg"
+)
+
+// distributableVersion is the migration from which on the shared schema
+// can be distributed (00009_distributable.sql).
+const distributableVersion = 9
+
+// citusTables are how setup distributes the shared schema on a Citus
+// coordinator, in this order: accounts copied to every node (a reference
+// table: every tenant's rows refer to it, and it is small), the tenants'
+// tables split by account_id into shards co-located with users', so that
+// one tenant's rows of every table are on one worker and a tenant's
+// statement, joins and count triggers included, runs there alone.
+var citusTables = []struct{ table, how string }{
+	{"accounts", "SELECT create_reference_table('public.accounts')"},
+	{"users", "SELECT create_distributed_table('public.users', 'account_id')"},
+	{"projects", "SELECT create_distributed_table('public.projects', 'account_id', colocate_with => 'public.users')"},
+	{"tasks", "SELECT create_distributed_table('public.tasks', 'account_id', colocate_with => 'public.users')"},
+	// The counts before subtasks: the count triggers, made on subtasks'
+	// shards, write subtask_counts' shards.
+	{"subtask_counts", "SELECT create_distributed_table('public.subtask_counts', 'account_id', colocate_with => 'public.users')"},
+	{"subtasks", "SELECT create_distributed_table('public.subtasks', 'account_id', colocate_with => 'public.users')"},
+}
+
+// distribute makes the migrated shared schema Citus's, as citusTables
+// says; tables already distributed are left as they are, so setup and
+// migrate run it every time. Its own transaction: a failure leaves every
+// table as it was.
+//
+// Two Citus settings, for this transaction only: local tables that refer
+// to accounts stay local until their own turn (by default Citus would make
+// them "Citus local tables" when accounts becomes a reference table, and
+// then refuse to distribute them, since they have identity columns); and
+// the count triggers may be made on subtasks' shards. Citus calls such
+// triggers unsafe because it cannot know what they touch; these touch only
+// the co-located shard of subtask_counts, one account_id at a time
+// (migration 00009), and so run on the worker that has the tenant's rows.
+func distribute(ctx context.Context, pool *sql.DB) error {
+	return pg.WithTx(ctx, pool, func(tx *sql.Tx) error {
+		for _, s := range []string{
+			"SET LOCAL citus.enable_local_reference_table_foreign_keys = off",
+			"SET LOCAL citus.enable_unsafe_triggers = on",
+			// A TRUNCATE trigger on a shard of subtasks cannot empty every
+			// shard of subtask_counts (a distributed statement from within
+			// one on a shard), so subtasks is distributed without it (a
+			// trigger dropped later stays on the shards). The server never
+			// truncates; Reset truncates the counts with subtasks; tenancy
+			// check reports counts left behind by a TRUNCATE of subtasks
+			// alone.
+			"DROP TRIGGER IF EXISTS subtask_counts_truncate ON public.subtasks",
+		} {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("distribute the tables (%s): %w", s, err)
+			}
+		}
+		moved := false
+		for _, t := range citusTables {
+			var kind sql.NullString
+			err := tx.QueryRowContext(ctx, `SELECT citus_table_type FROM public.citus_tables WHERE table_name = to_regclass('public.' || $1)`, t.table).Scan(&kind)
+			if err != nil && err != sql.ErrNoRows {
+				return fmt.Errorf("distribute table %s: look it up: %w", t.table, err)
+			}
+			if kind.Valid {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, t.how); err != nil {
+				return fmt.Errorf("distribute table %s: %w", t.table, err)
+			}
+			moved = true
+		}
+		if !moved {
+			return nil
+		}
+		for _, s := range []string{
+			// Rows already there were copied into the shards, count
+			// triggers and all: count them again.
+			"DELETE FROM public.subtask_counts",
+			"INSERT INTO public.subtask_counts (account_id, subtasks) SELECT account_id, count(*) FROM public.subtasks GROUP BY account_id",
+		} {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("distribute the tables (%s): %w", s, err)
+			}
+		}
+		return nil
+	})
+}
+
+// citusGrants are the grants the runtime roles need on the shards beyond
+// those Citus copies from the distributed tables: Citus draws each new
+// row's id on the coordinator and writes it to the shard, so the app role
+// needs INSERT on the id columns of the shards, which it has not on the
+// tables themselves (migration 00005: ids are the database's). On the
+// shards that lets a role connected to a worker choose ids in its own
+// tenant only (row-level security, and keys that include account_id).
+// Shards made later (a rebalance, a tenant isolated) get them at the next
+// migrate.
+func citusGrants(ctx context.Context, pool *sql.DB, app string) error {
+	for _, table := range []string{"users", "projects", "tasks", "subtasks"} {
+		rows, err := pool.QueryContext(ctx, `SELECT shardid, success, result FROM run_command_on_shards($1, $2)`,
+			"public."+table, "GRANT INSERT (id) ON %s TO "+pg.QuoteIdent(app))
+		if err != nil {
+			return fmt.Errorf("grant INSERT (id) on the shards of %s: %w", table, err)
+		}
+		for rows.Next() {
+			var shard int64
+			var ok bool
+			var result string
+			if err := rows.Scan(&shard, &ok, &result); err != nil {
+				rows.Close()
+				return err
+			}
+			if !ok {
+				rows.Close()
+				return fmt.Errorf("grant INSERT (id) on shard %d of %s: %s", shard, table, result)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// roleDatabase is where setup creates the roles: the maintenance database
+// m, or, when the deployment's database exists already and is a Citus
+// coordinator, that database, so that Citus creates each role on the
+// workers too (it does so only for roles made in a database that has the
+// extension, and the workers' connections run as the app and reader
+// roles). The caller closes a pool that is not m.
+func (a *Admin) roleDatabase(ctx context.Context, m *sql.DB) (*sql.DB, error) {
+	var exists bool
+	if err := m.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, a.opts.Database).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look up database %q: %w", a.opts.Database, pg.Classify(err))
+	}
+	if !exists {
+		return m, nil
+	}
+	db, err := pg.OpenPool(a.opts.AdminDSN(a.opts.Database), 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	citus, err := pg.IsCitus(ctx, db)
+	if err != nil || !citus {
+		db.Close()
+		return m, err
+	}
+	return db, nil
+}
