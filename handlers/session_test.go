@@ -61,6 +61,56 @@ func TestSessionExpiresAndStaysWithItsTenant(t *testing.T) {
 	}
 }
 
+// TestVerifiedCookiesHoldOnlyGenuineOnes: the cache of verified cookies
+// skips the cryptography for a cookie already found genuine, never for
+// another: a forged or altered cookie is refused, even right after the
+// genuine one was accepted, and takes no place in the cache.
+func TestVerifiedCookiesHoldOnlyGenuineOnes(t *testing.T) {
+	s, err := newSessions("session-test-secret-0123456789", time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := newSessions("another-secret-key-0123456789", time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := models.Account{ID: 1, Slug: "tenant-0"}
+	cookieOf := func(s *sessions) *http.Cookie {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		c.Request = httptest.NewRequest(http.MethodPost, "/login", nil)
+		if err := s.issue(c, tenant, models.User{ID: 7, Email: "a@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Result().Cookies()[0]
+	}
+	genuine := cookieOf(s)
+	altered := *genuine
+	b := []byte(altered.Value)
+	b[len(b)/2] ^= 1
+	altered.Value = string(b)
+	for _, tc := range []struct {
+		name   string
+		cookie *http.Cookie
+		want   bool
+	}{
+		{"genuine", genuine, true},
+		{"genuine, again (from the cache)", genuine, true},
+		{"one bit changed", &altered, false},
+		{"signed with another key", cookieOf(other), false},
+		{"not a cookie of ours", &http.Cookie{Name: sessionCookie, Value: "forged"}, false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/subtasks/", nil)
+		req.AddCookie(tc.cookie)
+		if _, ok := s.read(req, tenant); ok != tc.want {
+			t.Errorf("%s: read = %v, want %v", tc.name, ok, tc.want)
+		}
+	}
+	if n := s.verified.Len(); n != 1 {
+		t.Errorf("%d cookies verified and kept, want the genuine one alone", n)
+	}
+}
+
 func TestSafeNext(t *testing.T) {
 	for _, tc := range []struct{ next, want string }{
 		{"", ""},
