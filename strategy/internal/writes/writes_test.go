@@ -18,14 +18,7 @@ import (
 // transaction, with no tenant bound to it, or the next request on it
 // would run inside this tenant's transaction.
 func TestConversationsLeaveNoTransaction(t *testing.T) {
-	pgtest.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := pgx.Connect(ctx, pgtest.DSN("", "", "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	ctx, c := connect(t)
 	bind := []Statement{{SQL: "SELECT set_config('app.tenant_id', $1, true)", Args: []any{"7"}}}
 	read := Statement{SQL: "SELECT current_setting('app.tenant_id', true)"}
 	opened := func(c *pgx.Conn) error {
@@ -99,16 +92,9 @@ func TestConversationsLeaveNoTransaction(t *testing.T) {
 // A committed conversation is a transaction like any other: the binding
 // ends with it.
 func TestCommittedConversationUnbinds(t *testing.T) {
-	pgtest.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := pgx.Connect(ctx, pgtest.DSN("", "", "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	ctx, c := connect(t)
 	bind := []Statement{{SQL: "SELECT set_config('app.tenant_id', $1, true)", Args: []any{"7"}}}
-	err = inTx(ctx, c, func() error {
+	err := inTx(ctx, c, func() error {
 		if err := send(ctx, c, begin(bind, Statement{SQL: "SELECT 1"}), nil); err != nil {
 			return err
 		}
@@ -127,4 +113,19 @@ func TestCommittedConversationUnbinds(t *testing.T) {
 	if v != "" {
 		t.Fatalf("app.tenant_id is still %q after COMMIT", v)
 	}
+}
+
+// connect is a connection of the admin role to the maintenance database
+// (the conversations here need no table), closed at the test's end.
+func connect(t *testing.T) (context.Context, *pgx.Conn) {
+	t.Helper()
+	pgtest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	c, err := pgx.Connect(ctx, pgtest.DSN("", "", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return ctx, c
 }
