@@ -28,9 +28,10 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 	if err := validate(opts); err != nil {
 		return nil, err
 	}
-	return &Admin{opts: opts, base: pg.NewLazyConn(opts.AdminDSN(opts.Database), 2, func(pool *sql.DB) (*gorm.DB, error) {
+	base := pg.NewLazyConn(opts.AdminDSN(opts.Database), 2, func(pool *sql.DB) (*gorm.DB, error) {
 		return newMultiDBGorm(pool, opts)
-	})}, nil
+	})
+	return &Admin{opts: opts, base: base, Roster: operators.Roster{DB: base}}, nil
 }
 
 // validate checks opts for multidb.
@@ -51,6 +52,9 @@ type Admin struct {
 	// base is the admin's pool on the base database, where the tenant
 	// directory is.
 	base *pg.LazyConn
+	// The operators, who belong to no tenant: kept in the base database,
+	// beside the tenant directory.
+	operators.Roster
 }
 
 func (a *Admin) Name() string { return strategy.MultiDB }

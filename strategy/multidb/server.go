@@ -20,6 +20,7 @@ import (
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
 	"tenancy/strategy/internal/claim"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
@@ -31,8 +32,10 @@ import (
 // callbacks and schema cache; each unit of work swaps in the tenant's pool,
 // as gorm's own Connection does.
 type Server struct {
-	opts  strategy.Options
-	base  *sql.DB // the PGDATABASE database: the tenant directory, health checks
+	opts strategy.Options
+	base *sql.DB // the PGDATABASE database: the tenant directory, health checks
+	// Operators and sign-outs, kept in the base database.
+	operators.Gate
 	root  *gorm.DB
 	pools *tenantPools
 	conns *connCounts // for PoolStats
@@ -109,6 +112,7 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 	return &Server{
 		opts:     opts,
 		base:     base,
+		Gate:     operators.Gate{DB: base},
 		conns:    conns,
 		root:     root,
 		accounts: tenantcache.New[models.Account](verifiedTTL, tenantcache.MaxEntries),

@@ -30,6 +30,7 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 		return pg.NewGorm(pool, opts.Log(), claim.OwnTables{})
 	})}
 	a.Directory = a.directory()
+	a.Roster = operators.Roster{DB: a.admin}
 	return a, nil
 }
 
@@ -40,6 +41,9 @@ type Admin struct {
 	admin *pg.LazyConn
 	// The tenant directory: ListTenants, LookUpTenant, AddTenant.
 	accountdir.Directory
+	// The operators, who belong to no tenant: kept in the public schema,
+	// beside the accounts.
+	operators.Roster
 }
 
 func (a *Admin) Name() string { return strategy.MultiSchema }

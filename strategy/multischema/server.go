@@ -26,6 +26,7 @@ import (
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
 	"tenancy/strategy/internal/claim"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
@@ -43,7 +44,10 @@ type Server struct {
 	pools    []*sql.DB
 	conns    [2]pg.ConnCounts // pools[0]'s (app) and pools[1]'s (reader), for PoolStats
 	accounts *tenantcache.Cache[models.Account]
-	pages    pages.Statements
+	// Operators and sign-outs, kept in the public schema beside the
+	// accounts, read as the app role itself (no tenant's role taken on).
+	operators.Gate
+	pages pages.Statements
 	// appTurns and readerTurns order the page reads on each pool.
 	appTurns, readerTurns pg.Turns
 	// audited remembers the tenants whose schema passed the audit.
@@ -77,6 +81,7 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 		}
 		s.pools = append(s.pools, pool)
 	}
+	s.Gate = operators.Gate{DB: s.pools[0]}
 	var err error
 	if s.app, err = pg.NewGorm(s.pools[0], opts.Log(), claim.OwnTables{}); err == nil {
 		s.reader, err = pg.NewGorm(s.pools[1], opts.Log(), claim.OwnTables{})

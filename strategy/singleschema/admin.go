@@ -27,6 +27,7 @@ func NewAdmin(opts strategy.Options) (*Admin, error) {
 		return newScopedGorm(pool, opts)
 	})}
 	a.Directory = a.directory()
+	a.Roster = operators.Roster{DB: a.admin}
 	return a, nil
 }
 
@@ -36,6 +37,9 @@ type Admin struct {
 	admin *pg.LazyConn
 	// The tenant directory: ListTenants, LookUpTenant, AddTenant.
 	accountdir.Directory
+	// The operators, who belong to no tenant: kept in the shared
+	// database's public schema, outside row-level security.
+	operators.Roster
 }
 
 func (a *Admin) Name() string { return strategy.SingleSchema }

@@ -19,6 +19,7 @@ import (
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
+	"tenancy/strategy/internal/operators"
 	"tenancy/strategy/internal/pages"
 	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/internal/tenantcache"
@@ -37,6 +38,9 @@ type Server struct {
 	conns    [2]pg.ConnCounts // pools[0]'s (app) and pools[1]'s (reader), for PoolStats
 	accounts *tenantcache.Cache[models.Account]
 	pages    pages.Statements
+	// Operators and sign-outs, kept outside every tenant (public schema,
+	// no row-level security), read as the app role.
+	operators.Gate
 	// appTurns and readerTurns order the page reads on each pool.
 	appTurns, readerTurns pg.Turns
 	// citus: the tenants' rows are on Citus workers (subtasks is
@@ -88,6 +92,7 @@ func newServer(opts strategy.Options) (*Server, error) {
 		return nil, err
 	}
 	s.pools = append(s.pools, appPool)
+	s.Gate = operators.Gate{DB: appPool}
 	readerPool, err := pg.OpenCountedPool(opts.ReaderDSN(opts.Database), budget, budget, &s.conns[1])
 	if err != nil {
 		s.Close()

@@ -187,3 +187,53 @@ func Revoked(ctx context.Context, q Querier, since time.Time) ([]strategy.Revoke
 	}
 	return out, rows.Err()
 }
+
+// Roster is every strategy's Admin.CreateOperator, Operators and
+// DeleteOperator, on the admin's pool of the database that keeps the
+// operators; each strategy's Admin embeds it.
+type Roster struct {
+	DB *pg.LazyConn
+}
+
+func (r Roster) CreateOperator(ctx context.Context, email, passwordHash string) (models.Operator, error) {
+	pool, _, err := r.DB.Get()
+	if err != nil {
+		return models.Operator{}, err
+	}
+	return Create(ctx, pool, email, passwordHash)
+}
+
+func (r Roster) Operators(ctx context.Context) ([]models.Operator, error) {
+	pool, _, err := r.DB.Get()
+	if err != nil {
+		return nil, err
+	}
+	return List(ctx, pool)
+}
+
+func (r Roster) DeleteOperator(ctx context.Context, email string) error {
+	pool, _, err := r.DB.Get()
+	if err != nil {
+		return err
+	}
+	return Delete(ctx, pool, email)
+}
+
+// Gate is every strategy's Strategy.OperatorByEmail, RevokeSession and
+// RevokedSessions, on the server's pool of the database that keeps the
+// operators; each strategy's Server embeds it.
+type Gate struct {
+	DB *sql.DB
+}
+
+func (g Gate) OperatorByEmail(ctx context.Context, email string) (models.Operator, error) {
+	return ByEmail(ctx, g.DB, email)
+}
+
+func (g Gate) RevokeSession(ctx context.Context, id string, expires time.Time) error {
+	return Revoke(ctx, g.DB, id, expires)
+}
+
+func (g Gate) RevokedSessions(ctx context.Context, since time.Time) ([]strategy.RevokedSession, error) {
+	return Revoked(ctx, g.DB, since)
+}
