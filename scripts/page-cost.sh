@@ -52,6 +52,7 @@ script() { # name, body...
 script server '\startpipeline' 'BEGIN;' "$set_tenant" "$page" 'COMMIT;' '\endpipeline'
 script statement "$page"
 script fastpath "$one"
+script fastpath_block '\startpipeline' 'BEGIN;' "$set_tenant" "$one" 'COMMIT;' '\endpipeline'
 script join2 "$two"
 script join3 "$three"
 
@@ -68,6 +69,7 @@ printf '%-58s %10s\n' "statement (pgbench -M prepared)" "per second"
 printf '%-58s %10s\n' "page read as the server sends it (app role, in a block)" "$(run "$app" server)"
 printf '%-58s %10s\n' "the page statement alone (admin, no block, no RLS)" "$(run "$PGUSER" statement)"
 printf '%-58s %10s\n' "subtasks only, one table (admin)" "$(run "$PGUSER" fastpath)"
+printf '%-58s %10s\n' "subtasks only, as the app role in a block" "$(run "$app" fastpath_block)"
 printf '%-58s %10s\n' "subtasks + tasks (admin)" "$(run "$PGUSER" join2)"
 printf '%-58s %10s\n' "subtasks + tasks + projects (admin)" "$(run "$PGUSER" join3)"
 

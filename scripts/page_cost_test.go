@@ -54,6 +54,7 @@ func TestPageCostRuns(t *testing.T) {
 		"page read as the server sends it",
 		"the page statement alone",
 		"subtasks only, one table",
+		"subtasks only, as the app role in a block",
 		"subtasks \\+ tasks \\(",
 		"subtasks \\+ tasks \\+ projects",
 	}
