@@ -114,7 +114,7 @@ func Start(ctx context.Context, settings ...string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "tenancy-cluster-")
+	dir, err := os.MkdirTemp("", "tenancy-localcluster-")
 	if err != nil {
 		return nil, fmt.Errorf("make a directory for a cluster: %w", err)
 	}
