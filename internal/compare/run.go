@@ -508,6 +508,19 @@ func (f facts) signable(users map[string]string) facts {
 	return out
 }
 
+// coldIndex is the cold tenant's index in f.slugs: the last by id, unless
+// that is the largest, whose pages the loads sign in to and ask for (the
+// one before it then); -1 when there is only one tenant.
+func coldIndex(f facts) int {
+	if len(f.slugs) < 2 {
+		return -1
+	}
+	if last := len(f.slugs) - 1; f.slugs[last] != f.largest {
+		return last
+	}
+	return len(f.slugs) - 2
+}
+
 // signInUsers gives each seeded tenant's first active user (see
 // seed.SignInEmail).
 func signInUsers(o seed.Options, slugs []string) map[string]string {
@@ -639,9 +652,10 @@ func measure(ctx context.Context, o Options, opts strategy.Options, nodes []stra
 	// the loads is what an idle tenant's customer meets. With one tenant
 	// there is none to spare.
 	slugs, pagesOf := f.slugs, f.pagesOf
-	if len(slugs) > 1 {
-		res.ColdTenant = slugs[len(slugs)-1]
-		slugs, pagesOf = slugs[:len(slugs)-1], pagesOf[:len(pagesOf)-1]
+	if i := coldIndex(f); i >= 0 {
+		res.ColdTenant = slugs[i]
+		slugs = slices.Delete(slices.Clone(slugs), i, i+1)
+		pagesOf = slices.Delete(slices.Clone(pagesOf), i, i+1)
 	}
 	warmUsers := make(map[string]string, len(slugs))
 	for _, slug := range slugs {
