@@ -115,5 +115,14 @@ func coresBusy(c CPUUse, elapsed time.Duration) float64 {
 	return float64(c.Total()) / float64(elapsed)
 }
 
+// machineBusy is how many of the machine's cores every process on it
+// kept busy over elapsed, on average.
+func machineBusy(c CPUUse, elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
+	}
+	return float64(c.Machine) / float64(elapsed)
+}
+
 // hasCitus says whether the run measures the Citus column.
 func hasCitus(names []string) bool { return slices.Contains(names, CitusColumn) }

@@ -24,6 +24,10 @@ type CPUUse struct {
 	// run's own sampling of PostgreSQL, which is little beside it) and
 	// its children that ended meanwhile: wrk, when it ran the load.
 	Generator time.Duration
+	// Machine is the CPU time every process on the machine used (from
+	// /proc/stat), these parts included: what is left is other work
+	// that shared the cores with them.
+	Machine time.Duration
 }
 
 // Total is every part's CPU time.
@@ -157,7 +161,35 @@ func (m cpuMeter) sample() (CPUUse, error) {
 	if c.Generator, err = selfCPU(); err != nil {
 		return c, fmt.Errorf("CPU time of the load generator: %w", err)
 	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return c, err
+	}
+	if c.Machine, err = parseMachineStat(string(b)); err != nil {
+		return c, fmt.Errorf("/proc/stat: %w", err)
+	}
 	return c, nil
+}
+
+// parseMachineStat is the busy CPU time of every core from /proc/stat's
+// first line: user, nice, system, irq and softirq; not idle or iowait, and
+// not steal, the time a virtual machine's cores ran other machines' work
+// (guest time is already in user).
+func parseMachineStat(stat string) (time.Duration, error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("first line %q: want cpu and at least 8 figures", line)
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system (idle iowait) irq softirq
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("field %d of %q: %w", i, line, err)
+		}
+		busy += n
+	}
+	return time.Duration(busy) * clockTick, nil
 }
 
 // since is what was used between before and c.
@@ -165,6 +197,7 @@ func (c CPUUse) since(before CPUUse) CPUUse {
 	return CPUUse{
 		Coordinator: c.Coordinator - before.Coordinator, Workers: c.Workers - before.Workers,
 		Server: c.Server - before.Server, Generator: c.Generator - before.Generator,
+		Machine: c.Machine - before.Machine,
 	}
 }
 

@@ -112,7 +112,7 @@ func TestCPUSection(t *testing.T) {
 	kinds := []string{LoadAnyPage, LoadFirstPage, LoadAllTenantsFirst}
 	citus := sampleStrategy(CitusColumn, 1, kinds)
 	for i := range citus.Loads {
-		citus.Loads[i].CPU = &CPUUse{Coordinator: 6 * time.Second, Workers: 7500 * time.Millisecond, Server: 1500 * time.Millisecond, Generator: 900 * time.Millisecond}
+		citus.Loads[i].CPU = &CPUUse{Coordinator: 6 * time.Second, Workers: 7500 * time.Millisecond, Server: 1500 * time.Millisecond, Generator: 900 * time.Millisecond, Machine: 19 * time.Second}
 	}
 	// A load that failed throughout still used CPU.
 	citus.Loads[2].Requests, citus.Loads[2].OK, citus.Loads[2].Failed = 0, 0, 0
@@ -131,7 +131,7 @@ func TestCPUSection(t *testing.T) {
 			"all ran on this machine's 2 cores at once, so these figures are not what separate machines would give",
 			"CPU per request, citus", "tenancy server", "load generator", "cores busy",
 			// 6 s, 7.5 s, 1.5 s and 0.9 s over 3,000 requests in 10 s.
-			"2 ms", "2.5 ms", "500 µs", "300 µs", "5.3 ms", "1.59 of 2",
+			"2 ms", "2.5 ms", "500 µs", "300 µs", "5.3 ms", "1.59 / 1.90 of 2",
 			"Citus (the citus column)", "distributed over a Citus coordinator and 2 workers",
 		}},
 		{"no CPU measured", sampleReport(), nil},
@@ -159,9 +159,30 @@ func TestCPUSection(t *testing.T) {
 				if strings.Contains(table[:strings.Index(table, "\n\n")], "singleschema") {
 					t.Errorf("the CPU table has a row or column for singleschema, whose CPU was not measured:\n%s", table)
 				}
-				if !strings.Contains(table, "| all tenants, first page | — | — | — | — | — | 1.59 of 2 |") {
+				if !strings.Contains(table, "| all tenants, first page | — | — | — | — | — | 1.59 / 1.90 of 2 |") {
 					t.Errorf("a load with no requests should show — per request:\n%s", table)
 				}
+			}
+		})
+	}
+}
+
+func TestParseMachineStat(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       time.Duration
+		wantErr    bool
+	}{
+		// user nice system idle iowait irq softirq steal guest guest_nice
+		{"busy time only", "cpu  100 5 40 9000 30 1 2 3 0 0\ncpu0 50 2 20 4500 15 0 1 1 0 0\n", 1480 * time.Millisecond, false},
+		{"not the total line", "cpu0 100 5 40 9000 30 1 2 3 0 0\n", 0, true},
+		{"cut short", "cpu  100 5 40 9000\n", 0, true},
+		{"not a number", "cpu  100 x 40 9000 30 1 2 3 0 0\n", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseMachineStat(tc.stat)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("parseMachineStat(%q) = %s, %v; want %s, error %v", tc.stat, got, err, tc.want, tc.wantErr)
 			}
 		})
 	}
@@ -170,8 +191,9 @@ func TestCPUSection(t *testing.T) {
 // TestCPUUseSince checks the difference of two samples, part by part.
 func TestCPUUseSince(t *testing.T) {
 	before := CPUUse{Coordinator: time.Second, Workers: 2 * time.Second, Server: 3 * time.Second, Generator: 4 * time.Second}
-	after := CPUUse{Coordinator: 3 * time.Second, Workers: 5 * time.Second, Server: 4 * time.Second, Generator: 8 * time.Second}
-	want := CPUUse{Coordinator: 2 * time.Second, Workers: 3 * time.Second, Server: time.Second, Generator: 4 * time.Second}
+	before.Machine = 20 * time.Second
+	after := CPUUse{Coordinator: 3 * time.Second, Workers: 5 * time.Second, Server: 4 * time.Second, Generator: 8 * time.Second, Machine: 35 * time.Second}
+	want := CPUUse{Coordinator: 2 * time.Second, Workers: 3 * time.Second, Server: time.Second, Generator: 4 * time.Second, Machine: 15 * time.Second}
 	if got := after.since(before); got != want || got.Total() != 10*time.Second {
 		t.Errorf("since = %+v (total %s), want %+v (total 10s)", got, got.Total(), want)
 	}

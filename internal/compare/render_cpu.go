@@ -33,7 +33,7 @@ func newCPUView(r Report, at string) *cpuView {
 		Notes: []string{
 			fmt.Sprintf("The coordinator, the %d workers, the tenancy server and the load generator all ran on %s at once, so these figures are not what separate machines would give: there each node would have cores of its own, and the hop from coordinator to worker would cross a network, adding latency but taking no CPU from the others.", CitusWorkers, cores),
 			"Every tenant statement goes from the server to the coordinator, which plans it, picks the worker from the tenant id in it, sends it on and passes the rows back: the coordinator's CPU time is what that extra hop costs, the workers' what the statements themselves cost.",
-			"CPU time (user + system, from /proc) that each part used during each load, divided by the requests answered in it, failed ones included. A node is its postmaster and every child process (backends, background workers; backends that ended during the load included); the load generator is compare's own process, and wrk when it ran the load. Cores busy is the four parts' CPU time over the load's length: near all the cores, the load was bounded by the shared cores.",
+			"CPU time (user + system, from /proc) that each part used during each load, divided by the requests answered in it, failed ones included. A node is its postmaster and every child process (backends, background workers; backends that ended during the load included); the load generator is compare's own process, and wrk when it ran the load. Cores busy is CPU time over the load's length: the four parts', then every process's on the machine (from /proc/stat), so that the difference is other work that shared the cores with them; near all the cores, the load was bounded by the cores rather than by Citus.",
 		},
 		Tables: tables,
 	}
@@ -41,7 +41,7 @@ func newCPUView(r Report, at string) *cpuView {
 
 // cpuTable is a row per load of s whose CPU time was measured.
 func cpuTable(s StrategyResult, cores int) (textTable, bool) {
-	t := textTable{Header: []string{"CPU per request, " + s.Name, "coordinator", "workers", "tenancy server", "load generator", "all four", "cores busy"}}
+	t := textTable{Header: []string{"CPU per request, " + s.Name, "coordinator", "workers", "tenancy server", "load generator", "all four", "cores busy: these four / the machine"}}
 	for _, kind := range reportedKinds(Report{Strategies: []StrategyResult{s}}) {
 		l, ok := findLoad(s, kind)
 		if !ok || l.CPU == nil {
@@ -52,7 +52,7 @@ func cpuTable(s StrategyResult, cores int) (textTable, bool) {
 		for _, d := range []time.Duration{c.Coordinator, c.Workers, c.Server, c.Generator, c.Total()} {
 			row = append(row, cpuCell(d, l.Requests))
 		}
-		row = append(row, coresCell(coresBusy(c, l.Elapsed), cores))
+		row = append(row, coresCell(coresBusy(c, l.Elapsed), machineBusy(c, l.Elapsed), cores))
 		t.Rows = append(t.Rows, row)
 	}
 	return t, len(t.Rows) > 0
@@ -65,12 +65,18 @@ func cpuCell(d time.Duration, requests int) string {
 	return humanDuration(perRequest(d, requests))
 }
 
-func coresCell(busy float64, cores int) string {
-	if busy <= 0 {
+// coresCell is how many cores the four parts kept busy and the whole
+// machine did (0: unknown), of cores (0: unknown).
+func coresCell(parts, machine float64, cores int) string {
+	if parts <= 0 {
 		return noFigure
 	}
-	if cores <= 0 {
-		return fmt.Sprintf("%.2f", busy)
+	cell := fmt.Sprintf("%.2f", parts)
+	if machine > 0 {
+		cell += fmt.Sprintf(" / %.2f", machine)
 	}
-	return fmt.Sprintf("%.2f of %d", busy, cores)
+	if cores > 0 {
+		cell += fmt.Sprintf(" of %d", cores)
+	}
+	return cell
 }

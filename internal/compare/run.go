@@ -850,9 +850,9 @@ func measure(ctx context.Context, o Options, opts strategy.Options, nodes []stra
 		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed); PostgreSQL: %d connections opened, %d held at most, %.1f%% cache hits",
 			l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed, l.Server.Sessions, l.Server.MostConns, 100*l.Server.hitRatio())
 		if c := l.CPU; c != nil {
-			say("load: CPU per request: coordinator %s, workers %s, server %s, load generator %s; %s cores busy",
+			say("load: CPU per request: coordinator %s, workers %s, server %s, load generator %s; cores busy: these four / the machine %s",
 				cpuCell(c.Coordinator, l.Requests), cpuCell(c.Workers, l.Requests), cpuCell(c.Server, l.Requests),
-				cpuCell(c.Generator, l.Requests), coresCell(coresBusy(*c, l.Elapsed), runtime.NumCPU()))
+				cpuCell(c.Generator, l.Requests), coresCell(coresBusy(*c, l.Elapsed), machineBusy(*c, l.Elapsed), runtime.NumCPU()))
 		}
 		if l.Writes.OK+l.Writes.Failed > 0 {
 			say("load: reads %.0f/s, writes %.0f/s (p99 %s, %d failed, %d conflicts)",
