@@ -101,7 +101,7 @@ func treeCPU(root int) (time.Duration, error) {
 			continue
 		}
 		t, err := readStat(pid)
-		if errors.Is(err, fs.ErrNotExist) {
+		if gone(err) {
 			continue // ended after the listing
 		}
 		if err != nil {
@@ -116,6 +116,12 @@ func treeCPU(root int) (time.Duration, error) {
 		return 0, err
 	}
 	return total + t.own + t.reaped, nil
+}
+
+// gone says whether err is reading /proc for a process that has ended:
+// ENOENT once it is reaped, ESRCH while the read races its end.
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
 // selfCPU is this process's CPU time and its reaped children's.

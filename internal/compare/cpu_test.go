@@ -3,6 +3,7 @@ package compare
 import (
 	"bytes"
 	"html"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -185,6 +186,24 @@ func TestParseMachineStat(t *testing.T) {
 				t.Errorf("parseMachineStat(%q) = %s, %v; want %s, error %v", tc.stat, got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestGone: a process that ends while /proc is read gives ESRCH rather
+// than ENOENT, and a run once failed on it.
+func TestGone(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&fs.PathError{Op: "read", Path: "/proc/1/stat", Err: syscall.ESRCH}, true},
+		{&fs.PathError{Op: "open", Path: "/proc/1/stat", Err: syscall.ENOENT}, true},
+		{&fs.PathError{Op: "open", Path: "/proc/1/stat", Err: syscall.EACCES}, false},
+		{nil, false},
+	} {
+		if got := gone(tc.err); got != tc.want {
+			t.Errorf("gone(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
 

@@ -945,7 +945,7 @@ func backendMemory(ctx context.Context, opts strategy.Options, nodes []strategy.
 	for _, pid := range pids {
 		kb, err := privateKB(pid)
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
+		case gone(err):
 			continue // the backend ended after it was listed
 		case err != nil:
 			return 0, 0, nil // not this machine's, or not ours to read
