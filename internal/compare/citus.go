@@ -106,22 +106,26 @@ func citusPlatform(ctx context.Context, opts strategy.Options, c *localcluster.C
 		v, len(c.Workers), strings.Join(settings, ", "), runtime.NumCPU()), nil
 }
 
-// coresBusy is how many of the machine's cores c kept busy over elapsed,
-// on average.
+// coresBusy is how many of the machine's cores the four parts of c kept
+// busy, on average, over its window (or elapsed, when c has none).
 func coresBusy(c CPUUse, elapsed time.Duration) float64 {
-	if elapsed <= 0 {
-		return 0
-	}
-	return float64(c.Total()) / float64(elapsed)
+	return busyOver(c.Total(), c, elapsed)
 }
 
 // machineBusy is how many of the machine's cores every process on it
-// kept busy over elapsed, on average.
+// kept busy, on average, over the same time.
 func machineBusy(c CPUUse, elapsed time.Duration) float64 {
+	return busyOver(c.Machine, c, elapsed)
+}
+
+func busyOver(cpu time.Duration, c CPUUse, elapsed time.Duration) float64 {
+	if c.Window > 0 {
+		elapsed = c.Window
+	}
 	if elapsed <= 0 {
 		return 0
 	}
-	return float64(c.Machine) / float64(elapsed)
+	return float64(cpu) / float64(elapsed)
 }
 
 // hasCitus says whether the run measures the Citus column.

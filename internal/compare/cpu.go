@@ -28,6 +28,10 @@ type CPUUse struct {
 	// /proc/stat), these parts included: what is left is other work
 	// that shared the cores with them.
 	Machine time.Duration
+	// Window is the wall-clock time between the two readings (a sample
+	// holds the time it was taken), a little longer than the load.
+	Window time.Duration
+	at     time.Time
 }
 
 // Total is every part's CPU time.
@@ -147,7 +151,7 @@ type cpuMeter struct {
 
 // sample is every part's CPU time so far.
 func (m cpuMeter) sample() (CPUUse, error) {
-	var c CPUUse
+	c := CPUUse{at: time.Now()}
 	var err error
 	if c.Coordinator, err = treeCPU(m.coordinator); err != nil {
 		return c, fmt.Errorf("CPU time of the coordinator (pid %d): %w", m.coordinator, err)
@@ -203,7 +207,7 @@ func (c CPUUse) since(before CPUUse) CPUUse {
 	return CPUUse{
 		Coordinator: c.Coordinator - before.Coordinator, Workers: c.Workers - before.Workers,
 		Server: c.Server - before.Server, Generator: c.Generator - before.Generator,
-		Machine: c.Machine - before.Machine,
+		Machine: c.Machine - before.Machine, Window: c.at.Sub(before.at),
 	}
 }
 

@@ -213,7 +213,12 @@ func TestCPUUseSince(t *testing.T) {
 	before.Machine = 20 * time.Second
 	after := CPUUse{Coordinator: 3 * time.Second, Workers: 5 * time.Second, Server: 4 * time.Second, Generator: 8 * time.Second, Machine: 35 * time.Second}
 	want := CPUUse{Coordinator: 2 * time.Second, Workers: 3 * time.Second, Server: time.Second, Generator: 4 * time.Second, Machine: 15 * time.Second}
-	if got := after.since(before); got != want || got.Total() != 10*time.Second {
-		t.Errorf("since = %+v (total %s), want %+v (total 10s)", got, got.Total(), want)
+	before.at = time.Date(2026, 12, 1, 17, 0, 0, 0, time.UTC)
+	after.at = before.at.Add(5 * time.Second)
+	want.Window = 5 * time.Second
+	got := after.since(before)
+	got.at = time.Time{}
+	if got != want || got.Total() != 10*time.Second || coresBusy(got, time.Second) != 2 || machineBusy(got, time.Second) != 3 {
+		t.Errorf("since = %+v (total %s, %.2f and %.2f cores busy), want %+v (total 10s, 2 and 3 cores busy over the 5 s window)", got, got.Total(), coresBusy(got, time.Second), machineBusy(got, time.Second), want)
 	}
 }
