@@ -41,8 +41,13 @@ cross-tenant report, and reads PostgreSQL's side (connections opened and
 held, cache hits, backends' memory). Then it drops everything it made (on
 Ctrl-C too) and writes <out>.md and <out>.html (tables, and charts against the
 number of tenants on a log scale). For multidb, each tenant is a database; for
-multischema, a schema. A sweep of 10,100,1000 takes about 20 minutes on two
-cores.`)
+multischema, a schema. The citus column is singleschema on a Citus coordinator
+and 2 workers that compare starts on this machine for it (initdb into a
+temporary directory, free loopback ports) and removes after, when Citus is
+installed (make citus); the report adds the CPU time per request of the
+coordinator, the workers, the server and the load generator, which all share
+this machine's cores. A sweep of 10,100,1000 takes about 20 minutes on two
+cores, more with the citus column.`)
 	o := seed.DefaultOptions()
 	tenants := fs.String("tenants", "100", "tenants to measure each strategy at (multidb: a database each; multischema: a schema each); several, comma-separated (10,100,1000), make a sweep: fresh databases at each size, figures charted against the number of tenants")
 	fs.IntVar(&o.Accounts, "accounts", 0, "the same as --tenants with one size (kept for scripts written before --tenants)")
@@ -51,7 +56,8 @@ cores.`)
 	zipf := fs.Float64("zipf", compare.DefaultZipf, "exponent s of the skewed load: the tenant of rank k (by id) gets a share of requests proportional to 1/k^s")
 	connections := fs.Int("connections", 16, "HTTP connections (requests in flight) per load")
 	out := fs.String("out", "report", "write <out>.md and <out>.html")
-	names := fs.String("strategies", strings.Join(strategy.Names(), ","), "strategies to measure, comma-separated")
+	names := fs.String("strategies", strings.Join(compare.Columns(), ","), "what to measure, comma-separated: strategies, and "+compare.CitusColumn+
+		fmt.Sprintf(" (singleschema on a Citus coordinator and %d workers that compare starts on this machine and removes after; left out, saying so, when Citus is not installed, unless named here)", compare.CitusWorkers))
 	generator := fs.String("generator", "auto", "load generator: wrk, builtin, or auto (wrk when it is installed)")
 	quiet := fs.Bool("quiet", false, "print only where the report went")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
@@ -70,6 +76,9 @@ cores.`)
 	o.Accounts = slices.Max(sizes)
 	list, err := compareOptions(&o, *duration, *connections, *out, *names)
 	if err != nil {
+		return usageError{fmt.Errorf("compare: %w", err)}
+	}
+	if list, err = withCitus(list, set["strategies"], compare.CitusAvailable(), stdout); err != nil {
 		return usageError{fmt.Errorf("compare: %w", err)}
 	}
 	if *zipf <= 0 || *zipf > 10 {
@@ -141,8 +150,8 @@ func compareOptions(o *seed.Options, duration time.Duration, connections int, ou
 	var list []string
 	for _, n := range strings.Split(names, ",") {
 		n = strings.TrimSpace(n)
-		if !slices.Contains(strategy.Names(), n) {
-			return nil, fmt.Errorf("--strategies %q: want one or more of %s, comma-separated", names, strings.Join(strategy.Names(), ", "))
+		if !slices.Contains(compare.Columns(), n) {
+			return nil, fmt.Errorf("--strategies %q: want one or more of %s, comma-separated", names, strings.Join(compare.Columns(), ", "))
 		}
 		if slices.Contains(list, n) {
 			return nil, fmt.Errorf("--strategies %q: %s is named twice", names, n)
@@ -169,11 +178,29 @@ func compareOptions(o *seed.Options, duration time.Duration, connections int, ou
 		if n == strategy.MultiDB {
 			tenants = o.Accounts
 		}
+		if n == compare.CitusColumn {
+			n = strategy.SingleSchema
+		}
 		if err := o.Validate(n, tenants); err != nil {
 			return nil, err
 		}
 	}
 	return list, nil
+}
+
+// withCitus keeps the Citus column in list when Citus is installed
+// (missing is nil). Otherwise it is an error when the user named it
+// (named), and when it came with the default list it is left out, saying
+// so in one line on w.
+func withCitus(list []string, named bool, missing error, w io.Writer) ([]string, error) {
+	if !slices.Contains(list, compare.CitusColumn) || missing == nil {
+		return list, nil
+	}
+	if named {
+		return nil, fmt.Errorf("--strategies names %s, but %v; `make citus` installs it", compare.CitusColumn, missing)
+	}
+	fmt.Fprintf(w, "compare: no %s column: %v (`make citus` installs it)\n", compare.CitusColumn, missing)
+	return slices.DeleteFunc(slices.Clone(list), func(n string) bool { return n == compare.CitusColumn }), nil
 }
 
 // warnOfServer prints warn's warning about the PostgreSQL server of opts,

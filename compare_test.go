@@ -3,16 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"tenancy/configs"
+	"tenancy/internal/compare"
 	"tenancy/internal/pgsettings"
 	"tenancy/internal/pgtest"
 	"tenancy/strategy"
@@ -46,7 +51,9 @@ func compareAndCheck(t *testing.T, generator string) {
 	// The built-in generator runs a small sweep (the charts need two
 	// sizes); wrk one size.
 	sizes := map[string]string{"builtin": "2,3", "wrk": "3"}[generator]
-	out, err := runCmd(t, env, "compare", "--tenants", sizes, "--duration", "1s", "--connections", "4", "--generator", generator, "--out", filepath.Join(dir, "report"), "--quiet")
+	// The three strategies by name: the report is checked for their three
+	// columns (TestCompareOnCitus runs the citus column).
+	out, err := runCmd(t, env, "compare", "--strategies", "multidb,multischema,singleschema", "--tenants", sizes, "--duration", "1s", "--connections", "4", "--generator", generator, "--out", filepath.Join(dir, "report"), "--quiet")
 	if err != nil {
 		t.Fatalf("compare: %v\n%s", err, out)
 	}
@@ -203,6 +210,166 @@ func TestCompareCleansUpWhenInterrupted(t *testing.T) {
 			}
 			if err := admin.QueryRow(`SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)`, prefix+"_cmp").Scan(&left); err != nil || left > 0 {
 				t.Errorf("interrupted after %s: roles named %s_cmp* left behind: %d (err %v)", after, prefix, left, err)
+			}
+		})
+	}
+}
+
+// TestCompareOnCitus runs compare with the citus column beside
+// singleschema on two tenants: compare starts a Citus coordinator and two
+// workers of its own, sets up, seeds (the run checks both columns got the
+// same checksum), loads and probes there, reports the CPU time per
+// request of each part, and removes the nodes; interrupted (as Ctrl-C
+// does) once the nodes run, and under load, it removes them too.
+func TestCompareOnCitus(t *testing.T) {
+	t.Parallel()
+	if err := compare.CitusAvailable(); err != nil {
+		pgtest.Need(t, "compare's citus column: "+err.Error()+"; `make citus` installs it")
+	}
+	for _, tc := range []struct {
+		name string
+		// interruptAt cancels the run when its output first holds this;
+		// "": it runs to the end.
+		interruptAt string
+	}{
+		{"end to end", ""},
+		{"interrupted once the nodes run", "setup: creating"},
+		{"interrupted under load", "load: tenant page"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := pgtest.Env(t, "singleschema", nil)
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := &watchedOutput{marker: tc.interruptAt, reached: cancel}
+			strategies := "singleschema,citus"
+			if tc.interruptAt != "" {
+				strategies = "citus"
+			}
+			err := run(ctx, []string{"compare", "--tenants", "2", "--duration", "500ms", "--connections", "2", "--generator", "builtin",
+				"--strategies", strategies, "--out", filepath.Join(dir, "report")}, pgtest.Getenv(env), out, out)
+			output := out.String()
+			switch {
+			case tc.interruptAt == "" && err != nil:
+				t.Fatalf("compare: %v\n%s", err, output)
+			case tc.interruptAt != "" && err == nil:
+				t.Fatalf("compare interrupted at %q returned no error:\n%s", tc.interruptAt, output)
+			}
+			// Every node's directory is gone, the postmasters with them.
+			m := regexp.MustCompile(`their directories: (.+)`).FindStringSubmatch(output)
+			if m == nil {
+				t.Fatalf("compare did not say where the Citus nodes were:\n%s", output)
+			}
+			for _, d := range strings.Fields(m[1]) {
+				if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("a Citus node's directory %s is left behind (%v)", d, err)
+				}
+			}
+			if tc.interruptAt != "" {
+				return
+			}
+			md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			report := strings.ReplaceAll(string(md), `\_`, "_")
+			for _, want := range []string{"| figure | singleschema | citus |", "Citus (the citus column): Citus ",
+				"## Where the time goes on Citus", "all ran on this machine's", "| CPU per request, citus |",
+				"n/a (on Citus the tables are distributed by a later migration (00009)"} {
+				if !strings.Contains(report, want) {
+					t.Errorf("report.md lacks %q", want)
+				}
+			}
+			if !regexp.MustCompile(`(?m)^\| leaked rows \| 0 — PASS \| 0 — PASS \|$`).MatchString(report) {
+				t.Errorf("report.md does not show 0 leaked rows in both columns:\n%s", report)
+			}
+			// The tenant pages and the writes were served on Citus.
+			for _, kind := range []string{"tenant page, any page", "tenant page, Zipf tenants", "mixed 90% reads / 10% writes", "largest tenant, last page"} {
+				row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(kind) + `: throughput \|.*$`).FindString(report)
+				if row == "" || strings.Contains(row, "failed") || strings.Contains(row, "| 0 req/s") {
+					t.Errorf("%s on Citus: %q, want every request answered", kind, row)
+				}
+			}
+			// Every part used some CPU time under the uniform load: the
+			// meter read the nodes' processes, not others.
+			row := regexp.MustCompile(`(?m)^\| tenant page, any page \| (.*) \|$`).FindStringSubmatch(report)
+			if row == nil {
+				t.Fatalf("report.md has no CPU row for the uniform load:\n%s", report)
+			}
+			cells := strings.Split(row[1], " | ")
+			for i, part := range []string{"coordinator", "workers", "tenancy server", "load generator"} {
+				if cells[i] == "0 s" || cells[i] == "—" {
+					t.Errorf("CPU per request of the %s = %q, want some", part, cells[i])
+				}
+			}
+		})
+	}
+}
+
+// watchedOutput is a command's output that calls reached once it first
+// holds marker.
+type watchedOutput struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	marker  string
+	reached func()
+	done    bool
+}
+
+func (w *watchedOutput) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.b.Write(p)
+	if w.marker != "" && !w.done && strings.Contains(w.b.String(), w.marker) {
+		w.done = true
+		w.reached()
+	}
+	return n, err
+}
+
+func (w *watchedOutput) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestCompareCitusColumnWhenCitusIsMissing: without Citus, the default
+// list leaves the column out saying so in one line, and a list that
+// names it is an error.
+func TestCompareCitusColumnWhenCitusIsMissing(t *testing.T) {
+	missing := errors.New("Citus is not installed for the PostgreSQL in /usr/lib/postgresql/15/bin")
+	all := compare.Columns()
+	for _, tc := range []struct {
+		name    string
+		list    []string
+		named   bool
+		missing error
+		want    []string
+		wantErr bool
+		said    string
+	}{
+		{"installed, by default", all, false, nil, all, false, ""},
+		{"installed, named", []string{"citus"}, true, nil, []string{"citus"}, false, ""},
+		{"missing, by default", all, false, missing, strategy.Names(), false, "compare: no citus column: Citus is not installed"},
+		{"missing, named", []string{"singleschema", "citus"}, true, missing, nil, true, ""},
+		{"missing, not asked for", []string{"singleschema"}, true, missing, []string{"singleschema"}, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			before := slices.Clone(tc.list)
+			got, err := withCitus(tc.list, tc.named, tc.missing, &out)
+			if !slices.Equal(tc.list, before) {
+				t.Errorf("withCitus changed the caller's list to %v", tc.list)
+			}
+			if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
+				t.Errorf("withCitus(%v, named %v) = %v, %v; want %v, error %v", tc.list, tc.named, got, err, tc.want, tc.wantErr)
+			}
+			if tc.wantErr && (err == nil || !strings.Contains(err.Error(), "make citus")) {
+				t.Errorf("withCitus error %v does not say how to get Citus", err)
+			}
+			if said := out.String(); tc.said == "" && said != "" || !strings.HasPrefix(said, tc.said) || strings.Count(said, "\n") > 1 {
+				t.Errorf("withCitus printed %q, want one line starting %q (or nothing)", said, tc.said)
 			}
 		})
 	}

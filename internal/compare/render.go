@@ -23,10 +23,13 @@ type reportView struct {
 	DetailTitle string
 	AtSize      string
 	Results     textTable
-	Probe       textTable
-	Verdicts    []probeVerdict
-	Reading     []string
-	TradeOffs   textTable
+	// CPU is where the time went on Citus, part by part; nil when no
+	// load's CPU time was measured.
+	CPU       *cpuView
+	Probe     textTable
+	Verdicts  []probeVerdict
+	Reading   []string
+	TradeOffs textTable
 }
 
 type labelledValue struct {
@@ -61,6 +64,7 @@ func newReportView(r Report) reportView {
 		DetailTitle: detail,
 		AtSize:      at,
 		Results:     resultsTable(r),
+		CPU:         newCPUView(r, at),
 		Probe:       probeTable(r),
 		Verdicts:    probeVerdicts(r),
 		Reading:     readingOfNumbers(r),
@@ -106,6 +110,8 @@ func dataShape(name string, o ReportOptions) string {
 		return fmt.Sprintf("%s tenants with a database each (multidb)", humanCount(int64(o.Tenants)))
 	case name == "multischema":
 		return fmt.Sprintf("%s tenants with a schema each in one database (multischema)", humanCount(int64(o.Accounts)))
+	case name == CitusColumn:
+		return fmt.Sprintf("%s accounts in one shared schema distributed over a Citus coordinator and %d workers on this machine (%s: singleschema on Citus)", humanCount(int64(o.Accounts)), CitusWorkers, CitusColumn)
 	}
 	return ""
 }
@@ -169,7 +175,7 @@ func machineFacts(m Machine) []labelledValue {
 	if m.MaxConnections > 0 {
 		maxConns = fmt.Sprint(m.MaxConnections)
 	}
-	return []labelledValue{
+	facts := []labelledValue{
 		{"Cores", cores},
 		{"CPU", known(m.CPU)},
 		{"Memory", memory},
@@ -177,8 +183,11 @@ func machineFacts(m Machine) []labelledValue {
 		{"Go", known(m.GoVersion)},
 		{"PostgreSQL", known(m.PostgreSQL)},
 		{"PostgreSQL max_connections", maxConns},
-		{"Load generator", known(m.Generator)},
 	}
+	if m.Citus != "" {
+		facts = append(facts, labelledValue{"Citus (the " + CitusColumn + " column)", m.Citus})
+	}
+	return append(facts, labelledValue{"Load generator", known(m.Generator)})
 }
 
 // noFigure fills a cell that has no figure; a reader tells it from zero.

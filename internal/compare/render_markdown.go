@@ -27,6 +27,17 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	fmt.Fprintf(&b, "\n## %s\n\n", mdText(v.DetailTitle))
 	writeMarkdownTable(&b, v.Results)
 
+	if v.CPU != nil {
+		fmt.Fprintf(&b, "\n## %s\n", mdText(v.CPU.Title))
+		for _, n := range v.CPU.Notes {
+			fmt.Fprintf(&b, "\n%s\n", mdText(n))
+		}
+		for _, t := range v.CPU.Tables {
+			b.WriteString("\n")
+			writeMarkdownTable(&b, t)
+		}
+	}
+
 	fmt.Fprintf(&b, "\n## Isolation probe%s\n\n", mdText(v.AtSize))
 	writeMarkdownTable(&b, v.Probe)
 	b.WriteString("\n")

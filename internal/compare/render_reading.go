@@ -238,7 +238,7 @@ func budgetScope(s StrategyResult) string {
 	switch s.Name {
 	case "multidb":
 		return ", across all tenants"
-	case "singleschema", "multischema":
+	case "singleschema", "multischema", CitusColumn:
 		return " in each of its two pools (tenant pages, the all-tenants view)"
 	}
 	return ""

@@ -164,7 +164,7 @@ func catalogValue(s StrategyResult) sweepValue {
 
 func noopMigrateValue(s StrategyResult) sweepValue { return durationValue(s.NoopMigrate, "") }
 func schemaChangeValue(s StrategyResult) sweepValue {
-	return durationValue(s.SchemaChange, "")
+	return durationValue(s.SchemaChange, s.SchemaChangeSkipped)
 }
 
 func serverConnsValue(s StrategyResult) sweepValue {

@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"tenancy/internal/loadcheck"
+	"tenancy/internal/localcluster"
 	"tenancy/internal/password"
 	"tenancy/internal/pgsettings"
 	"tenancy/seed"
@@ -122,6 +123,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			Duration: o.Duration, Connections: o.Connections, PerPage: perPage,
 		},
 	}
+	if hasCitus(o.Strategies) {
+		if err := CitusAvailable(); err != nil {
+			return rep, fmt.Errorf("the %s column: %w", CitusColumn, err)
+		}
+	}
 	var err error
 	if rep.Machine, err = machine(ctx, o); err != nil {
 		return rep, err
@@ -144,6 +150,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			}
 			run.Checksum = sum
 			run.Strategies = append(run.Strategies, res)
+			if res.Platform != "" {
+				rep.Machine.Citus = res.Platform
+			}
 		}
 		rep.Sweep = append(rep.Sweep, run)
 		rep.Checksum, rep.Strategies = run.Checksum, run.Strategies
@@ -167,33 +176,64 @@ const SignInIterations = 1000
 const DefaultZipf = 1.1
 
 func runStrategy(ctx context.Context, o Options, name string) (res StrategyResult, checksum string, err error) {
-	opts := o.Base.Throwaway("cmp")
-	opts.Strategy = name
-	opts.TenantCount = o.Seed.Accounts
-	// Set up at the version before the schema change, which is timed
-	// apart; the migrations after it are applied after it, untimed.
-	opts.HoldBackMigrations = heldBack(name)
-	if opts.HoldBackMigrations == 0 {
-		return StrategyResult{Name: name}, "", fmt.Errorf("%s has no migration ending with %s to time as the schema change", name, schemaChange)
-	}
 	res = StrategyResult{Name: name, Accounts: o.Seed.Accounts, Skipped: map[string]string{}}
 	say := func(format string, args ...any) {
 		fmt.Fprintf(o.Progress, "  "+format+"\n", args...)
+	}
+	opts := o.Base.Throwaway("cmp")
+	opts.Strategy = name
+	opts.TenantCount = o.Seed.Accounts
+	// Every node's admin options: the one server, or a Citus's nodes.
+	nodes := []strategy.Options{opts}
+	var cluster *localcluster.Citus
+	if name == CitusColumn {
+		if cluster, err = startCitus(ctx, &opts, say); err != nil {
+			return res, "", err
+		}
+		defer func() {
+			// Stopped whatever happens, Ctrl-C included; the databases
+			// go with it.
+			say("citus: stopping the nodes and removing their directories")
+			if serr := cluster.Stop(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("stop the Citus nodes: %w", serr))
+			}
+		}()
+		nodes = citusNodes(opts, cluster)
+		if res.Platform, err = citusPlatform(ctx, opts, cluster); err != nil {
+			return res, "", err
+		}
+		// 00009, which distributes the tables, comes after the schema
+		// change: held back with it, the tables would stay on the
+		// coordinator through the seed and the schema change, and
+		// neither would be Citus's figure.
+		opts.HoldBackMigrations = 0
+		res.SchemaChangeSkipped = "on Citus the tables are distributed by a later migration (00009), so setup applies every migration"
+	} else {
+		// Set up at the version before the schema change, which is timed
+		// apart; the migrations after it are applied after it, untimed.
+		opts.HoldBackMigrations = heldBack(name)
+		if opts.HoldBackMigrations == 0 {
+			return res, "", fmt.Errorf("%s has no migration ending with %s to time as the schema change", name, schemaChange)
+		}
 	}
 
 	admin, err := strategies.OpenAdmin(opts)
 	if err != nil {
 		return res, "", err
 	}
-	defer func() {
-		// Dropped whatever happens, Ctrl-C included.
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		defer cancel()
-		say("dropping %s*", opts.Database)
-		if derr := admin.Destroy(cleanup); derr != nil {
-			err = errors.Join(err, fmt.Errorf("dropping the databases failed (drop %s* by hand): %w", opts.Database, derr))
-		}
-	}()
+	if cluster == nil {
+		defer func() {
+			// Dropped whatever happens, Ctrl-C included.
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			say("dropping %s*", opts.Database)
+			if derr := admin.Destroy(cleanup); derr != nil {
+				err = errors.Join(err, fmt.Errorf("dropping the databases failed (drop %s* by hand): %w", opts.Database, derr))
+			}
+		}()
+	} else {
+		defer admin.Close()
+	}
 
 	say("setup: creating %s", opts.Database)
 	setup, err := admin.Setup(ctx, nil)
@@ -219,7 +259,7 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 		return res, "", err
 	}
 
-	facts, err := prepare(ctx, opts, say)
+	facts, err := prepare(ctx, opts, nodes, say)
 	if err != nil {
 		return res, "", err
 	}
@@ -255,7 +295,14 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 	say("server: %s (pid %d)", srv.URL, srv.PID)
 	res.ConnBudget, res.OpenLimit = opts.MaxConns, opts.TenantConns
 
-	if err := measure(ctx, o, opts, srv, facts, &res, o.Seed.Accounts == slices.Max(o.Sizes), say); err != nil {
+	var meter *cpuMeter
+	if cluster != nil {
+		meter = &cpuMeter{coordinator: cluster.Coordinator.PID(), server: srv.PID}
+		for _, w := range cluster.Workers {
+			meter.workers = append(meter.workers, w.PID())
+		}
+	}
+	if err := measure(ctx, o, opts, nodes, meter, srv, facts, &res, o.Seed.Accounts == slices.Max(o.Sizes), say); err != nil {
 		return res, "", err
 	}
 	return res, seeded.Checksum, nil
@@ -264,7 +311,12 @@ func runStrategy(ctx context.Context, o Options, name string) (res StrategyResul
 // migrations applies the first migration setup held back, a real schema
 // change, to every tenant and times it, applies the rest untimed, then
 // times a migrate with nothing pending.
+// With nothing held back (the Citus column) it times the migrate with
+// nothing pending alone.
 func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult, say func(string, ...any)) error {
+	if opts.HoldBackMigrations == 0 {
+		return noopMigrate(ctx, opts, res, say)
+	}
 	later := opts.HoldBackMigrations - 1
 	opts.HoldBackMigrations = later
 	admin, err := strategies.OpenAdmin(opts)
@@ -297,6 +349,30 @@ func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult,
 			return fmt.Errorf("migrate (the %d migration(s) after the schema change): %w", later, err)
 		}
 	}
+	if err := timeNoop(ctx, admin, res); err != nil {
+		return err
+	}
+	say("migrate: %s to every tenant in %s; with nothing pending, %s", res.SchemaChangeName,
+		res.SchemaChange.Round(time.Millisecond), res.NoopMigrate.Round(time.Millisecond))
+	return nil
+}
+
+// noopMigrate times a migrate with nothing pending, on a deployment that
+// setup brought up to date.
+func noopMigrate(ctx context.Context, opts strategy.Options, res *StrategyResult, say func(string, ...any)) error {
+	admin, err := strategies.OpenAdmin(opts)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := timeNoop(ctx, admin, res); err != nil {
+		return err
+	}
+	say("migrate: with nothing pending, %s (no schema change timed: %s)", res.NoopMigrate.Round(time.Millisecond), res.SchemaChangeSkipped)
+	return nil
+}
+
+func timeNoop(ctx context.Context, admin strategy.Admin, res *StrategyResult) error {
 	noop, err := admin.Migrate(ctx, nil, strategy.MigrateOptions{})
 	if err != nil {
 		return fmt.Errorf("migrate (nothing pending): %w", err)
@@ -307,8 +383,6 @@ func migrations(ctx context.Context, opts strategy.Options, res *StrategyResult,
 		}
 	}
 	res.NoopMigrate = noop.Elapsed
-	say("migrate: %s to every tenant in %s; with nothing pending, %s", res.SchemaChangeName,
-		res.SchemaChange.Round(time.Millisecond), res.NoopMigrate.Round(time.Millisecond))
 	return nil
 }
 
@@ -331,7 +405,11 @@ type facts struct {
 // table has no statistics and no visibility map, so its first plans and
 // index-only scans are not what a user would see), and learns what the
 // loads need.
-func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any)) (facts, error) {
+//
+// On Citus (nodes beyond the first), VACUUM on the coordinator reaches the
+// shards, and the catalog and the size are summed over every node: the
+// data is on the workers.
+func prepare(ctx context.Context, opts strategy.Options, nodes []strategy.Options, say func(string, ...any)) (facts, error) {
 	var f facts
 	databases := []string{opts.Database}
 	if opts.Strategy == strategy.MultiDB {
@@ -380,12 +458,28 @@ func prepare(ctx context.Context, opts strategy.Options, say func(string, ...any
 	}
 	f.pages = max(1, int((most+perPage-1)/perPage))
 	f.allPages = max(1, int((all+perPage-1)/perPage))
-	err := withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT coalesce(sum(pg_database_size(datname)), 0)::bigint FROM pg_database
-			WHERE datname = $1 OR starts_with(datname, $1 || '_')`, opts.Database).Scan(&f.bytes)
-	})
-	if err != nil {
-		return f, fmt.Errorf("database size: %w", err)
+	for _, node := range nodes[1:] {
+		err := withAdmin(ctx, node, opts.Database, func(c *pgx.Conn) error {
+			var entries int64
+			err := c.QueryRow(ctx, "SELECT count(*) FROM pg_class").Scan(&entries)
+			f.catalog += entries
+			return err
+		})
+		if err != nil {
+			return f, fmt.Errorf("count pg_class on port %d: %w", node.Port, err)
+		}
+	}
+	for _, node := range nodes {
+		err := withAdmin(ctx, node, "postgres", func(c *pgx.Conn) error {
+			var bytes int64
+			err := c.QueryRow(ctx, `SELECT coalesce(sum(pg_database_size(datname)), 0)::bigint FROM pg_database
+				WHERE datname = $1 OR starts_with(datname, $1 || '_')`, opts.Database).Scan(&bytes)
+			f.bytes += bytes
+			return err
+		})
+		if err != nil {
+			return f, fmt.Errorf("database size on port %d: %w", node.Port, err)
+		}
 	}
 	say("vacuum analyze: %d database(s) in %s; largest tenant %s (%d subtasks, %d pages)",
 		len(databases), time.Since(start).Round(time.Millisecond), f.largest, most, f.pages)
@@ -412,6 +506,19 @@ func (f facts) signable(users map[string]string) facts {
 		}
 	}
 	return out
+}
+
+// coldIndex is the cold tenant's index in f.slugs: the last by id, unless
+// that is the largest, whose pages the loads sign in to and ask for (the
+// one before it then); -1 when there is only one tenant.
+func coldIndex(f facts) int {
+	if len(f.slugs) < 2 {
+		return -1
+	}
+	if last := len(f.slugs) - 1; f.slugs[last] != f.largest {
+		return last
+	}
+	return len(f.slugs) - 2
 }
 
 // signInUsers gives each seeded tenant's first active user (see
@@ -520,7 +627,11 @@ func serverEnv(opts, base strategy.Options) []string {
 }
 
 // measure runs the loads against the server, one after another.
-func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server, f facts, res *StrategyResult, detail bool, say func(string, ...any)) error {
+//
+// nodes are every PostgreSQL node's admin options (more than one on
+// Citus), whose counters are summed; meter, when not nil, reads the CPU
+// time each part of the run uses during each load.
+func measure(ctx context.Context, o Options, opts strategy.Options, nodes []strategy.Options, meter *cpuMeter, srv *Server, f facts, res *StrategyResult, detail bool, say func(string, ...any)) error {
 	client := loadcheck.NewClient(o.Connections)
 	defer client.CloseIdleConnections()
 
@@ -541,9 +652,10 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	// the loads is what an idle tenant's customer meets. With one tenant
 	// there is none to spare.
 	slugs, pagesOf := f.slugs, f.pagesOf
-	if len(slugs) > 1 {
-		res.ColdTenant = slugs[len(slugs)-1]
-		slugs, pagesOf = slugs[:len(slugs)-1], pagesOf[:len(pagesOf)-1]
+	if i := coldIndex(f); i >= 0 {
+		res.ColdTenant = slugs[i]
+		slugs = slices.Delete(slices.Clone(slugs), i, i+1)
+		pagesOf = slices.Delete(slices.Clone(pagesOf), i, i+1)
 	}
 	warmUsers := make(map[string]string, len(slugs))
 	for _, slug := range slugs {
@@ -690,11 +802,17 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	}
 	for _, p := range plans {
 		say("load: %s for %s at %d connections", p.kind, o.Duration, o.Connections)
-		before, err := activity(ctx, opts)
+		before, err := activity(ctx, opts, nodes)
 		if err != nil {
 			return err
 		}
 		most := watchConnections(ctx, opts)
+		var cpuBefore CPUUse
+		if meter != nil {
+			if cpuBefore, err = meter.sample(); err != nil {
+				return err
+			}
+		}
 		var l Load
 		if gen != nil && !p.builtIn {
 			l, err = gen.run(ctx, p.kind, p.target, srv.URL, p.wrk, o.Duration, o.Connections)
@@ -710,11 +828,19 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 				}
 			}
 		}
+		var cpuAfter CPUUse
+		if meter != nil && err == nil {
+			cpuAfter, err = meter.sample()
+		}
 		mostConns := most()
 		if err != nil {
 			return err
 		}
-		after, err := activity(ctx, opts)
+		if meter != nil {
+			used := cpuAfter.since(cpuBefore)
+			l.CPU = &used
+		}
+		after, err := activity(ctx, opts, nodes)
 		if err != nil {
 			return err
 		}
@@ -723,6 +849,11 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		res.Loads = append(res.Loads, l)
 		say("load: %.0f req/s, p50 %s p90 %s p99 %s (%d failed); PostgreSQL: %d connections opened, %d held at most, %.1f%% cache hits",
 			l.Throughput, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Failed, l.Server.Sessions, l.Server.MostConns, 100*l.Server.hitRatio())
+		if c := l.CPU; c != nil {
+			say("load: CPU per request: coordinator %s, workers %s, server %s, load generator %s; cores busy: these four / the machine %s",
+				cpuCell(c.Coordinator, l.Requests), cpuCell(c.Workers, l.Requests), cpuCell(c.Server, l.Requests),
+				cpuCell(c.Generator, l.Requests), coresCell(coresBusy(*c, l.Elapsed), machineBusy(*c, l.Elapsed), runtime.NumCPU()))
+		}
 		if l.Writes.OK+l.Writes.Failed > 0 {
 			say("load: reads %.0f/s, writes %.0f/s (p99 %s, %d failed, %d conflicts)",
 				l.Reads.PerSecond, l.Writes.PerSecond, l.Writes.Latency.P99, l.Writes.Failed, l.Conflicts)
@@ -732,7 +863,7 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 		}
 	}
 	res.RSSAfterKB = rssKB(srv.PID)
-	if res.Backends, res.BackendPrivateKB, err = backendMemory(ctx, opts); err != nil {
+	if res.Backends, res.BackendPrivateKB, err = backendMemory(ctx, opts, nodes); err != nil {
 		return err
 	}
 	if res.Backends > 0 {
@@ -761,15 +892,20 @@ func measure(ctx context.Context, o Options, opts strategy.Options, srv *Server,
 	return nil
 }
 
-// activity reads PostgreSQL's counters for the strategy's databases.
-func activity(ctx context.Context, opts strategy.Options) (ServerActivity, error) {
+// activity reads PostgreSQL's counters for the strategy's databases,
+// summed over nodes.
+func activity(ctx context.Context, opts strategy.Options, nodes []strategy.Options) (ServerActivity, error) {
 	var a ServerActivity
-	err := withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT coalesce(sum(sessions), 0)::bigint, coalesce(sum(blks_hit), 0)::bigint, coalesce(sum(blks_read), 0)::bigint
-			FROM pg_stat_database WHERE datname = $1 OR starts_with(datname, $1 || '_')`, opts.Database).Scan(&a.Sessions, &a.BlocksHit, &a.BlocksRead)
-	})
-	if err != nil {
-		return a, fmt.Errorf("read pg_stat_database: %w", err)
+	for _, node := range nodes {
+		var n ServerActivity
+		err := withAdmin(ctx, node, "postgres", func(c *pgx.Conn) error {
+			return c.QueryRow(ctx, `SELECT coalesce(sum(sessions), 0)::bigint, coalesce(sum(blks_hit), 0)::bigint, coalesce(sum(blks_read), 0)::bigint
+				FROM pg_stat_database WHERE datname = $1 OR starts_with(datname, $1 || '_')`, opts.Database).Scan(&n.Sessions, &n.BlocksHit, &n.BlocksRead)
+		})
+		if err != nil {
+			return a, fmt.Errorf("read pg_stat_database on port %d: %w", node.Port, err)
+		}
+		a.Sessions, a.BlocksHit, a.BlocksRead = a.Sessions+n.Sessions, a.BlocksHit+n.BlocksHit, a.BlocksRead+n.BlocksRead
 	}
 	return a, nil
 }
@@ -787,25 +923,29 @@ func (a ServerActivity) hitRatio() float64 {
 }
 
 // backendMemory is how many backends the server's roles hold and their
-// private memory in KiB (from /proc, so only for a server on this machine
-// whose processes this one may read; 0, 0 otherwise).
-func backendMemory(ctx context.Context, opts strategy.Options) (backends int, totalKB int64, err error) {
+// private memory in KiB, over nodes (on Citus the coordinator's backends
+// reach the workers as the same roles), from /proc, so only for servers
+// on this machine whose processes this one may read; 0, 0 otherwise.
+func backendMemory(ctx context.Context, opts strategy.Options, nodes []strategy.Options) (backends int, totalKB int64, err error) {
 	var pids []int
-	err = withAdmin(ctx, opts, "postgres", func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE usename = $1 OR usename = $2`, opts.AppUser, opts.ReaderUser)
-		if err != nil {
+	for _, node := range nodes {
+		err = withAdmin(ctx, node, "postgres", func(c *pgx.Conn) error {
+			rows, err := c.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE usename = $1 OR usename = $2`, opts.AppUser, opts.ReaderUser)
+			if err != nil {
+				return err
+			}
+			more, err := pgx.CollectRows(rows, pgx.RowTo[int])
+			pids = append(pids, more...)
 			return err
+		})
+		if err != nil {
+			return 0, 0, fmt.Errorf("list the server's backends on port %d: %w", node.Port, err)
 		}
-		pids, err = pgx.CollectRows(rows, pgx.RowTo[int])
-		return err
-	})
-	if err != nil {
-		return 0, 0, fmt.Errorf("list the server's backends: %w", err)
 	}
 	for _, pid := range pids {
 		kb, err := privateKB(pid)
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
+		case gone(err):
 			continue // the backend ended after it was listed
 		case err != nil:
 			return 0, 0, nil // not this machine's, or not ours to read

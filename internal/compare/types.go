@@ -55,6 +55,9 @@ type Machine struct {
 	// MaxConnections is the server's max_connections, which bounds what a
 	// multidb server may keep open and so its figures.
 	MaxConnections int
+	// Citus, when a column ran on Citus, says which Citus and PostgreSQL
+	// and how its nodes ran (see CitusColumn).
+	Citus string
 	// Generator names the load generator and how it measures, e.g.
 	// "built-in (Go, keep-alive, 16 workers, closed loop; percentiles
 	// corrected for coordinated omission)".
@@ -63,7 +66,11 @@ type Machine struct {
 
 // StrategyResult is one strategy's row of figures.
 type StrategyResult struct {
-	Name     string // "multidb" or "singleschema"
+	// Name is the column's: a strategy's name, or CitusColumn.
+	Name string
+	// Platform says what the column ran on when it was not the
+	// PostgreSQL server of the run's options (the Citus column's nodes).
+	Platform string
 	Accounts int
 	// Databases the strategy created (multidb: one per tenant plus the
 	// base and template databases).
@@ -89,6 +96,8 @@ type StrategyResult struct {
 	// seeding; SchemaChangeName is its file.
 	SchemaChange     time.Duration
 	SchemaChangeName string
+	// SchemaChangeSkipped says why the schema change was not timed.
+	SchemaChangeSkipped string
 
 	// Backends is how many PostgreSQL backends served the server's roles
 	// at the end of the loads, and BackendPrivateKB their private memory
@@ -209,6 +218,10 @@ type Load struct {
 	// Conflicts are writes answered 412 (the subtask changed since its
 	// ETag was read; nothing written): neither OK nor failed.
 	Conflicts int
+	// CPU is the CPU time each part of the run used during the load;
+	// nil when not measured (measured on the Citus column, whose nodes
+	// are this run's own processes).
+	CPU *CPUUse
 }
 
 // OpFigures are one kind of request's share of a load.
