@@ -56,6 +56,7 @@ func TestOnCitus(t *testing.T) {
 
 	t.Run("TablesAreDistributed", func(t *testing.T) { testTablesAreDistributed(t, h) })
 	t.Run("TenantSettingMustReachTheWorkers", func(t *testing.T) { testTenantSettingMustReachTheWorkers(t, h) })
+	t.Run("AllTenantsPages", func(t *testing.T) { singleschema.AllTenantsPagesCoverEveryRowOnce(t, h) })
 	t.Run("Conformance", func(t *testing.T) { strategytest.Run(t, h) })
 }
 

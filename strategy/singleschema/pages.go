@@ -25,10 +25,20 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 	var out strategy.SubtaskPage
 	var err error
 	if models.IsAllTenants(ctx) {
-		// No transaction: the page and its total are one statement.
+		// No transaction on plain PostgreSQL: the page and its total are
+		// one statement. Citus cannot plan that statement (its windows and
+		// lateral joins span the shards): there the page is read tenant by
+		// tenant, in one read-only transaction.
 		err = s.readerTurns.Do(ctx, func() error {
-			out, err = listAllTenants(s.reader.WithContext(models.NewContextForAllTenants(ctx)), page, perPage)
-			return err
+			db := s.reader.WithContext(models.NewContextForAllTenants(ctx))
+			if !s.citus {
+				out, err = listAllTenants(db, page, perPage)
+				return err
+			}
+			return db.Transaction(func(tx *gorm.DB) error {
+				out, err = listAllTenantsByTenant(tx, page, perPage)
+				return err
+			}, &sql.TxOptions{ReadOnly: true})
 		})
 		if err != nil && !errors.Is(err, strategy.ErrPageNotFound) {
 			err = fmt.Errorf("all tenants: %w", pg.Classify(err))
@@ -224,6 +234,67 @@ LEFT JOIN tasks ON tasks.account_id = page.account_id AND tasks.id = page.task_i
 LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id
 LEFT JOIN LATERAL (SELECT slug, name FROM accounts WHERE accounts.id = page.account_id LIMIT 1) accounts ON true
 ORDER BY page.account_id, page.name, page.id`
+
+// tenantPageOfAll is one tenant's part of an all-tenants page on Citus:
+// the tenant's rows from an offset, joined to their parents by key, which
+// Citus sends whole to the worker that has the tenant. The limit is the
+// handlers' page size (a bind parameter here: each execution is planned
+// for its values on Citus, see pg.CitusRoleSettings).
+const tenantPageOfAll = `
+SELECT subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details,
+       tasks.name AS task_name, projects.name AS project_name,
+       accounts.slug AS account_slug, accounts.name AS account_name
+FROM subtasks
+LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id
+LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id
+LEFT JOIN accounts ON accounts.id = subtasks.account_id
+WHERE subtasks.account_id = @account
+ORDER BY subtasks.name, subtasks.id
+OFFSET @skip LIMIT @limit`
+
+// listAllTenantsByTenant reads one page of the all-tenants list, in the
+// same order as allTenantsPage, as Citus can plan it: the tenants'
+// counts (one row a tenant, from every worker) say which tenant the page
+// starts in and how far into it; then each tenant's part is one statement
+// on its worker (tenantPageOfAll), the next tenant's when the page runs
+// past the end of one. tx must carry the explicit all-tenants scope.
+func listAllTenantsByTenant(tx *gorm.DB, page, perPage int) (strategy.SubtaskPage, error) {
+	if err := pages.Check(page, perPage); err != nil {
+		return strategy.SubtaskPage{Page: page}, err
+	}
+	var counts []models.SubtaskCount
+	if err := tx.Where("subtasks > 0").Order("account_id").Find(&counts).Error; err != nil {
+		return strategy.SubtaskPage{}, fmt.Errorf("read the tenants' counts for all-tenants page %d: %w", page, err)
+	}
+	var total int64
+	for _, c := range counts {
+		total += c.Subtasks
+	}
+	skip := int64(page-1) * int64(perPage)
+	rows := make([]pages.Row, 0, perPage)
+	for _, c := range counts {
+		if len(rows) == perPage {
+			break
+		}
+		if skip >= c.Subtasks {
+			skip -= c.Subtasks
+			continue
+		}
+		var part []pages.Row
+		err := tx.Raw(tenantPageOfAll, sql.Named("account", c.AccountID), sql.Named("skip", skip),
+			sql.Named("limit", perPage-len(rows))).Scan(&part).Error
+		if err != nil {
+			return strategy.SubtaskPage{}, fmt.Errorf("read all-tenants page %d: account %d: %w", page, c.AccountID, err)
+		}
+		rows = append(rows, part...)
+		skip = 0
+	}
+	out := pages.New(page, perPage, total, rows)
+	if len(rows) == 0 && page > out.Pages {
+		return out, strategy.ErrPageNotFound
+	}
+	return out, nil
+}
 
 // listAllTenants reads one page of the all-tenants list on tx, which must
 // carry the explicit all-tenants scope.
