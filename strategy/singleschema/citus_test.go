@@ -9,6 +9,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"testing"
 
 	"tenancy/internal/citustest"
@@ -35,14 +38,41 @@ func onCitus(c *citustest.Cluster) strategytest.Harness {
 	h.TenantTx = func(_ strategy.Options, a models.Account) []string {
 		return []string{fmt.Sprintf("SELECT app_set_tenant(%d)", a.ID)}
 	}
-	h.NotYet = map[string]string{
-		"CountsFollowWrites": "a TRUNCATE of subtasks alone leaves the counts on Citus: the count tables' TRUNCATE trigger cannot run on a shard, so setup distributes subtasks without it",
-		"MigrationFailsMidFleet": "the server here was opened while the tables were still on the coordinator (the old build's schema cannot be distributed); " +
-			"it keeps set_config() and generic plans after setup distributes them, until it is restarted",
-		"CountTriggersCannotMakeTheAppSuperuser": "the attack it replays inserts with INSERT ... SELECT, which Citus runs as COPY into the shards and refuses under row-level security, " +
-			"so the vulnerable function is never reached; the attack needs a Citus form of its own",
-	}
+	h.CountTriggerSite = shardSite
 	return h
+}
+
+// shardSite is the worker that holds tenant a's shard of subtasks, where
+// its count triggers run: a session there that makes temporary objects
+// is the one the triggers run in when it writes the tenant's rows (Citus
+// runs a statement on a shard of the worker it is sent to in the same
+// backend), as a session on the coordinator is not.
+func shardSite(t testing.TB, opts strategy.Options, a models.Account) strategytest.TriggerSite {
+	t.Helper()
+	var host string
+	var port int
+	err := pgtest.Admin(t, opts.Database).QueryRow(`SELECT n.nodename, n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+		WHERE p.shardid = get_shard_id_for_distribution_column('public.subtasks', $1::bigint)`, int64(a.ID)).Scan(&host, &port)
+	if err != nil {
+		t.Fatalf("find the worker with tenant %s's subtasks: %v", a.Slug, err)
+	}
+	return strategytest.TriggerSite{
+		Open: func(t testing.TB, user string) *sql.DB {
+			t.Helper()
+			if user == "" {
+				user = opts.AdminUser
+			}
+			u := url.URL{Scheme: "postgres", User: url.User(user), Host: net.JoinHostPort(host, strconv.Itoa(port)),
+				Path: "/" + opts.Database, RawQuery: "sslmode=disable"}
+			db, err := sql.Open("pgx", u.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+		Begin: []string{"SET LOCAL citus.enable_ddl_propagation = off"},
+	}
 }
 
 // TestOnCitus runs singleschema on a Citus cluster. It points the tests'
