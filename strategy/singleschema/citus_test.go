@@ -8,6 +8,7 @@ package singleschema_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -18,7 +19,9 @@ import (
 	"tenancy/internal/pgtest"
 	"tenancy/models"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/pg"
 	"tenancy/strategy/singleschema"
+	"tenancy/strategy/singleschema/migrations"
 	"tenancy/strategy/strategytest"
 )
 
@@ -86,7 +89,51 @@ func TestOnCitus(t *testing.T) {
 
 	t.Run("TablesAreDistributed", func(t *testing.T) { testTablesAreDistributed(t, h) })
 	t.Run("TenantSettingMustReachTheWorkers", func(t *testing.T) { testTenantSettingMustReachTheWorkers(t, h) })
+	t.Run("ServerWaitsForTheDistribution", func(t *testing.T) { testServerWaitsForTheDistribution(t, h) })
 	t.Run("Conformance", func(t *testing.T) { strategytest.Run(t, h) })
+}
+
+// testServerWaitsForTheDistribution: a server that finds the schema
+// current on a Citus database whose tables are not distributed yet (setup
+// between its migration and the distribution: here the schema of the
+// previous build, set up on the coordinator, is migrated by hand) tells
+// tenants the deployment is being upgraded rather than serve them the
+// single-node way, and serves them, from the workers, once setup has
+// distributed the tables, without a restart.
+func testServerWaitsForTheDistribution(t *testing.T, h strategytest.Harness) {
+	ctx := context.Background()
+	opts := strategytest.Options(t, h.Name)
+	old := opts
+	old.HoldBackMigrations = pg.CountFrom(migrations.FS(), "_distributable.sql")
+	oldAdmin := strategytest.OpenAdmin(t, h, old)
+	if _, err := oldAdmin.Setup(ctx, nil); err != nil {
+		t.Fatalf("Setup of the previous build: %v", err)
+	}
+	oldServer, err := h.Open(ctx, old)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer oldServer.Close()
+	a := strategytest.AddTenant(t, oldAdmin, oldServer, "tenant-0", 7)
+	if err := pg.Migrate(ctx, pgtest.Admin(t, opts.Database), migrations.FS(), "", &strategy.DatabaseReport{}); err != nil {
+		t.Fatalf("migrate without distributing: %v", err)
+	}
+
+	s, err := h.Open(ctx, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.ListSubtasks(strategytest.TenantCtx(a), 1, 10); !errors.Is(err, strategy.ErrTenantUpgrading) {
+		t.Errorf("ListSubtasks with the tables not distributed yet: err = %v, want ErrTenantUpgrading", err)
+	}
+	if _, err := strategytest.OpenAdmin(t, h, opts).Setup(ctx, nil); err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	page, err := s.ListSubtasks(strategytest.TenantCtx(a), 1, 10)
+	if err != nil || page.Total != 7 || len(page.Rows) != 7 {
+		t.Errorf("ListSubtasks once setup has distributed the tables = %d rows of %d (err %v), want 7 of 7", len(page.Rows), page.Total, err)
+	}
 }
 
 // testTablesAreDistributed: setup makes accounts a reference table and the
