@@ -3,13 +3,17 @@ package seed_test
 import (
 	"context"
 	"database/sql"
+	"io"
 	"strings"
 	"testing"
 
 	"tenancy/configs"
+	"tenancy/internal/citustest"
+	"tenancy/internal/pgtest"
 	"tenancy/models"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/strategies"
 )
 
 // readBack rebuilds account slug from the database, rows in id order and
@@ -326,5 +330,64 @@ func TestBulkSeedIsAllOrNothing(t *testing.T) {
 				t.Errorf("indexes and constraints changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})
+	}
+}
+
+// TestChecksumOnCitus: seed on a Citus coordinator (singleschema, its
+// tables distributed over two workers by setup) ends with the checksum the
+// same options give on plain PostgreSQL, which is every strategy's
+// (TestChecksumDependsOnlyOnTheOptions), and the data read back through
+// the coordinator has it; so does a run with --reset there, which empties
+// the distributed tables first. It points the connection variables at the
+// coordinator (citustest.UseCoordinator), so it is not parallel: the
+// package's parallel tests run after it.
+func TestChecksumOnCitus(t *testing.T) {
+	ctx := context.Background()
+	o := small(3)
+	_, plain := setUp(t, strategy.SingleSchema)
+	want, err := plain.Run(ctx, o)
+	if err != nil {
+		t.Fatalf("seed on PostgreSQL: %v", err)
+	}
+
+	c := citustest.New(t, 2)
+	c.UseCoordinator(t)
+	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, strategy.SingleSchema, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MustCreateDatabase(t, cfg.Strategy.Database)
+	admin, err := strategies.OpenAdmin(cfg.Strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	if _, err := admin.Setup(ctx, nil); err != nil {
+		t.Fatalf("Setup on Citus: %v", err)
+	}
+	var distributed int
+	if err := pgtest.Admin(t, cfg.Strategy.Database).QueryRow(`SELECT count(*) FROM citus_tables WHERE citus_table_type = 'distributed'`).Scan(&distributed); err != nil || distributed != 5 {
+		t.Fatalf("Setup on Citus distributed %d tables (err %v), want 5", distributed, err)
+	}
+	s, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, io.Discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range []struct {
+		name  string
+		reset bool
+	}{{"seed", false}, {"seed --reset", true}} {
+		o := o
+		o.Reset = run.reset
+		res, err := s.Run(ctx, o)
+		if err != nil {
+			t.Fatalf("%s on Citus: %v", run.name, err)
+		}
+		if res.Checksum != want.Checksum || res.Counts != want.Counts {
+			t.Errorf("%s on Citus: checksum %s, %v; want %s, %v as on PostgreSQL", run.name, res.Checksum, res.Counts, want.Checksum, want.Counts)
+		}
+		if got := databaseChecksum(t, cfg, o); got != want.Checksum {
+			t.Errorf("%s on Citus: the coordinator reads back data with checksum %s, want %s", run.name, got, want.Checksum)
+		}
 	}
 }

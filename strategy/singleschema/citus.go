@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"tenancy/strategy/internal/pg"
 )
@@ -47,14 +48,6 @@ func distribute(ctx context.Context, pool *sql.DB) error {
 		for _, s := range []string{
 			"SET LOCAL citus.enable_local_reference_table_foreign_keys = off",
 			"SET LOCAL citus.enable_unsafe_triggers = on",
-			// A TRUNCATE trigger on a shard of subtasks cannot empty every
-			// shard of subtask_counts (a distributed statement from within
-			// one on a shard), so subtasks is distributed without it (a
-			// trigger dropped later stays on the shards). The server never
-			// truncates; Reset truncates the counts with subtasks; tenancy
-			// check reports counts left behind by a TRUNCATE of subtasks
-			// alone.
-			"DROP TRIGGER IF EXISTS subtask_counts_truncate ON public.subtasks",
 		} {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
 				return fmt.Errorf("distribute the tables (%s): %w", s, err)
@@ -70,10 +63,23 @@ func distribute(ctx context.Context, pool *sql.DB) error {
 			if kind.Valid {
 				continue
 			}
+			if t.table == "subtasks" {
+				// A TRUNCATE trigger on a shard of subtasks cannot empty
+				// every shard of subtask_counts (a distributed statement
+				// from within one on a shard), and a trigger dropped after
+				// distributing stays on the shards: subtasks is distributed
+				// without it, and gets the coordinator's own below.
+				if _, err := tx.ExecContext(ctx, "DROP TRIGGER IF EXISTS subtask_counts_truncate ON public.subtasks"); err != nil {
+					return fmt.Errorf("distribute table subtasks: drop its TRUNCATE trigger: %w", err)
+				}
+			}
 			if _, err := tx.ExecContext(ctx, t.how); err != nil {
 				return fmt.Errorf("distribute table %s: %w", t.table, err)
 			}
 			moved = true
+		}
+		if err := truncateOnCoordinator(ctx, tx); err != nil {
+			return err
 		}
 		if !moved {
 			return nil
@@ -90,6 +96,51 @@ func distribute(ctx context.Context, pool *sql.DB) error {
 		}
 		return nil
 	})
+}
+
+// truncateOnCoordinator keeps the counts true when subtasks is truncated
+// through the coordinator, as migration 00004's TRUNCATE trigger does on
+// plain PostgreSQL. Citus truncates the shards, then the coordinator's own
+// (empty) table, whose AFTER TRUNCATE trigger then runs there, once per
+// statement. So the trigger is made on the coordinator only (DDL
+// propagation off: on the shards it could not reach the other shards of
+// subtask_counts), and its function empties every shard of the counts
+// from there. The function runs with the rights of whoever truncated
+// (only the admin, subtasks' owner, may): the counts owner, whose rights
+// 00004's function takes, cannot log in, and Citus reaches the workers as
+// the current role. DELETE rather than TRUNCATE: Reset truncates the
+// counts in the same statement as subtasks, and a table that statement
+// holds open cannot be truncated again. A TRUNCATE sent to a worker (from
+// its copy of the tables' metadata) does not fire it.
+func truncateOnCoordinator(ctx context.Context, tx *sql.Tx) error {
+	for _, s := range []string{
+		`CREATE OR REPLACE FUNCTION public.subtask_counts_clear_distributed() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM public.subtask_counts;
+    RETURN NULL;
+END
+$$`,
+		"REVOKE ALL ON FUNCTION public.subtask_counts_clear_distributed() FROM PUBLIC",
+		"SET LOCAL citus.enable_ddl_propagation = off",
+		`CREATE OR REPLACE TRIGGER subtask_counts_truncate AFTER TRUNCATE ON public.subtasks
+    FOR EACH STATEMENT EXECUTE FUNCTION public.subtask_counts_clear_distributed()`,
+		"SET LOCAL citus.enable_ddl_propagation = on",
+	} {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("make the coordinator's TRUNCATE trigger on subtasks (%s): %w", firstLine(s), err)
+		}
+	}
+	return nil
+}
+
+// firstLine is s up to its first line break, for errors that name a
+// statement.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // citusGrants are the grants the runtime roles need on the shards beyond

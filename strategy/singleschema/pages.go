@@ -31,7 +31,7 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 		// tenant, in one read-only transaction.
 		err = s.readerTurns.Do(ctx, func() error {
 			db := s.reader.WithContext(models.NewContextForAllTenants(ctx))
-			if !s.citus {
+			if !s.citus.Load() {
 				out, err = listAllTenants(db, page, perPage)
 				return err
 			}

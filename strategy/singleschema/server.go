@@ -11,8 +11,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 
@@ -44,11 +46,14 @@ type Server struct {
 	// appTurns and readerTurns order the page reads on each pool.
 	appTurns, readerTurns pg.Turns
 	// citus: the tenants' rows are on Citus workers (subtasks is
-	// distributed, as found at Open; a server opened before setup
-	// distributed the tables sees no rows until it is restarted). Citus
-	// passes the tenant setting on to the workers only as SET LOCAL in a
-	// transaction block (see setTenant).
-	citus bool
+	// distributed, as found at Open and whenever requireCurrent reads the
+	// schema: see findPlacement). Citus passes the tenant setting on to
+	// the workers only as SET LOCAL in a transaction block (see
+	// setTenant).
+	citus atomic.Bool
+	// sessions begin the connections of both pools as the tables'
+	// placement wants them, and retire those opened for another.
+	sessions pg.Sessions
 	// sessionLevelTenant makes tx set app.tenant_id for the rest of the
 	// connection's session instead of the transaction. It is wrong, and
 	// nothing in the package sets it: only tests do (export_test.go),
@@ -75,10 +80,12 @@ func Open(ctx context.Context, opts strategy.Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.citus, err = pg.IsDistributed(ctx, s.pools[0], "public.subtasks"); err != nil {
+	distributed, err := pg.IsDistributed(ctx, s.pools[0], "public.subtasks")
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.placeRows(distributed)
 	return s, nil
 }
 
@@ -87,13 +94,13 @@ func newServer(opts strategy.Options) (*Server, error) {
 	s := &Server{opts: opts, accounts: tenantcache.New[models.Account](tenantcache.TTL, tenantcache.MaxEntries)}
 	budget := opts.Budget()
 	s.appTurns, s.readerTurns = pg.NewTurns(budget), pg.NewTurns(budget)
-	appPool, err := pg.OpenCountedPool(opts.AppDSN(opts.Database), budget, budget, &s.conns[0])
+	appPool, err := pg.OpenCountedPoolWith(opts.AppDSN(opts.Database), budget, budget, &s.conns[0], &s.sessions)
 	if err != nil {
 		return nil, err
 	}
 	s.pools = append(s.pools, appPool)
 	s.Gate = operators.Gate{DB: appPool}
-	readerPool, err := pg.OpenCountedPool(opts.ReaderDSN(opts.Database), budget, budget, &s.conns[1])
+	readerPool, err := pg.OpenCountedPoolWith(opts.ReaderDSN(opts.Database), budget, budget, &s.conns[1], &s.sessions)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -161,7 +168,7 @@ func (s *Server) tenantSetting() tenantSetting {
 	switch {
 	case s.sessionLevelTenant:
 		return sessionLevel
-	case s.citus:
+	case s.citus.Load():
 		return citusLocal
 	}
 	return transactionLocal
@@ -256,15 +263,81 @@ func (s *Server) forget(slug string) {
 // requireCurrent answers ErrTenantUpgrading while the shared schema is
 // behind this code (a migration failed or has not run yet): every tenant
 // shares it, so every tenant waits for it. It is read again on each
-// request until it is current, then never again.
+// request until it is current, then never again; that once, the server
+// also finds where the tables are (findPlacement).
 func (s *Server) requireCurrent(ctx context.Context, t models.Account) error {
 	err := s.upgraded.Check("public", func() error {
-		return pg.RequireCurrent(ctx, s.pools[0], pg.WithoutNewest(migrations.FS(), s.opts.HoldBackMigrations), "public")
+		if err := pg.RequireCurrent(ctx, s.pools[0], s.migrations(), "public"); err != nil {
+			return err
+		}
+		return s.findPlacement(ctx)
 	})
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
 	}
 	return nil
+}
+
+// migrations are the shared schema's migrations this server's code has.
+func (s *Server) migrations() fs.FS {
+	return pg.WithoutNewest(migrations.FS(), s.opts.HoldBackMigrations)
+}
+
+// findPlacement finds, once the shared schema is current, whether the
+// tenants' tables are distributed over Citus's workers, and sets the
+// server to serve them there (placeRows). A server opened while they were
+// still on the coordinator (a deployment behind this code, whose migrate
+// then distributes them) so takes on the Citus way when it first finds
+// the schema current, without a restart and without a catalog query per
+// request. On a Citus database whose schema is at a distributable version
+// but not distributed yet, setup is between the migration and the
+// distribution: tenants wait for it as for a migration.
+func (s *Server) findPlacement(ctx context.Context) error {
+	citus, err := pg.IsCitus(ctx, s.pools[0])
+	if err != nil {
+		return err
+	}
+	distributed := false
+	if citus {
+		if distributed, err = pg.IsDistributed(ctx, s.pools[0], "public.subtasks"); err != nil {
+			return err
+		}
+		versions, err := pg.Versions(s.migrations())
+		if err != nil {
+			return err
+		}
+		if !distributed && len(versions) > 0 && versions[len(versions)-1] >= distributableVersion {
+			return fmt.Errorf("%w: its tables are being distributed over the Citus workers; `tenancy migrate` finishes it", strategy.ErrTenantUpgrading)
+		}
+	}
+	s.placeRows(distributed)
+	return nil
+}
+
+// placeRows sets the server to serve tables that are distributed over
+// Citus's workers, or not: the tenant setting (tenantSetting), and how
+// both pools' connections begin. When that changes, the connections
+// opened before are retired (pg.Sessions): their sessions took the
+// runtime roles' settings as they were at login, and one from before
+// setup distributed the tables plans each statement once for every tenant,
+// which Citus cannot route ("could not create distributed plan").
+func (s *Server) placeRows(distributed bool) {
+	if s.citus.Swap(distributed) == distributed {
+		return
+	}
+	if !distributed {
+		s.sessions.Renew()
+		return
+	}
+	// Setup gives the roles these settings only after it has distributed
+	// the tables, so a connection made in between is given them here.
+	var setup []string
+	for _, kv := range pg.CitusRoleSettings() {
+		if kv[0] == "plan_cache_mode" {
+			setup = append(setup, fmt.Sprintf("SET %s = %s", kv[0], kv[1]))
+		}
+	}
+	s.sessions.Renew(setup...)
 }
 
 // slugSyntax keeps obviously invalid slugs away from the database.

@@ -72,12 +72,26 @@ type Harness struct {
 	// connections of s's app pool would carry into its next transaction;
 	// nil when the strategy keeps no tenant in a setting.
 	TenantsOnIdleConnections func(ctx context.Context, s strategy.Strategy, n int) ([]string, error)
-	// NotYet names behaviours of the suite (Run's subtest names) that this
-	// deployment of the strategy does not have yet, each with why: they
-	// are skipped with that reason, which go test -v shows. For work in
-	// progress only (singleschema on Citus); a strategy that ships has
-	// none.
-	NotYet map[string]string
+	// CountTriggerSite says where the count triggers of tenant a run when
+	// that is not the database the strategy connects to (nil: it is): on
+	// Citus, the worker that holds the tenant's shard of subtasks, which
+	// the app role may log in to as the coordinator does. The suite
+	// replays the attack on the count triggers there.
+	CountTriggerSite func(t testing.TB, opts strategy.Options, a models.Account) TriggerSite
+}
+
+// TriggerSite is a database where count triggers run, other than the
+// strategy's own (Harness.CountTriggerSite).
+type TriggerSite struct {
+	// Open opens a pool there as user (the admin when empty), closed when
+	// the test ends.
+	Open func(t testing.TB, user string) *sql.DB
+	// Begin are the statements a transaction there runs first to create
+	// a function of its own (the attacker's) and to alter a role (the
+	// test's clean-up): on a Citus worker, turning off the propagation of
+	// DDL, without which the worker refuses both ("operation is not
+	// allowed on this node"). Any role may turn it off.
+	Begin []string
 }
 
 // CheckNoTenantLeftOnConnections fails the test when a connection of s's

@@ -36,6 +36,13 @@ func (c *ConnCounts) Closed() int64 { return c.closed.Load() }
 // that fail to log in, and the short ones pgx makes to cancel a query,
 // are not counted.
 func OpenCountedPool(dsn string, maxOpen, maxIdle int, counts *ConnCounts) (*sql.DB, error) {
+	return OpenCountedPoolWith(dsn, maxOpen, maxIdle, counts, nil)
+}
+
+// OpenCountedPoolWith is OpenCountedPool whose connections begin their
+// sessions as sessions says (none: as the role's settings alone make
+// them).
+func OpenCountedPoolWith(dsn string, maxOpen, maxIdle int, counts *ConnCounts, sessions *Sessions) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -69,7 +76,11 @@ func OpenCountedPool(dsn string, maxOpen, maxIdle int, counts *ConnCounts) (*sql
 		}
 		return nil
 	}
-	db := stdlib.OpenDB(*cfg)
+	var opts []stdlib.OptionOpenDB
+	if sessions != nil {
+		opts = append(opts, stdlib.OptionAfterConnect(sessions.begin), stdlib.OptionResetSession(sessions.reset))
+	}
+	db := stdlib.OpenDB(*cfg, opts...)
 	setPoolLimits(db, maxOpen, maxIdle)
 	return db, nil
 }
