@@ -409,10 +409,19 @@ const (
 // transaction that is rolled back. See inspectPolicies for asAdmin.
 func probe(ctx context.Context, db *sql.DB, database, role string, tables []tenantedTable, asAdmin bool) ([]Finding, error) {
 	var findings []Finding
-	err := pg.InTx(ctx, db, func(tx *sql.Tx) error {
-		p := prober{ctx: ctx, tx: tx, reached: map[FindingKind]map[string][]string{}}
+	citus, err := pg.IsDistributed(ctx, db, "public.subtasks")
+	if err != nil {
+		return nil, fmt.Errorf("probe the policies: %w", pg.Classify(err))
+	}
+	err = pg.InTx(ctx, db, func(tx *sql.Tx) error {
+		p := prober{ctx: ctx, tx: tx, citus: citus, reached: map[FindingKind]map[string][]string{}}
 		var canaries []int64
-		if asAdmin {
+		// On Citus the canaries cannot be used: Citus refuses to read, as
+		// the app role, shards the admin wrote to in the same transaction
+		// ("cannot perform query on placements that were modified in this
+		// transaction by a different user"). The probes then aim at the
+		// rows already there, reading only (see run).
+		if asAdmin && !citus {
 			for _, want := range []int64{canaryTenant, canaryTenant - 1} {
 				id, err := plantCanary(ctx, tx, want)
 				if err != nil {
@@ -420,6 +429,8 @@ func probe(ctx context.Context, db *sql.DB, database, role string, tables []tena
 				}
 				canaries = append(canaries, id)
 			}
+		}
+		if asAdmin {
 			if _, err := tx.ExecContext(ctx, "SET LOCAL ROLE "+pg.QuoteIdent(role)); err != nil {
 				return fmt.Errorf("take on role %q: %w", role, pg.Classify(err))
 			}
@@ -465,8 +476,12 @@ func plantCanary(ctx context.Context, tx *sql.Tx, id int64) (int64, error) {
 // one leaves the transaction usable, and records what got through:
 // reached[kind][table] lists the statements.
 type prober struct {
-	ctx     context.Context
-	tx      *sql.Tx
+	ctx context.Context
+	tx  *sql.Tx
+	// citus: the tables are distributed, and the probes' reads and writes
+	// run on the workers, which see the tenant only as the server sets it
+	// there (SET LOCAL, passed on), never through set_config().
+	citus   bool
 	reached map[FindingKind]map[string][]string
 }
 
@@ -486,6 +501,15 @@ func (p *prober) setTenant(id int64) error {
 	v := ""
 	if id != 0 {
 		v = strconv.FormatInt(id, 10)
+	}
+	if p.citus {
+		// v is empty or digits: nothing to quote.
+		for _, stmt := range []string{"SET LOCAL citus.propagate_set_commands = 'local'", "SET LOCAL app.tenant_id = '" + v + "'"} {
+			if _, err := p.tx.ExecContext(p.ctx, stmt); err != nil {
+				return fmt.Errorf("set app.tenant_id on the workers: %w", pg.Classify(err))
+			}
+		}
+		return nil
 	}
 	if _, err := p.tx.ExecContext(p.ctx, `SELECT set_config('app.tenant_id', $1, true)`, v); err != nil {
 		return fmt.Errorf("set app.tenant_id: %w", pg.Classify(err))
@@ -556,9 +580,18 @@ func (p *prober) reach(kind FindingKind, t tenantedTable, pt probeTarget, select
 	if t.sel && selects {
 		// Bounded: on a big table whose policy is broken, how many rows
 		// leak beyond a thousand does not matter, and counting them would.
-		n, _, err := p.try(true, "SELECT count(*) FROM (SELECT FROM "+table+where+" LIMIT "+strconv.Itoa(maxProbeRows+1)+") r", args...)
+		// "SELECT 1", not "SELECT": Citus refuses a subquery with no
+		// columns ("a column definition list is required ...").
+		query := "SELECT count(*) FROM (SELECT 1 FROM " + table + where + " LIMIT " + strconv.Itoa(maxProbeRows+1) + ") r"
+		n, stmtErr, err := p.try(true, query, args...)
 		if err != nil {
 			return err
+		}
+		if stmtErr != nil {
+			// Row-level security filters rows; it does not refuse a
+			// read. A refused one counted nothing, so it proves nothing
+			// either: the check fails rather than pass unseen.
+			return fmt.Errorf("probe %s as the app role: %s: %w", t.name, query, pg.Classify(stmtErr))
 		}
 		of := ""
 		if pt.not != 0 {
@@ -654,6 +687,19 @@ func (p *prober) run(tables []tenantedTable, canaries []int64, clear bool) error
 		}
 	}
 	own, other := int64(probeOwnTenant), int64(probeOtherTenant)
+	if len(canaries) != 2 {
+		// No canaries: as a tenant that has no rows, every row the
+		// policies let through is another tenant's. Reads only: the rows
+		// are real ones.
+		if err := p.setTenant(own); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if err := p.reach(FindingPolicyOpenToOtherTenant, t, probeTarget{not: own}, true); err != nil {
+				return err
+			}
+		}
+	}
 	if len(canaries) == 2 {
 		own, other = canaries[0], canaries[1]
 		// Writes without a tenant must fail too (the no-tenant SELECT

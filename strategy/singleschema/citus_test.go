@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 
 	"tenancy/internal/citustest"
@@ -93,6 +94,7 @@ func TestOnCitus(t *testing.T) {
 	t.Run("AllTenantsPages", func(t *testing.T) { singleschema.AllTenantsPagesCoverEveryRowOnce(t, h) })
 	t.Run("ServerWaitsForTheDistribution", func(t *testing.T) { testServerWaitsForTheDistribution(t, h) })
 	t.Run("CheckFindsNothing", func(t *testing.T) { testCheckFindsNothing(t, h) })
+	t.Run("CheckFindsOpenPolicies", func(t *testing.T) { testCheckFindsOpenPolicies(t, h) })
 	t.Run("Conformance", func(t *testing.T) { strategytest.Run(t, h) })
 }
 
@@ -120,6 +122,43 @@ func testCheckFindsNothing(t *testing.T, h strategytest.Harness) {
 		for _, f := range rep.Findings {
 			t.Errorf("%s: check found %+v, want nothing", step.name, f)
 		}
+	}
+}
+
+// testCheckFindsOpenPolicies: tenancy check probes the policies for real
+// on Citus too, where its reads and writes run on the workers: a policy
+// that lets rows through is found. A probe refused there, or a tenant set
+// the way Citus does not pass on (set_config), would see nothing and pass.
+func testCheckFindsOpenPolicies(t *testing.T, h strategytest.Harness) {
+	tests := []struct {
+		name   string
+		policy string
+		want   audit.FindingKind
+	}{
+		{"open to all", "true", audit.FindingPolicyOpenWithoutTenant},
+		{"open to the other tenants", "account_id <> app_current_tenant()", audit.FindingPolicyOpenToOtherTenant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, admin, s := strategytest.Deploy(t, h)
+			strategytest.AddTenant(t, admin, s, "tenant-0", 3)
+			strategytest.AddTenant(t, admin, s, "tenant-1", 2)
+			strategytest.MustExec(t, pgtest.Admin(t, opts.Database),
+				"ALTER POLICY tenant_isolation ON subtasks USING ("+tt.policy+")")
+			rep, err := audit.CheckSingleSchema(context.Background(), opts)
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			found := false
+			for _, f := range rep.Findings {
+				if f.Kind == tt.want && strings.Contains(f.Subject, "subtasks") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("policy USING (%s) on subtasks: check found %+v, want %s on subtasks", tt.policy, rep.Findings, tt.want)
+			}
+		})
 	}
 }
 
