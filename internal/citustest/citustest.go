@@ -16,31 +16,22 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"tenancy/internal/localcluster"
 	"tenancy/internal/pgtest"
 )
 
-// settings are every node's: Citus loaded; prepared transactions for its
-// two-phase commits across nodes; logical decoding for moving shards while
-// they are written; plain connections between the nodes (Citus asks for
-// TLS by default, and these clusters have no certificates: they talk over
-// loopback only). Few shards: each one is a table on a worker, and the
-// tests create a deployment per test.
-var settings = []string{
-	"shared_preload_libraries=citus",
-	"max_prepared_transactions=100",
-	"wal_level=logical",
-	"citus.node_conninfo=sslmode=disable",
-	"citus.shard_count=8",
+// settings are every node's: a Citus node's (localcluster.CitusSettings),
+// with few shards: each one is a table on a worker, and the tests create a
+// deployment per test.
+func settings() []string {
+	return append(localcluster.CitusSettings(), "citus.shard_count=8")
 }
 
 // Cluster is a coordinator and its workers.
@@ -55,25 +46,9 @@ type Cluster struct {
 // for the PostgreSQL that throwaway clusters run.
 func Require(t testing.TB) {
 	t.Helper()
-	if err := installed(); err != nil {
+	if err := localcluster.CitusInstalled(); err != nil {
 		pgtest.Need(t, fmt.Sprintf("citustest: Citus is not installed (%v); `make citus` installs it from ../shared/citus, or install Citus from its own packages", err))
 	}
-}
-
-func installed() error {
-	bin, err := pgtest.ServerBinDir()
-	if err != nil {
-		return err
-	}
-	out, err := exec.Command(filepath.Join(bin, "pg_config"), "--sharedir").Output()
-	if err != nil {
-		return fmt.Errorf("%s --sharedir: %v", filepath.Join(bin, "pg_config"), err)
-	}
-	control := filepath.Join(strings.TrimSpace(string(out)), "extension", "citus.control")
-	if _, err := os.Stat(control); err != nil {
-		return fmt.Errorf("no %s", control)
-	}
-	return nil
 }
 
 // New starts a coordinator and workers workers.
@@ -113,7 +88,7 @@ func newNode(t testing.TB) *pgtest.Cluster {
 				t.Errorf("citustest: start a node: %v", r)
 			}
 		}()
-		n = pgtest.NewClusterWith(nodeTB{t}, settings...)
+		n = pgtest.NewClusterWith(nodeTB{t}, settings()...)
 		failed = false
 	}()
 	if failed {
@@ -227,7 +202,7 @@ func (c *Cluster) registerNodes(ctx context.Context, database string, workers []
 // rebalanced onto it.
 func (c *Cluster) AddWorker(t testing.TB) *pgtest.Cluster {
 	t.Helper()
-	w := pgtest.NewClusterWith(t, settings...)
+	w := pgtest.NewClusterWith(t, settings()...)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ctx := context.Background()

@@ -1,17 +1,16 @@
 package pgtest
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"testing"
 	"time"
+
+	"tenancy/internal/localcluster"
 )
 
 // Need fails the test (CI=true) or skips it (elsewhere) because something
@@ -114,23 +113,5 @@ func waitForPort(port int, exited <-chan error, within time.Duration) error {
 }
 
 // ServerBinDir is the directory of the server programs the throwaway
-// clusters run (initdb, pg_ctl, pg_config): the newest
-// /usr/lib/postgresql/<version>/bin on Debian, else wherever PATH has them.
-func ServerBinDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) < versionOf(dirs[j]) })
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
-			return dirs[i], nil
-		}
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	return "", errors.New("initdb not found in /usr/lib/postgresql/*/bin or PATH")
-}
-
-func versionOf(binDir string) int {
-	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return v
-}
+// clusters run (initdb, pg_ctl, pg_config): see localcluster.ServerBinDir.
+func ServerBinDir() (string, error) { return localcluster.ServerBinDir() }
