@@ -164,7 +164,7 @@ func citusGrants(ctx context.Context, pool *sql.DB, app string) error {
 	if err := installShardGrantHook(ctx, pool, app); err != nil {
 		return err
 	}
-	for _, table := range shardGrantTables {
+	for _, table := range pg.ShardGrantTables() {
 		rows, err := pool.QueryContext(ctx, `SELECT shardid, success, result FROM run_command_on_shards($1, $2)`,
 			"public."+table, "GRANT INSERT (id) ON %s TO "+pg.QuoteIdent(app))
 		if err != nil {
@@ -191,14 +191,6 @@ func citusGrants(ctx context.Context, pool *sql.DB, app string) error {
 	return nil
 }
 
-// shardGrantTables are the distributed tables whose rows get their ids on
-// the coordinator (subtask_counts has none).
-var shardGrantTables = []string{"users", "projects", "tasks", "subtasks"}
-
-// shardGrantHook is the name of the event trigger, and of its function,
-// that grants the app role INSERT (id) on each shard Citus creates.
-const shardGrantHook = "app_grant_shard_ids"
-
 // installShardGrantHook makes the hook's function on the coordinator,
 // which Citus propagates to every worker (and to workers added later,
 // with the other distributed objects), and the event trigger that calls
@@ -206,8 +198,8 @@ const shardGrantHook = "app_grant_shard_ids"
 // function matches the shards by name (Citus names a shard
 // <table>_<shard id>, in the table's schema) and runs as whoever creates
 // the table: Citus creates shards as the table's owner, who may grant on
-// them. ENABLE ALWAYS: it must fire whatever session_replication_role
-// the session that creates the shard has.
+// them. ENABLE ALWAYS, also when found disabled: it must fire whatever
+// session_replication_role the session that creates the shard has.
 func installShardGrantHook(ctx context.Context, pool *sql.DB, app string) error {
 	fn := fmt.Sprintf(`CREATE OR REPLACE FUNCTION public.%[1]s() RETURNS event_trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
@@ -223,8 +215,8 @@ BEGIN
         EXECUTE format('GRANT INSERT (id) ON %%s TO %%I', created.oid::regclass, %[3]s);
     END LOOP;
 END
-$fn$`, shardGrantHook, strings.Join(shardGrantTables, "|"), pg.QuoteLiteral(app))
-	for _, s := range []string{fn, "REVOKE ALL ON FUNCTION public." + shardGrantHook + "() FROM PUBLIC"} {
+$fn$`, pg.ShardGrantHook, strings.Join(pg.ShardGrantTables(), "|"), pg.QuoteLiteral(app))
+	for _, s := range []string{fn, "REVOKE ALL ON FUNCTION public." + pg.ShardGrantHook + "() FROM PUBLIC"} {
 		if _, err := pool.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("install the shard grant hook: %w", err)
 		}
@@ -232,9 +224,9 @@ $fn$`, shardGrantHook, strings.Join(shardGrantTables, "|"), pg.QuoteLiteral(app)
 	trigger := fmt.Sprintf(`DO $do$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = '%[1]s') THEN
         CREATE EVENT TRIGGER %[1]s ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION public.%[1]s();
-        ALTER EVENT TRIGGER %[1]s ENABLE ALWAYS;
     END IF;
-END $do$`, shardGrantHook)
+    ALTER EVENT TRIGGER %[1]s ENABLE ALWAYS;
+END $do$`, pg.ShardGrantHook)
 	rows, err := pool.QueryContext(ctx, `SELECT nodeid, success, result FROM run_command_on_all_nodes($1)`, trigger)
 	if err != nil {
 		return fmt.Errorf("install the shard grant hook on every node: %w", err)

@@ -23,6 +23,7 @@ import (
 	"tenancy/models"
 	"tenancy/seed"
 	"tenancy/strategy"
+	"tenancy/strategy/audit"
 	"tenancy/strategy/strategytest"
 )
 
@@ -71,7 +72,7 @@ func TestCitusGrowWhileServing(t *testing.T) {
 		t.Fatalf("the largest tenant %s has %d subtasks, the next %d: not clearly the largest", largest.Slug, largest.subtasks, next.subtasks)
 	}
 
-	load := startPageLoad(t, s, tenants, largest, owner)
+	load := startPageLoad(s, tenants, largest, owner)
 	defer load.stop()
 	load.waitFor(t, "before", 200)
 
@@ -81,8 +82,20 @@ func TestCitusGrowWhileServing(t *testing.T) {
 	load.enter("add worker")
 	step := time.Now()
 	w := c.AddWorker(t)
+	// Before the migrate, tenancy check names the new node (no hook yet)
+	// and the shards that lack the grant (here made so by hand, as a
+	// shard moved onto a node without the hook would be); after it,
+	// neither.
+	strategytest.MustExec(t, db, fmt.Sprintf(`SELECT run_command_on_shards('public.tasks', 'REVOKE INSERT (id) ON %%s FROM %s')`, opts.AppUser))
+	want := []string{fmt.Sprintf("Citus node 127.0.0.1:%d", w.Port), "Citus shards tasks shard "}
+	if got := shardGrantFindings(t, opts); len(got) != len(want) || !strings.HasPrefix(got[0], want[0]) || !strings.HasPrefix(got[1], want[1]) {
+		t.Errorf("tenancy check after adding a worker: %q, want findings about %q", got, want)
+	}
 	if _, err := admin.Migrate(ctx, nil, strategy.MigrateOptions{}); err != nil {
 		t.Fatalf("migrate after adding a worker: %v", err)
+	}
+	if got := shardGrantFindings(t, opts); len(got) != 0 {
+		t.Errorf("tenancy check after migrate: %q, want no finding about the shard grants", got)
 	}
 	addTook := time.Since(step)
 	// Isolating a tenant in logical mode decodes with Citus's own output
@@ -138,8 +151,28 @@ func TestCitusGrowWhileServing(t *testing.T) {
 	}
 	t.Logf("seeded %d tenants in %s: %s with %d subtasks, the others %d to %d", len(tenants), seedTook.Round(time.Millisecond),
 		largest.Slug, largest.subtasks, slices.MinFunc(others, byCount).subtasks, slices.MaxFunc(others, byCount).subtasks)
-	t.Logf("add a worker and migrate: %s; rebalance onto it: %s (%d tenants' subtasks now there); isolate %s: %s",
-		addTook.Round(time.Millisecond), rebalanceTook.Round(time.Millisecond), len(moved), largest.Slug, isolateTook.Round(time.Millisecond))
+	t.Logf("add a worker, check, migrate, check: %s; rebalance onto it: %s (%d tenants' subtasks now there); isolate %s (to shard %d): %s",
+		addTook.Round(time.Millisecond), rebalanceTook.Round(time.Millisecond), len(moved), largest.Slug, isolated, isolateTook.Round(time.Millisecond))
+}
+
+// shardGrantFindings are the subjects of tenancy check's findings about
+// the grants on Citus's shards and the hook that makes them.
+func shardGrantFindings(t *testing.T, opts strategy.Options) []string {
+	t.Helper()
+	rep, err := audit.CheckSingleSchema(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("tenancy check: %v", err)
+	}
+	var out []string
+	for _, f := range rep.Findings {
+		if f.Kind == audit.FindingGrantMissing && strings.HasPrefix(f.Subject, "Citus ") {
+			out = append(out, f.Subject)
+		} else {
+			t.Logf("tenancy check, another finding: %s", f)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // seedForGrowth seeds growAccounts small tenants, then one large one after
@@ -331,7 +364,7 @@ func phaseNamed(phases []phaseStats, name string) phaseStats {
 // loadClients is how many requests run at once.
 const loadClients = 4
 
-func startPageLoad(t *testing.T, s strategy.Strategy, tenants []growTenant, largest growTenant, owner map[int64]string) *pageLoad {
+func startPageLoad(s strategy.Strategy, tenants []growTenant, largest growTenant, owner map[int64]string) *pageLoad {
 	l := &pageLoad{done: make(chan struct{})}
 	l.enter("before")
 	for i := range loadClients {

@@ -36,6 +36,16 @@ func IsDistributed(ctx context.Context, db *sql.DB, table string) (bool, error) 
 	return distributed, nil
 }
 
+// ShardGrantHook is the name of the event trigger, and of its function,
+// that grants the app role INSERT (id) on each shard Citus creates (see
+// singleschema's citusGrants); tenancy check looks for it on every node.
+const ShardGrantHook = "app_grant_shard_ids"
+
+// ShardGrantTables are singleschema's distributed tables whose rows get
+// their ids on the Citus coordinator (subtask_counts has none), so whose
+// shards need the app role's INSERT (id).
+func ShardGrantTables() []string { return []string{"users", "projects", "tasks", "subtasks"} }
+
 // ShardReplaced reports whether err is Citus failing a statement that was
 // planned against a shard which, by the time it ran, a shard split (a
 // tenant isolated to a shard of its own) had replaced: the split commits
