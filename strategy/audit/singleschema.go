@@ -815,7 +815,8 @@ func unsafeDeployment(fs []Finding) error {
 // as the admin role (PGUSER) and returns its findings: runtime roles that
 // could get past row-level security or reach more than the server needs,
 // tenanted tables without it, policies that let rows through, pending
-// migrations, missing databases and roles.
+// migrations, missing databases and roles, and on Citus shards the app
+// role cannot insert into (checkShardGrants).
 //
 // It probes the policies for real: in one transaction that is always
 // rolled back, it plants two canary tenants (an account and one row in
@@ -896,6 +897,11 @@ func CheckSingleSchema(ctx context.Context, opts strategy.Options) (Report, erro
 	}
 	if err := checkCounts(ctx, pool, opts.Database, singleSchemaCounts(), &rep); err != nil {
 		return rep, err
+	}
+	if roles[opts.AppUser] {
+		if err := checkShardGrants(ctx, pool, opts.Database, opts.AppUser, &rep); err != nil {
+			return rep, err
+		}
 	}
 	if roles[opts.AppUser] {
 		fs, checked, err := inspectPolicies(ctx, pool, opts.Database, opts.AppUser, true)

@@ -150,10 +150,21 @@ func firstLine(s string) string {
 // tables themselves (migration 00005: ids are the database's). On the
 // shards that lets a role connected to a worker choose ids in its own
 // tenant only (row-level security, and keys that include account_id).
-// Shards made later (a rebalance, a tenant isolated) get them at the next
-// migrate.
+//
+// Citus makes a shard afresh from the distributed table when it moves one
+// to another worker (a rebalance) or splits one (a tenant isolated), and
+// so without this grant: that tenant's writes would fail from the moment
+// the new shard takes over until the next grant. So before granting on
+// the shards there are, it installs a hook on every node
+// (installShardGrantHook) that grants it on each new shard as Citus
+// creates it, before the shard holds any rows or serves any statement. A
+// node added later has no hook until the next setup or migrate, which
+// must therefore run before shards are moved onto it.
 func citusGrants(ctx context.Context, pool *sql.DB, app string) error {
-	for _, table := range []string{"users", "projects", "tasks", "subtasks"} {
+	if err := installShardGrantHook(ctx, pool, app); err != nil {
+		return err
+	}
+	for _, table := range pg.ShardGrantTables() {
 		rows, err := pool.QueryContext(ctx, `SELECT shardid, success, result FROM run_command_on_shards($1, $2)`,
 			"public."+table, "GRANT INSERT (id) ON %s TO "+pg.QuoteIdent(app))
 		if err != nil {
@@ -178,6 +189,61 @@ func citusGrants(ctx context.Context, pool *sql.DB, app string) error {
 		}
 	}
 	return nil
+}
+
+// installShardGrantHook makes the hook's function on the coordinator,
+// which Citus propagates to every worker (and to workers added later,
+// with the other distributed objects), and the event trigger that calls
+// it on every node that lacks it: Citus propagates no event trigger. The
+// function matches the shards by name (Citus names a shard
+// <table>_<shard id>, in the table's schema) and runs as whoever creates
+// the table: Citus creates shards as the table's owner, who may grant on
+// them. ENABLE ALWAYS, also when found disabled: it must fire whatever
+// session_replication_role the session that creates the shard has.
+func installShardGrantHook(ctx context.Context, pool *sql.DB, app string) error {
+	fn := fmt.Sprintf(`CREATE OR REPLACE FUNCTION public.%[1]s() RETURNS event_trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    created record;
+BEGIN
+    FOR created IN SELECT c.oid FROM pg_event_trigger_ddl_commands() e
+                   JOIN pg_class c ON c.oid = e.objid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE e.command_tag = 'CREATE TABLE' AND n.nspname = 'public'
+                     AND c.relname ~ '^(%[2]s)_[0-9]+$'
+    LOOP
+        EXECUTE format('GRANT INSERT (id) ON %%s TO %%I', created.oid::regclass, %[3]s);
+    END LOOP;
+END
+$fn$`, pg.ShardGrantHook, strings.Join(pg.ShardGrantTables(), "|"), pg.QuoteLiteral(app))
+	for _, s := range []string{fn, "REVOKE ALL ON FUNCTION public." + pg.ShardGrantHook + "() FROM PUBLIC"} {
+		if _, err := pool.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("install the shard grant hook: %w", err)
+		}
+	}
+	trigger := fmt.Sprintf(`DO $do$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = '%[1]s') THEN
+        CREATE EVENT TRIGGER %[1]s ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION public.%[1]s();
+    END IF;
+    ALTER EVENT TRIGGER %[1]s ENABLE ALWAYS;
+END $do$`, pg.ShardGrantHook)
+	rows, err := pool.QueryContext(ctx, `SELECT nodeid, success, result FROM run_command_on_all_nodes($1)`, trigger)
+	if err != nil {
+		return fmt.Errorf("install the shard grant hook on every node: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var node int
+		var ok bool
+		var result string
+		if err := rows.Scan(&node, &ok, &result); err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("install the shard grant hook on node %d: %s", node, result)
+		}
+	}
+	return rows.Err()
 }
 
 // roleDatabase is where setup creates the roles: the maintenance database

@@ -60,7 +60,10 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 		return strategy.SubtaskPage{}, fmt.Errorf("tenant %s: %w", t.Slug, err)
 	}
 	rows := make([]pages.Row, 0, perPage)
-	err = s.readInOneTrip(ctx, t, query, args, func(r pgx.Rows) error { return pages.Scan(r, &rows) })
+	err = s.readInOneTrip(ctx, t, query, args, func(r pgx.Rows) error {
+		rows = rows[:0] // read again after a shard split (readInOneTrip)
+		return pages.Scan(r, &rows)
+	})
 	for _, r := range rows {
 		if r.AccountSlug != t.Slug {
 			// The account this slug was resolved to is not the one whose
@@ -104,11 +107,30 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 //
 // gorm still writes the read's SQL (see pages.Statements), so the tenant
 // scope is applied and enforced exactly as in Tx; only the sending differs.
-// scan reads the result rows.
+// scan reads the result rows; it is called again, from the first row, when
+// the read is tried again.
+//
+// On Citus a read planned just before a shard split (a tenant isolated to
+// a shard of its own) commits finds no entry for the shard it was planned
+// on (pg.ShardReplaced): that read is tried once more, planned afresh
+// against the new shard. It was read-only and nothing came of it, so the
+// client need not see the split.
 func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query string, args []any, scan func(pgx.Rows) error) error {
+	err := s.readInOneTripOnce(ctx, t, query, args, scan)
+	if err != nil && s.tenantSetting() == citusLocal && pg.ShardReplaced(err) {
+		err = s.readInOneTripOnce(ctx, t, query, args, scan)
+	}
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
+	}
+	return nil
+}
+
+// readInOneTripOnce is one try of readInOneTrip.
+func (s *Server) readInOneTripOnce(ctx context.Context, t models.Account, query string, args []any, scan func(pgx.Rows) error) error {
 	how := s.tenantSetting()
 	block := how == citusLocal
-	err := s.appTurns.Do(ctx, func() error {
+	return s.appTurns.Do(ctx, func() error {
 		// Sent past gorm, so logged here as gorm logs the others: slow
 		// ones only, without their values; timed from the turn, so that
 		// waiting for one is not logged as a slow query.
@@ -135,10 +157,6 @@ func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query stri
 			return err
 		})
 	})
-	if err != nil {
-		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
-	}
-	return nil
 }
 
 // readBatch reads the results of readInOneTrip's pipeline: [BEGIN], the

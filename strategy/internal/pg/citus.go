@@ -3,7 +3,11 @@ package pg
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // IsCitus reports whether the database db connects to has the citus
@@ -30,4 +34,26 @@ func IsDistributed(ctx context.Context, db *sql.DB, table string) (bool, error) 
 		return false, fmt.Errorf("look up whether %s is distributed: %w", table, Classify(err))
 	}
 	return distributed, nil
+}
+
+// ShardGrantHook is the name of the event trigger, and of its function,
+// that grants the app role INSERT (id) on each shard Citus creates (see
+// singleschema's citusGrants); tenancy check looks for it on every node.
+const ShardGrantHook = "app_grant_shard_ids"
+
+// ShardGrantTables are singleschema's distributed tables whose rows get
+// their ids on the Citus coordinator (subtask_counts has none), so whose
+// shards need the app role's INSERT (id).
+func ShardGrantTables() []string { return []string{"users", "projects", "tasks", "subtasks"} }
+
+// ShardReplaced reports whether err is Citus failing a statement that was
+// planned against a shard which, by the time it ran, a shard split (a
+// tenant isolated to a shard of its own) had replaced: the split commits
+// its new metadata without waiting for reads, and a read planned just
+// before finds no entry for the old shard. Nothing was read or written;
+// the same statement, planned again, finds the new shard.
+func ShardReplaced(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "XX000" &&
+		strings.HasPrefix(pgErr.Message, "could not find valid entry for shard ")
 }

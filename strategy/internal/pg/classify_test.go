@@ -3,7 +3,10 @@ package pg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"tenancy/internal/pgtest"
 	"tenancy/strategy"
@@ -36,6 +39,31 @@ func TestClassifyConnectFailures(t *testing.T) {
 		}
 		if got := errors.Is(err, strategy.ErrUnavailable); got != tt.unavailable {
 			t.Errorf("%s: unavailable = %v, want %v (err %v)", tt.name, got, tt.unavailable, err)
+		}
+	}
+}
+
+// A Citus read that raced a shard split is "unavailable" (503, try again),
+// and told apart from other internal errors, which are not.
+func TestShardReplaced(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the split's old shard", &pgconn.PgError{Code: "XX000", Message: "could not find valid entry for shard 102041"}, true},
+		{"wrapped, as the page read returns it", fmt.Errorf("tenant tenant-3: %w", errors.Join(&pgconn.PgError{Code: "XX000", Message: "could not find valid entry for shard 7"}, nil)), true},
+		{"another internal error", &pgconn.PgError{Code: "XX000", Message: "cache lookup failed for relation 1"}, false},
+		{"the same words with another code", &pgconn.PgError{Code: "42P01", Message: "could not find valid entry for shard 7"}, false},
+		{"not from the server", errors.New("could not find valid entry for shard 7"), false},
+	}
+	for _, tt := range tests {
+		if got := ShardReplaced(tt.err); got != tt.want {
+			t.Errorf("%s: ShardReplaced(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+		if got := errors.Is(Classify(tt.err), strategy.ErrUnavailable); got != tt.want {
+			t.Errorf("%s: Classify(%v) unavailable = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
 	}
 }

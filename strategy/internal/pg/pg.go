@@ -132,6 +132,9 @@ func isUnavailable(err error) bool {
 			// (a read against a DROP or ALTER in progress): the same
 			// request succeeds, or fails for what is left, when tried again.
 			return true
+		case ShardReplaced(err):
+			// Citus, a statement racing a shard split: see ShardReplaced.
+			return true
 		case pgErr.Code == "42501" && !strings.Contains(pgErr.Message, "row-level security"):
 			// A privilege the role lacks: a deployment fault (`tenancy
 			// check` names it), not the request's.
