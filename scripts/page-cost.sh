@@ -10,8 +10,7 @@
 # APP_DB_USER and APP_DB_PASSWORD name the server's role, as for serve.
 # It only reads, except on Citus, where it creates a distributed function
 # for the last row and drops it again. The statement is the one the server
-# sends today (internal/pages writes it through gorm), copied here with
-# pgbench's variables in place of its parameters.
+# sends today, from page-statement.sql.
 set -euo pipefail
 say() { printf 'page-cost: %s\n' "$*" >&2; }
 
@@ -40,7 +39,7 @@ else
   set_tenant="SELECT set_config('app.tenant_id', :t::text, true);"
 fi
 
-page="SELECT paged.id, paged.name, paged.is_complete, paged.details, paged.task_name, paged.project_name, paged.account_slug, paged.account_name, counts.n AS total FROM (SELECT subtask_counts.subtasks AS n FROM subtask_counts WHERE subtask_counts.account_id = :t) AS counts CROSS JOIN LATERAL (SELECT subtasks.id FROM subtasks WHERE subtasks.account_id = :t ORDER BY subtasks.name, subtasks.id LIMIT 10 OFFSET :off) AS page CROSS JOIN LATERAL (SELECT subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details, tasks.name AS task_name, projects.name AS project_name, accounts.slug AS account_slug, accounts.name AS account_name FROM subtasks LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id LEFT JOIN accounts ON accounts.id = subtasks.account_id WHERE (subtasks.id = page.id) AND subtasks.account_id = :t LIMIT 1) AS paged ORDER BY paged.name, paged.id;"
+page=$(grep -v '^--' "$(dirname "$0")/page-statement.sql")
 one="SELECT id, name, is_complete, details, task_id FROM subtasks WHERE account_id = :t ORDER BY name, id LIMIT 10 OFFSET :off;"
 two="SELECT subtasks.id, subtasks.name, tasks.name FROM subtasks JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id WHERE subtasks.account_id = :t ORDER BY subtasks.name, subtasks.id LIMIT 10 OFFSET :off;"
 three="SELECT subtasks.id, subtasks.name, tasks.name, projects.name FROM subtasks JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id WHERE subtasks.account_id = :t ORDER BY subtasks.name, subtasks.id LIMIT 10 OFFSET :off;"

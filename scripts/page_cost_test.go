@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"tenancy/internal/pgtest"
 	"tenancy/seed"
 	"tenancy/strategy"
 	"tenancy/strategy/singleschema"
@@ -19,8 +20,66 @@ import (
 // zero, so the statements it copies from the server still run against
 // today's schema (a renamed column makes pgbench fail and this go red).
 func TestPageCostRuns(t *testing.T) {
+	opts := seededSingleSchema(t)
+	out := runOn(t, opts, "page-cost.sh", "DURATION=1", "TENANTS=3", "CLIENTS=2")
+	tests := []string{
+		"page read as the server sends it",
+		"the page statement alone",
+		"subtasks only, one table",
+		"subtasks only, as the app role in a block",
+		"subtasks \\+ tasks \\(",
+		"subtasks \\+ tasks \\+ projects",
+	}
+	for _, label := range tests {
+		if n := rate(out, label+`.*?\s(\d+)\n`); n <= 0 {
+			t.Errorf("%q: %d per second, want more than 0, in:\n%s", label, n, out)
+		}
+	}
+}
+
+// TestSchemaABRuns runs schema-ab.sh for one short round: each schema it
+// names gives a page and a write rate above zero (so every part it undoes
+// and redoes is found in the migration and applies), and the schema is as
+// migration 00009 left it afterwards.
+func TestSchemaABRuns(t *testing.T) {
+	opts := seededSingleSchema(t)
+	out := runOn(t, opts, "schema-ab.sh", "DURATION=1", "ROUNDS=1", "CLIENTS=2")
+	for _, schema := range []string{"00009 as it is", "without 00009's policy", "without 00009's keys", "without 00009's trigger"} {
+		re := regexp.QuoteMeta(schema) + `\s+(\d+)\s+(\d+)\n`
+		m := regexp.MustCompile(re).FindSubmatch(out)
+		if m == nil {
+			t.Errorf("no rates for %q in:\n%s", schema, out)
+			continue
+		}
+		for _, v := range m[1:] {
+			if n, _ := strconv.Atoi(string(v)); n <= 0 {
+				t.Errorf("%q: a rate of %d, want more than 0, in:\n%s", schema, n, out)
+			}
+		}
+	}
+	db := pgtest.Admin(t, opts.Database)
+	var key, policy string
+	var perTenant bool
+	if err := db.QueryRow(`SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'subtasks_pkey'`).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polrelid = 'subtasks'::regclass`).Scan(&policy); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT position('FOR i IN' in prosrc) > 0 FROM pg_proc WHERE proname = 'subtask_counts_apply'`).Scan(&perTenant); err != nil {
+		t.Fatal(err)
+	}
+	if key != "PRIMARY KEY (account_id, id)" || policy != "(account_id = app_current_tenant())" || !perTenant {
+		t.Errorf("after the run: key %q, policy %q, count trigger a tenant at a time %v; want 00009's", key, policy, perTenant)
+	}
+}
+
+// seededSingleSchema sets up a singleschema deployment of three seeded
+// accounts, dropped when the test ends.
+func seededSingleSchema(t *testing.T) strategy.Options {
+	t.Helper()
 	opts := strategytest.Options(t, strategy.SingleSchema)
-	opts.AppPassword = "page-cost-app-password"
+	opts.AppPassword = "scripts-app-password"
 	ctx := context.Background()
 	admin, err := singleschema.NewAdmin(opts)
 	if err != nil {
@@ -39,33 +98,31 @@ func TestPageCostRuns(t *testing.T) {
 	if _, err := seeder.Run(ctx, so); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
+	return opts
+}
 
-	cmd := exec.Command("bash", "page-cost.sh")
-	cmd.Env = append(os.Environ(),
+// runOn runs a script of this directory against opts' database, with
+// extra variables, and returns what it printed.
+func runOn(t *testing.T, opts strategy.Options, script string, extra ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("bash", script)
+	cmd.Env = append(append(os.Environ(),
 		"PGHOST="+opts.Host, "PGPORT="+strconv.Itoa(opts.Port), "PGUSER="+opts.AdminUser,
 		"PGPASSWORD="+opts.AdminPassword, "PGDATABASE="+opts.Database,
-		"APP_DB_USER="+opts.AppUser, "APP_DB_PASSWORD="+opts.AppPassword,
-		"DURATION=1", "TENANTS=3", "CLIENTS=2")
+		"APP_DB_USER="+opts.AppUser, "APP_DB_PASSWORD="+opts.AppPassword), extra...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("page-cost.sh: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
-	tests := []string{
-		"page read as the server sends it",
-		"the page statement alone",
-		"subtasks only, one table",
-		"subtasks only, as the app role in a block",
-		"subtasks \\+ tasks \\(",
-		"subtasks \\+ tasks \\+ projects",
+	return out
+}
+
+// rate is the number re's first group matches in out, or 0.
+func rate(out []byte, re string) int {
+	m := regexp.MustCompile(re).FindSubmatch(out)
+	if m == nil {
+		return 0
 	}
-	for _, label := range tests {
-		m := regexp.MustCompile(label + `.*?\s(\d+)\n`).FindSubmatch(out)
-		if m == nil {
-			t.Errorf("no rate for %q in:\n%s", label, out)
-			continue
-		}
-		if n, _ := strconv.Atoi(string(m[1])); n <= 0 {
-			t.Errorf("%q: %d per second, want more than 0", label, n)
-		}
-	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }

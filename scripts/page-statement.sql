@@ -1,0 +1,6 @@
+-- The statement the server sends for a tenant page on singleschema
+-- (internal/pages writes it through gorm), with pgbench's variables :t
+-- (the tenant) and :off (the offset) in place of its parameters. Read by
+-- page-cost.sh and schema-ab.sh; page_cost_test.go keeps it in step with
+-- the schema.
+SELECT paged.id, paged.name, paged.is_complete, paged.details, paged.task_name, paged.project_name, paged.account_slug, paged.account_name, counts.n AS total FROM (SELECT subtask_counts.subtasks AS n FROM subtask_counts WHERE subtask_counts.account_id = :t) AS counts CROSS JOIN LATERAL (SELECT subtasks.id FROM subtasks WHERE subtasks.account_id = :t ORDER BY subtasks.name, subtasks.id LIMIT 10 OFFSET :off) AS page CROSS JOIN LATERAL (SELECT subtasks.id, subtasks.name, subtasks.is_complete, subtasks.details, tasks.name AS task_name, projects.name AS project_name, accounts.slug AS account_slug, accounts.name AS account_name FROM subtasks LEFT JOIN tasks ON tasks.account_id = subtasks.account_id AND tasks.id = subtasks.task_id LEFT JOIN projects ON projects.account_id = tasks.account_id AND projects.id = tasks.project_id LEFT JOIN accounts ON accounts.id = subtasks.account_id WHERE (subtasks.id = page.id) AND subtasks.account_id = :t LIMIT 1) AS paged ORDER BY paged.name, paged.id;
