@@ -14,18 +14,9 @@
 set -euo pipefail
 say() { printf 'page-cost: %s\n' "$*" >&2; }
 
-: "${PGHOST:=127.0.0.1}" "${PGPORT:=5432}" "${PGUSER:=postgres}" "${PGDATABASE:=tenancy}"
-export PGHOST PGPORT PGUSER PGDATABASE
-app=${APP_DB_USER:-${PGDATABASE}_app}
+. "$(dirname "$0")/pgbench-common.sh"
 tenants=${TENANTS:-20}
-duration=${DURATION:-10}
-clients=${CLIENTS:-8}
 
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r | head -n1)
-pgbench=${PGBENCH:-$bin/pgbench}
-[ -x "$pgbench" ] || { say "no pgbench (Debian's postgresql package has it); set PGBENCH"; exit 1; }
-
-admin() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 citus=$(admin -c "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")
 accounts=$(admin -c "SELECT count(*) FROM accounts") || { say "no accounts table in $PGDATABASE: run tenancy setup and tenancy seed first"; exit 1; }
 [ "$accounts" -ge "$tenants" ] || { say "$PGDATABASE has $accounts accounts, want at least TENANTS=$tenants"; exit 1; }

@@ -15,19 +15,11 @@
 set -euo pipefail
 say() { printf 'schema-ab: %s\n' "$*" >&2; }
 
-: "${PGHOST:=127.0.0.1}" "${PGPORT:=5432}" "${PGUSER:=postgres}" "${PGDATABASE:=tenancy}"
-export PGHOST PGPORT PGUSER PGDATABASE
-app=${APP_DB_USER:-${PGDATABASE}_app}
+. "$(dirname "$0")/pgbench-common.sh"
 rounds=${ROUNDS:-3}
-duration=${DURATION:-10}
-clients=${CLIENTS:-8}
 here=$(dirname "$0")
 migration=$here/../strategy/singleschema/migrations/00009_distributable.sql
 
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r | head -n1)
-pgbench=${PGBENCH:-$bin/pgbench}
-[ -x "$pgbench" ] || { say "no pgbench (Debian's postgresql package has it); set PGBENCH"; exit 1; }
-admin() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 [ "$(admin -c "SELECT count(*) FROM pg_extension WHERE extname = 'citus'")" = 0 ] ||
   { say "$PGDATABASE is on Citus: this measures plain PostgreSQL"; exit 1; }
 first=$(admin -c "SELECT min(id) FROM accounts") && [ -n "$first" ] ||
