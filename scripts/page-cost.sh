@@ -46,10 +46,11 @@ script fastpath_block '\startpipeline' 'BEGIN;' "$set_tenant" "$one" 'COMMIT;' '
 script join2 "$two"
 script join3 "$three"
 
-run() { # user, script -> transactions per second
-  local password=${PGPASSWORD:-}
-  [ "$1" = "$app" ] && password=${APP_DB_PASSWORD:-$password}
-  PGPASSWORD=$password "$pgbench" -n -M prepared -c "$clients" -j 2 -T "$duration" -U "$1" -f "$dir/$2.sql" 2>&1 |
+run() { # user, scripts... (picked at random) -> transactions per second
+  local user=$1 password=${PGPASSWORD:-} files=() s; shift
+  [ "$user" = "$app" ] && password=${APP_DB_PASSWORD:-$password}
+  for s in "$@"; do files+=(-f "$dir/$s.sql"); done
+  PGPASSWORD=$password "$pgbench" -n -M prepared -c "$clients" -j 2 -T "$duration" -U "$user" "${files[@]}" 2>&1 |
     awk '/^tps/ {printf "%.0f", $3} /ERROR|aborted/ {print "error: " $0 > "/dev/stderr"; exit 1}'
 }
 
@@ -64,6 +65,28 @@ printf '%-58s %10s\n' "subtasks + tasks (admin)" "$(run "$PGUSER" join2)"
 printf '%-58s %10s\n' "subtasks + tasks + projects (admin)" "$(run "$PGUSER" join3)"
 
 if [ "$citus" = 1 ]; then
+  # Citus lets any node with its metadata plan a distributed query; on the
+  # worker that holds the tenant's shards the reads run in the backend
+  # itself (local execution), with no hop to another node. The server
+  # always connects to the coordinator; this row is what routing each
+  # tenant's reads to its worker would gain.
+  worker=$(admin -F ' ' -c "SELECT nodename, nodeport, groupid FROM pg_dist_node WHERE noderole = 'primary' AND isactive AND hasmetadata AND shouldhaveshards AND groupid <> 0 ORDER BY groupid LIMIT 1")
+  if [ -n "$worker" ]; then
+    read -r whost wport wgroup <<<"$worker"
+    local_tenants=$(admin -c "SELECT a.id FROM accounts a JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('subtasks', a.id) WHERE p.groupid = $wgroup ORDER BY a.id LIMIT $tenants")
+    names=()
+    for t in $local_tenants; do
+      { printf '\\set t %d\n\\set off random(0, 9) * 10\n' "$t"; printf '%s\n' '\startpipeline' 'BEGIN;' "$set_tenant" "$page" 'COMMIT;' '\endpipeline'; } > "$dir/local_$t.sql"
+      names+=("local_$t")
+    done
+    # The same read must give the tenant its page there, or the rate means nothing.
+    t=${names[0]#local_}
+    rows=$(PGHOST=$whost PGPORT=$wport PGPASSWORD=${APP_DB_PASSWORD:-${PGPASSWORD:-}} admin -U "$app" -v t="$t" -v off=0 <<<"BEGIN; $set_tenant $page COMMIT;" | grep -c .)
+    [ "$rows" -gt 0 ] || { say "tenant $t read no page on the worker $whost:$wport"; exit 1; }
+    rate=$(PGHOST=$whost PGPORT=$wport run "$app" "${names[@]}")
+    printf '%-58s %10s\n' "page read as the server sends it, on the tenant's worker" "$rate"
+  fi
+
   # Citus runs a call of a distributed function on the worker that has the
   # tenant (one hop, no block); inside it, one-table reads of the local
   # shards keep their plans. Made here, measured, and dropped.
