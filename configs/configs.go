@@ -180,10 +180,11 @@ func Load(getenv func(string) string) (Config, error) {
 		}),
 		BaseDomain: strings.ToLower(str("BASE_DOMAIN")),
 	}
+	var workerReads bool
 	for _, sw := range []struct {
 		name string
 		on   *bool
-	}{{"ALL_TENANTS_VIEW", &c.AllTenantsView}, {"METRICS", &c.Metrics}} {
+	}{{"ALL_TENANTS_VIEW", &c.AllTenantsView}, {"METRICS", &c.Metrics}, {"CITUS_WORKER_READS", &workerReads}} {
 		switch v := strings.ToLower(str(sw.name)); v {
 		case "on", "true", "1", "yes":
 			*sw.on = true
@@ -192,6 +193,7 @@ func Load(getenv func(string) string) (Config, error) {
 			bad(sw.name, v, "want on or off")
 		}
 	}
+	c.Strategy.CoordinatorReads = !workerReads
 	if !domainName.MatchString(c.BaseDomain) || len(c.BaseDomain) > 200 {
 		bad("BASE_DOMAIN", c.BaseDomain, "want a domain name such as localhost or example.com")
 	}

@@ -169,6 +169,12 @@ func Variables() []Variable {
 			Meaning: "pgx's `default_query_exec_mode`: `cache_statement`, `cache_describe`, `describe_exec`, `exec` or `simple_protocol`. Set `exec` (no named server-side statements) behind PgBouncer older than 1.21 in transaction mode, which has no prepared statements; leave it unset when connecting to PostgreSQL directly.",
 		},
 		{
+			Name:    "CITUS_WORKER_READS",
+			Value:   "on",
+			Summary: "on or off: singleschema on Citus reads a tenant's page on its worker",
+			Meaning: "On a Citus coordinator, `on` (or `true`, `1`, `yes`) makes singleschema's `serve` read a tenant's page on the worker that holds the tenant's shards, with the same role and password, at the address the coordinator knows it by (`pg_dist_node`), so the read runs there without a hop between nodes (see [Citus](citus.md#reads-on-the-tenants-worker)); a worker the server cannot reach is left alone for a minute and its tenants read through the coordinator. `off` (or `false`, `0`, `no`) sends every read to the coordinator. Plain PostgreSQL and the other strategies ignore it.",
+		},
+		{
 			Name:    "BASE_DOMAIN",
 			Value:   DefaultBaseDomain,
 			Summary: "tenants live at <slug>.<BASE_DOMAIN>",

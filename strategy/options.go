@@ -68,6 +68,11 @@ type Options struct {
 	// schema change, apart from setup.
 	HoldBackMigrations int
 
+	// CoordinatorReads sends every singleschema page read on Citus to the
+	// coordinator. Unset, a tenant's page is read on the worker that holds
+	// its shards when the server can reach that worker (CITUS_WORKER_READS).
+	CoordinatorReads bool
+
 	Logger *slog.Logger
 }
 

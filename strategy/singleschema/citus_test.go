@@ -54,6 +54,23 @@ func onCitus(c *citustest.Cluster) strategytest.Harness {
 // backend), as a session on the coordinator is not.
 func shardSite(t testing.TB, opts strategy.Options, a models.Account) strategytest.TriggerSite {
 	t.Helper()
+	worker := shardWorker(t, opts, a)
+	return strategytest.TriggerSite{
+		Open: func(t testing.TB, user string) *sql.DB {
+			t.Helper()
+			if user == "" {
+				user = opts.AdminUser
+			}
+			return openOnNode(t, worker, user, opts.Database)
+		},
+		Begin: []string{"SET LOCAL citus.enable_ddl_propagation = off"},
+	}
+}
+
+// shardWorker is the address (host:port) of the worker that holds tenant
+// a's shard of subtasks.
+func shardWorker(t testing.TB, opts strategy.Options, a models.Account) string {
+	t.Helper()
 	var host string
 	var port int
 	err := pgtest.Admin(t, opts.Database).QueryRow(`SELECT n.nodename, n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
@@ -61,23 +78,21 @@ func shardSite(t testing.TB, opts strategy.Options, a models.Account) strategyte
 	if err != nil {
 		t.Fatalf("find the worker with tenant %s's subtasks: %v", a.Slug, err)
 	}
-	return strategytest.TriggerSite{
-		Open: func(t testing.TB, user string) *sql.DB {
-			t.Helper()
-			if user == "" {
-				user = opts.AdminUser
-			}
-			u := url.URL{Scheme: "postgres", User: url.User(user), Host: net.JoinHostPort(host, strconv.Itoa(port)),
-				Path: "/" + opts.Database, RawQuery: "sslmode=disable"}
-			db, err := sql.Open("pgx", u.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		},
-		Begin: []string{"SET LOCAL citus.enable_ddl_propagation = off"},
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// openOnNode connects to database on one node of the cluster (host:port),
+// as user, who needs no password there (the test clusters trust local
+// connections).
+func openOnNode(t testing.TB, node, user, database string) *sql.DB {
+	t.Helper()
+	u := url.URL{Scheme: "postgres", User: url.User(user), Host: node, Path: "/" + database, RawQuery: "sslmode=disable"}
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // TestOnCitus runs singleschema on a Citus cluster. It points the tests'
@@ -95,6 +110,7 @@ func TestOnCitus(t *testing.T) {
 	t.Run("ServerWaitsForTheDistribution", func(t *testing.T) { testServerWaitsForTheDistribution(t, h) })
 	t.Run("CheckFindsNothing", func(t *testing.T) { testCheckFindsNothing(t, h) })
 	t.Run("CheckFindsOpenPolicies", func(t *testing.T) { testCheckFindsOpenPolicies(t, h) })
+	t.Run("ReadsOnTheTenantsWorker", func(t *testing.T) { testReadsOnTheTenantsWorker(t, h) })
 	t.Run("Conformance", func(t *testing.T) { strategytest.Run(t, h) })
 }
 

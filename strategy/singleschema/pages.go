@@ -137,25 +137,41 @@ func (s *Server) readInOneTripOnce(ctx context.Context, t models.Account, query 
 		defer func(begin time.Time) {
 			s.app.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, nil)
 		}(time.Now())
-		return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error {
-			b := &pgx.Batch{}
-			if block {
-				b.Queue("BEGIN")
-			}
-			b.Queue(how.sql(), how.arg(int64(t.ID)))
-			b.Queue(query, args...)
-			if block {
-				b.Queue("COMMIT")
-			}
-			err := readBatch(c.SendBatch(ctx, b), block, scan)
-			if block && c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
-				// A failed statement skips the rest of the pipeline, its
-				// COMMIT included, and leaves the block open (aborted).
-				_, rollbackErr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-				err = errors.Join(err, rollbackErr)
-			}
-			return err
+		return s.onTenantsNode(ctx, t, block, func(pool *sql.DB) error {
+			return readPipeline(ctx, pool, how, t, block, query, args, scan)
 		})
+	})
+}
+
+// onTenantsNode runs read on the pool of t's Citus worker when reads go
+// there (workerReads), else on the app pool.
+func (s *Server) onTenantsNode(ctx context.Context, t models.Account, citus bool, read func(*sql.DB) error) error {
+	if !citus || s.workers == nil {
+		return read(s.pools[0])
+	}
+	return s.workers.read(ctx, s.pools[0], t, read)
+}
+
+// readPipeline sends readInOneTrip's pipeline on a connection of pool.
+func readPipeline(ctx context.Context, pool *sql.DB, how tenantSetting, t models.Account, block bool, query string, args []any, scan func(pgx.Rows) error) error {
+	return pg.WithPgxConn(ctx, pool, func(c *pgx.Conn) error {
+		b := &pgx.Batch{}
+		if block {
+			b.Queue("BEGIN")
+		}
+		b.Queue(how.sql(), how.arg(int64(t.ID)))
+		b.Queue(query, args...)
+		if block {
+			b.Queue("COMMIT")
+		}
+		err := readBatch(c.SendBatch(ctx, b), block, scan)
+		if block && c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
+			// A failed statement skips the rest of the pipeline, its
+			// COMMIT included, and leaves the block open (aborted).
+			_, rollbackErr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			err = errors.Join(err, rollbackErr)
+		}
+		return err
 	})
 }
 

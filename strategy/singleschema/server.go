@@ -51,6 +51,9 @@ type Server struct {
 	// the workers only as SET LOCAL in a transaction block (see
 	// setTenant).
 	citus atomic.Bool
+	// workers reads tenants' pages on their Citus workers (nil with
+	// Options.CoordinatorReads).
+	workers *workerReads
 	// sessions begin the connections of both pools as the tables'
 	// placement wants them, and retire those opened for another.
 	sessions pg.Sessions
@@ -106,6 +109,9 @@ func newServer(opts strategy.Options) (*Server, error) {
 		return nil, err
 	}
 	s.pools = append(s.pools, readerPool)
+	if !opts.CoordinatorReads {
+		s.workers = newWorkerReads(opts, budget, &s.sessions)
+	}
 	if s.app, err = newScopedGorm(appPool, opts); err == nil {
 		s.reader, err = newScopedGorm(readerPool, opts)
 	}
@@ -375,4 +381,10 @@ func (s *Server) Tenants(ctx context.Context) ([]models.Account, error) {
 
 func (s *Server) Ping(ctx context.Context) error { return pg.PingAll(ctx, s.opts.Database, s.pools) }
 
-func (s *Server) Close() error { return pg.CloseAll(s.pools) }
+func (s *Server) Close() error {
+	err := pg.CloseAll(s.pools)
+	if s.workers != nil {
+		err = errors.Join(err, s.workers.close())
+	}
+	return err
+}
