@@ -66,6 +66,23 @@ func TestLoadQueryExecModeForPgBouncer(t *testing.T) {
 	}
 }
 
+// Worker reads are on unless CITUS_WORKER_READS turns them off.
+func TestLoadCitusWorkerReads(t *testing.T) {
+	for _, tt := range []struct {
+		value       string
+		coordinator bool
+	}{{"", false}, {"on", false}, {"yes", false}, {"off", true}, {"FALSE", true}, {"0", true}} {
+		vars := map[string]string{}
+		if tt.value != "" {
+			vars["CITUS_WORKER_READS"] = tt.value
+		}
+		c, err := Load(env(vars))
+		if err != nil || c.Strategy.CoordinatorReads != tt.coordinator {
+			t.Errorf("Load(CITUS_WORKER_READS=%q): CoordinatorReads = %v, %v; want %v", tt.value, c.Strategy.CoordinatorReads, err, tt.coordinator)
+		}
+	}
+}
+
 func TestLoadNamesTheWrongVariable(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
@@ -88,6 +105,7 @@ func TestLoadNamesTheWrongVariable(t *testing.T) {
 		{map[string]string{"DB_MAX_CONNS": "1"}, "DB_MAX_CONNS"},
 		{map[string]string{"ALL_TENANTS_VIEW": "maybe"}, "ALL_TENANTS_VIEW"},
 		{map[string]string{"METRICS": "sometimes"}, "METRICS"},
+		{map[string]string{"CITUS_WORKER_READS": "coordinator"}, "CITUS_WORKER_READS"},
 		{map[string]string{"DB_QUERY_EXEC_MODE": "prepared"}, "DB_QUERY_EXEC_MODE"},
 	}
 	for _, tt := range tests {

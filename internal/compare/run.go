@@ -623,6 +623,9 @@ func serverEnv(opts, base strategy.Options) []string {
 	if base.TimeZone != "" {
 		env = append(env, "TZ="+base.TimeZone)
 	}
+	if base.CoordinatorReads {
+		env = append(env, "CITUS_WORKER_READS=off")
+	}
 	return env
 }
 
