@@ -94,28 +94,31 @@ func newWorkerReads(opts strategy.Options, budget int, sessions *pg.Sessions) *w
 // in, or the connection lost) is set aside and the read is run on the
 // coordinator instead: it is read-only, so a second try changes nothing.
 func (w *workerReads) read(ctx context.Context, coordinator *sql.DB, t models.Account, read func(*sql.DB) error) error {
-	n := w.nodeFor(ctx, coordinator, t)
-	if n == nil {
+	n, pool := w.nodeFor(ctx, coordinator, t)
+	if pool == nil {
 		return read(coordinator)
 	}
-	err := read(n.pool)
-	if err == nil || ctx.Err() != nil || !nodeUnusable(err) {
+	err := read(pool)
+	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	w.setAside(n, err)
-	return read(coordinator)
+	// A pool another read set aside meanwhile was closed under this one.
+	if w.setAside(n, pool, err, nodeUnusable(err)) {
+		return read(coordinator)
+	}
+	return err
 }
 
-// nodeFor is the worker holding t's shards, with an open pool, or nil:
-// the coordinator is its worker (shards on the coordinator), the route is
-// not known, or the worker cannot be used now.
-func (w *workerReads) nodeFor(ctx context.Context, coordinator *sql.DB, t models.Account) *workerNode {
+// nodeFor is the worker holding t's shards and its open pool, or a nil
+// pool: the coordinator is its worker (shards on the coordinator), the
+// route is not known, or the worker cannot be used now.
+func (w *workerReads) nodeFor(ctx context.Context, coordinator *sql.DB, t models.Account) (*workerNode, *sql.DB) {
 	group, err := w.routes.Get(ctx, t.Slug, func(ctx context.Context, _ string) (int32, error) {
 		return shardGroup(ctx, coordinator, int64(t.ID))
 	})
 	if err != nil || group == 0 {
 		// Not knowing where a tenant is only costs the hop.
-		return nil
+		return nil, nil
 	}
 	w.mu.Lock()
 	n := w.nodes[group]
@@ -125,11 +128,12 @@ func (w *workerReads) nodeFor(ctx context.Context, coordinator *sql.DB, t models
 	}
 	switch {
 	case n.pool != nil:
+		pool := n.pool
 		w.mu.Unlock()
-		return n
+		return n, pool
 	case n.opening || time.Now().Before(n.retry):
 		w.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	n.opening = true
 	w.mu.Unlock()
@@ -146,10 +150,10 @@ func (w *workerReads) nodeFor(ctx context.Context, coordinator *sql.DB, t models
 		n.retry = time.Now().Add(nodeRetry)
 		w.opts.Log().Warn("Citus worker not used for reads; its tenants read through the coordinator",
 			"group", group, "worker", addr, "retry_in", nodeRetry, "err", err)
-		return nil
+		return nil, nil
 	}
 	n.pool = pool
-	return n
+	return n, pool
 }
 
 // open connects to the worker of group as the app role and checks the
@@ -180,18 +184,24 @@ func (w *workerReads) open(ctx context.Context, coordinator *sql.DB, group int32
 	return addr, pool, nil
 }
 
-// setAside closes n's pool after it failed a read; reads go to the
-// coordinator until nodeRetry has passed.
-func (w *workerReads) setAside(n *workerNode, err error) {
+// setAside closes pool, n's, after it failed a read (unusable), and
+// reads go to the coordinator until nodeRetry has passed. It reports
+// whether pool is set aside now, by this call or an earlier one; a pool
+// not unusable and still n's is left as it is.
+func (w *workerReads) setAside(n *workerNode, pool *sql.DB, err error, unusable bool) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if n.pool == nil {
-		return // another read set it aside first
+	if n.pool != pool {
+		return true
 	}
-	w.retire(n.pool)
+	if !unusable {
+		return false
+	}
+	w.retire(pool)
 	n.pool, n.retry = nil, time.Now().Add(nodeRetry)
 	w.opts.Log().Warn("Citus worker failed a read; its tenants read through the coordinator",
 		"worker", n.addr, "retry_in", nodeRetry, "err", err)
+	return true
 }
 
 // retire closes pool and keeps its waits for stats. w.mu is held.
