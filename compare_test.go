@@ -286,8 +286,10 @@ func TestCompareOnCitus(t *testing.T) {
 			}
 			// The tenant pages and the writes were served on Citus.
 			for _, kind := range []string{"tenant page, any page", "tenant page, Zipf tenants", "mixed 90% reads / 10% writes", "largest tenant, last page"} {
-				row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(kind) + `: throughput \|.*$`).FindString(report)
-				if row == "" || strings.Contains(row, "failed") || strings.Contains(row, "| 0 req/s") {
+				// The citus column only: in half a second on a loaded
+				// machine the other may see no request of a slow load.
+				row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(kind) + `: throughput \|.*\| ([^|]*) \|$`).FindStringSubmatch(report)
+				if row == nil || strings.Contains(row[1], "failed") || strings.HasPrefix(row[1], "0 req/s") {
 					t.Errorf("%s on Citus: %q, want every request answered", kind, row)
 				}
 			}
