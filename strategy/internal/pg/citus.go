@@ -57,3 +57,42 @@ func ShardReplaced(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "XX000" &&
 		strings.HasPrefix(pgErr.Message, "could not find valid entry for shard ")
 }
+
+// NotCommitted marks err as the failure of a transaction that did not
+// commit and never will: it failed before its COMMIT was sent, or
+// PostgreSQL skipped that COMMIT after an earlier statement of the same
+// pipeline failed. Only such a failure may be tried again as a whole;
+// one from the COMMIT itself, or after it was sent, leaves the outcome
+// unknown. nil stays nil.
+func NotCommitted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notCommitted{err}
+}
+
+type notCommitted struct{ error }
+
+func (e notCommitted) Unwrap() error { return e.error }
+
+// AgainAfterSplit reports whether a conversation that failed with err
+// should be tried once more from its start: Citus replaced a shard it was
+// planned on (ShardReplaced), and its transaction did not commit
+// (NotCommitted), so nothing of it happened and, planned afresh, it finds
+// the new shard. Never after a COMMIT was sent: a write whose outcome is
+// unknown must not be made twice.
+func AgainAfterSplit(err error) bool {
+	var nc notCommitted
+	return errors.As(err, &nc) && ShardReplaced(nc.error)
+}
+
+// OnceMoreAfterSplit runs try, and once more when its failure says so
+// (AgainAfterSplit). try must start its conversation afresh each time,
+// results included.
+func OnceMoreAfterSplit(try func() error) error {
+	err := try()
+	if AgainAfterSplit(err) {
+		err = try()
+	}
+	return err
+}
