@@ -348,8 +348,9 @@ func (s *Server) placeRows(distributed bool) {
 		s.sessions.Renew()
 		return
 	}
-	// Setup gives the roles these settings only after it has distributed
-	// the tables, so a connection made in between is given them here.
+	// A session takes the roles' settings at login, and setup gives them
+	// just before it distributes the tables: a connection made before is
+	// given them here.
 	var setup []string
 	for _, kv := range pg.CitusRoleSettings() {
 		if kv[0] == "plan_cache_mode" {
