@@ -55,12 +55,16 @@ func distribute(ctx context.Context, pool *sql.DB) (moved bool, err error) {
 		}
 		moved = false
 		for _, t := range citusTables {
-			var kind sql.NullString
-			err := tx.QueryRowContext(ctx, `SELECT citus_table_type FROM public.citus_tables WHERE table_name = to_regclass('public.' || $1)`, t.table).Scan(&kind)
-			if err != nil && err != sql.ErrNoRows {
+			// From Citus's catalog, not its citus_tables view, which
+			// sums every table's size over the nodes; hash-distributed
+			// or a reference table, not a "Citus local table".
+			var done bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+				WHERE logicalrelid = to_regclass('public.' || $1) AND (partmethod = 'h' OR repmodel = 't'))`, t.table).Scan(&done)
+			if err != nil {
 				return fmt.Errorf("distribute table %s: look it up: %w", t.table, err)
 			}
-			if kind.Valid {
+			if done {
 				continue
 			}
 			if t.table == "subtasks" {
@@ -254,7 +258,21 @@ BEGIN
     END LOOP;
 END
 $fn$`, pg.ShardGrantHook, strings.Join(pg.ShardGrantTables(), "|"), pg.QuoteLiteral(app))
+	// Made again only when it differs: Citus passes a CREATE OR REPLACE
+	// on to every node even when nothing changes, most of a no-op
+	// migrate's time for the hook.
+	var same bool
+	err := pool.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p
+		WHERE p.oid = to_regprocedure('public.' || $1 || '()') AND p.prosrc = $2
+		  AND p.proacl IS NOT NULL AND NOT EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee = 0))`,
+		pg.ShardGrantHook, fn[strings.Index(fn, "$fn$")+len("$fn$"):strings.LastIndex(fn, "$fn$")]).Scan(&same)
+	if err != nil {
+		return fmt.Errorf("look up the shard grant hook: %w", err)
+	}
 	for _, s := range []string{fn, "REVOKE ALL ON FUNCTION public." + pg.ShardGrantHook + "() FROM PUBLIC"} {
+		if same {
+			break
+		}
 		if _, err := pool.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("install the shard grant hook: %w", err)
 		}
