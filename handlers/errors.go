@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"tenancy/models"
 	"tenancy/strategy"
 )
 
@@ -52,6 +53,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "This tenant's data is not available right now; other tenants are not affected. Try again in a few minutes; if it persists, run `tenancy check` on the server, which says what is missing (`tenancy setup` recreates a missing tenant database or schema)."
 	case errors.Is(err, strategy.ErrUnavailable):
 		return http.StatusServiceUnavailable, "The database is not reachable right now. Try again in a few seconds; if it persists, check that PostgreSQL is running."
+	case errors.Is(err, strategy.ErrMissingPrivilege):
+		// 500, not 503: the database is up and refused on purpose; the
+		// deployment lacks a grant, and the page fails until it has it.
+		return http.StatusInternalServerError, "The server's database setup is incomplete, so this cannot be done. It has been logged for the operators; trying again will not help until they have fixed it."
 	default:
 		return http.StatusInternalServerError, "Something went wrong on our side. It has been logged; try again later."
 	}
@@ -66,7 +71,7 @@ func renderError(c *gin.Context, log *slog.Logger, err error) {
 	// already said that the answer varies by Accept.
 	c.Header("Cache-Control", "no-store")
 	if status >= 500 {
-		log.ErrorContext(c.Request.Context(), "request failed", "host", c.Request.Host, "path", c.Request.URL.Path, "status", status, "err", err)
+		logFailure(c, log, status, err)
 		switch {
 		case errors.Is(err, strategy.ErrTenantUnavailable):
 			c.Header("Retry-After", "60") // as the message says: minutes, not seconds
@@ -86,4 +91,23 @@ func renderError(c *gin.Context, log *slog.Logger, err error) {
 // answers nothing else.
 func wantsJSON(c *gin.Context) bool {
 	return strings.HasPrefix(c.Request.URL.Path, "/api/") || prefersJSON(c.GetHeader("Accept"))
+}
+
+// logFailure logs a request the server failed. A privilege the database
+// refused is logged as the deployment fault it is, with the tenant, what
+// was being done and what the operator should run: it is not an outage,
+// and a 503 among the others once hid a missing grant for a long time.
+func logFailure(c *gin.Context, log *slog.Logger, status int, err error) {
+	ctx := c.Request.Context()
+	if !errors.Is(err, strategy.ErrMissingPrivilege) {
+		log.ErrorContext(ctx, "request failed", "host", c.Request.Host, "path", c.Request.URL.Path, "status", status, "err", err)
+		return
+	}
+	tenant := "(all tenants)"
+	if t, ok := models.TenantFromContext(ctx); ok {
+		tenant = t.Slug
+	}
+	log.ErrorContext(ctx, "deployment fault: the database refused the server a privilege it needs (SQLSTATE 42501, insufficient_privilege); "+
+		"run `tenancy check`, which names the missing grant, then `tenancy migrate`, which makes it",
+		"tenant", tenant, "doing", c.Request.Method+" "+c.Request.URL.Path, "host", c.Request.Host, "status", status, "err", err)
 }

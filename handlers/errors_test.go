@@ -23,6 +23,7 @@ func TestStatusOf(t *testing.T) {
 		{fmt.Errorf("tenant tenant-1: %w", strategy.ErrTenantUnavailable), http.StatusServiceUnavailable, "not available right now"},
 		{fmt.Errorf("x: %w", strategy.ErrUnavailable), http.StatusServiceUnavailable, "not reachable"},
 		{fmt.Errorf("x: %w", strategy.ErrTenantNotFound), http.StatusNotFound, "no such tenant"},
+		{fmt.Errorf("tenant tenant-1: %w: permission denied for table subtasks", strategy.ErrMissingPrivilege), http.StatusInternalServerError, "setup is incomplete"},
 		{errors.New("boom"), http.StatusInternalServerError, "went wrong"},
 	}
 	for _, tt := range tests {

@@ -24,6 +24,10 @@ type DatabaseReport struct {
 	// Skipped, when set, says why the database was not attempted (a fleet
 	// migration stopped at an earlier failure); nothing else is set then.
 	Skipped string
+	// Repaired lists what was found missing after the migrations, where
+	// it should have been made already, and was made then (singleschema
+	// on Citus: the INSERT (id) of shards that Citus created without it).
+	Repaired []string
 }
 
 // Name is the tenant, and where it lives, or just the database when it
@@ -66,6 +70,9 @@ func (d DatabaseReport) String() string {
 		fmt.Fprintf(&b, "up to date at version %d", d.To)
 	default:
 		fmt.Fprintf(&b, "migrated %d -> %d (%s)", d.From, d.To, strings.Join(d.Applied, ", "))
+	}
+	if len(d.Repaired) > 0 {
+		fmt.Fprintf(&b, "; made what was missing: %s", strings.Join(d.Repaired, "; "))
 	}
 	return b.String()
 }

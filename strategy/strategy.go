@@ -70,6 +70,12 @@ var (
 	// or has not reached it yet). That tenant alone is unavailable (503);
 	// `tenancy migrate` finishes it.
 	ErrTenantUpgrading = fmt.Errorf("tenant is being upgraded: %w", ErrTenantUnavailable)
+	// ErrMissingPrivilege: PostgreSQL refused a runtime role a privilege
+	// it needs (42501 outside row-level security): a grant missing from
+	// the deployment, which trying again will not fix and which is not
+	// an outage. Not ErrUnavailable: a missing grant reported as "the
+	// database is down" went unnoticed for a long time.
+	ErrMissingPrivilege = errors.New("a database role lacks a privilege (a deployment fault: `tenancy check` names it, `tenancy migrate` grants it)")
 	// ErrPageNotFound: a page number past the last page.
 	ErrPageNotFound = errors.New("page not found")
 	// ErrUnsafeRole: the runtime role could bypass row-level security or owns

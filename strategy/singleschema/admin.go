@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"strings"
 	"tenancy/models"
 	"tenancy/strategy"
 	"tenancy/strategy/audit"
@@ -118,18 +119,32 @@ func (a *Admin) migrate(ctx context.Context, rep *strategy.DatabaseReport) error
 	// distributed; one held back before it stays on the coordinator until
 	// a migrate applies it.
 	distributed := citus && rep.To >= distributableVersion
-	if distributed {
-		if err := distribute(ctx, pool); err != nil {
-			return pg.Classify(err)
-		}
-	}
 	if err := operators.Migrate(ctx, pool, rep); err != nil {
 		return pg.Classify(err)
 	}
+	// On Citus, everything the shards need before there are any: the
+	// hook that grants INSERT (id) on each shard as Citus creates it, and
+	// the tables' grants, which Citus copies onto the shards it makes.
+	// Distributed first, a table's shards would refuse the app role from
+	// the moment the distribution commits until the grants that follow
+	// it, and a server waiting for the distribution starts serving then.
+	if distributed {
+		if err := installShardGrantHook(ctx, pool, a.opts.AppUser); err != nil {
+			return pg.Classify(err)
+		}
+	}
 	err = pg.Grants(ctx, pool, pg.GrantSpec{Database: a.opts.Database, App: a.opts.AppUser, Reader: a.opts.ReaderUser,
-		Counter: a.opts.CountsOwner(), RLS: true, Citus: distributed, Also: operators.Grants(a.opts.AppUser)})
-	if err == nil && distributed {
-		err = citusGrants(ctx, pool, a.opts.AppUser)
+		Counter: a.opts.CountsOwner(), RLS: true, Citus: distributed, ShardIDs: pg.ShardGrantTables(), Also: operators.Grants(a.opts.AppUser)})
+	if err != nil || !distributed {
+		return pg.Classify(err)
+	}
+	moved, err := distribute(ctx, pool)
+	if err != nil || !moved {
+		return pg.Classify(err)
+	}
+	repaired, err := grantMissingShardIDs(ctx, pool, a.opts.AppUser)
+	if len(repaired) > 0 {
+		rep.Repaired = append(rep.Repaired, fmt.Sprintf("INSERT (id) for %s on the new shards %s, which the grant hook missed", a.opts.AppUser, strings.Join(repaired, ", ")))
 	}
 	return pg.Classify(err)
 }

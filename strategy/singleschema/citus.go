@@ -32,8 +32,8 @@ var citusTables = []struct{ table, how string }{
 
 // distribute makes the migrated shared schema Citus's, as citusTables
 // says; tables already distributed are left as they are, so setup and
-// migrate run it every time. Its own transaction: a failure leaves every
-// table as it was.
+// migrate run it every time, and moved says whether it distributed any.
+// Its own transaction: a failure leaves every table as it was.
 //
 // Two Citus settings, for this transaction only: local tables that refer
 // to accounts stay local until their own turn (by default Citus would make
@@ -43,8 +43,8 @@ var citusTables = []struct{ table, how string }{
 // triggers unsafe because it cannot know what they touch; these touch only
 // the co-located shard of subtask_counts, one account_id at a time
 // (migration 00009), and so run on the worker that has the tenant's rows.
-func distribute(ctx context.Context, pool *sql.DB) error {
-	return pg.WithTx(ctx, pool, func(tx *sql.Tx) error {
+func distribute(ctx context.Context, pool *sql.DB) (moved bool, err error) {
+	err = pg.WithTx(ctx, pool, func(tx *sql.Tx) error {
 		for _, s := range []string{
 			"SET LOCAL citus.enable_local_reference_table_foreign_keys = off",
 			"SET LOCAL citus.enable_unsafe_triggers = on",
@@ -53,14 +53,18 @@ func distribute(ctx context.Context, pool *sql.DB) error {
 				return fmt.Errorf("distribute the tables (%s): %w", s, err)
 			}
 		}
-		moved := false
+		moved = false
 		for _, t := range citusTables {
-			var kind sql.NullString
-			err := tx.QueryRowContext(ctx, `SELECT citus_table_type FROM public.citus_tables WHERE table_name = to_regclass('public.' || $1)`, t.table).Scan(&kind)
-			if err != nil && err != sql.ErrNoRows {
+			// From Citus's catalog, not its citus_tables view, which
+			// sums every table's size over the nodes; hash-distributed
+			// or a reference table, not a "Citus local table".
+			var done bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+				WHERE logicalrelid = to_regclass('public.' || $1) AND (partmethod = 'h' OR repmodel = 't'))`, t.table).Scan(&done)
+			if err != nil {
 				return fmt.Errorf("distribute table %s: look it up: %w", t.table, err)
 			}
-			if kind.Valid {
+			if done {
 				continue
 			}
 			if t.table == "subtasks" {
@@ -96,6 +100,7 @@ func distribute(ctx context.Context, pool *sql.DB) error {
 		}
 		return nil
 	})
+	return moved, err
 }
 
 // truncateOnCoordinator keeps the counts true when subtasks is truncated
@@ -143,52 +148,89 @@ func firstLine(s string) string {
 	return s
 }
 
-// citusGrants are the grants the runtime roles need on the shards beyond
-// those Citus copies from the distributed tables: Citus draws each new
-// row's id on the coordinator and writes it to the shard, so the app role
-// needs INSERT on the id columns of the shards, which it has not on the
-// tables themselves (migration 00005: ids are the database's). On the
-// shards that lets a role connected to a worker choose ids in its own
-// tenant only (row-level security, and keys that include account_id).
+// Citus draws each new row's id on the coordinator and writes it to the
+// shard, so the app role needs INSERT on the id columns of the shards,
+// which it has not on the tables themselves (migration 00005: ids are the
+// database's). On the shards that lets a role connected to a worker
+// choose ids in its own tenant only (row-level security, and keys that
+// include account_id). Three things give it, none leaving a moment
+// without it:
 //
-// Citus makes a shard afresh from the distributed table when it moves one
-// to another worker (a rebalance) or splits one (a tenant isolated), and
-// so without this grant: that tenant's writes would fail from the moment
-// the new shard takes over until the next grant. So before granting on
-// the shards there are, it installs a hook on every node
-// (installShardGrantHook) that grants it on each new shard as Citus
-// creates it, before the shard holds any rows or serves any statement. A
-// node added later has no hook until the next setup or migrate, which
-// must therefore run before shards are moved onto it.
-func citusGrants(ctx context.Context, pool *sql.DB, app string) error {
-	if err := installShardGrantHook(ctx, pool, app); err != nil {
+//   - the hook (installShardGrantHook), installed on every node before
+//     the tables are distributed, grants it on each shard as Citus creates
+//     it, before the shard holds rows or serves a statement: those the
+//     distribution makes, and those a move or a split makes afresh from
+//     the distributed table later. A node added later has no hook until
+//     the next setup or migrate, which must therefore run before shards
+//     are moved onto it;
+//   - pg.Grants makes it again on every shard (GrantSpec.ShardIDs) in
+//     the transaction whose REVOKE ALL takes it away there;
+//   - grantMissingShardIDs, after a distribution, grants it on any shard
+//     the hook missed, and says so.
+
+// shardsWithoutIDs selects, on the node it runs on, the shards placed
+// there of the tables %[2]s (an array of their names) that do not let role
+// %[1]s insert their id column.
+const shardsWithoutIDs = `SELECT shard FROM (
+    SELECT to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid)) AS shard
+    FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p USING (shardid)
+    WHERE p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group)
+      AND s.logicalrelid = ANY (%[2]s::regclass[])) shards
+WHERE shard IS NOT NULL AND NOT pg_catalog.has_column_privilege(%[1]s, shard, 'id', 'INSERT')`
+
+// grantMissingShardIDs grants app INSERT (id) on every shard that lacks
+// it, looked for on all nodes at once (a connection per node, not per
+// shard), and returns those it granted it on: none when the hook did its
+// work.
+func grantMissingShardIDs(ctx context.Context, pool *sql.DB, app string) ([]string, error) {
+	var tables []string
+	for _, t := range pg.ShardGrantTables() {
+		tables = append(tables, pg.QuoteLiteral("public."+pg.QuoteIdent(t)))
+	}
+	missing := fmt.Sprintf(shardsWithoutIDs, pg.QuoteLiteral(app), "ARRAY["+strings.Join(tables, ", ")+"]")
+	var found []string
+	err := onAllNodes(ctx, pool, "SELECT coalesce(string_agg(shard::text, ' ' ORDER BY shard::text), '') FROM ("+missing+") missing",
+		func(result string) { found = append(found, strings.Fields(result)...) })
+	if err != nil {
+		return nil, fmt.Errorf("look for shards without INSERT (id): %w", err)
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	grant := fmt.Sprintf(`DO $do$ DECLARE lacking regclass; BEGIN
+    FOR lacking IN %s LOOP
+        EXECUTE format('GRANT INSERT (id) ON %%s TO %%I', lacking, %s);
+    END LOOP;
+END $do$`, missing, pg.QuoteLiteral(app))
+	if err := onAllNodes(ctx, pool, grant, nil); err != nil {
+		return nil, fmt.Errorf("grant INSERT (id) on the shards %s: %w", strings.Join(found, ", "), err)
+	}
+	return found, nil
+}
+
+// onAllNodes runs command on every node of the Citus cluster
+// (run_command_on_all_nodes), and hands each node's result to each.
+func onAllNodes(ctx context.Context, pool *sql.DB, command string, each func(result string)) error {
+	rows, err := pool.QueryContext(ctx, `SELECT nodeid, success, result FROM run_command_on_all_nodes($1)`, command)
+	if err != nil {
 		return err
 	}
-	for _, table := range pg.ShardGrantTables() {
-		rows, err := pool.QueryContext(ctx, `SELECT shardid, success, result FROM run_command_on_shards($1, $2)`,
-			"public."+table, "GRANT INSERT (id) ON %s TO "+pg.QuoteIdent(app))
-		if err != nil {
-			return fmt.Errorf("grant INSERT (id) on the shards of %s: %w", table, err)
-		}
-		for rows.Next() {
-			var shard int64
-			var ok bool
-			var result string
-			if err := rows.Scan(&shard, &ok, &result); err != nil {
-				rows.Close()
-				return err
-			}
-			if !ok {
-				rows.Close()
-				return fmt.Errorf("grant INSERT (id) on shard %d of %s: %s", shard, table, result)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+	defer rows.Close()
+	for rows.Next() {
+		var node int
+		var ok bool
+		var result string
+		if err := rows.Scan(&node, &ok, &result); err != nil {
 			return err
 		}
+		if !ok {
+			return fmt.Errorf("on node %d: %s", node, result)
+		}
+		if each != nil {
+			each(result)
+		}
 	}
-	return nil
+	return rows.Err()
 }
 
 // installShardGrantHook makes the hook's function on the coordinator,
@@ -216,7 +258,21 @@ BEGIN
     END LOOP;
 END
 $fn$`, pg.ShardGrantHook, strings.Join(pg.ShardGrantTables(), "|"), pg.QuoteLiteral(app))
+	// Made again only when it differs: Citus passes a CREATE OR REPLACE
+	// on to every node even when nothing changes, most of a no-op
+	// migrate's time for the hook.
+	var same bool
+	err := pool.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p
+		WHERE p.oid = to_regprocedure('public.' || $1 || '()') AND p.prosrc = $2
+		  AND p.proacl IS NOT NULL AND NOT EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee = 0))`,
+		pg.ShardGrantHook, fn[strings.Index(fn, "$fn$")+len("$fn$"):strings.LastIndex(fn, "$fn$")]).Scan(&same)
+	if err != nil {
+		return fmt.Errorf("look up the shard grant hook: %w", err)
+	}
 	for _, s := range []string{fn, "REVOKE ALL ON FUNCTION public." + pg.ShardGrantHook + "() FROM PUBLIC"} {
+		if same {
+			break
+		}
 		if _, err := pool.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("install the shard grant hook: %w", err)
 		}
@@ -227,23 +283,10 @@ $fn$`, pg.ShardGrantHook, strings.Join(pg.ShardGrantTables(), "|"), pg.QuoteLite
     END IF;
     ALTER EVENT TRIGGER %[1]s ENABLE ALWAYS;
 END $do$`, pg.ShardGrantHook)
-	rows, err := pool.QueryContext(ctx, `SELECT nodeid, success, result FROM run_command_on_all_nodes($1)`, trigger)
-	if err != nil {
+	if err := onAllNodes(ctx, pool, trigger, nil); err != nil {
 		return fmt.Errorf("install the shard grant hook on every node: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var node int
-		var ok bool
-		var result string
-		if err := rows.Scan(&node, &ok, &result); err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("install the shard grant hook on node %d: %s", node, result)
-		}
-	}
-	return rows.Err()
+	return nil
 }
 
 // roleDatabase is where setup creates the roles: the maintenance database

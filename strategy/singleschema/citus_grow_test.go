@@ -5,7 +5,7 @@ package singleschema_test
 // of its own, both under a load of tenant pages read through the server,
 // every row checked. And the writes of the tenants whose shards were made
 // afresh by the move or the split, which need the app role's INSERT (id)
-// on the new shards (citusGrants).
+// on the new shards (the grant hook, installShardGrantHook).
 
 import (
 	"context"

@@ -111,6 +111,7 @@ func TestOnCitus(t *testing.T) {
 	t.Run("CheckFindsNothing", func(t *testing.T) { testCheckFindsNothing(t, h) })
 	t.Run("CheckFindsOpenPolicies", func(t *testing.T) { testCheckFindsOpenPolicies(t, h) })
 	t.Run("ReadsOnTheTenantsWorker", func(t *testing.T) { testReadsOnTheTenantsWorker(t, h) })
+	t.Run("ShardGrantsNeverMissing", func(t *testing.T) { testShardGrantsNeverMissing(t, h) })
 	t.Run("Conformance", func(t *testing.T) { strategytest.Run(t, h) })
 }
 

@@ -35,10 +35,14 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 				out, err = listAllTenants(db, page, perPage)
 				return err
 			}
-			return db.Transaction(func(tx *gorm.DB) error {
-				out, err = listAllTenantsByTenant(tx, page, perPage)
-				return err
-			}, &sql.TxOptions{ReadOnly: true})
+			// Read-only: tried once more after a shard split as the
+			// tenant's reads are (tx).
+			return pg.OnceMoreAfterSplit(func() error {
+				return pg.NotCommitted(db.Transaction(func(tx *gorm.DB) error {
+					out, err = listAllTenantsByTenant(tx, page, perPage)
+					return err
+				}, &sql.TxOptions{ReadOnly: true}))
+			})
 		})
 		if err != nil && !errors.Is(err, strategy.ErrPageNotFound) {
 			err = fmt.Errorf("all tenants: %w", pg.Classify(err))
@@ -113,13 +117,11 @@ func (s *Server) ListSubtasks(ctx context.Context, page, perPage int) (strategy.
 // On Citus a read planned just before a shard split (a tenant isolated to
 // a shard of its own) commits finds no entry for the shard it was planned
 // on (pg.ShardReplaced): that read is tried once more, planned afresh
-// against the new shard. It was read-only and nothing came of it, so the
-// client need not see the split.
+// against the new shard (pg.AgainAfterSplit). It was read-only and nothing
+// came of it, so the client need not see the split. Only Citus sends that
+// error, so plain PostgreSQL never reads twice.
 func (s *Server) readInOneTrip(ctx context.Context, t models.Account, query string, args []any, scan func(pgx.Rows) error) error {
-	err := s.readInOneTripOnce(ctx, t, query, args, scan)
-	if err != nil && s.tenantSetting() == citusLocal && pg.ShardReplaced(err) {
-		err = s.readInOneTripOnce(ctx, t, query, args, scan)
-	}
+	err := pg.OnceMoreAfterSplit(func() error { return s.readInOneTripOnce(ctx, t, query, args, scan) })
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, pg.Classify(err))
 	}
@@ -176,15 +178,16 @@ func readPipeline(ctx context.Context, pool *sql.DB, how tenantSetting, t models
 }
 
 // readBatch reads the results of readInOneTrip's pipeline: [BEGIN], the
-// tenant setting, the read, [COMMIT].
+// tenant setting, the read, [COMMIT]. A failure before the COMMIT is
+// marked pg.NotCommitted: the server skips the rest of the pipeline.
 func readBatch(results pgx.BatchResults, block bool, scan func(pgx.Rows) error) error {
 	if block {
 		if _, err := results.Exec(); err != nil {
-			return errors.Join(fmt.Errorf("begin: %w", err), results.Close())
+			return pg.NotCommitted(errors.Join(fmt.Errorf("begin: %w", err), results.Close()))
 		}
 	}
 	if _, err := results.Exec(); err != nil {
-		return errors.Join(fmt.Errorf("set tenant: %w", err), results.Close())
+		return pg.NotCommitted(errors.Join(fmt.Errorf("set tenant: %w", err), results.Close()))
 	}
 	rows, err := results.Query()
 	if err == nil {
@@ -192,7 +195,10 @@ func readBatch(results pgx.BatchResults, block bool, scan func(pgx.Rows) error) 
 		rows.Close()
 		err = errors.Join(err, rows.Err())
 	}
-	if err == nil && block {
+	if err != nil {
+		return pg.NotCommitted(errors.Join(err, results.Close()))
+	}
+	if block {
 		if _, err = results.Exec(); err != nil {
 			err = fmt.Errorf("commit: %w", err)
 		}

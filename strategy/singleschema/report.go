@@ -46,19 +46,24 @@ func (s *Server) ReportOpenSubtasks(ctx context.Context, o strategy.ReportOption
 	defer cancel()
 	out := strategy.OpenSubtasksReport{Strategy: strategy.SingleSchema}
 	err := s.readerTurns.Do(ctx, func() error {
-		rows, err := s.pools[1].QueryContext(ctx, openSubtasksSQL)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r strategy.TenantOpenSubtasks
-			if err := rows.Scan(&r.Slug, &r.Name, &r.OpenSubtasks, &r.ProjectsWithOpenSubtasks); err != nil {
-				return err
+		// One read-only statement, no transaction: tried once more after
+		// a shard split as the tenants' reads are (see Server.tx).
+		return pg.OnceMoreAfterSplit(func() error {
+			out.Rows = out.Rows[:0]
+			rows, err := s.pools[1].QueryContext(ctx, openSubtasksSQL)
+			if err != nil {
+				return pg.NotCommitted(err)
 			}
-			out.Rows = append(out.Rows, r)
-		}
-		return rows.Err()
+			defer rows.Close()
+			for rows.Next() {
+				var r strategy.TenantOpenSubtasks
+				if err := rows.Scan(&r.Slug, &r.Name, &r.OpenSubtasks, &r.ProjectsWithOpenSubtasks); err != nil {
+					return pg.NotCommitted(err)
+				}
+				out.Rows = append(out.Rows, r)
+			}
+			return pg.NotCommitted(rows.Err())
+		})
 	})
 	if err != nil {
 		return strategy.OpenSubtasksReport{}, fmt.Errorf("open subtasks report, all tenants: %w", pg.Classify(err))

@@ -197,19 +197,38 @@ func (h tenantSetting) arg(id int64) any {
 	return strconv.FormatInt(id, 10)
 }
 
+// Tx is not tried again after a shard split, as the package's own reads
+// are (tx): fn is the caller's, and may not be safe to run twice.
 func (s *Server) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.tx(ctx, nil, fn)
+	return s.asTenant(ctx, func(t models.Account) error { return s.txOnce(ctx, t, nil, fn) })
 }
 
+// tx runs fn in a transaction bound to the context's tenant, and once
+// more when Citus replaced a shard it was planned on before it committed
+// (pg.AgainAfterSplit; see pipe). fn must be safe to run twice: it sets
+// its results, never adds to them.
 func (s *Server) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
 	return s.asTenant(ctx, func(t models.Account) error {
-		return s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := setTenant(tx, int64(t.ID), s.tenantSetting()); err != nil {
-				return err
-			}
-			return fn(tx)
-		}, opts)
+		return pg.OnceMoreAfterSplit(func() error { return s.txOnce(ctx, t, opts, fn) })
 	})
+}
+
+// txOnce is one transaction of tx. A failure in it is marked
+// pg.NotCommitted: gorm rolls back when fn fails, and commits only
+// when it did not.
+func (s *Server) txOnce(ctx context.Context, t models.Account, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
+	var failed error
+	err := s.app.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if failed = setTenant(tx, int64(t.ID), s.tenantSetting()); failed != nil {
+			return failed
+		}
+		failed = fn(tx)
+		return failed
+	}, opts)
+	if failed != nil {
+		return pg.NotCommitted(err)
+	}
+	return err
 }
 
 // asTenant runs fn, the tenant work of a transaction or a pipeline, for
@@ -335,8 +354,9 @@ func (s *Server) placeRows(distributed bool) {
 		s.sessions.Renew()
 		return
 	}
-	// Setup gives the roles these settings only after it has distributed
-	// the tables, so a connection made in between is given them here.
+	// A session takes the roles' settings at login, and setup gives them
+	// just before it distributes the tables: a connection made before is
+	// given them here.
 	var setup []string
 	for _, kv := range pg.CitusRoleSettings() {
 		if kv[0] == "plan_cache_mode" {

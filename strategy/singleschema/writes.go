@@ -20,11 +20,19 @@ import (
 
 func (s *Server) writer() writes.Writer { return writes.Writer{Tx: s.tx, Pipe: s.pipe} }
 
+// pipe runs fn, a write's whole conversation, on a connection of the app
+// pool bound to the context's tenant. On Citus a conversation planned on
+// a shard that a split or a move replaced before it committed is run
+// once more from its start, bound afresh (pg.AgainAfterSplit): nothing of
+// it was written, and the client need not see the shard change. Never
+// when its COMMIT had been sent.
 func (s *Server) pipe(ctx context.Context, fn func(*gorm.DB, *pgx.Conn, []writes.Statement) error) error {
 	return s.asTenant(ctx, func(t models.Account) error {
-		how := s.tenantSetting()
-		bind := []writes.Statement{{SQL: how.sql(), Args: []any{how.arg(int64(t.ID))}}}
-		return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error { return fn(s.app.WithContext(ctx), c, bind) })
+		return pg.OnceMoreAfterSplit(func() error {
+			how := s.tenantSetting()
+			bind := []writes.Statement{{SQL: how.sql(), Args: []any{how.arg(int64(t.ID))}}}
+			return pg.WithPgxConn(ctx, s.pools[0], func(c *pgx.Conn) error { return fn(s.app.WithContext(ctx), c, bind) })
+		})
 	})
 }
 

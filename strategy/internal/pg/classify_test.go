@@ -67,3 +67,34 @@ func TestShardReplaced(t *testing.T) {
 		}
 	}
 }
+
+// Only a shard error in a transaction known not to have committed is tried
+// again: not one from, or after, a COMMIT (unmarked), and not another
+// error, marked or not.
+func TestAgainAfterSplit(t *testing.T) {
+	t.Parallel()
+	split := &pgconn.PgError{Code: "XX000", Message: "could not find valid entry for shard 7"}
+	other := &pgconn.PgError{Code: "23505", Message: "duplicate key value violates unique constraint"}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"before the COMMIT", NotCommitted(split), true},
+		{"before the COMMIT, wrapped and joined", fmt.Errorf("tenant t: %w", NotCommitted(errors.Join(fmt.Errorf("read: %w", split), nil))), true},
+		{"from the COMMIT", fmt.Errorf("commit: %w", split), false},
+		{"another error before the COMMIT", NotCommitted(other), false},
+		{"another error marked, the shard error beside it unmarked", errors.Join(NotCommitted(other), split), false},
+		{"none", NotCommitted(nil), false},
+	}
+	for _, tt := range tests {
+		if got := AgainAfterSplit(tt.err); got != tt.want {
+			t.Errorf("%s: AgainAfterSplit(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+	tries := 0
+	err := OnceMoreAfterSplit(func() error { tries++; return NotCommitted(split) })
+	if tries != 2 || !ShardReplaced(err) {
+		t.Errorf("OnceMoreAfterSplit over a split every time: %d tries, err %v; want 2 and the shard error", tries, err)
+	}
+}

@@ -92,15 +92,27 @@ func setPoolLimits(db *sql.DB, maxOpen, maxIdle int) {
 }
 
 // classify marks errors that mean "the database is not reachable right now"
-// with ErrUnavailable, so the web layer can answer 503 instead of 500.
+// with ErrUnavailable, so the web layer can answer 503 instead of 500, and
+// a privilege the role lacks with ErrMissingPrivilege, a deployment fault
+// the web layer answers 500 and logs as one.
 func Classify(err error) error {
-	if err == nil || errors.Is(err, strategy.ErrUnavailable) {
+	if err == nil || errors.Is(err, strategy.ErrUnavailable) || errors.Is(err, strategy.ErrMissingPrivilege) {
 		return err
+	}
+	if IsMissingPrivilege(err) {
+		return fmt.Errorf("%w: %w", strategy.ErrMissingPrivilege, err)
 	}
 	if isUnavailable(err) {
 		return fmt.Errorf("%w: %w", strategy.ErrUnavailable, err)
 	}
 	return err
+}
+
+// IsMissingPrivilege reports whether err is PostgreSQL refusing the role a
+// privilege on an object (42501), not a row for row-level security (the
+// same code).
+func IsMissingPrivilege(err error) bool {
+	return IsPgError(err, "42501") && !IsRLSViolation(err)
 }
 
 func isUnavailable(err error) bool {
@@ -134,10 +146,6 @@ func isUnavailable(err error) bool {
 			return true
 		case ShardReplaced(err):
 			// Citus, a statement racing a shard split: see ShardReplaced.
-			return true
-		case pgErr.Code == "42501" && !strings.Contains(pgErr.Message, "row-level security"):
-			// A privilege the role lacks: a deployment fault (`tenancy
-			// check` names it), not the request's.
 			return true
 		}
 		return false

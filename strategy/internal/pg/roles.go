@@ -144,9 +144,16 @@ type GrantSpec struct {
 	// counter needs a policy of its own to write every tenant's count.
 	RLS bool
 	// Citus: the database is a Citus coordinator with the tables
-	// distributed; the runtime roles then plan every statement for its
-	// values (see CitusRoleSettings).
+	// distributed, or about to be; the runtime roles then plan every
+	// statement for its values (see CitusRoleSettings).
 	Citus bool
+	// ShardIDs (with Citus): tables whose shards, not the tables
+	// themselves, let App insert their id column, which Citus fills in on
+	// the coordinator (ShardGrantTables). The REVOKE ALL below reaches
+	// the shards of a distributed table and takes that grant away there
+	// too, so it is made again on them in the same transaction (see
+	// grantShardIDs): a server never sees a shard without it.
+	ShardIDs []string
 	// Also are run after the grants, in their transaction: grants on
 	// tables that are not the tenants' (the operators'), which the
 	// REVOKE ALL above would otherwise take away in between.
@@ -274,7 +281,12 @@ func Grants(ctx context.Context, db *sql.DB, g GrantSpec) error {
 			}
 		}
 		if g.RLS {
-			return ensureCounterPolicy(ctx, tx, g.Counter)
+			if err := ensureCounterPolicy(ctx, tx, g.Counter); err != nil {
+				return err
+			}
+		}
+		if g.Citus && len(g.ShardIDs) > 0 {
+			return grantShardIDs(ctx, tx, g.App, g.ShardIDs)
 		}
 		return nil
 	})

@@ -30,11 +30,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"tenancy/models"
 	"tenancy/strategy"
+	"tenancy/strategy/internal/pg"
 )
 
 // Tx is a strategy's transaction scoped to the tenant on ctx.
@@ -427,24 +429,44 @@ func writeOneRow(ctx context.Context, c *pgx.Conn, stmts ...Statement) error {
 // rows to each (when not nil), in order. Up to its Sync PostgreSQL runs
 // a pipeline as one implicit transaction unless it holds a BEGIN; after
 // an error it skips the rest of the pipeline.
+//
+// A failure that leaves the transaction uncommitted for certain is marked
+// pg.NotCommitted, so that the strategy may try the whole write again
+// (pg.AgainAfterSplit): any failure of a pipeline without COMMIT (the
+// write's COMMIT comes only in its last), and PostgreSQL's own error for
+// a statement before the COMMIT, which it then skips. Not a failure of
+// the COMMIT itself, nor one of each or of the connection once the
+// COMMIT was sent: the server may have committed.
 func send(ctx context.Context, c *pgx.Conn, stmts []Statement, each func(i int, rows pgx.Rows) error) error {
 	b := &pgx.Batch{}
-	for _, s := range stmts {
+	commitAt := -1
+	for i, s := range stmts {
 		b.Queue(s.SQL, s.Args...)
+		if s.SQL == commit.SQL {
+			commitAt = i
+		}
 	}
 	results := c.SendBatch(ctx, b)
 	for i := range stmts {
 		rows, err := results.Query()
+		var eachErr error
 		if err == nil && each != nil {
-			err = each(i, rows)
+			eachErr = each(i, rows)
 		}
 		if rows != nil {
 			rows.Close()
 			err = errors.Join(err, rows.Err())
 		}
-		if err != nil {
-			return errors.Join(err, results.Close())
+		if err == nil && eachErr == nil {
+			continue
 		}
+		var refused *pgconn.PgError
+		skipped := i < commitAt && eachErr == nil && errors.As(err, &refused)
+		err = errors.Join(eachErr, err, results.Close())
+		if commitAt < 0 || skipped {
+			err = pg.NotCommitted(err)
+		}
+		return err
 	}
 	return results.Close()
 }
