@@ -30,6 +30,11 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	gin.SetMode(gin.ReleaseMode)
+	// compare's Citus nodes (localcluster) go in the temporary directory:
+	// there, the one pgtest's throwaway clusters use, for the same reason.
+	if d := pgtest.ScratchDir(); d != "" {
+		os.Setenv("TMPDIR", d)
+	}
 	os.Exit(m.Run())
 }
 

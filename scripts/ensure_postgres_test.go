@@ -31,7 +31,9 @@ type debianRoots struct {
 
 func newDebianRoots(t *testing.T) debianRoots {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "tenancy-script-")
+	// Where pgtest keeps its clusters (memory, when there is room): these
+	// are thrown away as theirs are.
+	dir, err := os.MkdirTemp(pgtest.ScratchDir(), "tenancy-script-")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,11 @@ func TestCitusStartsAndStops(t *testing.T) {
 	if err := localcluster.CitusInstalled(); err != nil {
 		pgtest.Need(t, "localcluster: "+err.Error()+"; `make citus` installs it")
 	}
+	// The nodes go in the temporary directory: there, the one pgtest's
+	// throwaway clusters use (memory, when there is room).
+	if d := pgtest.ScratchDir(); d != "" {
+		t.Setenv("TMPDIR", d)
+	}
 	ctx := context.Background()
 	c, err := localcluster.StartCitus(ctx, 2)
 	if err != nil {

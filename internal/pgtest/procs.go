@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,10 +69,10 @@ func (u serviceUser) command(bin string, args ...string) *exec.Cmd {
 }
 
 // privateDir makes a temporary directory owned by the service user and
-// readable by nobody else, removed at cleanup.
+// readable by nobody else, in ScratchDir, removed at cleanup.
 func (u serviceUser) privateDir(t testing.TB, pattern string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", pattern)
+	dir, err := os.MkdirTemp(ScratchDir(), pattern)
 	if err != nil {
 		t.Fatalf("pgtest: make a temporary directory: %v", err)
 	}
@@ -91,6 +92,36 @@ func (u serviceUser) writeFile(t testing.TB, path, content string) {
 	if err := os.Chown(path, u.uid, u.gid); err != nil {
 		t.Fatalf("pgtest: hand %s to the service user: %v", path, err)
 	}
+}
+
+// scratchEnv names a directory for the throwaway clusters' data instead of
+// the one ScratchDir picks.
+const scratchEnv = "TENANCY_TEST_SCRATCH"
+
+// minScratchFree is the room ScratchDir wants on a memory file system
+// before it puts clusters there: the Citus tests' nodes grow to some
+// hundreds of megabytes each.
+const minScratchFree = 4 << 30
+
+// ScratchDir is where throwaway clusters and PgBouncers keep their files:
+// $TENANCY_TEST_SCRATCH when set, else /dev/shm when it is a memory file
+// system (tmpfs) with minScratchFree or more available, else "" (the
+// temporary directory). On a disk, a cluster's initdb and, worse, the
+// removal of its data at cleanup wait on the disk: a Citus node of the
+// singleschema tests (some hundreds of megabytes in thousands of files)
+// took tens of seconds to delete on a disk mounted with discard, time no
+// test's duration shows. Their data is thrown away, so memory is enough.
+func ScratchDir() string {
+	if d := os.Getenv(scratchEnv); d != "" {
+		return d
+	}
+	const shm, tmpfsMagic = "/dev/shm", 0x01021994
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(shm, &st); err != nil || st.Type != tmpfsMagic ||
+		st.Bavail*uint64(st.Bsize) < minScratchFree || syscall.Access(shm, 2 /* W_OK */) != nil {
+		return ""
+	}
+	return shm
 }
 
 // waitForPort waits until something accepts TCP connections on
