@@ -125,10 +125,9 @@ func (a app) cookieFor(host string) *http.Cookie {
 	return ck
 }
 
-// testSecretKey is the SECRET_KEY of every test app.
-const testSecretKey = "handlers-test-secret-key-0123456789"
-
-func newApp(t testing.TB, name string) app {
+// deploySeeded sets up a deployment of strategy name of the test's own,
+// seeds it with o, and runs then, if any, with its admin.
+func deploySeeded(t testing.TB, name string, o seed.Options, then func(strategy.Admin)) configs.Config {
 	t.Helper()
 	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, name, nil)))
 	if err != nil {
@@ -147,12 +146,26 @@ func newApp(t testing.TB, name string) app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := seeder.Run(ctx, seedOptions()); err != nil {
+	if _, err := seeder.Run(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.CreateOperator(ctx, testOperator, cheapHash(t, testOperatorPassword)); err != nil {
-		t.Fatal(err)
+	if then != nil {
+		then(admin)
 	}
+	return cfg
+}
+
+// testSecretKey is the SECRET_KEY of every test app.
+const testSecretKey = "handlers-test-secret-key-0123456789"
+
+func newApp(t testing.TB, name string) app {
+	t.Helper()
+	ctx := context.Background()
+	cfg := deploySeeded(t, name, seedOptions(), func(admin strategy.Admin) {
+		if _, err := admin.CreateOperator(ctx, testOperator, cheapHash(t, testOperatorPassword)); err != nil {
+			t.Fatal(err)
+		}
+	})
 	s, err := strategies.Open(ctx, cfg.Strategy)
 	if err != nil {
 		t.Fatal(err)

@@ -12,10 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"tenancy/configs"
 	"tenancy/handlers"
 	"tenancy/internal/pgtest"
-	"tenancy/seed"
 	"tenancy/strategy"
 	"tenancy/strategy/strategies"
 	"tenancy/strategy/strategytest"
@@ -49,28 +47,10 @@ func (b *lockedBuffer) take() string {
 // privilege were classified as the database being unavailable again.
 func TestMissingPrivilegeIsADeploymentFault(t *testing.T) {
 	t.Parallel()
-	cfg, err := configs.Load(pgtest.Getenv(pgtest.Env(t, strategy.SingleSchema, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	admin, err := strategies.OpenAdmin(cfg.Strategy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Setup(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	seeder, err := seed.NewSeeder(admin, cfg.Strategy.TenantCount, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	o := seedOptions()
 	o.Accounts = 1
-	if _, err := seeder.Run(ctx, o); err != nil {
-		t.Fatal(err)
-	}
+	cfg := deploySeeded(t, strategy.SingleSchema, o, nil)
+	ctx := context.Background()
 	s, err := strategies.Open(ctx, cfg.Strategy)
 	if err != nil {
 		t.Fatal(err)
