@@ -240,8 +240,9 @@ func (tab *Tab) shotPrefix() string { return unsafeName.ReplaceAllString(tab.t.N
 
 // Screenshot saves the whole page as
 // <ScreenshotDir>/<test name>-<nn>-<name>.png, and returns the path. A
-// screenshot that fails is an error, not fatal: the page is what is
-// tested.
+// screenshot that fails is logged, not an error: the page is what is
+// tested, and a full-page capture can outlast StepTimeout on a loaded
+// machine (it did, at a load average of 20, with the page checked fine).
 func (tab *Tab) Screenshot(name string) string {
 	tab.t.Helper()
 	tab.mu.Lock()
@@ -254,7 +255,7 @@ func (tab *Tab) Screenshot(name string) string {
 	defer cancel()
 	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		tab.t.Errorf("browser: screenshot %s: %v", name, err)
+		tab.t.Logf("browser: no screenshot %s: %v", name, err)
 		return path
 	}
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
